@@ -1,0 +1,1 @@
+"""Build side: turn articles into a stored, versioned index directory (FAISS + SQLite)."""

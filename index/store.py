@@ -1,0 +1,182 @@
+"""The SQLite store beside the vectors: articles, chunks, and an FTS5 keyword index.
+
+FAISS ids are chunk ids (`chunks.id`), so a vector maps to its passage and article by key,
+never by position. The FTS5 table (Porter stemming, diacritics folded) shares those ids and
+is ready for keyword and hybrid search.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from index.articles import Article
+from index.chunking import Chunk
+
+SCHEMA = """
+CREATE TABLE articles (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    author TEXT,
+    publication TEXT,
+    published TEXT,
+    url TEXT,
+    copyright TEXT,
+    license TEXT,
+    source_note TEXT,
+    tags TEXT NOT NULL,
+    extra TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE TABLE chunks (
+    id INTEGER PRIMARY KEY,
+    article_id TEXT NOT NULL REFERENCES articles(id),
+    ordinal INTEGER NOT NULL,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    tokens INTEGER NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE INDEX chunks_by_article ON chunks(article_id, ordinal);
+CREATE VIRTUAL TABLE chunks_fts USING fts5(
+    text, title, tokenize = 'porter unicode61 remove_diacritics 2'
+);
+"""
+
+
+_CHUNK_SELECT = """SELECT c.id, c.ordinal, c.start, c.end, c.text AS chunk_text,
+       a.id AS article_id, a.title, a.author, a.publication, a.published,
+       a.url, a.copyright, a.license, a.source_note, a.tags, a.extra
+FROM chunks c JOIN articles a ON a.id = c.article_id"""
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    """A chunk row joined with its article row, as the search side reads it."""
+
+    chunk_id: int
+    ordinal: int
+    start: int
+    end: int
+    text: str
+    article: dict[str, Any]
+
+
+class StoreWriter:
+    """Writes a new store file inside a build's staging directory."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.db = sqlite3.connect(path)
+        self.db.execute("PRAGMA journal_mode = OFF")  # a staging file: a crash discards it
+        self.db.execute("PRAGMA synchronous = OFF")
+        self.db.executescript(SCHEMA)
+        self.next_chunk_id = 1
+
+    def add(self, article: Article, chunks: list[Chunk]) -> list[int]:
+        """Store an article and its chunks; returns the chunk ids given to them."""
+        self.db.execute(
+            "INSERT INTO articles VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                article.id,
+                article.title,
+                article.author,
+                article.publication,
+                article.published,
+                article.url,
+                article.copyright,
+                article.license,
+                article.source_note,
+                json.dumps(article.tags, ensure_ascii=False),
+                json.dumps(article.extra, ensure_ascii=False),
+                article.origin,
+                article.content_hash(),
+                article.text,
+            ),
+        )
+        ids = list(range(self.next_chunk_id, self.next_chunk_id + len(chunks)))
+        self.next_chunk_id += len(chunks)
+        self.db.executemany(
+            "INSERT INTO chunks VALUES (?,?,?,?,?,?,?)",
+            [
+                (i, article.id, c.ordinal, c.start, c.end, c.tokens, c.text)
+                for i, c in zip(ids, chunks, strict=True)
+            ],
+        )
+        self.db.executemany(
+            "INSERT INTO chunks_fts(rowid, text, title) VALUES (?,?,?)",
+            [(i, c.text, article.title) for i, c in zip(ids, chunks, strict=True)],
+        )
+        return ids
+
+    def close(self) -> None:
+        """Commit, optimise the keyword index, and close."""
+        self.db.commit()
+        self.db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('optimize')")
+        self.db.execute("ANALYZE")
+        self.db.commit()
+        self.db.close()
+
+
+class StoreReader:
+    """Read-only access to a published store; one connection per thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(
+            f"{self.path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False
+        )
+        db.row_factory = sqlite3.Row
+        return db
+
+    def count(self, db: sqlite3.Connection, table: str) -> int:
+        if table not in {"articles", "chunks"}:
+            raise ValueError(table)
+        return int(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+    def fetch_chunks(
+        self, db: sqlite3.Connection, chunk_ids: Iterable[int]
+    ) -> dict[int, StoredChunk]:
+        """Chunks by id, each with its article's metadata."""
+        ids = [int(i) for i in chunk_ids]
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = db.execute(f"{_CHUNK_SELECT} WHERE c.id IN ({marks})", ids).fetchall()
+        return {row["id"]: _stored_chunk(row) for row in rows}
+
+    def iter_chunks(self, db: sqlite3.Connection) -> Iterator[StoredChunk]:
+        """Every chunk in id order, with its article."""
+        yield from (_stored_chunk(row) for row in db.execute(f"{_CHUNK_SELECT} ORDER BY c.id"))
+
+
+def _stored_chunk(row: sqlite3.Row) -> StoredChunk:
+    extra = json.loads(row["extra"])
+    return StoredChunk(
+        chunk_id=row["id"],
+        ordinal=row["ordinal"],
+        start=row["start"],
+        end=row["end"],
+        text=row["chunk_text"],
+        article={
+            "id": row["article_id"],
+            "title": row["title"],
+            "author": row["author"],
+            "publication": row["publication"],
+            "published": row["published"],
+            "url": row["url"],
+            "site_url": extra.get("site_url"),
+            "copyright": row["copyright"],
+            "license": row["license"],
+            "source_note": row["source_note"],
+            "tags": json.loads(row["tags"]),
+        },
+    )

@@ -1,0 +1,41 @@
+"""The FAISS side of an index: exact inner-product search over unit vectors, keyed by chunk id.
+
+Vectors are L2-normalised, so inner product is cosine similarity. FAISS is imported inside
+the functions that need it, never at module import.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def write_vector_index(ids: np.ndarray, vectors: np.ndarray, path: Path) -> None:
+    """Write an exact (flat) inner-product index whose ids are the chunk ids."""
+    import faiss
+
+    if len(ids) != len(vectors):
+        raise ValueError(f"{len(ids)} ids for {len(vectors)} vectors")
+    index = faiss.IndexIDMap2(faiss.IndexFlatIP(vectors.shape[1]))
+    index.add_with_ids(
+        np.ascontiguousarray(vectors, dtype=np.float32), np.ascontiguousarray(ids, dtype=np.int64)
+    )
+    faiss.write_index(index, str(path))
+
+
+def read_vector_index(path: Path) -> Any:
+    """Load a FAISS index written by `write_vector_index`."""
+    import faiss
+
+    return faiss.read_index(str(path))
+
+
+def search_vectors(index: Any, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+    """The k nearest chunk ids to a unit query vector, with their cosine scores."""
+    k = min(k, index.ntotal)
+    if k <= 0:
+        return []
+    scores, ids = index.search(np.ascontiguousarray(query[None, :], dtype=np.float32), k)
+    return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i != -1]
