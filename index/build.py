@@ -80,20 +80,20 @@ def build_index(
 ) -> BuildReport:
     """Build an index from files and folders into `out`, replacing it atomically."""
     started = time.perf_counter()
-    inputs = [Path(p) for p in inputs]
+    paths = [Path(p) for p in inputs]
     out = Path(out)
     chunker = make_chunker(embedder, settings)
     batch_size = int(get_setting("batch_size", settings))
     staging = new_staging_dir(out)
     try:
         store = StoreWriter(staging / STORE_NAME)
-        articles, skipped = _read_and_chunk(inputs, chunker, store, column_map, progress)
+        articles, skipped = _read_and_chunk(paths, chunker, store, column_map, progress)
         chunk_total = store.next_chunk_id - 1
         store.close()
         if articles == 0:
             reasons = "; ".join(str(s) for s in skipped[:5]) or "no supported files found"
             raise BuildError(
-                f"no article could be read from {', '.join(map(str, inputs))}: {reasons}"
+                f"no article could be read from {', '.join(map(str, paths))}: {reasons}"
             )
         embed_started = time.perf_counter()
         ids, vectors = _embed_chunks(

@@ -102,6 +102,8 @@ class SentenceTransformerEmbedder:
         os.environ["HF_HUB_OFFLINE"] = "1"
         os.environ["TRANSFORMERS_OFFLINE"] = "1"
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
         self.path = resolve_model_path(model)
         self.name = model if model == DEFAULT_MODEL else self.path.name
         self.batch_size = batch_size
@@ -137,7 +139,7 @@ class SentenceTransformerEmbedder:
     def token_offsets(self, text: str) -> list[tuple[int, int]]:
         if self._tokenizer is not None:
             encoding = self._tokenizer.encode(text, add_special_tokens=False)
-            return [tuple(o) for o in encoding.offsets]  # type: ignore[misc]
+            return [(int(a), int(b)) for a, b in encoding.offsets]
         encoded = self.model.tokenizer(
             text, add_special_tokens=False, return_offsets_mapping=True, truncation=False
         )

@@ -1,0 +1,3 @@
+"""The `semsearch` command line: build, query and serve an article index."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,187 @@
+"""`semsearch build | query | serve`: a thin layer over `index/`, `search/` and `web/`.
+
+The CLI speaks to people: progress bars with ETA, a summary, errors as one readable line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Any
+
+import click
+
+from index.errors import SemsearchError
+from index.settings import DEFAULT_MODEL, SETTINGS
+
+
+def _setting_help(name: str) -> str:
+    setting = next(s for s in SETTINGS if s.name == name)
+    return f"{setting.help} [default: {setting.default}; env SEMSEARCH_{name.upper()}]"
+
+
+def _parse_column_map(pairs: tuple[str, ...]) -> dict[str, str] | None:
+    mapping: dict[str, str] = {}
+    for pair in pairs:
+        field, sep, column = pair.partition("=")
+        if not sep or not field or not column:
+            raise click.BadParameter(f"{pair!r}: expected FIELD=COLUMN, e.g. text=content")
+        mapping[field.strip()] = column.strip()
+    return mapping or None
+
+
+class _Bars:
+    """tqdm bars for the build's phases, created on first report."""
+
+    def __init__(self) -> None:
+        self.bars: dict[str, Any] = {}
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        from tqdm import tqdm
+
+        bar = self.bars.get(phase)
+        if bar is None:
+            label = {"read": "reading files", "embed": "embedding chunks"}.get(phase, phase)
+            unit = "file" if phase == "read" else "chunk"
+            bar = self.bars[phase] = tqdm(
+                total=total, desc=label, unit=unit, file=sys.stderr, dynamic_ncols=True
+            )
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log what the library does.")
+def cli(verbose: bool) -> None:
+    """Semantic search over article collections; every passage credited to its source."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--out", required=True, type=click.Path(), help="Index directory to (re)place.")
+@click.option("--model", default=None, help=_setting_help("model"))
+@click.option(
+    "--csv-map",
+    "csv_map",
+    multiple=True,
+    metavar="FIELD=COLUMN",
+    help="Map an article field to a CSV/JSONL column, e.g. text=content. Repeatable.",
+)
+@click.option("--chunk-tokens", type=int, default=None, help=_setting_help("chunk_tokens"))
+@click.option("--overlap-tokens", type=int, default=None, help=_setting_help("overlap_tokens"))
+@click.option("--batch-size", type=int, default=None, help=_setting_help("batch_size"))
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def build(
+    inputs: tuple[str, ...],
+    out: str,
+    model: str | None,
+    csv_map: tuple[str, ...],
+    chunk_tokens: int | None,
+    overlap_tokens: int | None,
+    batch_size: int | None,
+    quiet: bool,
+) -> None:
+    """Build an index from article files and folders (.md/.txt pages, .jsonl, .csv)."""
+    from index.build import build_index
+    from index.embedding import load_embedder
+    from index.settings import get_setting
+
+    settings = {
+        "model": model,
+        "chunk_tokens": chunk_tokens,
+        "overlap_tokens": overlap_tokens,
+        "batch_size": batch_size,
+    }
+    bars = None if quiet else _Bars()
+    try:
+        embedder = load_embedder(
+            get_setting("model", settings), int(get_setting("batch_size", settings))
+        )
+        report = build_index(inputs, out, embedder, settings, _parse_column_map(csv_map), bars)
+    except SemsearchError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        if bars:
+            bars.close()
+    click.echo(f"index: {report.index_dir} -> {report.version_dir.name}")
+    click.echo(f"articles read: {report.articles}")
+    click.echo(f"skipped: {len(report.skipped)}")
+    for item in report.skipped[:50]:
+        click.echo(f"  {item}")
+    if len(report.skipped) > 50:
+        click.echo(f"  ... and {len(report.skipped) - 50} more (run with -v to log all)")
+    click.echo(f"chunks: {report.chunks}")
+    click.echo(f"seconds: {report.seconds:.1f} (embedding {report.embed_seconds:.1f})")
+    click.echo(f"chunks/s: {report.chunks_per_second:.1f}")
+
+
+@cli.command()
+@click.argument("text")
+@click.option("--index", "index_dir", required=True, type=click.Path(), help="Index directory.")
+@click.option("-k", "k", type=int, default=None, help="How many passages (1-100).")
+@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON instead of text.")
+@click.option("--model", default=None, help=_setting_help("model"))
+def query(text: str, index_dir: str, k: int | None, as_json: bool, model: str | None) -> None:
+    """Search an index from the command line."""
+    from search.service import SearchService
+    from web.render import result_to_dict
+
+    try:
+        result = SearchService.open(index_dir, {"model": model}).search(text, k)
+    except SemsearchError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(result_to_dict(result), ensure_ascii=False, indent=2))
+        return
+    click.echo(f"{len(result.hits)} passages in {result.took_ms:.0f} ms")
+    for rank, hit in enumerate(result.hits, start=1):
+        a = hit.article
+        byline = ", ".join(x for x in (a.publication, a.author, a.published) if x)
+        click.echo(f"\n{rank}. [{hit.score:.3f}] {a.title}" + (f" — {byline}" if byline else ""))
+        click.echo("   " + " ".join(hit.passage.text.split())[:600])
+        credit = a.copyright or "no copyright line in the source"
+        click.echo(f"   {credit}" + (f" · {a.url}" if a.url else ""))
+
+
+@cli.command()
+@click.option("--index", "index_dir", required=True, type=click.Path(), help="Index directory.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, type=int, show_default=True)
+@click.option(
+    "--threads",
+    default=8,
+    type=int,
+    show_default=True,
+    help="Request threads; they share one model and one index.",
+)
+@click.option("--model", default=None, help=_setting_help("model"))
+def serve(index_dir: str, host: str, port: int, threads: int, model: str | None) -> None:
+    """Serve the search page and JSON API with waitress (a production WSGI server)."""
+    import waitress
+
+    from web import create_app
+
+    app = create_app({"INDEX_DIR": index_dir, "MODEL": model})
+    state = app.extensions["semsearch"]
+    if state["service"] is None:
+        click.echo(f"warning: {state['error']} (serving anyway; /readyz says 503)", err=True)
+    click.echo(f"serving {index_dir} on http://{host}:{port}/  (Ctrl-C to stop)")
+    waitress.serve(app, host=host, port=port, threads=threads, ident="semsearch")
+
+
+def main() -> None:
+    """Console entry point."""
+    cli(prog_name="semsearch")
+
+
+__all__ = ["DEFAULT_MODEL", "cli", "main"]

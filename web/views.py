@@ -1,0 +1,136 @@
+"""HTTP routes. Each view parses input, makes one call to the search service, shapes the answer."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Blueprint, Flask, current_app, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from index.errors import IndexUnavailableError, SemsearchError
+from index.settings import get_setting
+from search.service import SearchService
+from web import EXTENSION
+from web.render import highlight_html, result_to_dict
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("search", __name__)
+
+#: Paths whose errors are answered in JSON, not HTML.
+JSON_PREFIXES = ("/api/", "/healthz", "/readyz")
+
+
+def get_service() -> SearchService:
+    """The loaded service, or a 503 error naming why there is none."""
+    state = current_app.extensions[EXTENSION]
+    if state["service"] is None:
+        raise IndexUnavailableError(f"index not loaded: {state['error']}")
+    service: SearchService = state["service"]
+    return service
+
+
+def error_body(message: str, status: int) -> tuple[Any, int]:
+    """The one JSON error shape."""
+    return jsonify({"ok": False, "error": message, "status": status}), status
+
+
+@bp.get("/")
+def index_page() -> Any:
+    """The search box; with ?q= the results, rendered on the server."""
+    q = request.args.get("q")
+    k = request.args.get("k")
+    context: dict[str, Any] = {
+        "q": q or "",
+        "k": k or "",
+        "result": None,
+        "error": None,
+        "max_k": get_setting("max_k"),
+    }
+    status = 200
+    if q is not None:
+        try:
+            context["result"] = get_service().search(q, k)
+        except SemsearchError as exc:
+            context["error"] = str(exc)
+            status = exc.status
+    return render_template("index.html", highlight_html=highlight_html, **context), status
+
+
+@bp.route("/api/search", methods=["GET", "POST"])
+def api_search() -> Any:
+    """JSON search: GET ?q=&k= or POST {"q": ..., "k": ...}."""
+    if request.method == "POST":
+        body = request.get_json(force=True, silent=True)
+        if not isinstance(body, dict):
+            return error_body(
+                'request body must be a JSON object such as {"q": "tidal power", "k": 5}', 400
+            )
+        q, k = body.get("q"), body.get("k")
+    else:
+        q, k = request.args.get("q"), request.args.get("k")
+    result = get_service().search(q, k)
+    return jsonify(result_to_dict(result))
+
+
+@bp.get("/healthz")
+def healthz() -> Any:
+    """The process answers."""
+    return jsonify({"ok": True})
+
+
+@bp.get("/readyz")
+def readyz() -> Any:
+    """Ready when the index is loaded and the model warm; 503 with the reason otherwise."""
+    state = current_app.extensions[EXTENSION]
+    service = state["service"]
+    if service is None:
+        return error_body(f"not ready: {state['error']}", 503)
+    manifest = service.manifest
+    return jsonify(
+        {
+            "ok": True,
+            "index": {
+                "version": manifest.version,
+                "chunks": manifest.counts["chunks"],
+                "articles": manifest.counts["articles"],
+                "model": manifest.model["name"],
+            },
+        }
+    )
+
+
+def _wants_json() -> bool:
+    return request.path.startswith(JSON_PREFIXES)
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Known errors keep their status; anything else is a 500 whose traceback goes to the log."""
+
+    @app.errorhandler(SemsearchError)
+    def handle_known(exc: SemsearchError) -> Any:
+        if _wants_json():
+            return error_body(str(exc), exc.status)
+        return render_template(
+            "index.html",
+            q=request.args.get("q", ""),
+            k="",
+            result=None,
+            error=str(exc),
+            max_k=get_setting("max_k"),
+            highlight_html=highlight_html,
+        ), exc.status
+
+    @app.errorhandler(HTTPException)
+    def handle_http(exc: HTTPException) -> Any:
+        if _wants_json():
+            return error_body(f"{exc.name}: {exc.description}", exc.code or 500)
+        return exc
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(exc: Exception) -> Any:
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        if _wants_json():
+            return error_body("internal error: the server log has the details", 500)
+        return render_template("error.html"), 500
