@@ -49,14 +49,14 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
         if not paragraph.strip():
             continue
         _, sentence_spans = blingfire.text_to_sentences_and_offsets(paragraph)
+        # Sentences tile the paragraph: anything blingfire's spans leave out (control
+        # characters, stray symbols) stays attached to a neighbour instead of being lost.
+        ends = [end for _, end in sentence_spans[:-1]] + [len(paragraph)]
         covered = 0
-        for start, end in sentence_spans:
-            # blingfire's spans cover the paragraph's text; keep any gap it left attached.
-            start = max(start, covered)
-            spans.append((offset + start, offset + end))
-            covered = end
-        if not sentence_spans:
-            spans.append((offset, offset + len(paragraph)))
+        for end in ends:
+            if end > covered:
+                spans.append((offset + covered, offset + end))
+                covered = end
     return [_strip_span(text, s, e) for s, e in spans if text[s:e].strip()]
 
 

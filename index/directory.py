@@ -2,8 +2,8 @@
 
 `--out DIR` becomes a symbolic link to a version directory kept beside it:
 
-    DIR -> .DIR.versions/20261124T221400Z-4242
-    .DIR.versions/20261124T221400Z-4242/{manifest.json, vectors.faiss, store.sqlite}
+    DIR -> .DIR.versions/20261124T221400Z-a1b2c3-4242
+    .DIR.versions/20261124T221400Z-a1b2c3-4242/{manifest.json, vectors.faiss, store.sqlite}
 
 A build writes `<id>.partial` in the versions folder, fsyncs it, renames it to `<id>`, and only
 then replaces the link with `os.replace`, which is atomic on POSIX: a reader resolves DIR to
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import shutil
 import time
 from pathlib import Path
@@ -44,7 +45,9 @@ def new_staging_dir(out: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     remove_stale_partials(folder)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    staging = folder / f"{stamp}-{os.getpid()}{PARTIAL_SUFFIX}"
+    # The random part keeps two builds in the same second apart; the pid ends the name so
+    # that a later build can tell a dead build's leftovers from a running one.
+    staging = folder / f"{stamp}-{secrets.token_hex(3)}-{os.getpid()}{PARTIAL_SUFFIX}"
     staging.mkdir()
     return staging
 

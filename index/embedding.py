@@ -94,6 +94,23 @@ def fingerprint_model(path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def load_fast_tokenizer(model_dir: Path) -> Any:
+    """The model's tokenizer.json via `tokenizers`, with truncation and padding off; None if
+    the model has no tokenizer.json.
+
+    The packaged tokenizer.json truncates and pads to 128: counting through it as it is would
+    undercount every long passage and overcount every short one."""
+    file = model_dir / "tokenizer.json"
+    if not file.exists():
+        return None
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(file))
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return tokenizer
+
+
 class SentenceTransformerEmbedder:
     """The real model, through sentence-transformers, on the CPU, from local files only."""
 
@@ -119,22 +136,7 @@ class SentenceTransformerEmbedder:
         self.dimension = int(dimension)
         self.max_seq_tokens = int(self.model.max_seq_length or 512)
         self.revision = fingerprint_model(self.path)
-        self._tokenizer = self._load_fast_tokenizer()
-
-    def _load_fast_tokenizer(self) -> Any:
-        """The model's tokenizer.json via `tokenizers`, with its built-in truncation off.
-
-        The packaged tokenizer.json truncates at 128; counting through it would undercount
-        every long passage, so truncation and padding are switched off explicitly."""
-        file = self.path / "tokenizer.json"
-        if not file.exists():
-            return None
-        from tokenizers import Tokenizer
-
-        tokenizer = Tokenizer.from_file(str(file))
-        tokenizer.no_truncation()
-        tokenizer.no_padding()
-        return tokenizer
+        self._tokenizer = load_fast_tokenizer(self.path)
 
     def token_offsets(self, text: str) -> list[tuple[int, int]]:
         if self._tokenizer is not None:

@@ -252,6 +252,7 @@ def _parse_header(block: str, parsed: ParsedLayout, links: list[str]) -> bool:
         and "\n" not in block
         and _words(tag.group(1)) <= 3
         and ("](" in tag.group(2) or _words(tag.group(2)) <= 12)
+        and not _EMAIL.search(block)  # "Email the newsroom: [a@b.org](mailto:...)" is contact
     ):
         key = tag.group(1).strip().lower().replace(" ", "_").replace("-", "_")
         parsed.tags[key] = _tag_values(tag.group(2))

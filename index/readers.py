@@ -137,7 +137,7 @@ def read_text_article(path: Path, root: Path) -> Article | Skipped:
         author=parsed.author,
         publication=parsed.publication,
         published=parsed.published,
-        url=parsed.url,
+        url=parsed.url if parsed.url and is_web_url(parsed.url) else None,
         copyright=parsed.copyright,
         license=parsed.license,
         source_note=parsed.source_note,
@@ -145,6 +145,11 @@ def read_text_article(path: Path, root: Path) -> Article | Skipped:
         extra=parsed.extra,
         origin=str(path),
     )
+
+
+def is_web_url(url: str) -> bool:
+    """True for an absolute http(s) URL: the only kind a result may link to."""
+    return url.lower().startswith(("http://", "https://")) and len(url) > len("https://")
 
 
 def _as_text(value: Any) -> str | None:
@@ -169,12 +174,15 @@ def record_to_article(
         return Skipped(origin, f"text is {len(text):,} characters, over {MAX_FIELD_CHARS:,}")
     title = values.get("title") or ""
     url = values.get("url")
+    extra: dict[str, Any] = {}
+    if url and not is_web_url(url):
+        extra["url_raw"] = url  # kept for the record, never linked: javascript:, data:, ...
+        url = None
     published_raw = values.get("published")
     published = parse_iso_date(published_raw) if published_raw else None
     article_id = values.get("id") or (
         "u-" + stable_id(url) if url else "h-" + stable_id(title, text)
     )
-    extra = {}
     if published_raw and not published:
         extra["published_raw"] = published_raw
     return Article(

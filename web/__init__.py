@@ -34,6 +34,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.extensions[EXTENSION] = state
 
     from web import views
+    from web.render import highlight_html, source_link
+
+    app.jinja_env.globals.update(highlight_html=highlight_html, source_link=source_link)
 
     app.register_blueprint(views.bp)
     views.register_error_handlers(app)

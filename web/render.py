@@ -6,7 +6,8 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-from search.service import Hit, SearchResult
+from index.readers import is_web_url
+from search.service import ArticleRef, Hit, SearchResult
 
 
 def highlight_html(text: str, spans: tuple[tuple[int, int], ...] | list[tuple[int, int]]) -> Markup:
@@ -21,6 +22,14 @@ def highlight_html(text: str, spans: tuple[tuple[int, int], ...] | list[tuple[in
         position = end
     parts.append(str(escape(text[position:])))
     return Markup("".join(parts))
+
+
+def source_link(article: ArticleRef) -> str | None:
+    """Where a result's title links: the article's URL, else its site; http(s) only."""
+    for url in (article.url, article.site_url):
+        if url and is_web_url(url):
+            return url
+    return None
 
 
 def hit_to_dict(hit: Hit) -> dict[str, Any]:

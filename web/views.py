@@ -12,7 +12,7 @@ from index.errors import IndexUnavailableError, SemsearchError
 from index.settings import get_setting
 from search.service import SearchService
 from web import EXTENSION
-from web.render import highlight_html, result_to_dict
+from web.render import result_to_dict
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def index_page() -> Any:
         except SemsearchError as exc:
             context["error"] = str(exc)
             status = exc.status
-    return render_template("index.html", highlight_html=highlight_html, **context), status
+    return render_template("index.html", **context), status
 
 
 @bp.route("/api/search", methods=["GET", "POST"])
@@ -119,7 +119,6 @@ def register_error_handlers(app: Flask) -> None:
             result=None,
             error=str(exc),
             max_k=get_setting("max_k"),
-            highlight_html=highlight_html,
         ), exc.status
 
     @app.errorhandler(HTTPException)

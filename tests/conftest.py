@@ -1,0 +1,73 @@
+"""Shared fixtures: a fake-embedder demo index for fast tests, the real model for slow ones.
+
+Expensive things (a built index, the real model) are session-scoped. Data under
+`../shared` belongs to its publishers: it is read from there, never copied into the project,
+and tests that need it skip with a reason when it is absent.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from index.build import build_index
+from index.embedding import HashingEmbedder
+from search.service import SearchService
+from web import create_app
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_ARTICLES = ROOT / "scripts" / "demo" / "articles"
+SHARED = Path(os.environ.get("SEMSEARCH_SHARED", ROOT.parent / "shared"))
+SEED = SHARED / "seeds" / "000_a804a51a9e6f9974.txt"
+DATASETS = SHARED / "datasets"
+
+
+def need_shared(path: Path) -> Path:
+    """Skip the calling test, with the reason, when shared data is not beside the checkout."""
+    if not path.exists():
+        pytest.skip(f"{path} is absent: shared data sits beside the checkout only in CI and dev")
+    return path
+
+
+@pytest.fixture(scope="session")
+def fake_embedder() -> HashingEmbedder:
+    return HashingEmbedder(dimension=256, max_seq_tokens=96)
+
+
+@pytest.fixture(scope="session")
+def demo_index(tmp_path_factory: pytest.TempPathFactory, fake_embedder: HashingEmbedder) -> Path:
+    """The demo articles indexed with the fake embedder."""
+    out = tmp_path_factory.mktemp("demo") / "index"
+    build_index([DEMO_ARTICLES], out, fake_embedder)
+    return out
+
+
+@pytest.fixture(scope="session")
+def demo_service(demo_index: Path, fake_embedder: HashingEmbedder) -> SearchService:
+    return SearchService(demo_index, fake_embedder)
+
+
+@pytest.fixture()
+def app(demo_service: SearchService):
+    return create_app({"TESTING": True, "SEARCH_SERVICE": demo_service})
+
+
+@pytest.fixture()
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture()
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture(scope="session")
+def real_embedder():
+    """The packaged all-MiniLM-L6-v2, loaded once for all slow tests."""
+    from index.embedding import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder()

@@ -1,0 +1,118 @@
+"""Readers: JSONL (incl. BEIR), CSV, text; a bad record is skipped with file and line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from index.articles import Article, Skipped
+from index.readers import read_articles
+from tests.conftest import DATASETS, need_shared
+
+
+def split(items) -> tuple[list[Article], list[Skipped]]:
+    items = list(items)
+    return (
+        [i for i in items if isinstance(i, Article)],
+        [i for i in items if isinstance(i, Skipped)],
+    )
+
+
+def test_jsonl_with_bad_lines_keeps_the_good_ones(tmp_path: Path) -> None:
+    path = tmp_path / "a.jsonl"
+    lines = [
+        json.dumps(
+            {
+                "id": "a1",
+                "title": "First",
+                "text": "Good text one.",
+                "author": "X",
+                "published": "2020-01-02",
+                "url": "https://e.example/1",
+                "copyright": "© X 2020",
+                "license": "CC BY 4.0",
+            }
+        ),
+        "{not json",
+        json.dumps(["a", "list"]),
+        json.dumps({"id": "a2", "title": "Empty", "text": "   "}),
+        "",
+        json.dumps({"_id": "b3", "title": "BEIR", "text": "Beir style text."}),
+        json.dumps({"title": "No id", "text": "Derived id text.", "url": "https://e.example/x"}),
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    articles, skipped = split(read_articles([path]))
+    assert [a.id for a in articles][:2] == ["a1", "b3"]
+    assert articles[2].id.startswith("u-")
+    first = articles[0]
+    assert (first.author, first.published, first.url, first.copyright, first.license) == (
+        "X",
+        "2020-01-02",
+        "https://e.example/1",
+        "© X 2020",
+        "CC BY 4.0",
+    )
+    assert [s.origin for s in skipped] == [f"{path}:2", f"{path}:3", f"{path}:4"]
+    assert "invalid JSON" in skipped[0].reason
+    assert "expected a JSON object" in skipped[1].reason
+    assert "empty text" in skipped[2].reason
+
+
+def test_jsonl_bad_encoding_and_deep_nesting(tmp_path: Path) -> None:
+    path = tmp_path / "b.jsonl"
+    good = json.dumps({"id": "ok", "text": "fine"}).encode()
+    path.write_bytes(b'{"id": "x", "text": "caf\xe9"}\n' + b"[" * 100_000 + b"\n" + good + b"\n")
+    articles, skipped = split(read_articles([path]))
+    assert [a.id for a in articles] == ["ok"]
+    assert skipped[0].origin == f"{path}:1" and "UTF-8" in skipped[0].reason
+    assert skipped[1].origin == f"{path}:2"
+
+
+def test_csv_detects_columns_and_skips_bad_rows(tmp_path: Path) -> None:
+    path = tmp_path / "c.csv"
+    path.write_bytes(
+        b"id,headline,content,authors,domain,date\n"
+        b'1,Title one,"Body one, with a comma\nand a newline",Ann,ex.example,2019-05-06\n'
+        b"2,Too,few\n"
+        b"3,Bad bytes,caf\xe9 body,Bob,ex.example,2019-05-07\n"
+        b"4,Title four,Body four,Cy,ex.example,not a date\n"
+    )
+    articles, skipped = split(read_articles([path]))
+    assert [a.id for a in articles] == ["1", "4"]
+    assert articles[0].title == "Title one" and articles[0].author == "Ann"
+    assert articles[0].publication == "ex.example" and articles[0].published == "2019-05-06"
+    assert articles[1].published is None and articles[1].extra["published_raw"] == "not a date"
+    assert [s.origin for s in skipped] == [f"{path}:4", f"{path}:5"]
+    assert "3 fields" in skipped[0].reason and "UTF-8" in skipped[1].reason
+
+
+def test_csv_column_map_given(tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text("key,words\nk1,Some words here\n", encoding="utf-8")
+    articles, skipped = split(read_articles([path], {"text": "words", "id": "key"}))
+    assert [a.id for a in articles] == ["k1"] and not skipped
+    articles, skipped = split(read_articles([path]))
+    assert not articles and "no text column" in skipped[0].reason
+
+
+def test_bad_text_file_is_skipped(tmp_path: Path) -> None:
+    (tmp_path / "good.md").write_text("# Good\n\nA fine body paragraph.\n", encoding="utf-8")
+    (tmp_path / "bad.md").write_bytes(b"# Bad\n\ncaf\xe9\n")
+    (tmp_path / "empty.txt").write_text("", encoding="utf-8")
+    articles, skipped = split(read_articles([tmp_path]))
+    assert [a.id for a in articles] == ["good"]
+    assert {Path(s.origin.split(":")[0]).name for s in skipped} == {"bad.md", "empty.txt"}
+
+
+def test_fakenews_csv_reads_every_row() -> None:
+    path = need_shared(DATASETS / "fakenewscorpus-sample" / "news_sample.csv")
+    articles, skipped = split(read_articles([path]))
+    assert len(articles) == 250 and not skipped
+    assert all(a.title and a.url and a.publication for a in articles)
+
+
+def test_beir_corpus_reads_as_is() -> None:
+    path = need_shared(DATASETS / "scifact" / "corpus.jsonl")
+    articles, skipped = split(read_articles([path]))
+    assert len(articles) == 5183 and not skipped
+    assert articles[0].id == "4983"
