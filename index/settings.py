@@ -37,7 +37,11 @@ SETTINGS: tuple[Setting, ...] = (
         "min_chunk_tokens", 24, "A trailing passage shorter than this merges into the one before."
     ),
     Setting("title_tokens", 32, "Most word pieces of the title embedded with every passage."),
-    Setting("batch_size", 32, "Passages embedded per model call during a build."),
+    Setting(
+        "batch_size",
+        16,
+        "Passages embedded per model call during a build (16 measured fastest on 2 CPU cores).",
+    ),
     Setting("default_k", 10, "Results returned when a query does not say how many."),
     Setting("max_k", 100, "Most results one query may ask for."),
     Setting("max_query_chars", 4000, "Longest query accepted, in characters."),

@@ -1,0 +1,68 @@
+"""The page in real headless Chromium (Debian's), driven by Playwright, over a real server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def server_url(demo_service) -> Iterator[str]:
+    """The app served by waitress on a free loopback port, in a thread."""
+    from waitress.server import create_server
+
+    from web import create_app
+
+    app = create_app({"SEARCH_SERVICE": demo_service})
+    server = create_server(app, host="127.0.0.1", port=0, threads=4)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.effective_port}"
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not os.path.exists(CHROMIUM):
+        pytest.fail("Debian's chromium is not installed: run the README's test command")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.mark.parametrize("javascript", [True, False])
+def test_type_query_submit_and_see_attributed_result(browser, server_url, javascript) -> None:
+    context = browser.new_context(java_script_enabled=javascript)
+    page = context.new_page()
+    page.goto(server_url + "/")
+    page.fill("input[name=q]", "sourdough rye starter fermentation")
+    page.press("input[name=q]", "Enter")
+    page.wait_for_selector("li.hit")
+    first = page.locator("li.hit").first
+    assert "Rye Starter" in first.locator("h2.title").inner_text()
+    assert first.locator(".publication").inner_text() == "Prairie Signal"
+    assert "Copyright © Rosa Inglehart" in first.locator(".copyright").inner_text()
+    assert first.locator("blockquote mark").count() > 0
+    assert "q=sourdough" in page.url
+    context.close()
