@@ -162,14 +162,20 @@ def _read_and_chunk(
                 skipped.append(item)
                 continue
             problem = _check_article(item, seen)
-            chunks = [] if problem else chunker.chunk(item.text)
-            if not problem and not chunks:
-                problem = "no text to index after cleaning"
+            if problem is None:
+                try:
+                    chunks = chunker.chunk(item.text)
+                    if chunks:
+                        store.add(item, chunks)
+                    else:
+                        problem = "no text to index after cleaning"
+                except Exception as exc:  # one bad article must not end the build
+                    log.exception("cannot index %s", item.origin)
+                    problem = f"cannot index this article: {type(exc).__name__}: {exc}"
             if problem:
                 skipped.append(Skipped(item.origin, problem))
                 log.warning("skipped %s: %s", item.origin, problem)
                 continue
-            store.add(item, chunks)
             seen[item.id] = item.origin
             articles += 1
         if progress:
@@ -179,7 +185,10 @@ def _read_and_chunk(
 
 def _check_article(article: Article, seen: dict[str, str]) -> str | None:
     if article.id in seen:
-        return f"duplicate article id {article.id!r} (first read from {seen[article.id]})"
+        return (
+            f"duplicate article id {article.id!r} (first read from {seen[article.id]}); ids "
+            "must be unique: for files, pass their common parent folder so paths differ"
+        )
     return None
 
 

@@ -60,6 +60,16 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     return [_strip_span(text, s, e) for s, e in spans if text[s:e].strip()]
 
 
+def _piece_span(
+    start: int, end: int, offsets: list[tuple[int, int]], piece: int, stop: int
+) -> tuple[int, int]:
+    """Character span of word pieces [piece, stop) of the sentence text[start:end]; a piece
+    runs up to where the next one begins, and the last one to the sentence's end."""
+    piece_start = start + (0 if piece == 0 else offsets[piece][0])
+    piece_end = start + offsets[stop][0] if stop < len(offsets) else end
+    return piece_start, piece_end
+
+
 def _strip_span(text: str, start: int, end: int) -> tuple[int, int]:
     while start < end and text[start].isspace():
         start += 1
@@ -120,14 +130,18 @@ class Chunker:
         if not units:
             return []
         budget = self.chunk_tokens
-        spans: list[tuple[int, int, int]] = []  # (first unit, last unit exclusive, tokens)
+        spans: list[tuple[int, int]] = []  # (first unit, last unit exclusive)
         i = 0
         while i < len(units):
             first, total = i, 0
             while i < len(units) and total + units[i].tokens <= budget:
                 total += units[i].tokens
                 i += 1
-            spans.append((first, i, total))
+            # Counted whole, joined pieces of a cut word can differ from the sum of their
+            # parts: recount, and give back trailing units until the passage fits.
+            while i - first > 1 and self._count(text, units, first, i) > budget:
+                i -= 1
+            spans.append((first, i))
             if i >= len(units):
                 break
             # Step back over whole trailing sentences for the overlap, always moving forward.
@@ -136,18 +150,43 @@ class Chunker:
                 back -= 1
                 overlap += units[back].tokens
             i = back
-        if len(spans) > 1 and spans[-1][2] < self.min_chunk_tokens:
-            last_end = spans[-1][1]
-            prev_first = spans[-2][0]
-            merged = sum(u.tokens for u in units[prev_first:last_end])
-            if merged <= budget:
-                spans[-2:] = [(prev_first, last_end, merged)]
+        if len(spans) > 1 and self._count(text, units, *spans[-1]) < self.min_chunk_tokens:
+            merged = (spans[-2][0], spans[-1][1])
+            if self._count(text, units, *merged) <= budget:
+                spans[-2:] = [merged]
         chunks = []
-        for ordinal, (first, end, _) in enumerate(spans):
+        for ordinal, (first, end) in enumerate(spans):
             start, stop = units[first].start, units[end - 1].end
-            passage = text[start:stop]
-            chunks.append(Chunk(ordinal, start, stop, passage, len(self.token_offsets(passage))))
+            chunks.append(
+                Chunk(ordinal, start, stop, text[start:stop], self._count(text, units, first, end))
+            )
         return chunks
+
+    def _count(self, text: str, units: list[_Unit], first: int, end: int) -> int:
+        """Word pieces of the passage made of units[first:end]."""
+        return len(self.token_offsets(text[units[first].start : units[end - 1].end]))
+
+    def _piece_end(
+        self, text: str, start: int, end: int, offsets: list[tuple[int, int]], piece: int
+    ) -> int:
+        """Where a piece of an over-long sentence that begins at word piece `piece` ends.
+
+        It holds at most `chunk_tokens` word pieces, cut where a new word starts when it can;
+        a cut inside a word re-tokenises differently ("##ing" becomes "ing"), so the piece
+        is counted again and shortened until it fits."""
+        budget = self.chunk_tokens
+        stop = min(piece + budget, len(offsets))
+        cut = stop
+        while stop < len(offsets) and cut > piece + 1 and offsets[cut][0] == offsets[cut - 1][1]:
+            cut -= 1
+        if stop < len(offsets) and cut > piece + 1:
+            stop = cut
+        while stop - piece > 1:
+            piece_start, piece_end = _piece_span(start, end, offsets, piece, stop)
+            if len(self.token_offsets(text[piece_start:piece_end])) <= budget:
+                break
+            stop -= 1
+        return stop
 
     def _units(self, text: str) -> list[_Unit]:
         """Sentences with their word-piece counts; over-long sentences cut into pieces."""
@@ -162,20 +201,11 @@ class Chunker:
                 continue
             piece = 0
             while piece < len(offsets):
-                stop = min(piece + budget, len(offsets))
-                # Cut where a new word starts, so no piece begins inside a word.
-                cut = stop
-                while (
-                    stop < len(offsets)
-                    and cut > piece + 1
-                    and (offsets[cut][0] == offsets[cut - 1][1])
-                ):
-                    cut -= 1
-                if stop < len(offsets) and cut > piece + 1:
-                    stop = cut
-                piece_start = start + (0 if piece == 0 else offsets[piece][0])
-                piece_end = start + offsets[stop][0] if stop < len(offsets) else end
-                piece_start, piece_end = _strip_span(text, piece_start, piece_end)
-                units.append(_Unit(piece_start, piece_end, stop - piece))
+                stop = self._piece_end(text, start, end, offsets, piece)
+                piece_start, piece_end = _strip_span(
+                    text, *_piece_span(start, end, offsets, piece, stop)
+                )
+                tokens = len(self.token_offsets(text[piece_start:piece_end]))
+                units.append(_Unit(piece_start, piece_end, tokens))
                 piece = stop
         return units

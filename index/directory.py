@@ -66,8 +66,8 @@ def remove_stale_partials(folder: Path) -> None:
     """Delete `.partial` folders left by builds that died (their process is gone)."""
     for partial in folder.glob(f"*{PARTIAL_SUFFIX}"):
         pid_text = partial.name.removesuffix(PARTIAL_SUFFIX).rpartition("-")[2]
-        if pid_text.isdigit() and _pid_alive(int(pid_text)) and int(pid_text) != os.getpid():
-            continue  # another build is writing it right now
+        if pid_text.isdigit() and _pid_alive(int(pid_text)):
+            continue  # a build (maybe another one in this process) is writing it now
         log.info("removing unfinished build %s", partial)
         shutil.rmtree(partial, ignore_errors=True)
 

@@ -23,12 +23,13 @@ from typing import Any
 
 from dateutil import parser as dateparser
 
-_LINK = re.compile(r"!?\[([^\]]*)\]\(([^)\s]*)(?:\s+\"[^\"]*\")?\)")
+# Repeats are bounded so that unmatched brackets or delimiters cannot make a scan quadratic.
+_LINK = re.compile(r"!?\[([^\]\[]{0,500})\]\(([^()\[\]\s]{0,2000})(?:\s+\"[^\"]{0,300}\")?\)")
 _AUTOLINK = re.compile(r"<((?:https?|mailto):[^>\s]+)>")
 _BARE_URL = re.compile(r"\b(?:https?://|www\.)[^\s)>\]]+", re.IGNORECASE)
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}")
 _HEADING = re.compile(r"^#{1,6}\s+(.*?)\s*#*\s*$")
-_EMPHASIS = re.compile(r"(\*\*|__|\*|_)(?=\S)(.+?)(?<=\S)\1")
+_EMPHASIS = re.compile(r"(\*\*|__|\*|_)(?=\S)(.{1,400}?)(?<=\S)\1")
 _BY_LINE = re.compile(r"^(?:by|written by|author:)\s+(.+)$", re.IGNORECASE)
 _TAG_LINE = re.compile(r"^([A-Z][\w -]{1,30}):\s+(.+)$")
 _FIELD_LINE = re.compile(
@@ -46,13 +47,33 @@ _ORIGINAL_SOURCE = re.compile(
     r"^(?:the\s+)?original\s+source(?:\s+of\s+this\s+(?:article|post|story))?\s*(?:is|:)\s*(.+)$",
     re.IGNORECASE,
 )
-_COPYRIGHT = re.compile(r"^(?:copyright\b|©|\(c\)\s)", re.IGNORECASE)
+_COPYRIGHT = re.compile(r"^(?:copyright\s*(?:©|\(c\)|\d{4})|©|\(c\)\s)", re.IGNORECASE)
 _RULE = re.compile(r"^(?:-{3,}|\*{3,}|_{3,})$")
 _CALL_TO_ACTION = re.compile(
     r"\b(?:visit|follow|subscribe|sign up|donate|support us|join us|become a (?:member|patron|"
-    r"subscriber)|comment on|like us|share this|contact|reach (?:me|him|her|us|the author)|"
-    r"e-?mail|write to|send tips|read more|find more|see more|more of|listen to|watch)\b",
+    r"subscriber)|comment on|like us|share this|contact|reach (?:me|him|her|us|them|the authors?)|"
+    r"e-?mail|write to|send tips|tips|sent to|read more|find more|see more|more of|listen to|"
+    r"watch)\b",
     re.IGNORECASE,
+)
+_STRONG_PLUG_TARGET = re.compile(
+    r"\b(?:web ?site|blog|newsletter|facebook|twitter|telegram|youtube|patreon|podcast|"
+    r"mailing list|membership)\b",
+    re.IGNORECASE,
+)
+_IMPERATIVE_START = re.compile(
+    r"^(?:please\s+)?(?:visit|follow|subscribe|sign up|donate|support|join|like|share|"
+    r"comment|contact|e-?mail|write|send|read|find|see|listen|become|click|tips)\b",
+    re.IGNORECASE,
+)
+# An address offered to the reader: "at a@b.org", "to a@b.org", "Email: a@b.org".
+_ADDRESSED_EMAIL = re.compile(r"(?:\bat|\bto|:)\s*[\w.+-]{1,64}@[\w-]{1,63}\.", re.IGNORECASE)
+_REPORTING = re.compile(
+    r"\b(?:said|says|told|tells|according to|announced|reported|asked)\b", re.IGNORECASE
+)
+_BIO_VERBS = (
+    r"(?:'s|’s)?\s+(?:is|was|writes|wrote|covers|lives|reports|has written|book|new|latest|"
+    r"newsletter|blog|podcast|column|history|cookbook|novel|memoir)\b"
 )
 _PLUG_TARGET = re.compile(
     r"\b(?:web ?site|site|blog|page|newsletter|facebook|twitter|telegram|youtube|patreon|"
@@ -68,7 +89,7 @@ _PROMO = re.compile(
 )
 _BIO_HEADING = re.compile(r"^about the authors?:?$", re.IGNORECASE)
 _DISCLAIMER = re.compile(r"^disclaimer\b", re.IGNORECASE)
-_ARTICLES_BY = re.compile(r"^(?:articles|posts|more) by\s*:?\s*(.+)$", re.IGNORECASE)
+_ARTICLES_BY = re.compile(r"^(?:articles|posts|more) by\s*:\s*(.+)$", re.IGNORECASE)
 _FAIR_USE = re.compile(r"\bfair use\b", re.IGNORECASE)
 _MEDIA_INQUIRY = re.compile(r"\b(?:media|press) (?:inquiries|enquiries|contact)\b", re.IGNORECASE)
 _ESCAPED = re.compile(r"\\([^\w\s])")
@@ -76,6 +97,8 @@ _DOMAIN_TEXT = re.compile(r"^(?:www\.)?[a-z0-9-]+(?:\.[a-z0-9-]+)+/?$", re.IGNOR
 
 #: Longest block (in words) that can be judged a plug or contact line from its wording alone.
 PLUG_MAX_WORDS = 45
+#: Longest first line (in words) of the block that opens the footer.
+FOOTER_LINE_MAX_WORDS = 20
 
 
 @dataclass
@@ -174,30 +197,78 @@ def _names(author: str | None) -> list[str]:
 def is_boilerplate(block: str, author: str | None = None) -> bool:
     """True for site plugs, contact lines, promos and link-only lines; false for prose.
 
-    `author` is the byline: a short block that names the article's own author in the third
-    person is a bio or a promo, not reporting."""
+    Judged by shape: short, carrying a link or an e-mail address, phrased as a call to
+    action or a promotion. Reported speech ("said", "according to") is always prose. `author`
+    is the byline: a short bio-shaped block about the article's own author is a bio."""
     plain = strip_markdown(block)
     words = _words(plain)
-    if _link_free_words(block) <= 2:
-        return True  # a bare link, a URL, "(Home - ...)."
-    if words > PLUG_MAX_WORDS:
-        return False
     has_link = bool(_LINK.search(block) or _AUTOLINK.search(block) or _BARE_URL.search(block))
     has_email = bool(_EMAIL.search(block))
-    if has_email and (_CALL_TO_ACTION.search(plain) or words <= 25):
-        return True
-    if _CALL_TO_ACTION.search(plain) and (_PLUG_TARGET.search(plain) or has_link):
-        return True
+    if (has_link or has_email) and _link_free_words(block) <= 2:
+        return True  # a bare link, a URL, "(Home - ...)."
+    if words > PLUG_MAX_WORDS or _REPORTING.search(plain):
+        return False
     if _PROMO.search(plain):
         return True
-    if any(name.lower() in plain.lower() for name in _names(author)):
-        return True
+    call_to_action = _CALL_TO_ACTION.search(plain)
+    if call_to_action and (has_link or _ADDRESSED_EMAIL.search(plain)):
+        return True  # "Contact at a@b.org", "Follow his notes at example.org"
+    if _IMPERATIVE_START.match(plain) and _STRONG_PLUG_TARGET.search(plain):
+        return True  # "Subscribe to our weekly newsletter"
+    for name in _names(author):
+        bio_shaped = re.search(re.escape(name) + _BIO_VERBS, plain, re.IGNORECASE)
+        if bio_shaped or (name.lower() in plain.lower() and (has_link or has_email)):
+            return True
     site_links = [t for t, _ in _LINK.findall(block) if _DOMAIN_TEXT.match(t.strip().split("/")[0])]
     if site_links and words <= 25:
         return True  # "Find more of our coverage at example.org/fields."
     letters = re.sub(r"[^A-Za-z]", "", plain)
     # "VISIT MY NEW WEB SITE:" — a shouted lead-in to a link on the next line.
     return bool(letters) and letters.isupper() and plain.endswith(":") and words <= 12
+
+
+_NAME_JOINERS = {
+    "and",
+    "&",
+    "de",
+    "da",
+    "del",
+    "della",
+    "der",
+    "van",
+    "von",
+    "la",
+    "le",
+    "bin",
+    "al",
+    "of",
+    "the",
+    "y",
+    "du",
+    "st",
+    "ibn",
+}
+
+
+def _looks_like_names(text: str) -> bool:
+    """A byline ("Ann Lee and Bo Kim", "Associated Press"), not "By the end of 2019, ...":
+    a few capitalised words and joiners, no digits, no sentence end."""
+    words = re.findall(r"[\w'’.-]+", text)
+    if not words or len(words) > 12 or re.search(r"\d|[.!?]\s*$(?<!\b[A-Z]\.)", text.strip()):
+        return False
+    return all(w[0].isupper() or w.lower() in _NAME_JOINERS for w in words)
+
+
+def _looks_like_tag_values(value: str) -> bool:
+    """Tag values: links (`[Theme](#)`), or a short comma list, never a sentence."""
+    if "](" in value:
+        return True
+    items = [item.strip() for item in value.split(",")]
+    return (
+        not re.search(r"[.!?…:;]\s*$", value.strip())
+        and all(0 < _words(item) <= 4 for item in items)
+        and _words(value) <= 12
+    )
 
 
 def _tag_values(value: str) -> list[str]:
@@ -214,9 +285,11 @@ def _parse_header(block: str, parsed: ParsedLayout, links: list[str]) -> bool:
     if heading and parsed.title is None and "\n" not in block:
         parsed.title = strip_markdown(heading.group(1))
         return True
-    plain = strip_markdown(block, links)
+    block_links: list[str] = []
+    plain = strip_markdown(block, block_links)
+    links.extend(block_links)
     by_line = _BY_LINE.match(plain)
-    if by_line and parsed.author is None and _words(plain) <= 14:
+    if by_line and parsed.author is None and _looks_like_names(by_line.group(1)):
         parsed.author = by_line.group(1).strip().rstrip(".")
         return True
     pub_date = _PUB_DATE_LINE.match(plain)
@@ -232,13 +305,16 @@ def _parse_header(block: str, parsed: ParsedLayout, links: list[str]) -> bool:
     field_line = _FIELD_LINE.match(plain)
     if field_line and "\n" not in block:
         key, value = field_line.group(1).lower(), field_line.group(2).strip()
-        if key in {"published", "date", "updated"} and (iso := parse_iso_date(value)):
+        # "Published: 5 Jan 2020 | Updated: 6 Jan 2020" — the first date is the publication.
+        first_value = value.split("|")[0]
+        if key in {"published", "date", "updated"} and (iso := parse_iso_date(first_value)):
             parsed.published = parsed.published or iso
             return True
         if key in {"url", "source", "link", "canonical"} and (
             match := _BARE_URL.search(block) or _AUTOLINK.search(block)
         ):
-            parsed.url = parsed.url or (links[-1] if links else match.group(0))
+            found = block_links[-1] if block_links else match.group(match.lastindex or 0)
+            parsed.url = parsed.url or found
             return True
         if key in {"publication", "publisher"}:
             parsed.publication = parsed.publication or value
@@ -251,7 +327,7 @@ def _parse_header(block: str, parsed: ParsedLayout, links: list[str]) -> bool:
         tag
         and "\n" not in block
         and _words(tag.group(1)) <= 3
-        and ("](" in tag.group(2) or _words(tag.group(2)) <= 12)
+        and _looks_like_tag_values(tag.group(2))
         and not _EMAIL.search(block)  # "Email the newsroom: [a@b.org](mailto:...)" is contact
     ):
         key = tag.group(1).strip().lower().replace(" ", "_").replace("-", "_")
@@ -263,6 +339,8 @@ def _parse_header(block: str, parsed: ParsedLayout, links: list[str]) -> bool:
 def _is_footer_start(block: str) -> bool:
     plain = strip_markdown(block)
     first = plain.splitlines()[0] if plain else ""
+    if _words(first) > FOOTER_LINE_MAX_WORDS:
+        return False  # a paragraph that merely starts with "Copyright ..." is prose
     return bool(
         _ORIGINAL_SOURCE.match(first) or _COPYRIGHT.match(first) or _ARTICLES_BY.match(first)
     )
@@ -333,7 +411,7 @@ def parse_layout(raw: str) -> ParsedLayout:
             parsed.extra.setdefault("contacts", []).extend(_EMAIL.findall(block))
             continue
         heading = _HEADING.match(block)
-        if heading and parsed.title is None:
+        if heading and parsed.title is None and in_header:
             parsed.title = strip_markdown(heading.group(1))
             continue
         in_header = False

@@ -220,6 +220,11 @@ def read_jsonl(path: Path, column_map: dict[str, str] | None = None) -> Iterator
             if not isinstance(record, dict):
                 yield Skipped(origin, f"expected a JSON object, got {type(record).__name__}")
                 continue
+            try:
+                json.dumps(record, ensure_ascii=False).encode("utf-8")
+            except UnicodeEncodeError:
+                yield Skipped(origin, "unpaired surrogate escape (\\udXXX): not valid Unicode")
+                continue
             yield record_to_article(record, detect_mapping(record.keys(), column_map), origin)
 
 

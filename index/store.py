@@ -74,13 +74,27 @@ class StoreWriter:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.db = sqlite3.connect(path)
-        self.db.execute("PRAGMA journal_mode = OFF")  # a staging file: a crash discards it
+        # A staging file (a crash discards it); the in-memory journal still lets one
+        # article's inserts be rolled back.
+        self.db.execute("PRAGMA journal_mode = MEMORY")
         self.db.execute("PRAGMA synchronous = OFF")
         self.db.executescript(SCHEMA)
         self.next_chunk_id = 1
 
     def add(self, article: Article, chunks: list[Chunk]) -> list[int]:
-        """Store an article and its chunks; returns the chunk ids given to them."""
+        """Store an article and its chunks, all or nothing; returns the chunk ids."""
+        self.db.execute("SAVEPOINT article")
+        try:
+            ids = self._insert(article, chunks)
+        except BaseException:
+            self.db.execute("ROLLBACK TO article")
+            self.db.execute("RELEASE article")
+            raise
+        self.db.execute("RELEASE article")
+        self.next_chunk_id += len(chunks)
+        return ids
+
+    def _insert(self, article: Article, chunks: list[Chunk]) -> list[int]:
         self.db.execute(
             "INSERT INTO articles VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
@@ -101,7 +115,6 @@ class StoreWriter:
             ),
         )
         ids = list(range(self.next_chunk_id, self.next_chunk_id + len(chunks)))
-        self.next_chunk_id += len(chunks)
         self.db.executemany(
             "INSERT INTO chunks VALUES (?,?,?,?,?,?,?)",
             [

@@ -102,7 +102,7 @@ def validate_query(q: Any, k: Any = None, settings: dict[str, Any] | None = None
         raise BadQueryError(f"k must be an integer from 1 to {max_k}, got {k!r}")
     elif isinstance(k, int):
         k_value = k
-    elif isinstance(k, str) and k.strip().lstrip("+").isdigit():
+    elif isinstance(k, str) and k.strip().isascii() and k.strip().lstrip("+").isdecimal():
         k_value = int(k.strip())
     else:
         raise BadQueryError(f"k must be an integer from 1 to {max_k}, got {k!r}")
@@ -129,7 +129,11 @@ class SearchService:
         except RuntimeError as exc:
             raise IndexUnavailableError(f"cannot read {VECTORS_NAME}: {exc}; rebuild") from exc
         self.store = StoreReader(self.version_dir / STORE_NAME)
-        self._local = threading.local()
+        # One read-only connection, opened now and shared under a lock (a lookup takes well
+        # under a millisecond): the open file stays readable even after a later build
+        # prunes this version's folder, so threads that query late never find it gone.
+        self._db = self.store.connect()
+        self._db_lock = threading.Lock()
         # Fast tokenizers are not safe to share between threads mid-call.
         self._encode_lock = threading.Lock()
         counts = self.manifest.counts
@@ -157,12 +161,6 @@ class SearchService:
     def chunk_count(self) -> int:
         return int(self.manifest.counts["chunks"])
 
-    def _db(self) -> Any:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = self._local.db = self.store.connect()
-        return db
-
     def warm_up(self) -> None:
         """Run one query end to end so the first user does not pay for lazy set-up."""
         self.search("warm up", 1)
@@ -174,7 +172,8 @@ class SearchService:
         with self._encode_lock:
             vector = self.embedder.encode_query(valid.text)
         found = search_vectors(self.vectors, vector, valid.k)
-        stored = self.store.fetch_chunks(self._db(), [chunk_id for chunk_id, _ in found])
+        with self._db_lock:
+            stored = self.store.fetch_chunks(self._db, [chunk_id for chunk_id, _ in found])
         hits = []
         for chunk_id, score in found:
             chunk = stored.get(chunk_id)

@@ -68,6 +68,8 @@ def test_long_pasted_query_is_accepted(client) -> None:
         ({"query_string": {"q": "bridge", "k": "101"}}, "k must be an integer from 1 to 100"),
         ({"query_string": {"q": "bridge", "k": "ten"}}, "k must be an integer from 1 to 100"),
         ({"query_string": {"q": "bridge", "k": "2.5"}}, "k must be an integer from 1 to 100"),
+        ({"query_string": {"q": "bridge", "k": "²"}}, "k must be an integer from 1 to 100"),
+        ({"query_string": {"q": "bridge", "k": "२"}}, "k must be an integer from 1 to 100"),
     ],
 )
 def test_bad_get_queries(client, request_args, message) -> None:
@@ -129,6 +131,7 @@ def test_health_and_readiness(client, tmp_path: Path) -> None:
     assert "no index at" in response.get_json()["error"]
     search = broken.test_client().get("/api/search?q=x")
     assert search.status_code == 503 and search.get_json()["status"] == 503
+    assert str(tmp_path) not in search.get_data(as_text=True)  # paths are for /readyz and logs
 
 
 def test_page_renders_attributed_results(client) -> None:

@@ -119,3 +119,15 @@ def test_sentences_follow_paragraphs() -> None:
         "Second one.",
         "New paragraph here",
     ]
+
+
+LONG_WORDS = st.text(alphabet="abcdefghijklmnopqrstuvwxyzQXZ0123456789", min_size=20, max_size=99)
+
+
+@settings(max_examples=100, deadline=None)
+@given(words=st.lists(LONG_WORDS, min_size=1, max_size=60), budget=st.integers(4, 40))
+def test_words_longer_than_the_budget_are_cut_to_fit(words: list[str], budget: int) -> None:
+    """No space to cut at: pieces end inside words and must still fit once re-tokenised."""
+    text = " ".join(words) + " " + "".join(words)
+    chunker = Chunker(real_offsets, 256, chunk_tokens=budget, overlap_tokens=budget // 3)
+    check_chunks(chunker, text, "", lambda t: len(real_offsets(t)))

@@ -134,3 +134,31 @@ def test_refuses_to_replace_a_folder_that_is_not_an_index(
     with pytest.raises(BuildError, match="not a semsearch index"):
         build_index([tmp_path / "in"], out, fake_embedder)
     assert (out / "thesis.txt").read_text() == "do not delete"
+
+
+def test_two_builds_in_one_process_keep_their_staging(tmp_path: Path) -> None:
+    from index.directory import new_staging_dir
+
+    first = new_staging_dir(tmp_path / "idx")
+    second = new_staging_dir(tmp_path / "idx")
+    assert first.exists() and second.exists() and first != second
+
+
+def test_new_threads_still_answer_after_the_loaded_version_is_pruned(
+    tmp_path: Path, fake_embedder: HashingEmbedder
+) -> None:
+    import threading
+
+    write_article(tmp_path / "in", "a.md", "Alpha", "The alpha river floods every spring.")
+    out = tmp_path / "idx"
+    build_index([tmp_path / "in"], out, fake_embedder)
+    service = SearchService(out, fake_embedder)
+    served = service.version_dir
+    build_index([tmp_path / "in"], out, fake_embedder)
+    build_index([tmp_path / "in"], out, fake_embedder)
+    assert not served.exists()  # pruned: only the current and one previous version are kept
+    results: list[object] = []
+    thread = threading.Thread(target=lambda: results.append(service.search("river", 1)))
+    thread.start()
+    thread.join()
+    assert results and results[0].hits[0].article.id == "a"

@@ -116,3 +116,20 @@ def test_beir_corpus_reads_as_is() -> None:
     articles, skipped = split(read_articles([path]))
     assert len(articles) == 5183 and not skipped
     assert articles[0].id == "4983"
+
+
+def test_unpaired_surrogate_escape_is_skipped_and_the_build_goes_on(tmp_path: Path) -> None:
+    from index.build import build_index
+    from index.embedding import HashingEmbedder
+
+    path = tmp_path / "s.jsonl"
+    path.write_text(
+        '{"id": "1", "text": "broken emoji \\ud83d here"}\n'
+        '{"text": "no id and \\udc00"}\n'
+        '{"id": "2", "text": "a good article about harbours"}\n',
+        encoding="utf-8",
+    )
+    report = build_index([path], tmp_path / "idx", HashingEmbedder())
+    assert report.articles == 1
+    assert [s.origin for s in report.skipped] == [f"{path}:1", f"{path}:2"]
+    assert all("surrogate" in s.reason for s in report.skipped)

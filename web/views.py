@@ -23,10 +23,13 @@ JSON_PREFIXES = ("/api/", "/healthz", "/readyz")
 
 
 def get_service() -> SearchService:
-    """The loaded service, or a 503 error naming why there is none."""
+    """The loaded service, or a 503 error. The reason (paths, files) is for operators: it is
+    in the log and on /readyz, not in every search response."""
     state = current_app.extensions[EXTENSION]
     if state["service"] is None:
-        raise IndexUnavailableError(f"index not loaded: {state['error']}")
+        raise IndexUnavailableError(
+            "the search index is not available right now; operators: see /readyz and the log"
+        )
     service: SearchService = state["service"]
     return service
 
