@@ -27,6 +27,14 @@ def write_article(folder: Path, name: str, title: str, body: str) -> None:
     )
 
 
+def build_alpha(tmp_path: Path, embedder: HashingEmbedder) -> Path:
+    """A one-article index at tmp_path/idx, built from tmp_path/in."""
+    write_article(tmp_path / "in", "a.md", "Alpha", "The alpha river floods every spring.")
+    out = tmp_path / "idx"
+    build_index([tmp_path / "in"], out, embedder)
+    return out
+
+
 def test_round_trip(demo_index: Path, demo_service: SearchService) -> None:
     manifest = json.loads((demo_index / MANIFEST_NAME).read_text())
     assert manifest["format_version"] == 1
@@ -55,9 +63,7 @@ def test_index_refuses_another_model(demo_index: Path) -> None:
 
 
 def test_index_refuses_a_changed_file(tmp_path: Path, fake_embedder: HashingEmbedder) -> None:
-    write_article(tmp_path / "in", "a.md", "Alpha", "Alpha body text about rivers.")
-    out = tmp_path / "idx"
-    build_index([tmp_path / "in"], out, fake_embedder)
+    out = build_alpha(tmp_path, fake_embedder)
     with (out / STORE_NAME).open("r+b") as handle:
         handle.seek(200)
         handle.write(b"\x00garbage")
@@ -76,9 +82,7 @@ def test_missing_index_and_manifest(tmp_path: Path, fake_embedder: HashingEmbedd
 def test_rebuild_swaps_atomically_and_old_readers_keep_working(
     tmp_path: Path, fake_embedder: HashingEmbedder
 ) -> None:
-    write_article(tmp_path / "v1", "a.md", "Alpha", "The alpha river floods every spring.")
-    out = tmp_path / "idx"
-    build_index([tmp_path / "v1"], out, fake_embedder)
+    out = build_alpha(tmp_path, fake_embedder)
     old = SearchService(out, fake_embedder)
     write_article(tmp_path / "v2", "b.md", "Beta", "The beta mountain is covered in snow.")
     report = build_index([tmp_path / "v2"], out, fake_embedder)
@@ -92,9 +96,7 @@ def test_rebuild_swaps_atomically_and_old_readers_keep_working(
 def test_failed_build_leaves_served_index_alone(
     tmp_path: Path, fake_embedder: HashingEmbedder
 ) -> None:
-    write_article(tmp_path / "in", "a.md", "Alpha", "Alpha body text about rivers.")
-    out = tmp_path / "idx"
-    build_index([tmp_path / "in"], out, fake_embedder)
+    out = build_alpha(tmp_path, fake_embedder)
     before = os.path.realpath(out)
     bad = tmp_path / "bad"
     bad.mkdir()
@@ -102,7 +104,7 @@ def test_failed_build_leaves_served_index_alone(
     with pytest.raises(BuildError, match="no article could be read"):
         build_index([bad], out, fake_embedder)
     assert os.path.realpath(out) == before
-    assert SearchService(out, fake_embedder).search("rivers", 1).hits
+    assert SearchService(out, fake_embedder).search("river", 1).hits
     leftovers = [p.name for p in (tmp_path / ".idx.versions").iterdir()]
     assert not [name for name in leftovers if name.endswith(".partial")]
 
@@ -149,9 +151,7 @@ def test_new_threads_still_answer_after_the_loaded_version_is_pruned(
 ) -> None:
     import threading
 
-    write_article(tmp_path / "in", "a.md", "Alpha", "The alpha river floods every spring.")
-    out = tmp_path / "idx"
-    build_index([tmp_path / "in"], out, fake_embedder)
+    out = build_alpha(tmp_path, fake_embedder)
     service = SearchService(out, fake_embedder)
     served = service.version_dir
     build_index([tmp_path / "in"], out, fake_embedder)
