@@ -35,6 +35,7 @@ class IndexManifest:
     build_seconds: float
     files: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> sha256, bytes
     libraries: dict[str, str] = field(default_factory=dict)
+    fusion: dict[str, Any] | None = None  # method and dense_weight tuned at build time
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)

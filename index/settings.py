@@ -43,6 +43,28 @@ SETTINGS: tuple[Setting, ...] = (
         "Passages embedded per model call during a build (16 measured fastest on 2 CPU cores).",
     ),
     Setting("default_k", 10, "Results returned when a query does not say how many."),
+    Setting(
+        "mode", "hybrid", "Retrieval mode when a query does not say: hybrid, dense or keyword."
+    ),
+    Setting(
+        "candidates",
+        100,
+        "Candidates each retriever returns before fusion (at least 4 k; 10 k when grouping).",
+    ),
+    Setting("fusion", "rrf", "How hybrid fuses the two lists: rrf or linear (min-max scores)."),
+    Setting(
+        "dense_weight",
+        0.5,
+        "Weight of the dense list in hybrid fusion, 0..1 (keyword gets the rest); an index "
+        "built with tuning records its own.",
+    ),
+    Setting("rrf_k", 60, "The constant k of reciprocal rank fusion."),
+    Setting(
+        "min_score",
+        0.2,
+        "Below this cosine similarity of the best passage, dense and hybrid answer 'no good "
+        "match' instead of returning the least bad passages.",
+    ),
     Setting("max_k", 100, "Most results one query may ask for."),
     Setting("max_query_chars", 4000, "Longest query accepted, in characters."),
 )
@@ -60,9 +82,10 @@ def get_setting(name: str, overrides: dict[str, Any] | None = None) -> Any:
     if raw is None:
         return _DEFAULTS[name]
     default = _DEFAULTS[name]
-    if isinstance(default, int):
-        try:
-            return int(raw)
-        except ValueError as exc:
-            raise ValueError(f"SEMSEARCH_{name.upper()} must be an integer, got {raw!r}") from exc
+    for kind, label in ((int, "an integer"), (float, "a number")):
+        if isinstance(default, kind):
+            try:
+                return kind(raw)
+            except ValueError as exc:
+                raise ValueError(f"SEMSEARCH_{name.upper()} must be {label}, got {raw!r}") from exc
     return raw

@@ -166,6 +166,11 @@ class StoreReader:
         rows = db.execute(f"{_CHUNK_SELECT} WHERE c.id IN ({marks})", ids).fetchall()
         return {row["id"]: _stored_chunk(row) for row in rows}
 
+    def chunk_ids_where(self, db: sqlite3.Connection, where: str, params: list[Any]) -> list[int]:
+        """Ids of the chunks whose article matches an SQL condition on `a` (articles)."""
+        sql = f"SELECT c.id FROM chunks c JOIN articles a ON a.id = c.article_id WHERE {where}"
+        return [int(row[0]) for row in db.execute(sql, params)]
+
     def iter_chunks(self, db: sqlite3.Connection) -> Iterator[StoredChunk]:
         """Every chunk in id order, with its article."""
         yield from (_stored_chunk(row) for row in db.execute(f"{_CHUNK_SELECT} ORDER BY c.id"))

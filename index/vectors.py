@@ -32,10 +32,22 @@ def read_vector_index(path: Path) -> Any:
     return faiss.read_index(str(path))
 
 
-def search_vectors(index: Any, query: np.ndarray, k: int) -> list[tuple[int, float]]:
-    """The k nearest chunk ids to a unit query vector, with their cosine scores."""
-    k = min(k, index.ntotal)
+def search_vectors(
+    index: Any, query: np.ndarray, k: int, allowed: np.ndarray | None = None
+) -> list[tuple[int, float]]:
+    """The k nearest chunk ids to a unit query vector, with their cosine scores.
+
+    `allowed` (chunk ids) restricts the search inside FAISS, so a filter never starves it."""
+    import faiss
+
+    k = min(k, index.ntotal if allowed is None else len(allowed))
     if k <= 0:
         return []
-    scores, ids = index.search(np.ascontiguousarray(query[None, :], dtype=np.float32), k)
+    vector = np.ascontiguousarray(query[None, :], dtype=np.float32)
+    if allowed is None:
+        scores, ids = index.search(vector, k)
+    else:
+        params = faiss.SearchParameters()
+        params.sel = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
+        scores, ids = index.search(vector, k, params=params)
     return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i != -1]

@@ -164,3 +164,39 @@ def find_highlights(text: str, query: str) -> list[tuple[int, int]]:
     if not terms:
         return []
     return [m.span() for m in _WORD.finditer(text) if fold(m.group()) in terms]
+
+
+def best_sentence(text: str, query: str) -> tuple[int, int] | None:
+    """Offsets in `text` of the sentence sharing the most distinct query terms (ties: the
+    earlier one); None when no sentence shares any."""
+    from index.chunking import split_sentences
+
+    terms = query_terms(query)
+    if not terms:
+        return None
+    best: tuple[int, int] | None = None
+    best_count = 0
+    for start, end in split_sentences(text):
+        found = {fold(w) for w in _WORD.findall(text[start:end])} & terms
+        if len(found) > best_count:
+            best, best_count = (start, end), len(found)
+    return best
+
+
+def shingle(text: str, size: int = 3) -> set[str]:
+    """Word `size`-grams of a passage, lower-cased, for near-duplicate detection."""
+    words = [w.lower() for w in _WORD.findall(text)]
+    if len(words) < size:
+        return {" ".join(words)}
+    return {" ".join(words[i : i + size]) for i in range(len(words) - size + 1)}
+
+
+#: Jaccard similarity of word 3-grams above which two passages count as the same text.
+NEAR_DUPLICATE = 0.8
+
+
+def near_duplicate(a: set[str], b: set[str]) -> bool:
+    """True when two shingle sets overlap so much that one passage repeats the other."""
+    if not a or not b:
+        return False
+    return len(a & b) / len(a | b) >= NEAR_DUPLICATE

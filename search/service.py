@@ -10,31 +10,39 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from index.directory import resolve_index_dir
 from index.embedding import Embedder, load_embedder
-from index.errors import BadQueryError, IndexUnavailableError
+from index.errors import IndexUnavailableError
 from index.manifest import STORE_NAME, VECTORS_NAME, check_model, read_manifest, verify_files
 from index.settings import get_setting
 from index.store import StoreReader
 from index.vectors import read_vector_index, search_vectors
-from search.highlight import find_highlights
+from search.fusion import Fusion, fuse
+from search.highlight import best_sentence, find_highlights, near_duplicate, shingle
+from search.keyword import search_keyword
+from search.query import Query, validate_query
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Passage:
-    """The matching passage: its text, where it sits in the article, the words to mark."""
+    """The matching passage: its text, where it sits in the article (character offsets in
+    the article's clean text), the words to mark and its best-matching sentence (offsets in
+    the passage)."""
 
     text: str
     chunk_id: int
     start: int
     end: int
     highlights: tuple[tuple[int, int], ...] = ()
+    best_sentence: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -56,11 +64,15 @@ class ArticleRef:
 
 @dataclass(frozen=True)
 class Hit:
-    """One result: cosine score, passage, article."""
+    """One result: fused score, the retrievers' own scores, passage, article; with
+    group=article, the article's other matching passages under it."""
 
     score: float
     passage: Passage
     article: ArticleRef
+    dense_score: float | None = None
+    keyword_score: float | None = None
+    also: tuple[Passage, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -73,42 +85,10 @@ class SearchResult:
     hits: list[Hit]
     index_version: str
     chunks: int
-
-
-@dataclass(frozen=True)
-class Query:
-    """A validated query."""
-
-    text: str
-    k: int
-
-
-def validate_query(q: Any, k: Any = None, settings: dict[str, Any] | None = None) -> Query:
-    """Check a raw query and k at the edge; raise BadQueryError saying exactly what is wrong."""
-    max_chars = int(get_setting("max_query_chars", settings))
-    max_k = int(get_setting("max_k", settings))
-    if q is None:
-        raise BadQueryError("missing query: pass it as q, e.g. /api/search?q=tidal+power")
-    if not isinstance(q, str):
-        raise BadQueryError(f"q must be a string, got {type(q).__name__}")
-    text = " ".join(q.split())
-    if not text:
-        raise BadQueryError("empty query: q must contain some words")
-    if len(text) > max_chars:
-        raise BadQueryError(f"query is {len(text)} characters long; the limit is {max_chars}")
-    if k is None or k == "":
-        k_value = int(get_setting("default_k", settings))
-    elif isinstance(k, bool):
-        raise BadQueryError(f"k must be an integer from 1 to {max_k}, got {k!r}")
-    elif isinstance(k, int):
-        k_value = k
-    elif isinstance(k, str) and k.strip().isascii() and k.strip().lstrip("+").isdecimal():
-        k_value = int(k.strip())
-    else:
-        raise BadQueryError(f"k must be an integer from 1 to {max_k}, got {k!r}")
-    if not 1 <= k_value <= max_k:
-        raise BadQueryError(f"k must be an integer from 1 to {max_k}, got {k_value}")
-    return Query(text, k_value)
+    mode: str = "hybrid"
+    group: str | None = None
+    filters: dict[str, str] = field(default_factory=dict)
+    reason: str | None = None  # why the list is empty, when it is
 
 
 class SearchService:
@@ -165,35 +145,136 @@ class SearchService:
         """Run one query end to end so the first user does not pay for lazy set-up."""
         self.search("warm up", 1)
 
-    def search(self, query: Any, k: Any = None) -> SearchResult:
-        """The k passages closest in meaning to `query`, each with its article."""
+    def fusion(self) -> Fusion:
+        """Fusion settings: explicit settings win, then what the build tuned, then defaults."""
+        tuned = self.manifest.fusion or {}
+        method = self.settings.get("fusion") or tuned.get("method") or get_setting("fusion")
+        weight = self.settings.get("dense_weight")
+        if weight is None:
+            weight = tuned.get("dense_weight", get_setting("dense_weight"))
+        return Fusion(
+            method=method,
+            dense_weight=float(weight),
+            rrf_k=int(get_setting("rrf_k", self.settings)),
+        )
+
+    def search(
+        self,
+        query: Any,
+        k: Any = None,
+        *,
+        mode: Any = None,
+        group: Any = None,
+        filters: dict[str, Any] | None = None,
+    ) -> SearchResult:
+        """The k passages that best answer `query`, each with its article and credit."""
         started = time.perf_counter()
-        valid = validate_query(query, k, self.settings)
-        with self._encode_lock:
-            vector = self.embedder.encode_query(valid.text)
-        found = search_vectors(self.vectors, vector, valid.k)
-        with self._db_lock:
-            stored = self.store.fetch_chunks(self._db, [chunk_id for chunk_id, _ in found])
-        hits = []
-        for chunk_id, score in found:
-            chunk = stored.get(chunk_id)
-            if chunk is None:  # the manifest checks make this unreachable; never fail a query
-                log.error("chunk %d is in the vectors but not in the store", chunk_id)
-                continue
-            hits.append(
-                Hit(
-                    score=round(score, 4),
-                    passage=Passage(
-                        chunk.text,
-                        chunk.chunk_id,
-                        chunk.start,
-                        chunk.end,
-                        tuple(find_highlights(chunk.text, valid.text)),
-                    ),
-                    article=ArticleRef(**chunk.article),
-                )
-            )
+        valid = validate_query(query, k, self.settings, mode=mode, group=group, filters=filters)
+        hits, reason = self._ranked_hits(valid)
         took_ms = (time.perf_counter() - started) * 1000
         return SearchResult(
-            valid.text, valid.k, round(took_ms, 2), hits, self.manifest.version, self.chunk_count
+            valid.text,
+            valid.k,
+            round(took_ms, 2),
+            hits,
+            self.manifest.version,
+            self.chunk_count,
+            valid.mode,
+            valid.group,
+            valid.filters.as_dict(),
+            reason,
         )
+
+    def _ranked_hits(self, query: Query) -> tuple[list[Hit], str | None]:
+        allowed = None
+        if query.filters.active():
+            where, params = query.filters.sql()
+            with self._db_lock:
+                allowed = self.store.chunk_ids_where(self._db, where, params)
+            if not allowed:
+                return [], "no article matches the filters"
+        # Candidates well beyond k: fusion, duplicates and grouping all eat into them.
+        depth = max(int(get_setting("candidates", self.settings)), query.k * 4)
+        if query.group:
+            depth = max(depth, query.k * 10)
+        dense: list[tuple[int, float]] = []
+        keyword: list[tuple[int, float]] = []
+        if query.mode in ("dense", "hybrid"):
+            with self._encode_lock:
+                vector = self.embedder.encode_query(query.text)
+            dense = search_vectors(
+                self.vectors, vector, depth, None if allowed is None else np.asarray(allowed)
+            )
+            threshold = float(get_setting("min_score", self.settings))
+            if dense and dense[0][1] < threshold:
+                return [], (
+                    f"no passage is close enough to the query (best similarity "
+                    f"{dense[0][1]:.2f}, threshold {threshold:.2f})"
+                )
+        if query.mode in ("keyword", "hybrid"):
+            with self._db_lock:
+                keyword = search_keyword(self._db, query.text, depth, allowed)
+            if query.mode == "keyword" and not keyword:
+                return [], "no passage contains any of the query's words"
+        if query.mode == "dense":
+            ranked = dense
+        elif query.mode == "keyword":
+            ranked = keyword
+        else:
+            ranked = fuse(dense, keyword, self.fusion())
+        return self._hits(query, ranked, dict(dense), dict(keyword)), None
+
+    def _hits(
+        self,
+        query: Query,
+        ranked: list[tuple[int, float]],
+        dense: dict[int, float],
+        keyword: dict[int, float],
+    ) -> list[Hit]:
+        """Join ranked chunk ids with their text and article, drop near-duplicates, group."""
+        with self._db_lock:
+            stored = self.store.fetch_chunks(self._db, [cid for cid, _ in ranked])
+        kept: list[Hit] = []
+        by_article: dict[str, int] = {}
+        shingles: list[set[str]] = []
+        for chunk_id, score in ranked:
+            chunk = stored.get(chunk_id)
+            if chunk is None:  # the manifest checks make this unreachable; never fail a query
+                log.error("chunk %d is ranked but not in the store", chunk_id)
+                continue
+            passage = Passage(
+                chunk.text,
+                chunk.chunk_id,
+                chunk.start,
+                chunk.end,
+                tuple(find_highlights(chunk.text, query.text)),
+                best_sentence(chunk.text, query.text),
+            )
+            article_id = chunk.article["id"]
+            if query.group and article_id in by_article:
+                index = by_article[article_id]
+                kept[index] = replace(kept[index], also=(*kept[index].also, passage))
+                continue
+            if len(kept) >= query.k:
+                if query.group:
+                    continue  # still collecting passages for the articles already listed
+                break
+            words = shingle(chunk.text)
+            if any(near_duplicate(words, seen) for seen in shingles):
+                continue  # a syndicated copy or a repeated paragraph
+            shingles.append(words)
+            by_article[article_id] = len(kept)
+            kept.append(
+                Hit(
+                    score=round(score, 4),
+                    passage=passage,
+                    article=ArticleRef(**chunk.article),
+                    dense_score=_rounded(dense.get(chunk_id)),
+                    keyword_score=_rounded(keyword.get(chunk_id)),
+                )
+            )
+        return kept
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)

@@ -14,6 +14,7 @@ import click
 
 from index.errors import SemsearchError
 from index.settings import DEFAULT_MODEL, SETTINGS
+from search.query import MODES
 
 
 def _setting_help(name: str) -> str:
@@ -128,22 +129,57 @@ def build(
 @cli.command()
 @click.argument("text")
 @click.option("--index", "index_dir", required=True, type=click.Path(), help="Index directory.")
-@click.option("-k", "k", type=int, default=None, help="How many passages (1-100).")
+@click.option("-k", "k", type=int, default=None, help="How many results (1-100).")
+@click.option("--mode", type=click.Choice(MODES), default=None, help=_setting_help("mode"))
+@click.option(
+    "--group",
+    type=click.Choice(["article"]),
+    default=None,
+    help="One result per article, its other matching passages under it.",
+)
+@click.option(
+    "--from", "published_from", default=None, help="Published on or after (YYYY[-MM[-DD]])."
+)
+@click.option("--to", "published_to", default=None, help="Published on or before (YYYY[-MM[-DD]]).")
+@click.option("--publication", default=None, help="Only this publication (case ignored).")
+@click.option("--author", default=None, help="Only bylines containing this (case ignored).")
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON instead of text.")
 @click.option("--model", default=None, help=_setting_help("model"))
-def query(text: str, index_dir: str, k: int | None, as_json: bool, model: str | None) -> None:
+def query(
+    text: str,
+    index_dir: str,
+    k: int | None,
+    mode: str | None,
+    group: str | None,
+    published_from: str | None,
+    published_to: str | None,
+    publication: str | None,
+    author: str | None,
+    as_json: bool,
+    model: str | None,
+) -> None:
     """Search an index from the command line."""
     from search.service import SearchService
     from web.render import result_to_dict
 
+    filters = {
+        "published_from": published_from,
+        "published_to": published_to,
+        "publication": publication,
+        "author": author,
+    }
     try:
-        result = SearchService.open(index_dir, {"model": model}).search(text, k)
+        service = SearchService.open(index_dir, {"model": model})
+        result = service.search(text, k, mode=mode, group=group, filters=filters)
     except SemsearchError as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:
         click.echo(json.dumps(result_to_dict(result), ensure_ascii=False, indent=2))
         return
-    click.echo(f"{len(result.hits)} passages in {result.took_ms:.0f} ms")
+    if not result.hits:
+        click.echo(f"No good match: {result.reason}.")
+        return
+    click.echo(f"{len(result.hits)} results ({result.mode}) in {result.took_ms:.0f} ms")
     for rank, hit in enumerate(result.hits, start=1):
         a = hit.article
         byline = ", ".join(x for x in (a.publication, a.author, a.published) if x)
@@ -151,6 +187,56 @@ def query(text: str, index_dir: str, k: int | None, as_json: bool, model: str | 
         click.echo("   " + " ".join(hit.passage.text.split())[:600])
         credit = a.copyright or "no copyright line in the source"
         click.echo(f"   {credit}" + (f" · {a.url}" if a.url else ""))
+        if hit.also:
+            click.echo(f"   (+{len(hit.also)} more passages from this article)")
+
+
+@cli.command(name="eval")
+@click.option("--index", "index_dir", required=True, type=click.Path(), help="Index directory.")
+@click.option(
+    "--queries",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="BEIR queries.jsonl.",
+)
+@click.option(
+    "--qrels",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="BEIR qrels TSV (query-id, corpus-id, score).",
+)
+@click.option(
+    "--mode",
+    "modes",
+    multiple=True,
+    type=click.Choice(MODES),
+    help="Mode to evaluate; repeatable. Default: all three.",
+)
+@click.option("--model", default=None, help=_setting_help("model"))
+def evaluate_index(
+    index_dir: str, queries: str, qrels: str, modes: tuple[str, ...], model: str | None
+) -> None:
+    """nDCG@10, Recall@10, Recall@100, MRR@10 and latency per mode on BEIR judgments."""
+    from pathlib import Path
+
+    from search.evaluate import evaluate, read_qrels, read_queries
+    from search.service import SearchService
+
+    try:
+        service = SearchService.open(index_dir, {"model": model})
+    except SemsearchError as exc:
+        raise click.ClickException(str(exc)) from exc
+    query_texts, judgments = read_queries(Path(queries)), read_qrels(Path(qrels))
+    click.echo(
+        f"{'mode':<8} {'queries':>7} {'nDCG@10':>8} {'R@10':>7} {'R@100':>7} "
+        f"{'MRR@10':>7} {'p50 ms':>7} {'p95 ms':>7}"
+    )
+    for mode in modes or MODES:
+        r = evaluate(service, query_texts, judgments, mode)
+        click.echo(
+            f"{r.mode:<8} {r.queries:>7} {r.ndcg_10:>8.4f} {r.recall_10:>7.4f} "
+            f"{r.recall_100:>7.4f} {r.mrr_10:>7.4f} {r.p50_ms:>7.1f} {r.p95_ms:>7.1f}"
+        )
 
 
 @cli.command()

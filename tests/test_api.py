@@ -31,12 +31,32 @@ def test_search_success_shape(client) -> None:
     response = client.get("/api/search?q=sourdough rye starter fermentation&k=3")
     assert response.status_code == 200
     body = response.get_json()
-    assert list(body) == ["ok", "query", "k", "took_ms", "index", "results"]
+    assert list(body) == [
+        "ok",
+        "query",
+        "k",
+        "mode",
+        "group",
+        "filters",
+        "took_ms",
+        "index",
+        "results",
+        "no_match_reason",
+    ]
+    assert body["mode"] == "hybrid" and body["group"] is None and body["filters"] == {}
     assert body["ok"] is True and body["k"] == 3 and len(body["results"]) == 3
     assert set(body["index"]) == {"version", "chunks"}
     first = body["results"][0]
-    assert list(first) == ["score", "passage", "article"]
-    assert list(first["passage"]) == ["text", "highlight", "chunk_id", "start", "end"]
+    assert list(first) == ["score", "scores", "passage", "article"]
+    assert list(first["scores"]) == ["dense", "keyword"]
+    assert list(first["passage"]) == [
+        "text",
+        "highlight",
+        "chunk_id",
+        "start",
+        "end",
+        "best_sentence",
+    ]
     assert list(first["article"]) == ARTICLE_KEYS
     assert first["article"]["id"] == "08_century_old_rye_starter"
     assert first["article"]["copyright"].startswith("Copyright ©")
@@ -105,7 +125,7 @@ def test_unexpected_error_is_json_500_without_traceback(demo_service, caplog) ->
     class Broken:
         manifest = demo_service.manifest
 
-        def search(self, q, k):
+        def search(self, q, k, **options):
             raise RuntimeError("secret internals at /srv/app.py line 3")
 
     client = create_app({"TESTING": False, "SEARCH_SERVICE": Broken()}).test_client()

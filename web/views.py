@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from index.errors import IndexUnavailableError, SemsearchError
 from index.settings import get_setting
+from search.query import FILTER_NAMES, MODES
 from search.service import SearchService
 from web import EXTENSION
 from web.render import result_to_dict
@@ -39,22 +40,38 @@ def error_body(message: str, status: int) -> tuple[Any, int]:
     return jsonify({"ok": False, "error": message, "status": status}), status
 
 
+def search_options(source: Any) -> dict[str, Any]:
+    """mode, group and filters from query-string args or a JSON body, as the service takes them."""
+    return {
+        "mode": source.get("mode"),
+        "group": source.get("group"),
+        "filters": {name: source.get(name) for name in FILTER_NAMES},
+    }
+
+
+def page_context(args: Any) -> dict[str, Any]:
+    """What the page template needs besides the result: the form's current values."""
+    return {
+        "q": args.get("q", ""),
+        "k": args.get("k", ""),
+        "form": {name: args.get(name, "") for name in ("mode", "group", *FILTER_NAMES)},
+        "modes": MODES,
+        "max_k": get_setting("max_k"),
+        "result": None,
+        "error": None,
+    }
+
+
 @bp.get("/")
 def index_page() -> Any:
     """The search box; with ?q= the results, rendered on the server."""
-    q = request.args.get("q")
-    k = request.args.get("k")
-    context: dict[str, Any] = {
-        "q": q or "",
-        "k": k or "",
-        "result": None,
-        "error": None,
-        "max_k": get_setting("max_k"),
-    }
+    context = page_context(request.args)
     status = 200
-    if q is not None:
+    if "q" in request.args:
         try:
-            context["result"] = get_service().search(q, k)
+            context["result"] = get_service().search(
+                request.args.get("q"), request.args.get("k"), **search_options(request.args)
+            )
         except SemsearchError as exc:
             context["error"] = str(exc)
             status = exc.status
@@ -70,10 +87,10 @@ def api_search() -> Any:
             return error_body(
                 'request body must be a JSON object such as {"q": "tidal power", "k": 5}', 400
             )
-        q, k = body.get("q"), body.get("k")
+        source: Any = body
     else:
-        q, k = request.args.get("q"), request.args.get("k")
-    result = get_service().search(q, k)
+        source = request.args
+    result = get_service().search(source.get("q"), source.get("k"), **search_options(source))
     return jsonify(result_to_dict(result))
 
 
@@ -115,14 +132,9 @@ def register_error_handlers(app: Flask) -> None:
     def handle_known(exc: SemsearchError) -> Any:
         if _wants_json():
             return error_body(str(exc), exc.status)
-        return render_template(
-            "index.html",
-            q=request.args.get("q", ""),
-            k="",
-            result=None,
-            error=str(exc),
-            max_k=get_setting("max_k"),
-        ), exc.status
+        context = page_context(request.args)
+        context["error"] = str(exc)
+        return render_template("index.html", **context), exc.status
 
     @app.errorhandler(HTTPException)
     def handle_http(exc: HTTPException) -> Any:

@@ -1,0 +1,55 @@
+"""Fuse dense and keyword candidate lists into one ranking.
+
+Two methods, both weighted:
+- `rrf`: reciprocal rank fusion, sum of weight / (rrf_k + rank) over the lists a chunk is in;
+  it ignores score scales, so it is robust when one retriever's scores are not comparable.
+- `linear`: each list's scores min-max normalised over its candidates, then weighted sum; a
+  chunk missing from a list gets 0 there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+FUSION_METHODS = ("rrf", "linear")
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """How to fuse: method, the dense list's weight (keyword gets 1 - it), RRF's constant."""
+
+    method: str = "rrf"
+    dense_weight: float = 0.5
+    rrf_k: int = 60
+
+    def __post_init__(self) -> None:
+        if self.method not in FUSION_METHODS:
+            raise ValueError(f"fusion method must be one of {FUSION_METHODS}, got {self.method!r}")
+        if not 0.0 <= self.dense_weight <= 1.0:
+            raise ValueError(f"dense_weight must be in [0, 1], got {self.dense_weight}")
+
+
+def _normalised(scored: list[tuple[int, float]]) -> dict[int, float]:
+    if not scored:
+        return {}
+    values = [score for _, score in scored]
+    low, high = min(values), max(values)
+    span = high - low
+    return {cid: (score - low) / span if span > 0 else 1.0 for cid, score in scored}
+
+
+def fuse(
+    dense: list[tuple[int, float]], keyword: list[tuple[int, float]], fusion: Fusion
+) -> list[tuple[int, float]]:
+    """One list of (chunk id, fused score), best first; inputs are best-first lists."""
+    weights = (fusion.dense_weight, 1.0 - fusion.dense_weight)
+    fused: dict[int, float] = {}
+    if fusion.method == "rrf":
+        for weight, ranked in zip(weights, (dense, keyword), strict=True):
+            for rank, (cid, _) in enumerate(ranked, start=1):
+                fused[cid] = fused.get(cid, 0.0) + weight / (fusion.rrf_k + rank)
+    else:
+        for weight, ranked in zip(weights, (dense, keyword), strict=True):
+            for cid, score in _normalised(ranked).items():
+                fused[cid] = fused.get(cid, 0.0) + weight * score
+    return sorted(fused.items(), key=lambda item: (-item[1], item[0]))

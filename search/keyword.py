@@ -1,0 +1,59 @@
+"""Keyword retrieval: BM25 over the chunks' FTS5 index (Porter stemming, stop words dropped).
+
+FTS5 ranks with BM25 (k1=1.2, b=0.75) over two columns, the passage and its article's title.
+Stop words are dropped from the query, not the index: they would only add noise terms to an
+OR query, while document lengths stay honest.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterable
+
+from search.highlight import STOP_WORDS
+
+_TERM = re.compile(r"\w+")
+
+#: Most distinct terms sent to FTS5: a pasted paragraph keeps its first ones.
+MAX_QUERY_TERMS = 64
+
+
+def match_expression(query: str) -> str | None:
+    """An FTS5 MATCH expression: the query's content words OR-ed, each quoted (so that no
+    word is read as FTS5 syntax); None when the query has no content word."""
+    terms: list[str] = []
+    for term in _TERM.findall(query.lower()):
+        if term not in STOP_WORDS and term not in terms:
+            terms.append(term)
+    if not terms:
+        return None
+    return " OR ".join(f'"{term}"' for term in terms[:MAX_QUERY_TERMS])
+
+
+def search_keyword(
+    db: sqlite3.Connection,
+    query: str,
+    limit: int,
+    allowed_chunks: Iterable[int] | None = None,
+    title_weight: float = 0.5,
+) -> list[tuple[int, float]]:
+    """The best `limit` chunk ids for `query` by BM25, best first, with positive scores.
+
+    `allowed_chunks` restricts the search (filters run before ranking, not after)."""
+    expression = match_expression(query)
+    if expression is None or limit <= 0:
+        return []
+    sql = (
+        "SELECT rowid, -bm25(chunks_fts, 1.0, ?) AS score FROM chunks_fts WHERE chunks_fts MATCH ?"
+    )
+    params: list[object] = [title_weight, expression]
+    if allowed_chunks is not None:
+        ids = list(allowed_chunks)
+        if not ids:
+            return []
+        sql += " AND rowid IN (SELECT value FROM json_each(?))"
+        params.append("[" + ",".join(str(int(i)) for i in ids) + "]")
+    sql += " ORDER BY score DESC LIMIT ?"
+    params.append(limit)
+    return [(int(row[0]), float(row[1])) for row in db.execute(sql, params)]

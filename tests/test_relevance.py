@@ -1,0 +1,279 @@
+"""Modes, fusion, pre-filters, grouping, dedupe, best sentence, no-match, and evaluation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from index.build import build_index
+from index.embedding import HashingEmbedder
+from index.errors import BadQueryError
+from search.evaluate import evaluate, mrr_at, ndcg_at, read_qrels, read_queries, recall_at
+from search.fusion import Fusion, fuse
+from search.service import SearchService
+from semsearch.cli import cli
+
+
+def write_jsonl(path: Path, records: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def test_rrf_and_linear_fusion_by_hand() -> None:
+    dense = [(1, 0.9), (2, 0.8), (3, 0.1)]
+    keyword = [(3, 12.0), (1, 6.0), (4, 1.0)]
+    rrf = fuse(dense, keyword, Fusion("rrf", 0.5, rrf_k=1))
+    # 1: .5/2 + .5/3; 3: .5/4 + .5/2; 2: .5/3; 4: .5/4
+    assert [cid for cid, _ in rrf] == [1, 3, 2, 4]
+    linear = fuse(dense, keyword, Fusion("linear", 0.5))
+    scores = dict(linear)
+    assert scores[1] == pytest.approx(0.5 * 1.0 + 0.5 * (5 / 11))
+    assert scores[3] == pytest.approx(0.5 * 0.0 + 0.5 * 1.0)
+    assert [cid for cid, _ in fuse(dense, keyword, Fusion("linear", 1.0))][:3] == [1, 2, 3]
+    with pytest.raises(ValueError):
+        Fusion("max", 0.5)
+
+
+@pytest.fixture(scope="module")
+def news(tmp_path_factory) -> SearchService:
+    """Twelve short articles; filters and groups have known answers."""
+    folder = tmp_path_factory.mktemp("news")
+    records = []
+    for i in range(12):
+        records.append(
+            {
+                "id": f"n{i}",
+                "title": f"Harbour report {i}",
+                "text": f"The harbour dredging report number {i} covers silt and tides. "
+                f"Unrelated filler sentence about weather {i}.",
+                "published": f"20{10 + i}-06-15",
+                "publication": "Gazette" if i % 2 else "Courier",
+                "author": "Ann Lee" if i < 6 else "Bo Kim and Ann Lee" if i < 9 else "Cy Ode",
+            }
+        )
+    records.append(
+        {
+            "id": "long",
+            "title": "Festival",
+            "text": "The harbour festival opened. "
+            + "Boats sailed past. " * 40
+            + "The harbour festival closed with fireworks over the tides.",
+        }
+    )
+    records.append(
+        {"id": "copy", "title": "Syndicated", "text": records[0]["text"]}
+    )  # a syndicated copy of n0
+    records.append({"id": "other", "title": "Gardens", "text": "Roses need pruning in March."})
+    write_jsonl(folder / "news.jsonl", records)
+    embedder = HashingEmbedder(dimension=256, max_seq_tokens=24)
+    build_index([folder / "news.jsonl"], folder / "idx", embedder)
+    return SearchService(folder / "idx", embedder, {"min_score": 0.05})
+
+
+@pytest.mark.parametrize("mode", ["dense", "keyword", "hybrid"])
+def test_every_mode_answers(news: SearchService, mode: str) -> None:
+    result = news.search("harbour dredging silt", 5, mode=mode)
+    assert result.mode == mode and len(result.hits) == 5
+    ids = [h.article.id for h in result.hits]
+    assert all(i.startswith("n") or i == "copy" for i in ids), ids
+    assert not {"n0", "copy"} <= set(ids)  # identical texts: one of them, never both
+    if mode == "hybrid":
+        assert all(h.dense_score is not None or h.keyword_score is not None for h in result.hits)
+
+
+def test_filters_run_before_ranking_and_never_starve(news: SearchService) -> None:
+    # Only three articles match, and they rank low without the filter.
+    filters = {"author": "cy ode"}
+    for mode in ("dense", "keyword", "hybrid"):
+        result = news.search(
+            "harbour dredging silt tides", 3, mode=mode, group="article", filters=filters
+        )
+        assert sorted(h.article.id for h in result.hits) == ["n10", "n11", "n9"], mode
+    result = news.search(
+        "harbour dredging report",
+        4,
+        group="article",
+        filters={"published_from": "2013", "published_to": "2016-06", "publication": "gazette"},
+    )
+    assert sorted(h.article.id for h in result.hits) == ["n3", "n5"]
+    assert result.filters == {
+        "published_from": "2013",
+        "published_to": "2016-06",
+        "publication": "gazette",
+    }
+    empty = news.search("harbour", 3, filters={"publication": "Nobody"})
+    assert empty.hits == [] and empty.reason == "no article matches the filters"
+
+
+def test_bad_filters_are_rejected(news: SearchService) -> None:
+    for filters, message in [
+        ({"published_from": "June 2017"}, "YYYY, YYYY-MM or YYYY-MM-DD"),
+        ({"published_from": "2018", "published_to": "2017"}, "is after published_to"),
+        ({"author": ["x"]}, "author must be a string"),
+    ]:
+        with pytest.raises(BadQueryError, match=message):
+            news.search("harbour", 3, filters=filters)
+    with pytest.raises(BadQueryError, match="mode must be one of"):
+        news.search("harbour", 3, mode="fuzzy")
+    with pytest.raises(BadQueryError, match="group must be one of"):
+        news.search("harbour", 3, group="author")
+
+
+def test_group_by_article_lists_other_passages(news: SearchService) -> None:
+    result = news.search("harbour festival fireworks boats", 3, mode="keyword", group="article")
+    ids = [h.article.id for h in result.hits]
+    assert len(ids) == len(set(ids)) == 3
+    festival = result.hits[ids.index("long")]
+    assert festival.also, "the long article has several matching passages"
+    assert all(p.chunk_id != festival.passage.chunk_id for p in festival.also)
+
+
+def test_near_identical_passages_do_not_fill_the_list(news: SearchService) -> None:
+    result = news.search("harbour dredging report number 0 silt tides", 5, mode="keyword")
+    ids = [h.article.id for h in result.hits]
+    assert ("n0" in ids) != ("copy" in ids), ids  # one of the two identical texts, not both
+
+
+def test_best_sentence_is_named(news: SearchService) -> None:
+    hit = news.search("fireworks over the tides", 1, mode="keyword").hits[0]
+    start, end = hit.passage.best_sentence
+    assert hit.passage.text[start:end] == (
+        "The harbour festival closed with fireworks over the tides."
+    )
+
+
+def test_nothing_relevant_says_so(news: SearchService) -> None:
+    keyword = news.search("quantum chromodynamics", 5, mode="keyword")
+    assert keyword.hits == [] and "no passage contains" in keyword.reason
+    strict = SearchService(news.index_path, news.embedder, {"min_score": 0.99})
+    dense = strict.search("quantum chromodynamics", 5, mode="dense")
+    assert dense.hits == [] and "no passage is close enough" in dense.reason
+
+
+def test_api_and_page_take_modes_and_filters(news: SearchService) -> None:
+    from lxml import html
+
+    from web import create_app
+
+    client = create_app({"TESTING": True, "SEARCH_SERVICE": news}).test_client()
+    body = client.post(
+        "/api/search",
+        json={
+            "q": "harbour silt",
+            "k": 3,
+            "mode": "keyword",
+            "group": "article",
+            "author": "Cy Ode",
+        },
+    ).get_json()
+    assert body["mode"] == "keyword" and body["group"] == "article"
+    assert body["filters"] == {"author": "Cy Ode"}
+    assert {r["article"]["id"] for r in body["results"]} == {"n9", "n10", "n11"}
+    assert body["results"][0]["passage"]["best_sentence"]["text"].startswith("The harbour")
+    bad = client.get("/api/search?q=harbour&published_to=last+week")
+    assert bad.status_code == 400 and "published_to" in bad.get_json()["error"]
+    page = client.get("/?q=quantum+chromodynamics&mode=keyword")
+    assert page.status_code == 200
+    text = html.fromstring(page.data).cssselect("p.empty")[0].text_content()
+    assert text.startswith("No good match: no passage contains")
+    page = html.fromstring(client.get("/?q=festival+fireworks&mode=keyword").data)
+    assert page.cssselect("blockquote .best mark")
+    assert page.cssselect("select[name=mode] option[selected]")[0].get("value") == "keyword"
+
+
+def test_metrics_by_hand() -> None:
+    relevant = {"a": 1, "b": 1}
+    assert ndcg_at(["a", "b", "c"], relevant, 10) == pytest.approx(1.0)
+    assert ndcg_at(["c", "a"], relevant, 10) == pytest.approx(
+        (1 / 1.584962500721156) / (1 + 1 / 1.584962500721156)
+    )
+    assert recall_at(["c", "a"], relevant, 10) == 0.5
+    assert mrr_at(["c", "x", "b"], relevant, 10) == pytest.approx(1 / 3)
+    assert mrr_at(["c"], relevant, 10) == 0.0
+
+
+def test_eval_on_a_tiny_beir_fixture(tmp_path: Path, runner) -> None:
+    corpus = write_jsonl(
+        tmp_path / "corpus.jsonl",
+        [
+            {"_id": "d1", "title": "Tides", "text": "Tidal turbines make power from the sea."},
+            {"_id": "d2", "title": "Bread", "text": "Rye sourdough needs a long ferment."},
+            {"_id": "d3", "title": "Trains", "text": "The tram strike lasted nine days."},
+        ],
+    )
+    queries = write_jsonl(
+        tmp_path / "queries.jsonl",
+        [
+            {"_id": "q1", "text": "tidal turbines sea power"},
+            {"_id": "q2", "text": "rye sourdough ferment"},
+            {"_id": "q3", "text": "unjudged query"},
+        ],
+    )
+    qrels = tmp_path / "qrels.tsv"
+    qrels.write_text(
+        "query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\nq2\td3\t1\n", encoding="utf-8"
+    )
+    embedder = HashingEmbedder(dimension=256)
+    build_index([corpus], tmp_path / "idx", embedder)
+    service = SearchService(tmp_path / "idx", embedder, {"min_score": 0.0})
+    report = evaluate(service, read_queries(queries), read_qrels(qrels), "keyword")
+    # q1: d1 first (nDCG 1); q2: d2 first, d3 not retrieved (no shared word).
+    q2_ndcg = 1.0 / (1.0 + 1.0 / 1.584962500721156)
+    assert report.queries == 2
+    assert report.ndcg_10 == pytest.approx((1.0 + q2_ndcg) / 2)
+    assert report.recall_10 == pytest.approx((1.0 + 0.5) / 2)
+    assert report.mrr_10 == pytest.approx(1.0)
+    result = runner.invoke(
+        cli,
+        [
+            "eval",
+            "--index",
+            str(tmp_path / "idx"),
+            "--model",
+            "hashing-256",
+            "--queries",
+            str(queries),
+            "--qrels",
+            str(qrels),
+            "--mode",
+            "keyword",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "keyword" in result.output and f"{report.ndcg_10:.4f}" in result.output
+
+
+def test_a_filter_that_would_starve_a_post_filter_still_returns_k(tmp_path: Path) -> None:
+    """40 strong decoys and 3 weak matches by one author; candidates are few (12), so
+    filtering after ranking would return nothing. Filtering first returns all three."""
+    records = [
+        {
+            "id": f"decoy{i}",
+            "title": "Harbour harbour",
+            "author": "Dee Coy",
+            "text": f"Harbour dredging {i} harbour silt harbour tides harbour dredging.",
+        }
+        for i in range(40)
+    ]
+    records += [
+        {
+            "id": f"weak{i}",
+            "title": f"Note {i}",
+            "author": "Wes Weak",
+            "text": f"A short note {i} that mentions the harbour once among other things.",
+        }
+        for i in range(3)
+    ]
+    write_jsonl(tmp_path / "a.jsonl", records)
+    embedder = HashingEmbedder(dimension=256)
+    build_index([tmp_path / "a.jsonl"], tmp_path / "idx", embedder)
+    service = SearchService(tmp_path / "idx", embedder, {"candidates": 1, "min_score": 0.0})
+    for mode in ("dense", "keyword", "hybrid"):
+        unfiltered = service.search("harbour dredging silt", 3, mode=mode)
+        assert [h.article.author for h in unfiltered.hits] == ["Dee Coy"] * 3
+        result = service.search(
+            "harbour dredging silt", 3, mode=mode, filters={"author": "Wes Weak"}
+        )
+        assert sorted(h.article.id for h in result.hits) == ["weak0", "weak1", "weak2"], mode
