@@ -23,13 +23,15 @@ TITLE_SEPARATOR = "\n"
 
 @dataclass(frozen=True)
 class Chunk:
-    """One passage of an article: its position in the clean text and its word-piece count."""
+    """One passage of an article: its position in the clean text, its word-piece count, and
+    its sentences as (start, end) offsets in the passage (a cut long sentence: its pieces)."""
 
     ordinal: int
     start: int
     end: int
     text: str
     tokens: int
+    sentences: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -157,8 +159,16 @@ class Chunker:
         chunks = []
         for ordinal, (first, end) in enumerate(spans):
             start, stop = units[first].start, units[end - 1].end
+            sentences = tuple((u.start - start, u.end - start) for u in units[first:end])
             chunks.append(
-                Chunk(ordinal, start, stop, text[start:stop], self._count(text, units, first, end))
+                Chunk(
+                    ordinal,
+                    start,
+                    stop,
+                    text[start:stop],
+                    self._count(text, units, first, end),
+                    sentences,
+                )
             )
         return chunks
 

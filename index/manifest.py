@@ -16,7 +16,8 @@ from typing import Any
 
 from index.errors import IndexMismatchError, IndexUnavailableError
 
-FORMAT_VERSION = 1
+#: 2: chunks carry their sentence spans.
+FORMAT_VERSION = 2
 MANIFEST_NAME = "manifest.json"
 VECTORS_NAME = "vectors.faiss"
 STORE_NAME = "store.sqlite"

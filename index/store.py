@@ -41,7 +41,8 @@ CREATE TABLE chunks (
     start INTEGER NOT NULL,
     end INTEGER NOT NULL,
     tokens INTEGER NOT NULL,
-    text TEXT NOT NULL
+    text TEXT NOT NULL,
+    sentences TEXT NOT NULL  -- JSON [[start, end], ...], offsets in the chunk text
 );
 CREATE INDEX chunks_by_article ON chunks(article_id, ordinal);
 CREATE VIRTUAL TABLE chunks_fts USING fts5(
@@ -50,7 +51,7 @@ CREATE VIRTUAL TABLE chunks_fts USING fts5(
 """
 
 
-_CHUNK_SELECT = """SELECT c.id, c.ordinal, c.start, c.end, c.text AS chunk_text,
+_CHUNK_SELECT = """SELECT c.id, c.ordinal, c.start, c.end, c.text AS chunk_text, c.sentences,
        a.id AS article_id, a.title, a.author, a.publication, a.published,
        a.url, a.copyright, a.license, a.source_note, a.tags, a.extra
 FROM chunks c JOIN articles a ON a.id = c.article_id"""
@@ -66,6 +67,7 @@ class StoredChunk:
     end: int
     text: str
     article: dict[str, Any]
+    sentences: tuple[tuple[int, int], ...] = ()
 
 
 class StoreWriter:
@@ -116,9 +118,18 @@ class StoreWriter:
         )
         ids = list(range(self.next_chunk_id, self.next_chunk_id + len(chunks)))
         self.db.executemany(
-            "INSERT INTO chunks VALUES (?,?,?,?,?,?,?)",
+            "INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?)",
             [
-                (i, article.id, c.ordinal, c.start, c.end, c.tokens, c.text)
+                (
+                    i,
+                    article.id,
+                    c.ordinal,
+                    c.start,
+                    c.end,
+                    c.tokens,
+                    c.text,
+                    json.dumps(c.sentences),
+                )
                 for i, c in zip(ids, chunks, strict=True)
             ],
         )
@@ -184,6 +195,7 @@ def _stored_chunk(row: sqlite3.Row) -> StoredChunk:
         start=row["start"],
         end=row["end"],
         text=row["chunk_text"],
+        sentences=tuple((int(s), int(e)) for s, e in json.loads(row["sentences"])),
         article={
             "id": row["article_id"],
             "title": row["title"],

@@ -7,6 +7,8 @@ Matching is by word, case-insensitive, with a light suffix fold ("liberated" fin
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from functools import lru_cache
 
 _WORD = re.compile(r"\w+(?:['’]\w+)*")
 
@@ -144,6 +146,7 @@ STOP_WORDS = frozenset(
 _SUFFIXES = ("ingly", "edly", "ing", "ies", "ied", "ed", "es", "ly", "s", "e")
 
 
+@lru_cache(maxsize=100_000)
 def fold(word: str) -> str:
     """A crude stem: lower case, one common suffix off, kept at three letters or more."""
     word = word.lower().replace("’", "'")
@@ -166,17 +169,17 @@ def find_highlights(text: str, query: str) -> list[tuple[int, int]]:
     return [m.span() for m in _WORD.finditer(text) if fold(m.group()) in terms]
 
 
-def best_sentence(text: str, query: str) -> tuple[int, int] | None:
-    """Offsets in `text` of the sentence sharing the most distinct query terms (ties: the
-    earlier one); None when no sentence shares any."""
-    from index.chunking import split_sentences
-
+def best_sentence(
+    text: str, query: str, sentences: Sequence[tuple[int, int]]
+) -> tuple[int, int] | None:
+    """Of the passage's `sentences` (offsets in `text`, stored at build time), the one
+    sharing the most distinct query terms (ties: the earlier one); None if none shares any."""
     terms = query_terms(query)
     if not terms:
         return None
     best: tuple[int, int] | None = None
     best_count = 0
-    for start, end in split_sentences(text):
+    for start, end in sentences:
         found = {fold(w) for w in _WORD.findall(text[start:end])} & terms
         if len(found) > best_count:
             best, best_count = (start, end), len(found)
@@ -199,4 +202,7 @@ def near_duplicate(a: set[str], b: set[str]) -> bool:
     """True when two shingle sets overlap so much that one passage repeats the other."""
     if not a or not b:
         return False
+    small, large = sorted((len(a), len(b)))
+    if small < NEAR_DUPLICATE * large:
+        return False  # Jaccard <= small / large: the sizes alone rule it out
     return len(a & b) / len(a | b) >= NEAR_DUPLICATE

@@ -21,7 +21,7 @@ from index.embedding import Embedder, load_embedder
 from index.errors import IndexUnavailableError
 from index.manifest import STORE_NAME, VECTORS_NAME, check_model, read_manifest, verify_files
 from index.settings import get_setting
-from index.store import StoreReader
+from index.store import StoredChunk, StoreReader
 from index.vectors import read_vector_index, search_vectors
 from search.fusion import Fusion, fuse
 from search.highlight import best_sentence, find_highlights, near_duplicate, shingle
@@ -29,6 +29,9 @@ from search.keyword import search_keyword
 from search.query import Query, validate_query
 
 log = logging.getLogger(__name__)
+
+#: With group=article, the most other passages listed under an article.
+MAX_ALSO = 3
 
 
 @dataclass(frozen=True)
@@ -237,23 +240,29 @@ class SearchService:
         kept: list[Hit] = []
         by_article: dict[str, int] = {}
         shingles: list[set[str]] = []
-        for chunk_id, score in ranked:
-            chunk = stored.get(chunk_id)
-            if chunk is None:  # the manifest checks make this unreachable; never fail a query
-                log.error("chunk %d is ranked but not in the store", chunk_id)
-                continue
-            passage = Passage(
+
+        def passage_of(chunk: StoredChunk) -> Passage:
+            # Built only for what is returned: highlighting is the costly part of a hit.
+            return Passage(
                 chunk.text,
                 chunk.chunk_id,
                 chunk.start,
                 chunk.end,
                 tuple(find_highlights(chunk.text, query.text)),
-                best_sentence(chunk.text, query.text),
+                best_sentence(chunk.text, query.text, chunk.sentences),
             )
+
+        for chunk_id, score in ranked:
+            chunk = stored.get(chunk_id)
+            if chunk is None:  # the manifest checks make this unreachable; never fail a query
+                log.error("chunk %d is ranked but not in the store", chunk_id)
+                continue
             article_id = chunk.article["id"]
             if query.group and article_id in by_article:
                 index = by_article[article_id]
-                kept[index] = replace(kept[index], also=(*kept[index].also, passage))
+                if len(kept[index].also) < MAX_ALSO:
+                    also = (*kept[index].also, passage_of(chunk))
+                    kept[index] = replace(kept[index], also=also)
                 continue
             if len(kept) >= query.k:
                 if query.group:
@@ -267,7 +276,7 @@ class SearchService:
             kept.append(
                 Hit(
                     score=round(score, 4),
-                    passage=passage,
+                    passage=passage_of(chunk),
                     article=ArticleRef(**chunk.article),
                     dense_score=_rounded(dense.get(chunk_id)),
                     keyword_score=_rounded(keyword.get(chunk_id)),

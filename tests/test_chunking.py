@@ -62,6 +62,11 @@ def check_chunks(chunker: Chunker, text: str, title: str, count_tokens) -> None:
         assert text[chunk.start : chunk.end] == chunk.text
         assert chunk.text == chunk.text.strip() and chunk.text
         assert count_tokens(chunk.text) <= chunker.chunk_tokens
+        # The stored sentence spans tile the passage, in order.
+        assert chunk.sentences and chunk.sentences[0][0] == 0
+        assert chunk.sentences[-1][1] == len(chunk.text)
+        assert all(s < e for s, e in chunk.sentences)
+        assert all(a[1] <= b[0] for a, b in itertools.pairwise(chunk.sentences))
         embedded = chunker.embedding_text(title, chunk.text)
         assert count_tokens(embedded) + 2 <= chunker.window + 2  # + [CLS], [SEP]
     # Every non-space character of the text is inside some chunk: nothing is lost.
