@@ -10,7 +10,7 @@ import logging
 import shutil
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 
 #: Called as progress(phase, done, total): phase is "read" (files) or "embed" (chunks).
 Progress = Callable[[str, int, int], None]
+#: Called with the finished staging folder before it is published; what it returns (or None)
+#: is stored as the manifest's `fusion`. The search layer provides it (`search.tuning`).
+Tuner = Callable[[Path], dict[str, Any] | None]
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,7 @@ class BuildReport:
     skipped: list[Skipped] = field(default_factory=list)
     seconds: float = 0.0
     embed_seconds: float = 0.0
+    fusion: dict[str, Any] | None = None
 
     @property
     def chunks_per_second(self) -> float:
@@ -77,6 +81,7 @@ def build_index(
     settings: dict[str, Any] | None = None,
     column_map: dict[str, str] | None = None,
     progress: Progress | None = None,
+    tune: Tuner | None = None,
 ) -> BuildReport:
     """Build an index from files and folders into `out`, replacing it atomically."""
     started = time.perf_counter()
@@ -119,6 +124,15 @@ def build_index(
             libraries=library_versions(),
         )
         (staging / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
+        if tune is not None:
+            if progress:
+                progress("tune", 0, 1)
+            fusion = tune(staging)
+            if fusion is not None:
+                manifest = replace(manifest, fusion=fusion)
+                (staging / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
+            if progress:
+                progress("tune", 1, 1)
         version_dir = publish(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -131,6 +145,7 @@ def build_index(
         skipped,
         time.perf_counter() - started,
         embed_seconds,
+        manifest.fusion,
     )
     log.info(
         "built %s: %d articles, %d chunks, %d skipped in %.1fs",

@@ -43,8 +43,12 @@ class _Bars:
 
         bar = self.bars.get(phase)
         if bar is None:
-            label = {"read": "reading files", "embed": "embedding chunks"}.get(phase, phase)
-            unit = "file" if phase == "read" else "chunk"
+            label = {
+                "read": "reading files",
+                "embed": "embedding chunks",
+                "tune": "tuning hybrid fusion",
+            }.get(phase, phase)
+            unit = {"read": "file", "embed": "chunk"}.get(phase, "step")
             bar = self.bars[phase] = tqdm(
                 total=total, desc=label, unit=unit, file=sys.stderr, dynamic_ncols=True
             )
@@ -81,6 +85,12 @@ def cli(verbose: bool) -> None:
 @click.option("--chunk-tokens", type=int, default=None, help=_setting_help("chunk_tokens"))
 @click.option("--overlap-tokens", type=int, default=None, help=_setting_help("overlap_tokens"))
 @click.option("--batch-size", type=int, default=None, help=_setting_help("batch_size"))
+@click.option(
+    "--tune/--no-tune",
+    default=True,
+    show_default=True,
+    help="Tune hybrid fusion to this collection with probes from its own articles.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def build(
     inputs: tuple[str, ...],
@@ -90,6 +100,7 @@ def build(
     chunk_tokens: int | None,
     overlap_tokens: int | None,
     batch_size: int | None,
+    tune: bool,
     quiet: bool,
 ) -> None:
     """Build an index from article files and folders (.md/.txt pages, .jsonl, .csv)."""
@@ -108,7 +119,10 @@ def build(
         embedder = load_embedder(
             get_setting("model", settings), int(get_setting("batch_size", settings))
         )
-        report = build_index(inputs, out, embedder, settings, _parse_column_map(csv_map), bars)
+        tuner = _fusion_tuner(embedder) if tune else None
+        report = build_index(
+            inputs, out, embedder, settings, _parse_column_map(csv_map), bars, tuner
+        )
     except SemsearchError as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
@@ -124,6 +138,27 @@ def build(
     click.echo(f"chunks: {report.chunks}")
     click.echo(f"seconds: {report.seconds:.1f} (embedding {report.embed_seconds:.1f})")
     click.echo(f"chunks/s: {report.chunks_per_second:.1f}")
+    fusion = report.fusion
+    if fusion:
+        click.echo(
+            f"hybrid fusion: {fusion['method']}, dense weight {fusion['dense_weight']} "
+            f"(probe MRR@10 {fusion['probe_mrr_10']}; dense only {fusion['dense_only_mrr_10']}, "
+            f"keyword only {fusion['keyword_only_mrr_10']}; {fusion['probes']} probes)"
+        )
+    elif tune:
+        click.echo("hybrid fusion: defaults (too few articles with several passages to tune)")
+
+
+def _fusion_tuner(embedder: Any) -> Any:
+    """The build's tuning hook: load the staged index and probe it (see search.tuning)."""
+
+    def tune(staging: Any) -> Any:
+        from search.service import SearchService
+        from search.tuning import tune_fusion
+
+        return tune_fusion(SearchService(staging, embedder))
+
+    return tune
 
 
 @cli.command()

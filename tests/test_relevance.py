@@ -277,3 +277,54 @@ def test_a_filter_that_would_starve_a_post_filter_still_returns_k(tmp_path: Path
             "harbour dredging silt", 3, mode=mode, filters={"author": "Wes Weak"}
         )
         assert sorted(h.article.id for h in result.hits) == ["weak0", "weak1", "weak2"], mode
+
+
+def test_build_tunes_fusion_and_search_uses_it(tmp_path: Path) -> None:
+    import random
+
+    from search.tuning import GRID, tune_fusion
+
+    rng = random.Random(7)
+    vocabulary = [f"w{i}" for i in range(400)]
+    records = []
+    for i in range(40):
+        topic = rng.sample(vocabulary, 30)  # each article its own words
+        sentences = [" ".join(rng.choices(topic, k=10)).capitalize() + "." for _ in range(8)]
+        records.append({"id": f"a{i}", "title": f"Article {i}", "text": " ".join(sentences)})
+    write_jsonl(tmp_path / "a.jsonl", records)
+    embedder = HashingEmbedder(dimension=256, max_seq_tokens=40)
+    report = build_index(
+        [tmp_path / "a.jsonl"],
+        tmp_path / "idx",
+        embedder,
+        tune=lambda staging: tune_fusion(SearchService(staging, embedder)),
+    )
+    fusion = report.fusion
+    assert fusion is not None and fusion["probes"] >= 30
+    assert any(
+        f.method == fusion["method"] and f.dense_weight == fusion["dense_weight"] for f in GRID
+    )
+    assert fusion["probe_mrr_10"] >= max(fusion["dense_only_mrr_10"], fusion["keyword_only_mrr_10"])
+    service = SearchService(tmp_path / "idx", embedder)
+    assert service.manifest.fusion == fusion
+    assert (service.fusion().method, service.fusion().dense_weight) == (
+        fusion["method"],
+        fusion["dense_weight"],
+    )
+    override = SearchService(tmp_path / "idx", embedder, {"fusion": "rrf", "dense_weight": 0.9})
+    assert (override.fusion().method, override.fusion().dense_weight) == ("rrf", 0.9)
+
+
+def test_small_collections_keep_the_default_fusion(tmp_path: Path) -> None:
+    from search.tuning import tune_fusion
+
+    write_jsonl(tmp_path / "a.jsonl", [{"id": "x", "text": "One short article."}])
+    embedder = HashingEmbedder(dimension=64)
+    report = build_index(
+        [tmp_path / "a.jsonl"],
+        tmp_path / "idx",
+        embedder,
+        tune=lambda staging: tune_fusion(SearchService(staging, embedder)),
+    )
+    assert report.fusion is None
+    assert SearchService(tmp_path / "idx", embedder).fusion().dense_weight == 0.5
