@@ -19,16 +19,35 @@ _TERM = re.compile(r"\w+")
 MAX_QUERY_TERMS = 64
 
 
-def match_expression(query: str) -> str | None:
-    """An FTS5 MATCH expression: the query's content words OR-ed, each quoted (so that no
-    word is read as FTS5 syntax); None when the query has no content word."""
+def content_terms(query: str) -> list[str]:
+    """The query's distinct content words, in order, at most MAX_QUERY_TERMS."""
     terms: list[str] = []
     for term in _TERM.findall(query.lower()):
         if term not in STOP_WORDS and term not in terms:
             terms.append(term)
+    return terms[:MAX_QUERY_TERMS]
+
+
+def match_expression(query: str, operator: str = "OR") -> str | None:
+    """An FTS5 MATCH expression: the query's content words joined by OR (or AND), each
+    quoted so that no word is read as FTS5 syntax; None when there is no content word."""
+    terms = content_terms(query)
     if not terms:
         return None
-    return " OR ".join(f'"{term}"' for term in terms[:MAX_QUERY_TERMS])
+    return f" {operator} ".join(f'"{term}"' for term in terms)
+
+
+def has_all_terms(db: sqlite3.Connection, query: str, allowed: Iterable[int] | None = None) -> bool:
+    """True when some passage (among `allowed`) contains every content word of the query."""
+    expression = match_expression(query, "AND")
+    if expression is None:
+        return False
+    sql = "SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH ?"
+    params: list[object] = [expression]
+    if allowed is not None:
+        sql += " AND rowid IN (SELECT value FROM json_each(?))"
+        params.append("[" + ",".join(str(int(i)) for i in allowed) + "]")
+    return db.execute(sql + " LIMIT 1", params).fetchone() is not None
 
 
 def search_keyword(

@@ -25,7 +25,7 @@ from index.store import StoredChunk, StoreReader
 from index.vectors import read_vector_index, search_vectors
 from search.fusion import Fusion, fuse
 from search.highlight import best_sentence, find_highlights, near_duplicate, shingle
-from search.keyword import search_keyword
+from search.keyword import has_all_terms, search_keyword
 from search.query import Query, validate_query
 
 log = logging.getLogger(__name__)
@@ -209,7 +209,7 @@ class SearchService:
                 self.vectors, vector, depth, None if allowed is None else np.asarray(allowed)
             )
             threshold = float(get_setting("min_score", self.settings))
-            if dense and dense[0][1] < threshold:
+            if dense and dense[0][1] < threshold and not self._exact_match(query, allowed):
                 return [], (
                     f"no passage is close enough to the query (best similarity "
                     f"{dense[0][1]:.2f}, threshold {threshold:.2f})"
@@ -226,6 +226,14 @@ class SearchService:
         else:
             ranked = fuse(dense, keyword, self.fusion())
         return self._hits(query, ranked, dict(dense), dict(keyword)), None
+
+    def _exact_match(self, query: Query, allowed: list[int] | None) -> bool:
+        """In hybrid mode, a passage with every query word is evidence enough to answer:
+        a rare name can be far from everything in meaning and still be right there."""
+        if query.mode != "hybrid":
+            return False
+        with self._db_lock:
+            return has_all_terms(self._db, query.text, allowed)
 
     def _hits(
         self,

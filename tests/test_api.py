@@ -10,6 +10,7 @@ from lxml import html
 from index.build import build_index
 from index.embedding import HashingEmbedder
 from search.service import SearchService
+from tests.conftest import FAKE_MIN_SCORE
 from web import create_app
 
 ARTICLE_KEYS = [
@@ -188,7 +189,7 @@ def xss_client(tmp_path_factory):
     )
     embedder = HashingEmbedder()
     build_index([folder], folder / "idx", embedder)
-    service = SearchService(folder / "idx", embedder)
+    service = SearchService(folder / "idx", embedder, {"min_score": FAKE_MIN_SCORE})
     return create_app({"TESTING": True, "SEARCH_SERVICE": service}).test_client()
 
 

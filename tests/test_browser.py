@@ -14,6 +14,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.conftest import FAKE_MIN_SCORE
+
 pytestmark = pytest.mark.browser
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -55,9 +57,10 @@ def server_url(demo_index, tmp_path_factory) -> Iterator[str]:
     ]
     log_path = tmp_path_factory.mktemp("serve") / "serve.log"
     url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "SEMSEARCH_MIN_SCORE": str(FAKE_MIN_SCORE)}
     with (
         log_path.open("wb") as log,
-        subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT) as server,
+        subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env) as server,
     ):
         deadline = time.monotonic() + 60
         while True:

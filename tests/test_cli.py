@@ -79,3 +79,12 @@ def test_bad_column_map(runner, tmp_path: Path) -> None:
         ],
     )
     assert result.exit_code == 2 and "expected FIELD=COLUMN" in result.output
+
+
+def test_readme_documents_every_setting() -> None:
+    from index.settings import SETTINGS
+    from tests.conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    missing = [s.name for s in SETTINGS if f"`{s.name}`" not in readme]
+    assert not missing, f"settings missing from the README's table: {missing}"

@@ -14,7 +14,9 @@ from index.errors import BuildError, IndexMismatchError, IndexUnavailableError
 from index.manifest import MANIFEST_NAME, STORE_NAME, VECTORS_NAME
 from index.vectors import read_vector_index
 from search.service import SearchService
-from tests.conftest import DEMO_ARTICLES
+from tests.conftest import DEMO_ARTICLES, FAKE_MIN_SCORE
+
+FAKE = {"min_score": FAKE_MIN_SCORE}
 
 
 def write_article(folder: Path, name: str, title: str, body: str) -> None:
@@ -68,7 +70,7 @@ def test_index_refuses_a_changed_file(tmp_path: Path, fake_embedder: HashingEmbe
         handle.seek(200)
         handle.write(b"\x00garbage")
     with pytest.raises(IndexMismatchError, match="checksum"):
-        SearchService(out, fake_embedder)
+        SearchService(out, fake_embedder, FAKE)
 
 
 def test_missing_index_and_manifest(tmp_path: Path, fake_embedder: HashingEmbedder) -> None:
@@ -83,11 +85,11 @@ def test_rebuild_swaps_atomically_and_old_readers_keep_working(
     tmp_path: Path, fake_embedder: HashingEmbedder
 ) -> None:
     out = build_alpha(tmp_path, fake_embedder)
-    old = SearchService(out, fake_embedder)
+    old = SearchService(out, fake_embedder, FAKE)
     write_article(tmp_path / "v2", "b.md", "Beta", "The beta mountain is covered in snow.")
     report = build_index([tmp_path / "v2"], out, fake_embedder)
     assert out.is_symlink() and Path(os.path.realpath(out)) == report.version_dir
-    new = SearchService(out, fake_embedder)
+    new = SearchService(out, fake_embedder, FAKE)
     assert new.search("mountain snow", 1).hits[0].article.id == "b"
     # The service loaded before the swap still answers from its own version.
     assert old.search("river floods", 1).hits[0].article.id == "a"
@@ -104,7 +106,7 @@ def test_failed_build_leaves_served_index_alone(
     with pytest.raises(BuildError, match="no article could be read"):
         build_index([bad], out, fake_embedder)
     assert os.path.realpath(out) == before
-    assert SearchService(out, fake_embedder).search("river", 1).hits
+    assert SearchService(out, fake_embedder, FAKE).search("river", 1).hits
     leftovers = [p.name for p in (tmp_path / ".idx.versions").iterdir()]
     assert not [name for name in leftovers if name.endswith(".partial")]
 
@@ -152,7 +154,7 @@ def test_new_threads_still_answer_after_the_loaded_version_is_pruned(
     import threading
 
     out = build_alpha(tmp_path, fake_embedder)
-    service = SearchService(out, fake_embedder)
+    service = SearchService(out, fake_embedder, FAKE)
     served = service.version_dir
     build_index([tmp_path / "in"], out, fake_embedder)
     build_index([tmp_path / "in"], out, fake_embedder)

@@ -328,3 +328,14 @@ def test_small_collections_keep_the_default_fusion(tmp_path: Path) -> None:
     )
     assert report.fusion is None
     assert SearchService(tmp_path / "idx", embedder).fusion().dense_weight == 0.5
+
+
+def test_hybrid_answers_an_exact_match_below_the_similarity_threshold(
+    news: SearchService,
+) -> None:
+    strict = SearchService(news.index_path, news.embedder, {"min_score": 0.99})
+    found = strict.search("fireworks harbour", 3, mode="hybrid")
+    assert found.hits and found.reason is None  # every query word is in some passage
+    assert strict.search("fireworks harbour", 3, mode="dense").hits == []
+    refused = strict.search("fireworks quantum", 3, mode="hybrid")
+    assert refused.hits == [] and "no passage is close enough" in refused.reason
