@@ -72,6 +72,12 @@ SETTINGS: tuple[Setting, ...] = (
 _DEFAULTS = {s.name: s.default for s in SETTINGS}
 
 
+def explicit_setting(name: str, overrides: dict[str, Any] | None = None) -> Any:
+    """The setting if someone chose it (an override or `SEMSEARCH_<NAME>`), else None."""
+    chosen = (overrides or {}).get(name) is not None or f"SEMSEARCH_{name.upper()}" in os.environ
+    return get_setting(name, overrides) if chosen else None
+
+
 def get_setting(name: str, overrides: dict[str, Any] | None = None) -> Any:
     """Return a setting: the override if given, else `SEMSEARCH_<NAME>`, else the default."""
     if name not in _DEFAULTS:

@@ -20,7 +20,7 @@ from index.directory import resolve_index_dir
 from index.embedding import Embedder, load_embedder
 from index.errors import IndexUnavailableError
 from index.manifest import STORE_NAME, VECTORS_NAME, check_model, read_manifest, verify_files
-from index.settings import get_setting
+from index.settings import explicit_setting, get_setting
 from index.store import StoredChunk, StoreReader
 from index.vectors import read_vector_index, search_vectors
 from search.fusion import Fusion, fuse
@@ -149,15 +149,19 @@ class SearchService:
         self.search("warm up", 1)
 
     def fusion(self) -> Fusion:
-        """Fusion settings: explicit settings win, then what the build tuned, then defaults."""
+        """Fusion settings: a chosen setting (config or environment) wins, then what the
+        build tuned for this collection, then the defaults."""
         tuned = self.manifest.fusion or {}
-        method = self.settings.get("fusion") or tuned.get("method") or get_setting("fusion")
-        weight = self.settings.get("dense_weight")
-        if weight is None:
-            weight = tuned.get("dense_weight", get_setting("dense_weight"))
+
+        def pick(name: str, tuned_name: str) -> Any:
+            chosen = explicit_setting(name, self.settings)
+            if chosen is not None:
+                return chosen
+            return tuned.get(tuned_name, get_setting(name))
+
         return Fusion(
-            method=method,
-            dense_weight=float(weight),
+            method=str(pick("fusion", "method")),
+            dense_weight=float(pick("dense_weight", "dense_weight")),
             rrf_k=int(get_setting("rrf_k", self.settings)),
         )
 

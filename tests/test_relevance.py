@@ -339,3 +339,13 @@ def test_hybrid_answers_an_exact_match_below_the_similarity_threshold(
     assert strict.search("fireworks harbour", 3, mode="dense").hits == []
     refused = strict.search("fireworks quantum", 3, mode="hybrid")
     assert refused.hits == [] and "no passage is close enough" in refused.reason
+
+
+def test_environment_fusion_setting_beats_the_tuned_one(news: SearchService, monkeypatch) -> None:
+    from dataclasses import replace
+
+    tuned = SearchService(news.index_path, news.embedder)
+    tuned.manifest = replace(tuned.manifest, fusion={"method": "linear", "dense_weight": 0.2})
+    assert (tuned.fusion().method, tuned.fusion().dense_weight) == ("linear", 0.2)
+    monkeypatch.setenv("SEMSEARCH_DENSE_WEIGHT", "0.7")
+    assert (tuned.fusion().method, tuned.fusion().dense_weight) == ("linear", 0.7)
