@@ -51,7 +51,7 @@ SETTINGS: tuple[Setting, ...] = (
         100,
         "Candidates each retriever returns before fusion (at least 4 k; 10 k when grouping).",
     ),
-    Setting("fusion", "rrf", "How hybrid fuses the two lists: rrf or linear (min-max scores)."),
+    Setting("fusion", "linear", "How hybrid fuses the two lists: linear (min-max scores) or rrf."),
     Setting(
         "dense_weight",
         0.5,

@@ -18,7 +18,7 @@ FUSION_METHODS = ("rrf", "linear")
 class Fusion:
     """How to fuse: method, the dense list's weight (keyword gets 1 - it), RRF's constant."""
 
-    method: str = "rrf"
+    method: str = "linear"
     dense_weight: float = 0.5
     rrf_k: int = 60
 

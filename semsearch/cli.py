@@ -136,8 +136,11 @@ def build(
     if len(report.skipped) > 50:
         click.echo(f"  ... and {len(report.skipped) - 50} more (run with -v to log all)")
     click.echo(f"chunks: {report.chunks}")
-    click.echo(f"seconds: {report.seconds:.1f} (embedding {report.embed_seconds:.1f})")
-    click.echo(f"chunks/s: {report.chunks_per_second:.1f}")
+    click.echo(
+        f"seconds: {report.seconds:.1f} (embedding {report.embed_seconds:.1f}, "
+        f"tuning {report.tune_seconds:.1f})"
+    )
+    click.echo(f"chunks/s: {report.chunks_per_second:.1f} (tuning excluded)")
     fusion = report.fusion
     if fusion:
         click.echo(
