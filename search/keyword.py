@@ -45,9 +45,15 @@ def has_all_terms(db: sqlite3.Connection, query: str, allowed: Iterable[int] | N
     sql = "SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH ?"
     params: list[object] = [expression]
     if allowed is not None:
-        sql += " AND rowid IN (SELECT value FROM json_each(?))"
-        params.append("[" + ",".join(str(int(i)) for i in allowed) + "]")
+        sql = _restrict(sql, params, allowed)
     return db.execute(sql + " LIMIT 1", params).fetchone() is not None
+
+
+def _restrict(sql: str, params: list[object], allowed: Iterable[int]) -> str:
+    """`sql` limited to the allowed chunk ids, passed as one JSON array parameter (no limit
+    on how many, unlike one placeholder per id)."""
+    params.append("[" + ",".join(str(int(i)) for i in allowed) + "]")
+    return sql + " AND rowid IN (SELECT value FROM json_each(?))"
 
 
 def search_keyword(
@@ -68,11 +74,7 @@ def search_keyword(
     )
     params: list[object] = [title_weight, expression]
     if allowed_chunks is not None:
-        ids = list(allowed_chunks)
-        if not ids:
-            return []
-        sql += " AND rowid IN (SELECT value FROM json_each(?))"
-        params.append("[" + ",".join(str(int(i)) for i in ids) + "]")
+        sql = _restrict(sql, params, allowed_chunks)
     sql += " ORDER BY score DESC LIMIT ?"
     params.append(limit)
     return [(int(row[0]), float(row[1])) for row in db.execute(sql, params)]
