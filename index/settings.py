@@ -61,7 +61,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("rrf_k", 60, "The constant k of reciprocal rank fusion."),
     Setting(
         "min_score",
-        0.3,
+        0.25,
         "Below this cosine similarity of the best passage, dense and hybrid answer 'no good "
         "match' instead of returning the least bad passages.",
     ),

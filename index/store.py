@@ -159,6 +159,7 @@ class StoreReader:
             f"{self.path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False
         )
         db.row_factory = sqlite3.Row
+        db.create_function("fold", 1, _fold, deterministic=True)
         return db
 
     def count(self, db: sqlite3.Connection, table: str) -> int:
@@ -185,6 +186,11 @@ class StoreReader:
     def iter_chunks(self, db: sqlite3.Connection) -> Iterator[StoredChunk]:
         """Every chunk in id order, with its article."""
         yield from (_stored_chunk(row) for row in db.execute(f"{_CHUNK_SELECT} ORDER BY c.id"))
+
+
+def _fold(value: Any) -> Any:
+    """Unicode case folding for SQL (SQLite's lower() and NOCASE fold ASCII only)."""
+    return value.casefold() if isinstance(value, str) else value
 
 
 def _stored_chunk(row: sqlite3.Row) -> StoredChunk:

@@ -23,7 +23,8 @@ def content_terms(query: str) -> list[str]:
     """The query's distinct content words, in order, at most MAX_QUERY_TERMS."""
     terms: list[str] = []
     for term in _TERM.findall(query.lower()):
-        if term not in STOP_WORDS and term not in terms:
+        # One-letter terms are the tails of "Severn's" or "don't", never content.
+        if len(term) > 1 and term not in STOP_WORDS and term not in terms:
             terms.append(term)
     return terms[:MAX_QUERY_TERMS]
 
@@ -53,7 +54,9 @@ def _restrict(sql: str, params: list[object], allowed: Iterable[int]) -> str:
     """`sql` limited to the allowed chunk ids, passed as one JSON array parameter (no limit
     on how many, unlike one placeholder per id)."""
     params.append("[" + ",".join(str(int(i)) for i in allowed) + "]")
-    return sql + " AND rowid IN (SELECT value FROM json_each(?))"
+    # The unary + keeps SQLite from handing the id list to FTS5 as a rowid constraint, which
+    # would run the whole MATCH once per allowed id (47 s for 100k ids against 0.08 s).
+    return sql + " AND +rowid IN (SELECT value FROM json_each(?))"
 
 
 def search_keyword(

@@ -13,6 +13,7 @@ MODES = ("hybrid", "dense", "keyword")
 GROUPS = ("article",)
 FILTER_NAMES = ("published_from", "published_to", "publication", "author")
 
+_INTEGER = re.compile(r"\+?([0-9]{1,9})")
 _PARTIAL_DATE = re.compile(r"^\d{4}(?:-(?:0[1-9]|1[0-2])(?:-(?:0[1-9]|[12]\d|3[01]))?)?$")
 
 #: Longest publication or author filter value.
@@ -44,12 +45,14 @@ class Filters:
             # "2017-11" must admit "2017-11-30": compare against the prefix's last value.
             clauses.append("a.published <= ?")
             params.append(self.published_to + "\uffff")
+        # fold() is Python's casefold, registered on the connection: SQLite's own NOCASE and
+        # lower() fold ASCII only ("Ärzte" would not match "ärzte").
         if self.publication:
-            clauses.append("a.publication = ? COLLATE NOCASE")
-            params.append(self.publication)
+            clauses.append("fold(a.publication) = ?")
+            params.append(self.publication.casefold())
         if self.author:
-            clauses.append("instr(lower(a.author), lower(?)) > 0")
-            params.append(self.author)
+            clauses.append("instr(fold(a.author), ?) > 0")
+            params.append(self.author.casefold())
         return " AND ".join(clauses) or "1", params
 
     def as_dict(self) -> dict[str, str]:
@@ -75,10 +78,8 @@ def _int_param(name: str, value: Any, low: int, high: int, default: int) -> int:
         raise BadQueryError(message)
     if isinstance(value, int):
         number = value
-    elif (
-        isinstance(value, str) and value.strip().isascii() and value.strip().lstrip("+").isdecimal()
-    ):
-        number = int(value.strip())
+    elif isinstance(value, str) and (digits := _INTEGER.fullmatch(value.strip())):
+        number = int(digits.group(1))
     else:
         raise BadQueryError(message)
     if not low <= number <= high:

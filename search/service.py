@@ -200,36 +200,47 @@ class SearchService:
                 allowed = self.store.chunk_ids_where(self._db, where, params)
             if not allowed:
                 return [], "no article matches the filters"
+        allowed_ids = None if allowed is None else np.asarray(allowed)
+        vector = None
+        if query.mode in ("dense", "hybrid"):
+            with self._encode_lock:
+                vector = self.embedder.encode_query(query.text)
+        threshold = float(get_setting("min_score", self.settings))
         # Candidates well beyond k: fusion, duplicates and grouping all eat into them.
         depth = max(int(get_setting("candidates", self.settings)), query.k * 4)
         if query.group:
             depth = max(depth, query.k * 10)
-        dense: list[tuple[int, float]] = []
-        keyword: list[tuple[int, float]] = []
-        if query.mode in ("dense", "hybrid"):
-            with self._encode_lock:
-                vector = self.embedder.encode_query(query.text)
-            dense = search_vectors(
-                self.vectors, vector, depth, None if allowed is None else np.asarray(allowed)
-            )
-            threshold = float(get_setting("min_score", self.settings))
-            if dense and dense[0][1] < threshold and not self._exact_match(query, allowed):
-                return [], (
-                    f"no passage is close enough to the query (best similarity "
-                    f"{dense[0][1]:.2f}, threshold {threshold:.2f})"
-                )
-        if query.mode in ("keyword", "hybrid"):
-            with self._db_lock:
-                keyword = search_keyword(self._db, query.text, depth, allowed)
-            if query.mode == "keyword" and not keyword:
-                return [], "no passage contains any of the query's words"
-        if query.mode == "dense":
-            ranked = dense
-        elif query.mode == "keyword":
-            ranked = keyword
-        else:
-            ranked = fuse(dense, keyword, self.fusion())
-        return self._hits(query, ranked, dict(dense), dict(keyword)), None
+        while True:
+            dense: list[tuple[int, float]] = []
+            keyword: list[tuple[int, float]] = []
+            if vector is not None:
+                dense = search_vectors(self.vectors, vector, depth, allowed_ids)
+                if dense and dense[0][1] < threshold:
+                    if not self._exact_match(query, allowed):
+                        return [], (
+                            f"no passage is close enough to the query (best similarity "
+                            f"{dense[0][1]:.2f}, threshold {threshold:.2f})"
+                        )
+                    # Answering on the exact match alone: no passage under the threshold
+                    # rides along on its dense score.
+                    dense = []
+            if query.mode in ("keyword", "hybrid"):
+                with self._db_lock:
+                    keyword = search_keyword(self._db, query.text, depth, allowed)
+                if query.mode == "keyword" and not keyword:
+                    return [], "no passage contains any of the query's words"
+            if query.mode == "dense":
+                ranked = dense
+            elif query.mode == "keyword":
+                ranked = keyword
+            else:
+                ranked = fuse(dense, keyword, self.fusion())
+            hits = self._hits(query, ranked, dict(dense), dict(keyword))
+            exhausted = len(dense) < depth and len(keyword) < depth
+            if len(hits) >= query.k or exhausted or depth >= self.chunk_count:
+                return hits, None
+            # A few long articles or many duplicates used up the candidates: look deeper.
+            depth = min(depth * 4, self.chunk_count)
 
     def _exact_match(self, query: Query, allowed: list[int] | None) -> bool:
         """In hybrid mode, a passage with every query word is evidence enough to answer:

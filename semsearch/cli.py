@@ -264,13 +264,19 @@ def evaluate_index(
         service = SearchService.open(index_dir, {"model": model})
     except SemsearchError as exc:
         raise click.ClickException(str(exc)) from exc
-    query_texts, judgments = read_queries(Path(queries)), read_qrels(Path(qrels))
+    try:
+        query_texts, judgments = read_queries(Path(queries)), read_qrels(Path(qrels))
+    except (OSError, ValueError, KeyError) as exc:
+        raise click.ClickException(f"cannot read the queries or qrels: {exc!r}") from exc
     click.echo(
         f"{'mode':<8} {'queries':>7} {'nDCG@10':>8} {'R@10':>7} {'R@100':>7} "
         f"{'MRR@10':>7} {'p50 ms':>7} {'p95 ms':>7}"
     )
     for mode in modes or MODES:
-        r = evaluate(service, query_texts, judgments, mode)
+        try:
+            r = evaluate(service, query_texts, judgments, mode)
+        except (SemsearchError, ValueError) as exc:
+            raise click.ClickException(f"evaluating {mode}: {exc}") from exc
         click.echo(
             f"{r.mode:<8} {r.queries:>7} {r.ndcg_10:>8.4f} {r.recall_10:>7.4f} "
             f"{r.recall_100:>7.4f} {r.mrr_10:>7.4f} {r.p50_ms:>7.1f} {r.p95_ms:>7.1f}"

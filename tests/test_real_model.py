@@ -90,7 +90,7 @@ def test_demo_questions_find_their_article(real_demo: SearchService) -> None:
     assert len(questions) == 20
     misses = []
     for question, article_id in questions:
-        top = [hit.article.id for hit in real_demo.search(question, 3).hits]
+        top = [hit.article.id for hit in real_demo.search(question, 3, group="article").hits]
         if article_id not in top:
             misses.append((question, article_id, top))
     assert not misses, misses
@@ -143,7 +143,8 @@ def test_hyperpartisan_build_reads_everything(hyperpartisan) -> None:
 @pytest.mark.parametrize("article_id", sorted(PARAPHRASES))
 def test_paraphrase_finds_its_article_in_top_3(hyperpartisan, article_id: str) -> None:
     _, _, service = hyperpartisan
-    top = [hit.article.id for hit in service.search(PARAPHRASES[article_id], 3).hits]
+    hits = service.search(PARAPHRASES[article_id], 3, group="article").hits
+    top = [hit.article.id for hit in hits]
     assert article_id in top, top
 
 

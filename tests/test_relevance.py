@@ -349,3 +349,150 @@ def test_environment_fusion_setting_beats_the_tuned_one(news: SearchService, mon
     assert (tuned.fusion().method, tuned.fusion().dense_weight) == ("linear", 0.2)
     monkeypatch.setenv("SEMSEARCH_DENSE_WEIGHT", "0.7")
     assert (tuned.fusion().method, tuned.fusion().dense_weight) == ("linear", 0.7)
+
+
+def test_keyword_filter_over_many_chunks_stays_fast(tmp_path: Path) -> None:
+    """The allowed-id list must filter FTS5's matches, not drive one MATCH per id (40k ids
+    took ~6 s that way; now a few milliseconds, so the generous bound cannot flake)."""
+    import sqlite3
+    import time
+
+    from index.store import SCHEMA
+    from search.keyword import search_keyword
+
+    db = sqlite3.connect(tmp_path / "s.sqlite")
+    db.executescript(SCHEMA)
+    db.executemany(
+        "INSERT INTO chunks_fts(rowid, text, title) VALUES (?,?,?)",
+        [(i, f"harbour report {i % 97} about tides", "t") for i in range(1, 40_001)],
+    )
+    started = time.perf_counter()
+    found = search_keyword(db, "harbour tides 42", 10, allowed_chunks=range(1, 40_001))
+    assert time.perf_counter() - started < 2.0
+    assert found and all(1 <= cid <= 40_000 for cid, _ in found)
+
+
+def test_parameters_that_once_gave_500s(news: SearchService) -> None:
+    from lxml import html
+
+    from web import create_app
+
+    client = create_app({"TESTING": True, "SEARCH_SERVICE": news}).test_client()
+    for k in ("++5", "9" * 4301, "-1", " 5 5"):
+        response = client.get("/api/search", query_string={"q": "harbour", "k": k})
+        assert response.status_code == 400, k
+    assert client.post("/api/search", json={"q": "harbour", "k": "++5"}).status_code == 400
+    assert client.get("/api/search", query_string={"q": "harbour", "k": "+5"}).status_code == 200
+    for extra in (
+        {"endpoint": "x"},
+        {"_method": "DELETE"},
+        {"_external": "1"},
+        {"_scheme": "https", "_external": ""},
+        {"_anchor": "x"},
+    ):
+        response = client.get(
+            "/", query_string={"q": "harbour", **extra}, headers={"Host": "evil.example"}
+        )
+        assert response.status_code == 200, extra
+        link = html.fromstring(response.data).cssselect('link[rel="alternate"]')[0].get("href")
+        assert link.startswith("/api/search?") and "evil" not in link and "#" not in link
+
+
+def test_unicode_filters_ignore_case(tmp_path: Path) -> None:
+    write_jsonl(
+        tmp_path / "u.jsonl",
+        [
+            {
+                "id": "z",
+                "title": "Germinal",
+                "text": "Miners strike in the north.",
+                "publication": "Ärzte Zeitung",
+                "author": "Émile Zola",
+            },
+            {
+                "id": "o",
+                "title": "Other",
+                "text": "Miners strike in the south.",
+                "publication": "Other",
+                "author": "Someone Else",
+            },
+        ],
+    )
+    embedder = HashingEmbedder(dimension=64)
+    build_index([tmp_path / "u.jsonl"], tmp_path / "idx", embedder)
+    service = SearchService(tmp_path / "idx", embedder, {"min_score": 0.0})
+    for filters in (
+        {"publication": "ärzte zeitung"},
+        {"publication": "ÄRZTE ZEITUNG"},
+        {"author": "émile"},
+        {"author": "ZOLA"},
+    ):
+        hits = service.search("miners strike", 5, filters=filters).hits
+        assert [h.article.id for h in hits] == ["z"], filters
+
+
+def test_grouping_looks_deeper_when_long_articles_fill_the_candidates(tmp_path: Path) -> None:
+    long_text = " ".join(f"The harbour tides report part {i} continues." for i in range(60))
+    records = [
+        {"id": f"long{i}", "title": "Long", "text": long_text + f" Copy {i}."} for i in range(3)
+    ]
+    records += [
+        {
+            "id": f"short{i}",
+            "title": f"Short {i}",
+            "text": f"Short note {i} about the harbour and other things.",
+        }
+        for i in range(9)
+    ]
+    write_jsonl(tmp_path / "g.jsonl", records)
+    embedder = HashingEmbedder(dimension=256, max_seq_tokens=24)
+    build_index([tmp_path / "g.jsonl"], tmp_path / "idx", embedder)
+    service = SearchService(tmp_path / "idx", embedder, {"min_score": 0.0, "candidates": 1})
+    for mode in ("dense", "keyword", "hybrid"):
+        hits = service.search("harbour tides report", 10, mode=mode, group="article").hits
+        assert len({h.article.id for h in hits}) == 10, mode
+
+
+def test_exact_match_fallback_handles_possessives_and_adds_no_weak_passages(
+    news: SearchService,
+) -> None:
+    strict = SearchService(news.index_path, news.embedder, {"min_score": 0.99})
+    result = strict.search("festival's fireworks", 5, mode="hybrid")
+    assert result.hits, result.reason
+    assert all(h.keyword_score is not None for h in result.hits)  # none on dense alone
+
+
+def test_page_form_shows_the_configured_defaults(news: SearchService, monkeypatch) -> None:
+    from lxml import html
+
+    from web import create_app
+
+    monkeypatch.setenv("SEMSEARCH_MODE", "dense")
+    monkeypatch.setenv("SEMSEARCH_DEFAULT_K", "5")
+    client = create_app({"TESTING": True, "SEARCH_SERVICE": news}).test_client()
+    page = html.fromstring(client.get("/").data)
+    assert page.cssselect("select[name=mode] option[selected]")[0].get("value") == "dense"
+    assert page.cssselect("input[name=k]")[0].get("value") == "5"
+
+
+def test_eval_reports_bad_files_in_one_line(tmp_path: Path, runner) -> None:
+    (tmp_path / "q.jsonl").write_text("{broken\n", encoding="utf-8")
+    (tmp_path / "r.tsv").write_text("query-id\tcorpus-id\tscore\n", encoding="utf-8")
+    write_jsonl(tmp_path / "c.jsonl", [{"_id": "d", "text": "some text"}])
+    build_index([tmp_path / "c.jsonl"], tmp_path / "idx", HashingEmbedder(dimension=256))
+    result = runner.invoke(
+        cli,
+        [
+            "eval",
+            "--index",
+            str(tmp_path / "idx"),
+            "--model",
+            "hashing-256",
+            "--queries",
+            str(tmp_path / "q.jsonl"),
+            "--qrels",
+            str(tmp_path / "r.tsv"),
+        ],
+    )
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "cannot read the queries or qrels" in result.output

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, jsonify, render_template, request
+from flask import Blueprint, Flask, current_app, jsonify, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from index.errors import IndexUnavailableError, SemsearchError
@@ -49,14 +49,23 @@ def search_options(source: Any) -> dict[str, Any]:
     }
 
 
+#: The parameters a search takes; the page's JSON link carries these and nothing else.
+SEARCH_PARAMS = ("q", "k", "mode", "group", *FILTER_NAMES)
+
+
 def page_context(args: Any) -> dict[str, Any]:
-    """What the page template needs besides the result: the form's current values."""
+    """What the page template needs besides the result: the form's current values (or the
+    configured defaults) and the link to the same search in JSON."""
+    # Only known parameters reach url_for: its own (_external, _scheme, endpoint) must not.
+    json_args = {name: args[name] for name in SEARCH_PARAMS if args.get(name)}
     return {
         "q": args.get("q", ""),
-        "k": args.get("k", ""),
+        "k": args.get("k") or get_setting("default_k"),
         "form": {name: args.get(name, "") for name in ("mode", "group", *FILTER_NAMES)},
+        "default_mode": get_setting("mode"),
         "modes": MODES,
         "max_k": get_setting("max_k"),
+        "json_url": url_for("search.api_search", **json_args),
         "result": None,
         "error": None,
     }
