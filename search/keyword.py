@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from search.highlight import STOP_WORDS
 
 _TERM = re.compile(r"\w+")
+_CLITIC = re.compile(r"['’](?:s|t|d|m|ll|re|ve)\b")
 
 #: Most distinct terms sent to FTS5: a pasted paragraph keeps its first ones.
 MAX_QUERY_TERMS = 64
@@ -22,9 +23,10 @@ MAX_QUERY_TERMS = 64
 def content_terms(query: str) -> list[str]:
     """The query's distinct content words, in order, at most MAX_QUERY_TERMS."""
     terms: list[str] = []
-    for term in _TERM.findall(query.lower()):
-        # One-letter terms are the tails of "Severn's" or "don't", never content.
-        if len(term) > 1 and term not in STOP_WORDS and term not in terms:
+    # "Severn's", "don't": the clitic would become a term of its own ("s", "t") that a
+    # passage must contain; single letters and digits elsewhere ("T cells") are content.
+    for term in _TERM.findall(_CLITIC.sub("", query.lower())):
+        if term not in STOP_WORDS and term not in terms:
             terms.append(term)
     return terms[:MAX_QUERY_TERMS]
 
