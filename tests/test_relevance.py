@@ -21,6 +21,25 @@ def write_jsonl(path: Path, records: list[dict]) -> Path:
     return path
 
 
+def run_eval(runner, index: Path, queries: Path, qrels: Path, *extra: str):
+    """`semsearch eval` through click's runner, with the fake model."""
+    return runner.invoke(
+        cli,
+        [
+            "eval",
+            "--index",
+            str(index),
+            "--model",
+            "hashing-256",
+            "--queries",
+            str(queries),
+            "--qrels",
+            str(qrels),
+            *extra,
+        ],
+    )
+
+
 def test_rrf_and_linear_fusion_by_hand() -> None:
     dense = [(1, 0.9), (2, 0.8), (3, 0.1)]
     keyword = [(3, 12.0), (1, 6.0), (4, 1.0)]
@@ -225,22 +244,7 @@ def test_eval_on_a_tiny_beir_fixture(tmp_path: Path, runner) -> None:
     assert report.ndcg_10 == pytest.approx((1.0 + q2_ndcg) / 2)
     assert report.recall_10 == pytest.approx((1.0 + 0.5) / 2)
     assert report.mrr_10 == pytest.approx(1.0)
-    result = runner.invoke(
-        cli,
-        [
-            "eval",
-            "--index",
-            str(tmp_path / "idx"),
-            "--model",
-            "hashing-256",
-            "--queries",
-            str(queries),
-            "--qrels",
-            str(qrels),
-            "--mode",
-            "keyword",
-        ],
-    )
+    result = run_eval(runner, tmp_path / "idx", queries, qrels, "--mode", "keyword")
     assert result.exit_code == 0, result.output
     assert "keyword" in result.output and f"{report.ndcg_10:.4f}" in result.output
 
@@ -480,19 +484,6 @@ def test_eval_reports_bad_files_in_one_line(tmp_path: Path, runner) -> None:
     (tmp_path / "r.tsv").write_text("query-id\tcorpus-id\tscore\n", encoding="utf-8")
     write_jsonl(tmp_path / "c.jsonl", [{"_id": "d", "text": "some text"}])
     build_index([tmp_path / "c.jsonl"], tmp_path / "idx", HashingEmbedder(dimension=256))
-    result = runner.invoke(
-        cli,
-        [
-            "eval",
-            "--index",
-            str(tmp_path / "idx"),
-            "--model",
-            "hashing-256",
-            "--queries",
-            str(tmp_path / "q.jsonl"),
-            "--qrels",
-            str(tmp_path / "r.tsv"),
-        ],
-    )
+    result = run_eval(runner, tmp_path / "idx", tmp_path / "q.jsonl", tmp_path / "r.tsv")
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "cannot read the queries or qrels" in result.output
