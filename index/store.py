@@ -162,11 +162,6 @@ class StoreReader:
         db.create_function("fold", 1, _fold, deterministic=True)
         return db
 
-    def count(self, db: sqlite3.Connection, table: str) -> int:
-        if table not in {"articles", "chunks"}:
-            raise ValueError(table)
-        return int(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
-
     def fetch_chunks(
         self, db: sqlite3.Connection, chunk_ids: Iterable[int]
     ) -> dict[int, StoredChunk]:

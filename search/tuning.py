@@ -13,6 +13,7 @@ import logging
 import random
 import re
 from collections import defaultdict
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
@@ -132,25 +133,24 @@ def tune_fusion(
     if len(probes) < MIN_PROBES:
         log.info("fusion not tuned: %d probes, need %d", len(probes), MIN_PROBES)
         return None
-    db = service.store.connect()
-    chunk_article = dict(db.execute("SELECT id, article_id FROM chunks").fetchall())
-    totals: dict[Fusion, float] = defaultdict(float)
-    for probe in probes:
-        vector = service.embedder.encode_query(probe.text)
-        dense = [
-            hit
-            for hit in search_vectors(service.vectors, vector, depth + len(probe.excluded))
-            if hit[0] not in probe.excluded
-        ]
-        keyword = [
-            hit
-            for hit in search_keyword(db, probe.text, depth + len(probe.excluded))
-            if hit[0] not in probe.excluded
-        ]
-        for fusion in GRID:
-            rank = _article_rank(fuse(dense, keyword, fusion), chunk_article, probe.article_id)
-            totals[fusion] += 1.0 / rank if rank else 0.0
-    db.close()
+    with closing(service.store.connect()) as db:
+        chunk_article = dict(db.execute("SELECT id, article_id FROM chunks").fetchall())
+        totals: dict[Fusion, float] = defaultdict(float)
+        for probe in probes:
+            vector = service.embedder.encode_query(probe.text)
+            dense = [
+                hit
+                for hit in search_vectors(service.vectors, vector, depth + len(probe.excluded))
+                if hit[0] not in probe.excluded
+            ]
+            keyword = [
+                hit
+                for hit in search_keyword(db, probe.text, depth + len(probe.excluded))
+                if hit[0] not in probe.excluded
+            ]
+            for fusion in GRID:
+                rank = _article_rank(fuse(dense, keyword, fusion), chunk_article, probe.article_id)
+                totals[fusion] += 1.0 / rank if rank else 0.0
     scores = {fusion: total / len(probes) for fusion, total in totals.items()}
     # Ties go to the setting nearest an even split: the least committed choice.
     best = max(GRID, key=lambda f: (round(scores[f], 4), -abs(f.dense_weight - 0.5)))

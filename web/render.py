@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict
 from typing import Any
 
 from markupsafe import Markup, escape
@@ -73,24 +74,11 @@ def passage_to_dict(passage: Passage) -> dict[str, Any]:
 
 def hit_to_dict(hit: Hit) -> dict[str, Any]:
     """One result in the documented JSON shape."""
-    article = hit.article
     result: dict[str, Any] = {
         "score": hit.score,
         "scores": {"dense": hit.dense_score, "keyword": hit.keyword_score},
         "passage": passage_to_dict(hit.passage),
-        "article": {
-            "id": article.id,
-            "title": article.title,
-            "author": article.author,
-            "publication": article.publication,
-            "published": article.published,
-            "url": article.url,
-            "site_url": article.site_url,
-            "copyright": article.copyright,
-            "license": article.license,
-            "source_note": article.source_note,
-            "tags": article.tags,
-        },
+        "article": asdict(hit.article),
     }
     if hit.also:
         result["also"] = [passage_to_dict(p) for p in hit.also]
