@@ -18,7 +18,7 @@ import numpy as np
 
 from index.articles import Article, Skipped
 from index.chunking import Chunker
-from index.directory import new_staging_dir, publish
+from index.directory import crash_point, new_staging_dir, publish, writer_lock
 from index.embedding import Embedder
 from index.errors import BuildError
 from index.manifest import (
@@ -92,57 +92,59 @@ def build_index(
     out = Path(out)
     chunker = make_chunker(embedder, settings)
     batch_size = int(get_setting("batch_size", settings))
-    staging = new_staging_dir(out)
-    try:
-        store = StoreWriter(staging / STORE_NAME)
-        articles, skipped = _read_and_chunk(paths, chunker, store, column_map, progress)
-        chunk_total = store.next_chunk_id - 1
-        store.close()
-        if articles == 0:
-            reasons = "; ".join(str(s) for s in skipped[:5]) or "no supported files found"
-            raise BuildError(
-                f"no article could be read from {', '.join(map(str, paths))}: {reasons}"
+    with writer_lock(out):
+        staging = new_staging_dir(out)
+        try:
+            store = StoreWriter(staging / STORE_NAME)
+            articles, skipped = _read_and_chunk(paths, chunker, store, column_map, progress)
+            chunk_total = store.next_chunk_id - 1
+            store.close()
+            if articles == 0:
+                reasons = "; ".join(str(s) for s in skipped[:5]) or "no supported files found"
+                raise BuildError(
+                    f"no article could be read from {', '.join(map(str, paths))}: {reasons}"
+                )
+            embed_started = time.perf_counter()
+            ids, vectors = embed_chunks(
+                staging / STORE_NAME, chunker, embedder, batch_size, chunk_total, progress
             )
-        embed_started = time.perf_counter()
-        ids, vectors = _embed_chunks(
-            staging / STORE_NAME, chunker, embedder, batch_size, chunk_total, progress
-        )
-        embed_seconds = time.perf_counter() - embed_started
-        tune_seconds = 0.0
-        write_vector_index(ids, vectors, staging / VECTORS_NAME)
-        seconds = time.perf_counter() - started
-        manifest = IndexManifest(
-            format_version=FORMAT_VERSION,
-            version=staging.name.removesuffix(".partial"),
-            model={
-                "name": embedder.name,
-                "revision": embedder.revision,
-                "dimension": embedder.dimension,
-                "max_seq_tokens": embedder.max_seq_tokens,
-            },
-            chunker=chunker.settings(),
-            counts={"articles": articles, "chunks": chunk_total, "skipped": len(skipped)},
-            built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            build_seconds=round(seconds, 3),
-            files={name: file_digest(staging / name) for name in (VECTORS_NAME, STORE_NAME)},
-            libraries=library_versions(),
-        )
-        (staging / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
-        if tune is not None:
-            if progress:
-                progress("tune", 0, 1)
-            tune_started = time.perf_counter()
-            fusion = tune(staging)
-            tune_seconds = time.perf_counter() - tune_started
-            if fusion is not None:
-                manifest = replace(manifest, fusion=fusion)
-                (staging / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
-            if progress:
-                progress("tune", 1, 1)
-        version_dir = publish(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+            embed_seconds = time.perf_counter() - embed_started
+            tune_seconds = 0.0
+            write_vector_index(ids, vectors, staging / VECTORS_NAME)
+            seconds = time.perf_counter() - started
+            manifest = IndexManifest(
+                format_version=FORMAT_VERSION,
+                version=staging.name.removesuffix(".partial"),
+                model={
+                    "name": embedder.name,
+                    "revision": embedder.revision,
+                    "dimension": embedder.dimension,
+                    "max_seq_tokens": embedder.max_seq_tokens,
+                },
+                chunker=chunker.settings(),
+                counts={"articles": articles, "chunks": chunk_total, "skipped": len(skipped)},
+                built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                build_seconds=round(seconds, 3),
+                files={name: file_digest(staging / name) for name in (VECTORS_NAME, STORE_NAME)},
+                libraries=library_versions(),
+            )
+            (staging / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
+            crash_point("staged")
+            if tune is not None:
+                if progress:
+                    progress("tune", 0, 1)
+                tune_started = time.perf_counter()
+                fusion = tune(staging)
+                tune_seconds = time.perf_counter() - tune_started
+                if fusion is not None:
+                    manifest = replace(manifest, fusion=fusion)
+                    (staging / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
+                if progress:
+                    progress("tune", 1, 1)
+            version_dir = publish(staging, out)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
     report = BuildReport(
         out,
         version_dir,
@@ -183,17 +185,7 @@ def _read_and_chunk(
                 log.warning("skipped %s", item)
                 skipped.append(item)
                 continue
-            problem = _check_article(item, seen)
-            if problem is None:
-                try:
-                    chunks = chunker.chunk(item.text)
-                    if chunks:
-                        store.add(item, chunks)
-                    else:
-                        problem = "no text to index after cleaning"
-                except Exception as exc:  # one bad article must not end the build
-                    log.exception("cannot index %s", item.origin)
-                    problem = f"cannot index this article: {type(exc).__name__}: {exc}"
+            problem = _check_article(item, seen) or store_article(item, chunker, store)
             if problem:
                 skipped.append(Skipped(item.origin, problem))
                 log.warning("skipped %s: %s", item.origin, problem)
@@ -205,6 +197,19 @@ def _read_and_chunk(
     return articles, skipped
 
 
+def store_article(article: Article, chunker: Chunker, store: StoreWriter) -> str | None:
+    """Chunk an article and store it, all or nothing; returns why it was not, or None."""
+    try:
+        chunks = chunker.chunk(article.text)
+        if not chunks:
+            return "no text to index after cleaning"
+        store.add(article, chunks)
+    except Exception as exc:  # one bad article must not end the build
+        log.exception("cannot index %s", article.origin)
+        return f"cannot index this article: {type(exc).__name__}: {exc}"
+    return None
+
+
 def _check_article(article: Article, seen: dict[str, str]) -> str | None:
     if article.id in seen:
         return (
@@ -214,15 +219,17 @@ def _check_article(article: Article, seen: dict[str, str]) -> str | None:
     return None
 
 
-def _embed_chunks(
+def embed_chunks(
     store_path: Path,
     chunker: Chunker,
     embedder: Embedder,
     batch_size: int,
     total: int,
     progress: Progress | None,
+    from_id: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Embed every stored chunk (title + passage); returns (ids, vectors)."""
+    """Embed the stored chunks (title + passage) whose id is `from_id` or more; returns
+    (ids, vectors). `total` is how many there are, for progress and preallocation."""
     reader = StoreReader(store_path)
     db = reader.connect()
     ids = np.zeros(total, dtype=np.int64)
@@ -245,7 +252,7 @@ def _embed_chunks(
             progress("embed", filled, total)
 
     try:
-        for chunk in reader.iter_chunks(db):
+        for chunk in reader.iter_chunks(db, from_id):
             pending_ids.append(chunk.chunk_id)
             pending_texts.append(chunker.embedding_text(chunk.article["title"], chunk.text))
             if len(pending_ids) >= group:

@@ -9,16 +9,25 @@ A build writes `<id>.partial` in the versions folder, fsyncs it, renames it to `
 then replaces the link with `os.replace`, which is atomic on POSIX: a reader resolves DIR to
 the old version or the new one, never to a half-written one. A crash before the replace
 leaves the served version untouched; the next build removes the stale `.partial` folder.
-The previous version is kept, so a server still reading it is not disturbed.
+The previous version is kept, so a server still reading it is not disturbed. Writers
+(build, add, delete) take turns under `writer_lock`.
+
+`SEMSEARCH_CRASH_AT=<point>` makes a writer kill itself with SIGKILL at one of the named
+points below (`crash_point`); the crash tests use it to stop a writer at every step of a
+publish, besides killing it at random moments.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import os
 import secrets
 import shutil
+import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from index.errors import BuildError
@@ -31,9 +40,44 @@ PARTIAL_SUFFIX = ".partial"
 KEEP_PREVIOUS = 1
 
 
+def crash_point(name: str) -> None:
+    """Die here, as a power cut would, when the crash tests ask for it (a no-op otherwise)."""
+    if os.environ.get("SEMSEARCH_CRASH_AT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def versions_dir(out: Path) -> Path:
     """The hidden folder beside `out` that holds its versions."""
     return out.parent / f".{out.name}.versions"
+
+
+@contextlib.contextmanager
+def writer_lock(out: Path) -> Iterator[None]:
+    """Hold the one writer's lock of `out` (builds, adds and deletes take turns).
+
+    Two writers that both start from version A would each publish A plus their own change,
+    and the second would silently drop the first's. The lock is `flock` on a file beside
+    `out`: the kernel releases it when its holder dies, even by `kill -9`, so a crashed
+    writer never blocks the next one."""
+    out = Path(os.path.abspath(out))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    path = out.parent / f".{out.name}.lock"
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            log.warning("waiting for %s to finish writing %s", holder, out)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def new_staging_dir(out: Path) -> Path:
@@ -44,6 +88,7 @@ def new_staging_dir(out: Path) -> Path:
     folder = versions_dir(out)
     folder.mkdir(parents=True, exist_ok=True)
     remove_stale_partials(folder)
+    _remove_stale_links(out)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     # The random part keeps two builds in the same second apart; the pid ends the name so
     # that a later build can tell a dead build's leftovers from a running one.
@@ -72,6 +117,14 @@ def remove_stale_partials(folder: Path) -> None:
         shutil.rmtree(partial, ignore_errors=True)
 
 
+def _remove_stale_links(out: Path) -> None:
+    """Delete the temporary links of publishes that died before their `os.replace`."""
+    for link in out.parent.glob(f".{out.name}.link-*"):
+        pid_text = link.name.rpartition("-")[2]
+        if pid_text.isdigit() and not _pid_alive(int(pid_text)) and link.is_symlink():
+            link.unlink()
+
+
 def _fsync_tree(folder: Path) -> None:
     for path in folder.iterdir():
         if path.is_file():
@@ -90,15 +143,19 @@ def publish(staging: Path, out: Path) -> Path:
     if not (staging / MANIFEST_NAME).exists():
         raise BuildError(f"{staging} has no manifest: refusing to publish an unfinished build")
     _fsync_tree(staging)
+    crash_point("before-rename")
     final = staging.with_name(staging.name.removesuffix(PARTIAL_SUFFIX))
     os.rename(staging, final)
+    crash_point("after-rename")
     if out.exists() and not out.is_symlink():
         _adopt_existing_directory(out)
     link = out.parent / f".{out.name}.link-{os.getpid()}"
     if link.is_symlink() or link.exists():
         link.unlink()
     os.symlink(os.path.relpath(final, out.parent), link)
+    crash_point("before-swap")
     os.replace(link, out)
+    crash_point("after-swap")
     fd = os.open(out.parent, os.O_RDONLY)
     try:
         os.fsync(fd)

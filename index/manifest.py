@@ -37,6 +37,7 @@ class IndexManifest:
     files: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> sha256, bytes
     libraries: dict[str, str] = field(default_factory=dict)
     fusion: dict[str, Any] | None = None  # method and dense_weight tuned at build time
+    parent: str | None = None  # the version an add or delete started from; None for a build
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)

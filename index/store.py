@@ -7,6 +7,7 @@ is ready for keyword and hybrid search.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -71,17 +72,56 @@ class StoredChunk:
 
 
 class StoreWriter:
-    """Writes a new store file inside a build's staging directory."""
+    """Writes a store file inside a staging directory: a new one, or a copy being updated."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, create: bool = True) -> None:
         self.path = path
         self.db = sqlite3.connect(path)
         # A staging file (a crash discards it); the in-memory journal still lets one
         # article's inserts be rolled back.
         self.db.execute("PRAGMA journal_mode = MEMORY")
         self.db.execute("PRAGMA synchronous = OFF")
-        self.db.executescript(SCHEMA)
-        self.next_chunk_id = 1
+        if create:
+            self.db.executescript(SCHEMA)
+        # Chunk ids only grow: an update's new chunks come after every existing one.
+        self.next_chunk_id = (
+            int(self.db.execute("SELECT max(id) FROM chunks").fetchone()[0] or 0) + 1
+        )
+
+    @classmethod
+    def copy_of(cls, source: Path, path: Path) -> StoreWriter:
+        """A writer on a consistent copy of a published store (SQLite's backup API)."""
+        with contextlib.closing(StoreReader(source).connect()) as src:
+            dst = sqlite3.connect(path)
+            try:
+                src.backup(dst)
+            finally:
+                dst.close()
+        return cls(path, create=False)
+
+    def content_hash(self, article_id: str) -> str | None:
+        """The stored content hash of an article, or None when it is not in the store."""
+        row = self.db.execute(
+            "SELECT content_hash FROM articles WHERE id = ?", (article_id,)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def remove(self, article_id: str) -> list[int]:
+        """Delete an article, its chunks and their keyword rows; returns the chunk ids."""
+        ids = [
+            int(row[0])
+            for row in self.db.execute("SELECT id FROM chunks WHERE article_id = ?", (article_id,))
+        ]
+        self.db.executemany("DELETE FROM chunks_fts WHERE rowid = ?", [(i,) for i in ids])
+        self.db.execute("DELETE FROM chunks WHERE article_id = ?", (article_id,))
+        self.db.execute("DELETE FROM articles WHERE id = ?", (article_id,))
+        return ids
+
+    def counts(self) -> dict[str, int]:
+        """How many articles and chunks the store holds now."""
+        articles = self.db.execute("SELECT count(*) FROM articles").fetchone()[0]
+        chunks = self.db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        return {"articles": int(articles), "chunks": int(chunks)}
 
     def add(self, article: Article, chunks: list[Chunk]) -> list[int]:
         """Store an article and its chunks, all or nothing; returns the chunk ids."""
@@ -178,9 +218,10 @@ class StoreReader:
         sql = f"SELECT c.id FROM chunks c JOIN articles a ON a.id = c.article_id WHERE {where}"
         return [int(row[0]) for row in db.execute(sql, params)]
 
-    def iter_chunks(self, db: sqlite3.Connection) -> Iterator[StoredChunk]:
-        """Every chunk in id order, with its article."""
-        yield from (_stored_chunk(row) for row in db.execute(f"{_CHUNK_SELECT} ORDER BY c.id"))
+    def iter_chunks(self, db: sqlite3.Connection, from_id: int = 1) -> Iterator[StoredChunk]:
+        """Every chunk from `from_id` on, in id order, with its article."""
+        rows = db.execute(f"{_CHUNK_SELECT} WHERE c.id >= ? ORDER BY c.id", (from_id,))
+        yield from (_stored_chunk(row) for row in rows)
 
 
 def _fold(value: Any) -> Any:

@@ -22,7 +22,26 @@ def write_vector_index(ids: np.ndarray, vectors: np.ndarray, path: Path) -> None
     index.add_with_ids(
         np.ascontiguousarray(vectors, dtype=np.float32), np.ascontiguousarray(ids, dtype=np.int64)
     )
+    write_index_object(index, path)
+
+
+def write_index_object(index: Any, path: Path) -> None:
+    """Write a FAISS index object to `path`."""
+    import faiss
+
     faiss.write_index(index, str(path))
+
+
+def remove_vectors(index: Any, ids: list[int]) -> None:
+    """Remove the vectors of these chunk ids from an index loaded in memory."""
+    import faiss
+
+    if not ids:
+        return
+    selector = faiss.IDSelectorBatch(np.ascontiguousarray(ids, dtype=np.int64))
+    removed = index.remove_ids(selector)
+    if removed != len(set(ids)):
+        raise ValueError(f"removed {removed} vectors for {len(set(ids))} chunk ids")
 
 
 def read_vector_index(path: Path) -> Any:

@@ -152,6 +152,75 @@ def build(
         click.echo("hybrid fusion: defaults (too few articles with several passages to tune)")
 
 
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--index", "index_dir", required=True, type=click.Path(), help="Index directory.")
+@click.option("--model", default=None, help=_setting_help("model"))
+@click.option(
+    "--csv-map",
+    "csv_map",
+    multiple=True,
+    metavar="FIELD=COLUMN",
+    help="Map an article field to a CSV/JSONL column, e.g. text=content. Repeatable.",
+)
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def add(
+    inputs: tuple[str, ...],
+    index_dir: str,
+    model: str | None,
+    csv_map: tuple[str, ...],
+    quiet: bool,
+) -> None:
+    """Add new articles to an index and replace changed ones (same id, new content).
+
+    Unchanged articles are not embedded again. A new version is published atomically."""
+
+    report = _run_update(index_dir, model, quiet, add=inputs, column_map=_parse_column_map(csv_map))
+    _print_update(report)
+
+
+@cli.command()
+@click.argument("ids", nargs=-1, required=True)
+@click.option("--index", "index_dir", required=True, type=click.Path(), help="Index directory.")
+@click.option("--model", default=None, help=_setting_help("model"))
+def delete(ids: tuple[str, ...], index_dir: str, model: str | None) -> None:
+    """Delete articles by id. Every id must be in the index, or nothing is deleted."""
+    report = _run_update(index_dir, model, True, delete=ids)
+    _print_update(report)
+
+
+def _run_update(index_dir: str, model: str | None, quiet: bool, **change: Any) -> Any:
+    from index.embedding import load_embedder
+    from index.settings import get_setting
+    from index.update import update_index
+
+    settings = {"model": model}
+    bars = None if quiet else _Bars()
+    try:
+        embedder = load_embedder(get_setting("model", settings), int(get_setting("batch_size")))
+        return update_index(index_dir, embedder, progress=bars, **change)
+    except SemsearchError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        if bars:
+            bars.close()
+
+
+def _print_update(report: Any) -> None:
+    for label in ("added", "replaced", "unchanged", "deleted"):
+        ids = getattr(report, label)
+        shown = ", ".join(ids[:10]) + (f" ... and {len(ids) - 10} more" if len(ids) > 10 else "")
+        click.echo(f"{label}: {len(ids)}" + (f" ({shown})" if ids else ""))
+    click.echo(f"skipped: {len(report.skipped)}")
+    for item in report.skipped[:50]:
+        click.echo(f"  {item}")
+    if report.version_dir is None:
+        click.echo(f"index: {report.index_dir} unchanged (nothing to do)")
+    else:
+        click.echo(f"index: {report.index_dir} -> {report.version_dir.name}")
+    click.echo(f"now: {report.articles} articles, {report.chunks} chunks")
+
+
 def _fusion_tuner(embedder: Any) -> Any:
     """The build's tuning hook: load the staged index and probe it (see search.tuning)."""
 

@@ -1,0 +1,246 @@
+"""Add, replace and delete articles in a published index without rebuilding it.
+
+An update never edits the version being served. It copies the current store into a fresh
+staging folder (SQLite's backup API), loads the vectors, applies the change there, and
+publishes the result as a new version, exactly as a build does (`index.directory`): a server
+sees the old version or the new one, never a mix, and a crash at any moment leaves the
+served version as it was.
+
+Only new and changed articles are chunked and embedded; an article whose content hash is
+unchanged is left alone. New chunks take ids above every existing one, so a chunk id is
+never reused within a version. The chunker runs with the settings recorded in the manifest,
+and the hybrid fusion tuned by the last build is kept (the README says when to rebuild).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from index.articles import Article, Skipped
+from index.build import Progress, embed_chunks, store_article
+from index.chunking import Chunker
+from index.directory import crash_point, new_staging_dir, publish, resolve_index_dir, writer_lock
+from index.embedding import Embedder
+from index.errors import BuildError
+from index.manifest import (
+    MANIFEST_NAME,
+    STORE_NAME,
+    VECTORS_NAME,
+    check_model,
+    file_digest,
+    library_versions,
+    read_manifest,
+    verify_files,
+)
+from index.readers import iter_input_files, read_file
+from index.settings import get_setting
+from index.store import StoreWriter
+from index.vectors import read_vector_index, remove_vectors, write_index_object
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class UpdateReport:
+    """What an update did, article by article. `version_dir` is None when nothing changed
+    (no new version was published)."""
+
+    index_dir: Path
+    version_dir: Path | None
+    added: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    articles: int = 0
+    chunks: int = 0
+    seconds: float = 0.0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.replaced or self.deleted)
+
+
+def update_index(
+    index_dir: str | Path,
+    embedder: Embedder,
+    *,
+    add: Iterable[str | Path] = (),
+    delete: Sequence[str] = (),
+    column_map: dict[str, str] | None = None,
+    progress: Progress | None = None,
+) -> UpdateReport:
+    """Delete the articles `delete` names, then add or replace the articles read from `add`,
+    and publish the result as a new version of `index_dir`.
+
+    An id in `delete` that is not in the index fails the whole update before anything is
+    written: a typo must not pass for a deletion."""
+    started = time.perf_counter()
+    out = Path(index_dir)
+    paths = [Path(p) for p in add]
+    with writer_lock(out):
+        current = resolve_index_dir(out)
+        manifest = read_manifest(current)
+        check_model(manifest, embedder.name, embedder.revision, embedder.dimension)
+        verify_files(current, manifest)
+        chunker = Chunker(
+            embedder.token_offsets,
+            embedder.max_seq_tokens,
+            **{k: v for k, v in manifest.chunker.items() if k != "window_tokens"},
+        )
+        staging = new_staging_dir(out)
+        try:
+            store = StoreWriter.copy_of(current / STORE_NAME, staging / STORE_NAME)
+            vectors = read_vector_index(current / VECTORS_NAME)
+            crash_point("update-copied")
+            missing = [i for i in dict.fromkeys(delete) if store.content_hash(i) is None]
+            if missing:
+                shown = ", ".join(repr(i) for i in missing[:10])
+                raise BuildError(
+                    f"not in the index, nothing deleted: {shown}"
+                    + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+                    + "; ids are those shown as `id` in search results"
+                )
+            removed: list[int] = []
+            deleted = list(dict.fromkeys(delete))
+            for article_id in deleted:
+                removed += store.remove(article_id)
+            first_new = store.next_chunk_id
+            changes = _Changes()
+            _apply_additions(paths, column_map, chunker, store, changes)
+            removed += changes.removed_chunks
+            new_chunks = store.next_chunk_id - first_new
+            counts = store.counts()
+            skipped = changes.skipped
+            report = UpdateReport(
+                out,
+                None,
+                changes.added,
+                changes.replaced,
+                changes.unchanged,
+                deleted,
+                skipped,
+                counts["articles"],
+                counts["chunks"],
+            )
+            if not report.changed:
+                store.db.rollback()
+                store.db.close()
+                shutil.rmtree(staging, ignore_errors=True)
+                return replace(report, seconds=time.perf_counter() - started)
+            store.close()
+            remove_vectors(vectors, removed)
+            if new_chunks:
+                ids, embedded = embed_chunks(
+                    staging / STORE_NAME,
+                    chunker,
+                    embedder,
+                    int(get_setting("batch_size")),
+                    new_chunks,
+                    progress,
+                    from_id=first_new,
+                )
+                vectors.add_with_ids(embedded, ids)
+            if vectors.ntotal != counts["chunks"]:
+                raise BuildError(
+                    f"internal error: {vectors.ntotal} vectors for {counts['chunks']} chunks; "
+                    "the served index is unchanged"
+                )
+            write_index_object(vectors, staging / VECTORS_NAME)
+            new_manifest = replace(
+                manifest,
+                version=staging.name.removesuffix(".partial"),
+                counts={**manifest.counts, **counts, "skipped": len(skipped)},
+                built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                files={n: file_digest(staging / n) for n in (VECTORS_NAME, STORE_NAME)},
+                libraries=library_versions(),
+                parent=manifest.version,
+            )
+            (staging / MANIFEST_NAME).write_text(new_manifest.to_json(), encoding="utf-8")
+            crash_point("staged")
+            version_dir = publish(staging, out)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    report = replace(report, version_dir=version_dir, seconds=time.perf_counter() - started)
+    log.info(
+        "updated %s: %d added, %d replaced, %d deleted, %d unchanged, %d skipped",
+        out,
+        len(report.added),
+        len(report.replaced),
+        len(report.deleted),
+        len(report.unchanged),
+        len(report.skipped),
+    )
+    return report
+
+
+@dataclass
+class _Changes:
+    """What the additions did so far, article id by article id."""
+
+    added: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    removed_chunks: list[int] = field(default_factory=list)  # old chunks of replaced articles
+
+
+def _apply_additions(
+    paths: list[Path],
+    column_map: dict[str, str] | None,
+    chunker: Chunker,
+    store: StoreWriter,
+    changes: _Changes,
+) -> None:
+    """Store the new and changed articles read from `paths`, recording each in `changes`."""
+    seen: dict[str, str] = {}
+    for path, root in iter_input_files(paths):
+        for item in read_file(path, root, column_map):
+            if isinstance(item, Skipped):
+                log.warning("skipped %s", item)
+                changes.skipped.append(item)
+                continue
+            if item.id in seen:
+                problem: str | None = (
+                    f"duplicate article id {item.id!r} (first read from {seen[item.id]}): "
+                    "ids must be unique"
+                )
+            else:
+                seen[item.id] = item.origin
+                problem = _add_or_replace(item, chunker, store, changes)
+            if problem:
+                log.warning("skipped %s: %s", item.origin, problem)
+                changes.skipped.append(Skipped(item.origin, problem))
+
+
+def _add_or_replace(
+    article: Article, chunker: Chunker, store: StoreWriter, changes: _Changes
+) -> str | None:
+    """Store one article unless its content is unchanged; returns why it was skipped."""
+    stored_hash = store.content_hash(article.id)
+    if stored_hash == article.content_hash():
+        changes.unchanged.append(article.id)
+        return None
+    if stored_hash is None:
+        problem = store_article(article, chunker, store)
+        if problem is None:
+            changes.added.append(article.id)
+        return problem
+    # Replacing is all or nothing: if the new content cannot be indexed, the old stays.
+    store.db.execute("SAVEPOINT replace_article")
+    old_ids = store.remove(article.id)
+    problem = store_article(article, chunker, store)
+    if problem:
+        store.db.execute("ROLLBACK TO replace_article")
+        store.db.execute("RELEASE replace_article")
+        return f"{problem}; the indexed version was kept"
+    store.db.execute("RELEASE replace_article")
+    changes.replaced.append(article.id)
+    changes.removed_chunks.extend(old_ids)
+    return None

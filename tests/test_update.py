@@ -1,0 +1,201 @@
+"""Adding, replacing and deleting articles in a published index (`index.update`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+import faiss
+import pytest
+
+from index.build import build_index
+from index.directory import writer_lock
+from index.embedding import HashingEmbedder
+from index.errors import BuildError, IndexMismatchError
+from index.manifest import MANIFEST_NAME, read_manifest, verify_files
+from index.update import update_index
+from index.vectors import read_vector_index
+from search.service import SearchService
+from semsearch.cli import cli
+from tests.conftest import FAKE_MIN_SCORE
+
+FAKE = {"min_score": FAKE_MIN_SCORE}
+
+ARTICLES = {
+    "tides": ("Tidal lagoons", "The tidal lagoon at Swansea would turn the sea into power."),
+    "bees": ("Urban bees", "Rooftop beehives in the city produce honey from linden trees."),
+    "rail": ("Night trains", "Sleeper trains between Vienna and Paris returned last winter."),
+    "salt": ("Salt marshes", "Salt marshes store carbon and shelter young fish from storms."),
+}
+
+
+def write_jsonl(path: Path, ids: list[str], overrides: dict[str, str] | None = None) -> Path:
+    """A JSONL file of some of ARTICLES; `overrides` replaces the text of some ids."""
+    overrides = overrides or {}
+    lines = [
+        json.dumps({"id": i, "title": ARTICLES[i][0], "text": overrides.get(i, ARTICLES[i][1])})
+        for i in ids
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def article_ids(index: Path, embedder: HashingEmbedder, query: str, mode: str) -> list[str]:
+    service = SearchService(index, embedder, FAKE)
+    return [hit.article.id for hit in service.search(query, 10, mode=mode).hits]
+
+
+def ranking(index: Path, embedder: HashingEmbedder, query: str, mode: str) -> list[tuple]:
+    """(score, article id, passage) best first; ties in score ordered by id, since FAISS
+    breaks ties by chunk id and an update numbers chunks differently from a build."""
+    service = SearchService(index, embedder, FAKE)
+    hits = service.search(query, 10, mode=mode).hits
+    return sorted((-h.score, h.article.id, h.passage.text) for h in hits)
+
+
+def all_ids(index: Path, embedder: HashingEmbedder) -> set[str]:
+    service = SearchService(index, embedder, FAKE)
+    return {str(row[0]) for row in service._db.execute("SELECT id FROM articles")}
+
+
+@pytest.fixture()
+def small_index(tmp_path: Path, fake_embedder: HashingEmbedder) -> Path:
+    out = tmp_path / "idx"
+    build_index([write_jsonl(tmp_path / "first.jsonl", ["tides", "bees"])], out, fake_embedder)
+    return out
+
+
+def test_add_new_articles_publishes_a_new_version(
+    tmp_path: Path, small_index: Path, fake_embedder: HashingEmbedder
+) -> None:
+    before = read_manifest(small_index)
+    old_version_dir = small_index.resolve()
+    report = update_index(
+        small_index, fake_embedder, add=[write_jsonl(tmp_path / "more.jsonl", ["rail", "salt"])]
+    )
+    assert report.added == ["rail", "salt"] and not report.replaced and not report.deleted
+    after = read_manifest(small_index)
+    assert after.version != before.version and after.parent == before.version
+    assert after.counts["articles"] == 4 and after.fusion == before.fusion
+    verify_files(small_index.resolve(), after)
+    assert article_ids(small_index, fake_embedder, "sleeper trains Vienna", "hybrid")[0] == "rail"
+    # The version that was being served is untouched, files and all.
+    verify_files(old_version_dir, before)
+
+
+def test_unchanged_articles_are_not_republished(
+    tmp_path: Path, small_index: Path, fake_embedder: HashingEmbedder
+) -> None:
+    version = small_index.resolve()
+    report = update_index(
+        small_index, fake_embedder, add=[write_jsonl(tmp_path / "same.jsonl", ["tides", "bees"])]
+    )
+    assert report.unchanged == ["tides", "bees"] and not report.changed
+    assert report.version_dir is None and small_index.resolve() == version
+    assert not list(version.parent.glob("*.partial"))
+
+
+def test_replace_changed_article(
+    tmp_path: Path, small_index: Path, fake_embedder: HashingEmbedder
+) -> None:
+    new_text = "The tidal lagoon plan was shelved after the treasury refused a subsidy."
+    changed = write_jsonl(tmp_path / "changed.jsonl", ["tides"], {"tides": new_text})
+    report = update_index(small_index, fake_embedder, add=[changed])
+    assert report.replaced == ["tides"]
+    service = SearchService(small_index, fake_embedder, FAKE)
+    assert service.search("treasury subsidy", 5, mode="keyword").hits[0].article.id == "tides"
+    assert service.search("Swansea", 5, mode="keyword").hits == []  # the old text is gone
+    # One set of passages per article: the old chunks left the store and FAISS alike.
+    assert service.vectors.ntotal == service.chunk_count
+    stored = {row[0] for row in service._db.execute("SELECT id FROM chunks")}
+    vectors = read_vector_index(small_index / "vectors.faiss")  # kept alive while read
+    assert set(faiss.vector_to_array(vectors.id_map).tolist()) == stored
+
+
+def test_deleted_article_is_never_returned(
+    tmp_path: Path, small_index: Path, fake_embedder: HashingEmbedder
+) -> None:
+    report = update_index(small_index, fake_embedder, delete=["bees"])
+    assert report.deleted == ["bees"]
+    for mode in ("dense", "keyword", "hybrid"):
+        assert "bees" not in article_ids(small_index, fake_embedder, ARTICLES["bees"][1], mode)
+    assert all_ids(small_index, fake_embedder) == {"tides"}
+    assert read_manifest(small_index).counts["articles"] == 1
+
+
+def test_unknown_id_deletes_nothing(small_index: Path, fake_embedder: HashingEmbedder) -> None:
+    version = small_index.resolve()
+    with pytest.raises(BuildError, match="not in the index, nothing deleted: 'nope'"):
+        update_index(small_index, fake_embedder, delete=["bees", "nope"])
+    assert small_index.resolve() == version
+    assert all_ids(small_index, fake_embedder) == {"tides", "bees"}
+    assert not list(version.parent.glob("*.partial"))
+
+
+def test_updates_match_a_fresh_build(tmp_path: Path, fake_embedder: HashingEmbedder) -> None:
+    """build(tides, bees) + add(rail, salt, changed tides) + delete(bees) answers like a
+    build of what is left, query for query."""
+    changed = {"tides": "Tidal power from the Severn estuary could light Cardiff."}
+    updated = tmp_path / "updated"
+    build_index([write_jsonl(tmp_path / "a.jsonl", ["tides", "bees"])], updated, fake_embedder)
+    update_index(
+        updated,
+        fake_embedder,
+        add=[write_jsonl(tmp_path / "b.jsonl", ["rail", "salt", "tides"], changed)],
+        delete=["bees"],
+    )
+    fresh = tmp_path / "fresh"
+    build_index(
+        [write_jsonl(tmp_path / "c.jsonl", ["tides", "rail", "salt"], changed)],
+        fresh,
+        fake_embedder,
+    )
+    for query in ("tidal power Severn", "night trains", "carbon in marshes", "honey bees"):
+        for mode in ("dense", "keyword", "hybrid"):
+            assert ranking(updated, fake_embedder, query, mode) == ranking(
+                fresh, fake_embedder, query, mode
+            ), (query, mode)
+
+
+def test_writers_take_turns(small_index: Path, fake_embedder: HashingEmbedder) -> None:
+    """A second writer waits for the first; it never publishes over the first's change."""
+    done: list[str] = []
+    with writer_lock(small_index):
+        worker = threading.Thread(
+            target=lambda: done.append(
+                update_index(small_index, fake_embedder, delete=["bees"]).deleted[0]
+            )
+        )
+        worker.start()
+        time.sleep(0.3)
+        assert worker.is_alive() and not done  # blocked on the lock
+    worker.join(10)
+    assert done == ["bees"]
+
+
+def test_update_refuses_another_model(small_index: Path) -> None:
+    with pytest.raises(IndexMismatchError, match="built with model"):
+        update_index(small_index, HashingEmbedder(dimension=64), delete=["bees"])
+
+
+def test_cli_add_and_delete(tmp_path: Path, runner) -> None:
+    out = tmp_path / "idx"
+    first = write_jsonl(tmp_path / "first.jsonl", ["tides", "bees"])
+    build = ["build", str(first), "--out", str(out), "--model", "hashing-256", "--quiet"]
+    assert runner.invoke(cli, build).exit_code == 0
+    more = write_jsonl(tmp_path / "more.jsonl", ["rail", "tides"])
+    result = runner.invoke(cli, ["add", str(more), "--index", str(out), "--model", "hashing-256"])
+    assert result.exit_code == 0, result.output
+    assert "added: 1 (rail)" in result.output and "unchanged: 1 (tides)" in result.output
+    result = runner.invoke(
+        cli, ["delete", "bees", "ghost", "--index", str(out), "--model", "hashing-256"]
+    )
+    assert result.exit_code == 1 and "not in the index, nothing deleted: 'ghost'" in result.output
+    result = runner.invoke(cli, ["delete", "bees", "--index", str(out), "--model", "hashing-256"])
+    assert result.exit_code == 0 and "deleted: 1 (bees)" in result.output
+    manifest = json.loads((out / MANIFEST_NAME).read_text())
+    assert manifest["counts"]["articles"] == 2
+    assert os.path.islink(out)
