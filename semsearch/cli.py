@@ -364,18 +364,51 @@ def evaluate_index(
     help="Request threads; they share one model and one index.",
 )
 @click.option("--model", default=None, help=_setting_help("model"))
-def serve(index_dir: str, host: str, port: int, threads: int, model: str | None) -> None:
-    """Serve the search page and JSON API with waitress (a production WSGI server)."""
+@click.option(
+    "--reload-interval",
+    default=2.0,
+    type=float,
+    show_default=True,
+    help="Seconds between checks for a new index version (after build, add, delete); 0: off.",
+)
+@click.option(
+    "--timeout",
+    default=30,
+    type=int,
+    show_default=True,
+    help="Seconds a client may stay silent mid-request before the connection is closed.",
+)
+def serve(
+    index_dir: str,
+    host: str,
+    port: int,
+    threads: int,
+    model: str | None,
+    reload_interval: float,
+    timeout: int,
+) -> None:
+    """Serve the search page and JSON API with waitress (a production WSGI server).
+
+    The admin API (POST /api/admin/reload) is on when SEMSEARCH_ADMIN_KEY is set."""
     import waitress
 
     from web import create_app
 
-    app = create_app({"INDEX_DIR": index_dir, "MODEL": model})
+    app = create_app({"INDEX_DIR": index_dir, "MODEL": model, "RELOAD_INTERVAL": reload_interval})
     state = app.extensions["semsearch"]
     if state["service"] is None:
         click.echo(f"warning: {state['error']} (serving anyway; /readyz says 503)", err=True)
     click.echo(f"serving {index_dir} on http://{host}:{port}/  (Ctrl-C to stop)")
-    waitress.serve(app, host=host, port=port, threads=threads, ident="semsearch")
+    waitress.serve(
+        app,
+        host=host,
+        port=port,
+        threads=threads,
+        ident="semsearch",
+        channel_timeout=timeout,
+        # Flask answers bodies over 64 KiB with a JSON 413; waitress stops far bigger ones.
+        max_request_body_size=1 << 20,
+    )
 
 
 def main() -> None:

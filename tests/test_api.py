@@ -125,6 +125,8 @@ def test_unknown_api_path_is_json_404(client) -> None:
 def test_unexpected_error_is_json_500_without_traceback(demo_service, caplog) -> None:
     class Broken:
         manifest = demo_service.manifest
+        index_path = demo_service.index_path
+        settings = None
 
         def search(self, q, k, **options):
             raise RuntimeError("secret internals at /srv/app.py line 3")

@@ -3,6 +3,7 @@
 Configuration: defaults, then `SEMSEARCH_*` environment variables, then `test_config`.
 The search service (model + index) is built in the factory and kept on the app, never at
 import. If it cannot be loaded the app still starts: `/readyz` answers 503 with the reason.
+New index versions are picked up while serving (`web.live`).
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from typing import Any
 
 from flask import Flask
 
-from index.errors import SemsearchError
 from search.service import SearchService
+from web.live import LiveIndex
+from web.observability import init_observability, record_reload
 
 log = logging.getLogger(__name__)
 
@@ -21,17 +23,39 @@ EXTENSION = "semsearch"
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    """Build the app. Config keys: INDEX_DIR, MODEL, SEARCH_SERVICE (a ready service)."""
+    """Build the app.
+
+    Config keys: INDEX_DIR, MODEL, SETTINGS (search settings such as min_score),
+    SEARCH_SERVICE (a ready service, for tests), WARM_UP, RELOAD_INTERVAL (seconds between
+    checks for a new index version; 0 turns the watcher off), ADMIN_KEY (enables
+    POST /api/admin/reload)."""
     app = Flask(__name__)
-    app.config.from_mapping(INDEX_DIR=None, MODEL=None, SEARCH_SERVICE=None, WARM_UP=True)
+    app.config.from_mapping(
+        INDEX_DIR=None,
+        MODEL=None,
+        SETTINGS={},
+        SEARCH_SERVICE=None,
+        WARM_UP=True,
+        RELOAD_INTERVAL=2.0,
+        ADMIN_KEY=None,
+        # A search request is a few hundred bytes; anything far bigger is refused with 413.
+        MAX_CONTENT_LENGTH=64 * 1024,
+    )
     app.config.from_prefixed_env("SEMSEARCH")
     if test_config:
         app.config.update(test_config)
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the documented order
-    state: dict[str, Any] = {"service": app.config["SEARCH_SERVICE"], "error": None}
-    if state["service"] is None:
-        state.update(load_service(app.config))
+    state: dict[str, Any] = {}
     app.extensions[EXTENSION] = state
+    injected: SearchService | None = app.config["SEARCH_SERVICE"]
+    if injected is not None:
+        state["service"] = injected
+        live = LiveIndex(state, injected.index_path, injected.settings, app.config["WARM_UP"])
+    else:
+        settings = {**app.config["SETTINGS"], "model": app.config["MODEL"]}
+        live = LiveIndex(state, app.config["INDEX_DIR"], settings, app.config["WARM_UP"])
+        live.load()
+        live.watch(float(app.config["RELOAD_INTERVAL"] or 0))
 
     from web import views
     from web.render import highlight_html, source_link
@@ -40,23 +64,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(views.bp)
     views.register_error_handlers(app)
+    init_observability(app)
+    live.on_reload.append(lambda ok: record_reload(app, ok))
     return app
-
-
-def load_service(config: dict[str, Any]) -> dict[str, Any]:
-    """Load model and index; on failure return the reason instead of raising."""
-    index_dir = config.get("INDEX_DIR")
-    if not index_dir:
-        return {
-            "service": None,
-            "error": "no index configured: set SEMSEARCH_INDEX_DIR or use --index",
-        }
-    settings = {"model": config.get("MODEL")}
-    try:
-        service = SearchService.open(index_dir, settings)
-        if config.get("WARM_UP", True):
-            service.warm_up()
-    except SemsearchError as exc:
-        log.error("index not loaded: %s", exc)
-        return {"service": None, "error": str(exc)}
-    return {"service": service, "error": None}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 from typing import Any
 
@@ -99,8 +100,39 @@ def api_search() -> Any:
         source: Any = body
     else:
         source = request.args
+    # A misspelt parameter ("filter", "top_k") would otherwise be ignored without a word.
+    unknown = sorted(set(source) - set(SEARCH_PARAMS))
+    if unknown:
+        return error_body(
+            f"unknown parameter{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(repr(name[:40]) for name in unknown[:5])}; "
+            f"known: {', '.join(SEARCH_PARAMS)}",
+            400,
+        )
     result = get_service().search(source.get("q"), source.get("k"), **search_options(source))
     return jsonify(result_to_dict(result))
+
+
+@bp.post("/api/admin/reload")
+def admin_reload() -> Any:
+    """Load the index version the index link points to now (even if it is the one served).
+
+    Needs `Authorization: Bearer <ADMIN_KEY>`; without a configured key the endpoint is off."""
+    key = current_app.config.get("ADMIN_KEY")
+    if not key:
+        return error_body("the admin API is off: set SEMSEARCH_ADMIN_KEY to turn it on", 404)
+    given = request.headers.get("Authorization", "")
+    expected = f"Bearer {key}"
+    if not hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8")):
+        response, status = error_body("a valid Authorization: Bearer <admin key> is required", 401)
+        response.headers["WWW-Authenticate"] = 'Bearer realm="semsearch admin"'
+        return response, status
+    state = current_app.extensions[EXTENSION]
+    reloaded = state["live"].reload(force=True)
+    if not reloaded:
+        problem = state["reload_error"] or state["error"] or "reload failed; see the log"
+        return error_body(f"reload failed: {problem}", 503)
+    return jsonify({"ok": True, "reloaded": True, "index": index_summary(state["service"])})
 
 
 @bp.get("/healthz")
@@ -116,18 +148,21 @@ def readyz() -> Any:
     service = state["service"]
     if service is None:
         return error_body(f"not ready: {state['error']}", 503)
-    manifest = service.manifest
+    # Still ready after a failed reload (the last good version answers), but say so.
     return jsonify(
-        {
-            "ok": True,
-            "index": {
-                "version": manifest.version,
-                "chunks": manifest.counts["chunks"],
-                "articles": manifest.counts["articles"],
-                "model": manifest.model["name"],
-            },
-        }
+        {"ok": True, "index": index_summary(service), "reload_error": state.get("reload_error")}
     )
+
+
+def index_summary(service: SearchService) -> dict[str, Any]:
+    """The served index version, as /readyz and the admin API report it."""
+    manifest = service.manifest
+    return {
+        "version": manifest.version,
+        "chunks": manifest.counts["chunks"],
+        "articles": manifest.counts["articles"],
+        "model": manifest.model["name"],
+    }
 
 
 def _wants_json() -> bool:

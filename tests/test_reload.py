@@ -1,0 +1,168 @@
+"""A running app picks up new index versions, keeps the last good one, and says so."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from index.build import build_index
+from index.embedding import load_embedder
+from index.update import update_index
+from tests.conftest import FAKE_MIN_SCORE
+from tests.test_update import write_jsonl
+from web import create_app
+
+MODEL = "hashing-256"
+KEY = "s3cret-admin-key"
+
+
+@pytest.fixture(scope="module")
+def embedder() -> Any:
+    return load_embedder(MODEL)
+
+
+def make_app(index: Path, **config: Any) -> Any:
+    return create_app(
+        {
+            "TESTING": True,
+            "INDEX_DIR": str(index),
+            "MODEL": MODEL,
+            "SETTINGS": {"min_score": FAKE_MIN_SCORE},
+            "RELOAD_INTERVAL": 0,
+            **config,
+        }
+    )
+
+
+def version(client: Any) -> str:
+    return str(client.get("/readyz").get_json()["index"]["version"])
+
+
+def test_reload_serves_the_new_version(tmp_path: Path, embedder: Any) -> None:
+    index = tmp_path / "idx"
+    build_index([write_jsonl(tmp_path / "a.jsonl", ["tides", "bees"])], index, embedder)
+    app = make_app(index)
+    client = app.test_client()
+    first = version(client)
+    assert client.get("/api/search?q=sleeper+trains&mode=keyword").get_json()["results"] == []
+    update_index(index, embedder, add=[write_jsonl(tmp_path / "b.jsonl", ["rail"])])
+    assert app.extensions["semsearch"]["live"].reload() is True
+    assert version(client) != first
+    hits = client.get("/api/search?q=sleeper+trains&mode=keyword").get_json()["results"]
+    assert hits[0]["article"]["id"] == "rail"
+    assert app.extensions["semsearch"]["live"].reload() is False  # nothing new
+
+
+def test_watcher_picks_up_an_index_built_after_start(tmp_path: Path, embedder: Any) -> None:
+    index = tmp_path / "idx"
+    app = make_app(index, RELOAD_INTERVAL=0.05)
+    client = app.test_client()
+    try:
+        response = client.get("/readyz")
+        assert response.status_code == 503 and "no index at" in response.get_json()["error"]
+        build_index([write_jsonl(tmp_path / "a.jsonl", ["tides"])], index, embedder)
+        deadline = time.monotonic() + 10
+        while client.get("/readyz").status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert client.get("/readyz").status_code == 200
+        assert client.get("/api/search?q=tidal+lagoon").get_json()["results"]
+    finally:
+        app.extensions["semsearch"]["live"].stop()
+
+
+def test_failed_reload_keeps_the_last_good_version(tmp_path: Path, embedder: Any) -> None:
+    index = tmp_path / "idx"
+    build_index([write_jsonl(tmp_path / "a.jsonl", ["tides"])], index, embedder)
+    app = make_app(index)
+    client = app.test_client()
+    good = version(client)
+    # A new version whose store was damaged after publishing.
+    update_index(index, embedder, add=[write_jsonl(tmp_path / "b.jsonl", ["rail"])])
+    with (index / "store.sqlite").open("r+b") as store:
+        store.seek(200)
+        store.write(b"\x00garbage\x00")
+    live = app.extensions["semsearch"]["live"]
+    assert live.reload() is False
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.get_json()["index"]["version"] == good
+    assert "checksum" in ready.get_json()["reload_error"]
+    assert good in ready.get_json()["reload_error"]
+    assert client.get("/api/search?q=tidal+lagoon").status_code == 200
+    # The watcher does not retry the same broken version on every poll...
+    assert live.reload() is False and live.reloads["failed"] == 1
+    # ...and the next good version clears the error.
+    build_index([write_jsonl(tmp_path / "c.jsonl", ["salt"])], index, embedder)
+    assert live.reload() is True
+    ready = client.get("/readyz").get_json()
+    assert ready["reload_error"] is None and ready["index"]["articles"] == 1
+
+
+def test_admin_reload_needs_the_key(tmp_path: Path, embedder: Any) -> None:
+    index = tmp_path / "idx"
+    build_index([write_jsonl(tmp_path / "a.jsonl", ["tides"])], index, embedder)
+    closed = make_app(index).test_client()
+    response = closed.post("/api/admin/reload", headers={"Authorization": f"Bearer {KEY}"})
+    assert response.status_code == 404 and "SEMSEARCH_ADMIN_KEY" in response.get_json()["error"]
+
+    client = make_app(index, ADMIN_KEY=KEY).test_client()
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": KEY}):
+        response = client.post("/api/admin/reload", headers=headers)
+        assert response.status_code == 401, headers
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    before = version(client)
+    build_index([write_jsonl(tmp_path / "b.jsonl", ["rail"])], index, embedder)
+    response = client.post("/api/admin/reload", headers={"Authorization": f"Bearer {KEY}"})
+    body = response.get_json()
+    assert response.status_code == 200 and body["reloaded"] is True
+    assert body["index"]["version"] == version(client) != before
+
+
+def test_each_request_sees_one_version(tmp_path: Path, embedder: Any) -> None:
+    """Searches racing with swaps between two versions with no article in common: every
+    answer's hits all come from the version the answer names."""
+    index = tmp_path / "idx"
+    first = write_jsonl(tmp_path / "a.jsonl", ["tides", "bees"])
+    second = write_jsonl(tmp_path / "b.jsonl", ["rail", "salt"])
+    build_index([first], index, embedder)
+    app = make_app(index)
+    live = app.extensions["semsearch"]["live"]
+    articles: dict[str, set[str]] = {}
+    problems: list[str] = []
+    stop = threading.Event()
+
+    def remember() -> None:
+        manifest = app.extensions["semsearch"]["service"].manifest
+        service = app.extensions["semsearch"]["service"]
+        articles[manifest.version] = {
+            str(r[0]) for r in service._db.execute("SELECT id FROM articles")
+        }
+
+    remember()
+
+    def search() -> None:
+        client = app.test_client()
+        while not stop.is_set():
+            body = client.get("/api/search?q=city+sea+trains+marsh&k=10&mode=keyword").get_json()
+            ids = {hit["article"]["id"] for hit in body["results"]}
+            allowed = articles.get(body["index"]["version"])
+            if allowed is None or not ids <= allowed:
+                problems.append(f"{body['index_version']}: {ids}")
+
+    workers = [threading.Thread(target=search) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    try:
+        for source in (second, first, second, first):
+            build_index([source], index, embedder)
+            live.reload()
+            remember()
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join(10)
+    assert len(articles) == 5 and problems == []

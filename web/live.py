@@ -1,0 +1,149 @@
+"""The index a server answers from, and how a new version takes its place while serving.
+
+A build, `add` or `delete` publishes a new version by swapping the index link (see
+`index.directory`). `LiveIndex.reload` loads that version beside the one being served,
+checks it (manifest, checksums, model), warms it up, and only then swaps the reference the
+views read. A request reads the reference once and uses that service to the end, so it sees
+the old version or the new one, never a mix. Nothing closes the old service: the requests
+still holding it finish, and its files are released when the last reference goes.
+
+If the new version cannot be loaded, the server keeps answering from the last good one and
+`/readyz` says why (`reload_error`). A watcher thread polls the link (a `realpath`, a few
+microseconds) every `RELOAD_INTERVAL` seconds; the admin endpoint reloads on demand.
+
+The state lives in `app.extensions["semsearch"]`, a dict the views and metrics read:
+`service` (a SearchService or None), `error` (why there is none), `reload_error`, `live`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from index.directory import resolve_index_dir
+from index.embedding import Embedder, load_embedder
+from index.errors import SemsearchError
+from index.settings import get_setting
+from search.service import SearchService
+
+log = logging.getLogger(__name__)
+
+
+class LiveIndex:
+    """Loads, watches and swaps the served index; `state` is the dict the views read."""
+
+    def __init__(
+        self,
+        state: dict[str, Any],
+        index_dir: str | Path | None,
+        settings: dict[str, Any],
+        warm_up: bool = True,
+    ) -> None:
+        self.state = state
+        self.index_dir = Path(index_dir) if index_dir else None
+        self.settings = settings
+        self.warm_up = warm_up
+        self.reloads = {"ok": 0, "failed": 0}
+        self._embedder: Embedder | None = None
+        self._lock = threading.Lock()  # one load at a time
+        self._failed_target: Path | None = None
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
+        state.setdefault("service", None)
+        state.setdefault("error", None)
+        state.setdefault("reload_error", None)
+        state["live"] = self
+        self.on_reload: list[Any] = []  # callables(ok: bool), e.g. the metrics counter
+
+    def load(self) -> bool:
+        """The first load at start-up: on failure the reason is kept for `/readyz`."""
+        if self.index_dir is None:
+            self.state["error"] = "no index configured: set SEMSEARCH_INDEX_DIR or use --index"
+            return False
+        return self.reload(force=True)
+
+    def reload(self, force: bool = False) -> bool:
+        """Load the version the index link points to now, if it is not the one served.
+
+        Returns True when a new version is being served. A version that failed to load is
+        not tried again by the watcher until the link moves (`force` tries anyway)."""
+        if self.index_dir is None:
+            return False
+        with self._lock:
+            current: SearchService | None = self.state["service"]
+            target = resolve_index_dir(self.index_dir)
+            if not force and (
+                (current is not None and current.version_dir == target)
+                or target == self._failed_target
+            ):
+                return False
+            started = time.perf_counter()
+            try:
+                service = SearchService(self.index_dir, self._get_embedder(), self.settings)
+                if self.warm_up:
+                    service.warm_up()
+            except SemsearchError as exc:
+                self._failed_target = target
+                self._record(ok=False)
+                if current is None:
+                    self.state["error"] = str(exc)
+                    log.error("index not loaded: %s", exc)
+                else:
+                    self.state["reload_error"] = (
+                        f"{exc} (still serving version {current.manifest.version})"
+                    )
+                    log.error("reload failed, still serving %s: %s", current.manifest.version, exc)
+                return False
+            self.state.update(service=service, error=None, reload_error=None)
+            self._failed_target = None
+            self._record(ok=True)
+            log.info(
+                "serving index version %s (%d chunks), loaded in %.0f ms",
+                service.manifest.version,
+                service.chunk_count,
+                (time.perf_counter() - started) * 1000,
+            )
+            return True
+
+    def _get_embedder(self) -> Embedder:
+        """The model is loaded once and shared by every version served."""
+        if self._embedder is None:
+            current = self.state["service"]
+            if current is not None:
+                self._embedder = current.embedder
+            else:
+                self._embedder = load_embedder(
+                    get_setting("model", self.settings), get_setting("batch_size", self.settings)
+                )
+        return self._embedder
+
+    def _record(self, ok: bool) -> None:
+        self.reloads["ok" if ok else "failed"] += 1
+        for callback in self.on_reload:
+            callback(ok)
+
+    def watch(self, interval: float) -> None:
+        """Poll the index link every `interval` seconds in a daemon thread."""
+        if interval <= 0 or self.index_dir is None or self._watcher is not None:
+            return
+
+        def run() -> None:
+            while not self._stop.wait(interval):
+                try:
+                    self.reload()
+                except Exception:  # the watcher must outlive any one bad version
+                    log.exception("index watcher: reload raised")
+
+        self._watcher = threading.Thread(target=run, name="semsearch-index-watcher", daemon=True)
+        self._watcher.start()
+        log.info("watching %s for new versions every %.1fs", self.index_dir, interval)
+
+    def stop(self) -> None:
+        """Stop the watcher (tests; the server's watcher dies with the process)."""
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=5)
+            self._watcher = None
