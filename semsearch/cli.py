@@ -63,12 +63,17 @@ class _Bars:
 
 @click.group()
 @click.option("-v", "--verbose", is_flag=True, help="Log what the library does.")
-def cli(verbose: bool) -> None:
+@click.option(
+    "--log-json",
+    is_flag=True,
+    envvar="SEMSEARCH_LOG_JSON",
+    help="Log JSON lines (for log collectors) instead of text. [env SEMSEARCH_LOG_JSON]",
+)
+def cli(verbose: bool, log_json: bool) -> None:
     """Semantic search over article collections; every passage credited to its source."""
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    from web.observability import configure_logging
+
+    configure_logging(logging.INFO if verbose else logging.WARNING, json_format=log_json)
 
 
 @cli.command()
@@ -394,6 +399,8 @@ def serve(
 
     from web import create_app
 
+    # One access line per request, whatever the verbosity (the library stays at WARNING).
+    logging.getLogger("semsearch.access").setLevel(logging.INFO)
     app = create_app({"INDEX_DIR": index_dir, "MODEL": model, "RELOAD_INTERVAL": reload_interval})
     state = app.extensions["semsearch"]
     if state["service"] is None:
