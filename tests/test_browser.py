@@ -4,17 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import FAKE_MIN_SCORE
+from tests.servers import serve
 
 pytestmark = pytest.mark.browser
 
@@ -31,55 +25,10 @@ CHROMIUM_ARGS = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server_url(demo_index, tmp_path_factory) -> Iterator[str]:
-    """`semsearch serve` in its own process (waitress, as in production) on loopback."""
-    port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "semsearch",
-        "serve",
-        "--index",
-        str(demo_index),
-        "--model",
-        "hashing-256",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-    log_path = tmp_path_factory.mktemp("serve") / "serve.log"
-    url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "SEMSEARCH_MIN_SCORE": str(FAKE_MIN_SCORE)}
-    with (
-        log_path.open("wb") as log,
-        subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env) as server,
-    ):
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/readyz", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                server.kill()
-                output = log_path.read_text(errors="replace")[-2000:]
-                pytest.fail(f"semsearch serve did not become ready: {output}")
-            time.sleep(0.2)
-        try:
-            yield url
-        finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=30)
+    with serve(demo_index, tmp_path_factory.mktemp("serve") / "serve.log") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

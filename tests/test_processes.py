@@ -1,0 +1,183 @@
+"""Real processes, real signals: writers killed with SIGKILL at every step and at random
+moments, and a live server that swaps index versions under load without failing a request.
+
+The fake embedder (`--model hashing-256`) keeps each process fast; what is under test is
+the file handling, the locking and the server, which are the same for the real model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from index.build import build_index
+from index.directory import versions_dir
+from index.embedding import load_embedder
+from index.manifest import read_manifest, verify_files
+from index.update import update_index
+from search.service import SearchService
+from semsearch.load import run_load
+from tests.conftest import FAKE_MIN_SCORE
+from tests.servers import semsearch, serve
+
+MODEL = "hashing-256"
+WORDS = [
+    *("river", "harbour", "council", "budget", "school", "vaccine", "election", "drought"),
+    *("wheat", "bridge", "railway", "museum", "library", "orchestra", "glacier", "wildfire"),
+    *("courthouse", "senate", "tariff", "refinery", "vineyard", "lighthouse", "ferry"),
+    *("copper", "lithium", "satellite", "telescope", "monsoon", "festival", "archive"),
+]
+
+
+@pytest.fixture(scope="module")
+def embedder() -> Any:
+    return load_embedder(MODEL)
+
+
+def write_articles(path: Path, first: int, count: int) -> Path:
+    """`count` distinct articles with ids art-<n>, as JSONL."""
+    rng = random.Random(first)
+    with path.open("w", encoding="utf-8") as out:
+        for n in range(first, first + count):
+            words = " ".join(rng.choice(WORDS) for _ in range(120))
+            text = f"Report {n} on the {WORDS[n % len(WORDS)]}. {words}."
+            out.write(json.dumps({"id": f"art-{n}", "title": f"Report {n}", "text": text}))
+            out.write("\n")
+    return path
+
+
+def run(*args: str, crash_at: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    if crash_at:
+        env["SEMSEARCH_CRASH_AT"] = crash_at
+    return subprocess.run(
+        semsearch(*args), capture_output=True, text=True, env=env, timeout=120, check=False
+    )
+
+
+def assert_servable(index: Path, embedder: Any) -> int:
+    """The index link resolves to a complete, verified version that answers; returns its
+    article count."""
+    version = index.resolve()
+    manifest = read_manifest(version)
+    verify_files(version, manifest)
+    service = SearchService(index, embedder, {"min_score": FAKE_MIN_SCORE})
+    assert service.search("river harbour budget", 5).hits
+    return int(manifest.counts["articles"])
+
+
+def assert_recovered(index: Path) -> None:
+    """Nothing left behind by the dead writer once the next one has finished."""
+    assert not list(versions_dir(index).glob("*.partial"))
+    assert not list(index.parent.glob(f".{index.name}.link-*"))
+
+
+@pytest.fixture()
+def base(tmp_path: Path, embedder: Any) -> Path:
+    index = tmp_path / "idx"
+    build_index([write_articles(tmp_path / "base.jsonl", 0, 30)], index, embedder)
+    return index
+
+
+BUILD_POINTS = ["staged", "before-rename", "after-rename", "before-swap", "after-swap"]
+
+
+@pytest.mark.parametrize("point", BUILD_POINTS)
+def test_build_killed_at_each_step(tmp_path: Path, base: Path, embedder: Any, point: str) -> None:
+    served = base.resolve()
+    more = write_articles(tmp_path / "more.jsonl", 100, 20)
+    build = ("build", str(more), "--out", str(base), "--model", MODEL, "--no-tune", "--quiet")
+    crashed = run(*build, crash_at=point)
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    if point == "after-swap":
+        assert assert_servable(base, embedder) == 20  # the swap is the moment of commit
+    else:
+        assert base.resolve() == served and assert_servable(base, embedder) == 30
+    finished = run(*build)
+    assert finished.returncode == 0, finished.stderr
+    assert assert_servable(base, embedder) == 20
+    assert_recovered(base)
+
+
+@pytest.mark.parametrize("point", ["update-copied", "staged", "before-swap", "after-swap"])
+def test_add_killed_at_each_step(tmp_path: Path, base: Path, embedder: Any, point: str) -> None:
+    served = base.resolve()
+    add = ("add", str(write_articles(tmp_path / "more.jsonl", 100, 10)), "--index", str(base))
+    crashed = run(*add, "--model", MODEL, "--quiet", crash_at=point)
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    if point == "after-swap":
+        assert assert_servable(base, embedder) == 40
+    else:
+        assert base.resolve() == served and assert_servable(base, embedder) == 30
+    finished = run(*add, "--model", MODEL, "--quiet")
+    assert finished.returncode == 0, finished.stderr
+    assert assert_servable(base, embedder) == 40
+    assert_recovered(base)
+
+
+def test_writers_killed_at_random_moments(tmp_path: Path, base: Path, embedder: Any) -> None:
+    """SIGKILL at random times during `add` and `delete`: the served index is always the
+    old version or the new one, complete, and the next run finishes the job."""
+    more = write_articles(tmp_path / "more.jsonl", 100, 200)
+    add = ("add", str(more), "--index", str(base), "--model", MODEL, "--quiet")
+    delete = ("delete", *[f"art-{n}" for n in range(100, 300)], "--index", str(base))
+    delete = (*delete, "--model", MODEL)
+    started = time.perf_counter()
+    assert run(*add).returncode == 0  # also measures how long a whole run takes
+    duration = time.perf_counter() - started
+    assert run(*delete).returncode == 0
+    seed = int(os.environ.get("SEMSEARCH_CRASH_SEED", random.randrange(1 << 30)))
+    rng = random.Random(seed)
+    for attempt in range(8):
+        command = add if attempt % 2 == 0 else delete
+        before = assert_servable(base, embedder)
+        target = 230 if command is add else 30
+        with subprocess.Popen(
+            semsearch(*command), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        ) as writer:
+            time.sleep(rng.uniform(0.0, duration))
+            writer.send_signal(signal.SIGKILL)
+            writer.wait()
+        after = assert_servable(base, embedder)
+        assert after in (before, target), f"seed {seed}, attempt {attempt}: {after} articles"
+        if after != target:  # killed before its commit: the next run does the whole job
+            finished = run(*command)
+            assert finished.returncode == 0, f"seed {seed}: {finished.stderr}"
+            assert assert_servable(base, embedder) == target
+        assert_recovered(base)
+
+
+def test_server_swaps_versions_under_load_without_failing(
+    tmp_path: Path, base: Path, embedder: Any
+) -> None:
+    """8 clients for 8 s while the index is swapped twice (an add, then a rebuild): no
+    failed request, and answers from all three versions."""
+    first = read_manifest(base).version
+    swaps: list[str] = []
+
+    def swap_twice() -> None:
+        time.sleep(2)
+        update_index(base, embedder, add=[write_articles(tmp_path / "b.jsonl", 500, 20)])
+        swaps.append(read_manifest(base).version)
+        time.sleep(2.5)
+        build_index([write_articles(tmp_path / "c.jsonl", 900, 40)], base, embedder)
+        swaps.append(read_manifest(base).version)
+
+    with serve(base, tmp_path / "serve.log", "--reload-interval", "0.2", "--threads", "8") as url:
+        swapper = threading.Thread(target=swap_twice)
+        swapper.start()
+        report = run_load(url, ["river budget", "glacier telescope", "ferry copper"], 8, 8.0)
+        swapper.join()
+    print(report.summary())
+    assert report.failures == []
+    assert set(report.versions) == {first, *swaps} and len(swaps) == 2
+    assert report.requests > 100
