@@ -413,6 +413,8 @@ def serve(
         threads=threads,
         ident="semsearch",
         channel_timeout=timeout,
+        # waitress looks for silent connections only this often (its default is 30 s).
+        cleanup_interval=max(1, min(30, timeout // 2)),
         # Flask answers bodies over 64 KiB with a JSON 413; waitress stops far bigger ones.
         max_request_body_size=1 << 20,
     )

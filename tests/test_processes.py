@@ -11,6 +11,7 @@ import json
 import os
 import random
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -181,3 +182,14 @@ def test_server_swaps_versions_under_load_without_failing(
     assert report.failures == []
     assert set(report.versions) == {first, *swaps} and len(swaps) == 2
     assert report.requests > 100
+
+
+def test_silent_client_is_disconnected(tmp_path: Path, base: Path) -> None:
+    """A client that sends half a request and goes quiet is cut off after --timeout."""
+    with serve(base, tmp_path / "serve.log", "--timeout", "2") as url:
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=20) as slow:
+            slow.sendall(b"GET /api/search?q=river HTTP/1.1\r\nHost: localhost\r\n")
+            started = time.monotonic()
+            assert slow.recv(1024) == b""  # closed by the server, not answered
+            assert time.monotonic() - started < 10

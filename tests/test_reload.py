@@ -166,3 +166,21 @@ def test_each_request_sees_one_version(tmp_path: Path, embedder: Any) -> None:
         for worker in workers:
             worker.join(10)
     assert len(articles) == 5 and problems == []
+
+
+def test_readyz_names_a_corrupt_or_mismatched_index(tmp_path: Path, embedder: Any) -> None:
+    corrupt = tmp_path / "corrupt"
+    build_index([write_jsonl(tmp_path / "a.jsonl", ["tides"])], corrupt, embedder)
+    with (corrupt / "vectors.faiss").open("ab") as vectors:
+        vectors.write(b"\0")
+    response = make_app(corrupt).test_client().get("/readyz")
+    assert response.status_code == 503
+    assert "vectors.faiss is" in response.get_json()["error"]
+
+    other_model = tmp_path / "other"
+    build_index(
+        [write_jsonl(tmp_path / "b.jsonl", ["tides"])], other_model, load_embedder("hashing-64")
+    )
+    response = make_app(other_model).test_client().get("/readyz")
+    assert response.status_code == 503
+    assert "built with model 'hashing-64'" in response.get_json()["error"]
