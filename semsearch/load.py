@@ -16,6 +16,7 @@ import threading
 import time
 import urllib.parse
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -59,8 +60,10 @@ def run_load(
     max_requests: int | None = None,
     params: dict[str, str] | None = None,
     timeout: float = 30.0,
+    keep_going: Callable[[], bool] | None = None,
 ) -> LoadReport:
-    """Send searches from `clients` threads until `seconds` pass or `max_requests` are sent."""
+    """Send searches from `clients` threads until `seconds` pass (and then for as long as
+    `keep_going()` says so) or until `max_requests` are sent."""
     url = urllib.parse.urlsplit(base_url)
     host, port = url.hostname or "127.0.0.1", url.port or 80
     report = LoadReport(clients, 0.0)
@@ -75,7 +78,9 @@ def run_load(
         failures: list[str] = []
         versions: Counter[str] = Counter()
         for i in budget:
-            if (max_requests is not None and i >= max_requests) or time.perf_counter() > deadline:
+            if max_requests is not None and i >= max_requests:
+                break
+            if time.perf_counter() > deadline and not (keep_going and keep_going()):
                 break
             query = queries[(i + number) % len(queries)]
             path = "/api/search?" + urllib.parse.urlencode({"q": query, **(params or {})})

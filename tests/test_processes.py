@@ -126,26 +126,29 @@ def test_add_killed_at_each_step(tmp_path: Path, base: Path, embedder: Any, poin
 
 
 def test_writers_killed_at_random_moments(tmp_path: Path, base: Path, embedder: Any) -> None:
-    """SIGKILL at random times during `add` and `delete`: the served index is always the
-    old version or the new one, complete, and the next run finishes the job."""
+    """SIGKILL at random times during `add`, `delete` and `build`: the served index is always
+    the old version or the new one, complete, and the next run finishes the job."""
     more = write_articles(tmp_path / "more.jsonl", 100, 200)
     add = ("add", str(more), "--index", str(base), "--model", MODEL, "--quiet")
     delete = ("delete", *[f"art-{n}" for n in range(100, 300)], "--index", str(base))
     delete = (*delete, "--model", MODEL)
-    started = time.perf_counter()
-    assert run(*add).returncode == 0  # also measures how long a whole run takes
-    duration = time.perf_counter() - started
-    assert run(*delete).returncode == 0
+    rebuild = ("build", str(tmp_path / "base.jsonl"), "--out", str(base), "--model", MODEL)
+    # Each command, then the article count it leaves; run whole once to time it.
+    cycle = [(add, 230), (delete, 30), (add, 230), ((*rebuild, "--quiet"), 30)]
+    duration: dict[tuple[str, ...], float] = {}
+    for command, target in cycle:
+        started = time.perf_counter()
+        assert run(*command).returncode == 0
+        duration[command] = time.perf_counter() - started
+        assert assert_servable(base, embedder) == target
     seed = int(os.environ.get("SEMSEARCH_CRASH_SEED", random.randrange(1 << 30)))
     rng = random.Random(seed)
-    for attempt in range(8):
-        command = add if attempt % 2 == 0 else delete
+    for attempt, (command, target) in enumerate(cycle * 2):
         before = assert_servable(base, embedder)
-        target = 230 if command is add else 30
         with subprocess.Popen(
             semsearch(*command), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         ) as writer:
-            time.sleep(rng.uniform(0.0, duration))
+            time.sleep(rng.uniform(0.0, duration[command]))
             writer.send_signal(signal.SIGKILL)
             writer.wait()
         after = assert_servable(base, embedder)
