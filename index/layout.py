@@ -23,13 +23,18 @@ from typing import Any
 
 from dateutil import parser as dateparser
 
-# Repeats are bounded so that unmatched brackets or delimiters cannot make a scan quadratic.
+# Repeats are bounded, and stop at the next opener, so that unmatched brackets or delimiters
+# cannot make a scan quadratic: each failed attempt ends where the next one starts.
 _LINK = re.compile(r"!?\[([^\]\[]{0,500})\]\(([^()\[\]\s]{0,2000})(?:\s+\"[^\"]{0,300}\")?\)")
-_AUTOLINK = re.compile(r"<((?:https?|mailto):[^>\s]+)>")
+_AUTOLINK = re.compile(r"<((?:https?|mailto):[^<>\s]{1,2000})>")
 _BARE_URL = re.compile(r"\b(?:https?://|www\.)[^\s)>\]]+", re.IGNORECASE)
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}")
 _HEADING = re.compile(r"^#{1,6}\s+(.*?)\s*#*\s*$")
-_EMPHASIS = re.compile(r"(\*\*|__|\*|_)(?=\S)(.{1,400}?)(?<=\S)\1")
+# `*x*`, `**x**`, `_x_`, `__x__`; the emphasised text holds no delimiter of its own kind
+# (nested emphasis is taken apart one level per pass, see `strip_markdown`).
+_EMPHASIS = re.compile(
+    r"(\*\*?)(?=[^\s*])([^*\n]{1,400}?)(?<=\S)\1|(__?)(?=[^\s_])([^_\n]{1,400}?)(?<=\S)\3"
+)
 _BY_LINE = re.compile(r"^(?:by|written by|author:)\s+(.+)$", re.IGNORECASE)
 _TAG_LINE = re.compile(r"^([A-Z][\w -]{1,30}):\s+(.+)$")
 _FIELD_LINE = re.compile(
@@ -99,6 +104,8 @@ _DOMAIN_TEXT = re.compile(r"^(?:www\.)?[a-z0-9-]+(?:\.[a-z0-9-]+)+/?$", re.IGNOR
 PLUG_MAX_WORDS = 45
 #: Longest first line (in words) of the block that opens the footer.
 FOOTER_LINE_MAX_WORDS = 20
+#: Longest text read as a date ("Thursday, November 09, 2017 10:30 AM EST" is 40).
+MAX_DATE_CHARS = 100
 
 
 @dataclass
@@ -137,7 +144,7 @@ def strip_markdown(text: str, links: list[str] | None = None) -> str:
     previous = None
     while previous != text:  # nested emphasis: ***x*** and **_x_**
         previous = text
-        text = _EMPHASIS.sub(r"\2", text)
+        text = _EMPHASIS.sub(lambda m: m.group(2) or m.group(4), text)
     text = html.unescape(_ESCAPED.sub(r"\1", text))
     return re.sub(r"[ \t]+", " ", text).strip()
 
@@ -145,7 +152,8 @@ def strip_markdown(text: str, links: list[str] | None = None) -> str:
 def parse_iso_date(text: str) -> str | None:
     """A date written in any common form, as YYYY-MM-DD; None when it is not a full date."""
     text = text.strip().rstrip(".")
-    if not text or not re.search(r"\d{4}", text):
+    # dateutil's time is quadratic in the length of its input; no written date is long.
+    if not text or len(text) > MAX_DATE_CHARS or not re.search(r"\d{4}", text):
         return None
     try:
         # Two different defaults reveal a missing day or month instead of inventing one.

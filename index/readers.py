@@ -1,7 +1,8 @@
 """Read articles from files and folders: markdown/text pages, JSONL (incl. BEIR), CSV.
 
 Every reader yields `Article` or `Skipped`: a malformed record is reported with its file and
-line and the reading goes on with the next one.
+line and the reading goes on with the next one. No input may end the reading: broken bytes,
+deep nesting, giant lines and fields of the wrong type all come back as a `Skipped`.
 """
 
 from __future__ import annotations
@@ -9,8 +10,9 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import re
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +46,18 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     "license": ("license", "licence"),
 }
 
-#: A single field longer than this is refused rather than held in memory whole.
+#: A single field longer than this is refused.
 MAX_FIELD_CHARS = 5_000_000
+#: A JSONL line longer than this is skipped without being held in memory whole; it leaves room
+#: for a MAX_FIELD_CHARS text written with \uXXXX escapes.
+MAX_LINE_CHARS = 8 * MAX_FIELD_CHARS
+#: A text file larger than this is skipped without being read (UTF-8 takes up to 4 bytes a
+#: character).
+MAX_TEXT_FILE_BYTES = 4 * MAX_FIELD_CHARS
+#: Fields that must be strings; the others may also be integers or lists of strings (authors).
+STRING_FIELDS = frozenset({"title", "text"})
+
+_LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 
 
 def detect_mapping(columns: Iterable[str], given: dict[str, str] | None = None) -> dict[str, str]:
@@ -94,7 +106,7 @@ def read_file(
     suffix = path.suffix.lower()
     try:
         if suffix in TEXT_SUFFIXES:
-            yield read_text_article(path, root)
+            yield _guarded(str(path), read_text_article, path, root)
         elif suffix in JSONL_SUFFIXES:
             yield from read_jsonl(path, column_map)
         elif suffix in CSV_SUFFIXES:
@@ -109,22 +121,51 @@ def read_file(
         yield Skipped(str(path), f"cannot read file: {exc.strerror or exc}")
 
 
+def _guarded(origin: str, read: Callable[..., Article | Skipped], *args: Any) -> Article | Skipped:
+    """`read(*args)`, or a Skipped naming the error: a reader bug costs one record, not the build.
+
+    OSError is left to `read_file`, which reports the file as unreadable."""
+    try:
+        return read(*args)
+    except OSError:
+        raise
+    except Exception as exc:
+        log.exception("cannot read %s", origin)
+        return Skipped(origin, f"cannot read this record: {type(exc).__name__}: {exc}")
+
+
+def _line_at(data: bytes, offset: int) -> int:
+    """The line number of a byte offset; CRLF, CR and LF each end a line, as in editors."""
+    return len(_LINE_BREAK.findall(data, 0, offset)) + 1
+
+
 def _decode(data: bytes, origin: str) -> str | Skipped:
+    """UTF-8 text (a BOM dropped), or a Skipped naming the line of the first bad byte."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        return Skipped(f"{origin}:{line}", f"not valid UTF-8 (byte {exc.start}): re-save as UTF-8")
-    if "\x00" in text:
-        return Skipped(origin, "contains NUL bytes: looks like a binary file, not text")
+        return Skipped(
+            f"{origin}:{_line_at(data, exc.start)}",
+            f"not valid UTF-8 (byte {exc.start}): re-save as UTF-8",
+        )
+    if (nul := data.find(b"\x00")) >= 0:
+        return Skipped(
+            f"{origin}:{_line_at(data, nul)}",
+            "contains NUL bytes: looks like a binary file, not text",
+        )
     return text
 
 
 def read_text_article(path: Path, root: Path) -> Article | Skipped:
     """One markdown/text article in the web-page layout (see `index.layout`)."""
+    size = path.stat().st_size
+    if size > MAX_TEXT_FILE_BYTES:
+        return Skipped(str(path), f"file is {size:,} bytes, over {MAX_TEXT_FILE_BYTES:,}")
     decoded = _decode(path.read_bytes(), str(path))
     if isinstance(decoded, Skipped):
         return decoded
+    if not decoded.strip():
+        return Skipped(str(path), "empty file: no text at all")
     parsed = parse_layout(decoded)
     if not parsed.text.strip():
         return Skipped(str(path), "no article text left after removing boilerplate")
@@ -152,20 +193,59 @@ def is_web_url(url: str) -> bool:
     return url.lower().startswith(("http://", "https://")) and len(url) > len("https://")
 
 
-def _as_text(value: Any) -> str | None:
+class FieldError(ValueError):
+    """A record's field holds a value that no article field can take."""
+
+
+def _json_type(value: Any) -> str:
+    """What a parsed JSON value is, in JSON's words: "an object", "a number", ..."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object" if isinstance(value, dict) else type(value).__name__
+
+
+def _as_text(name: str, column: str, value: Any) -> str | None:
+    """A field's value as stripped text, None when absent; FieldError when it is not text."""
     if value is None:
         return None
-    if isinstance(value, list):
-        value = ", ".join(str(v) for v in value if v)
-    text = str(value).strip()
-    return text or None
+    strict = name in STRING_FIELDS
+    if isinstance(value, str):
+        text = value
+    elif not strict and isinstance(value, int) and not isinstance(value, bool):
+        text = str(value)  # numeric ids
+    elif not strict and isinstance(value, list) and all(isinstance(v, str) for v in value):
+        text = ", ".join(v.strip() for v in value if v.strip())  # several authors
+    else:
+        wanted = "a string" if strict else "a string, an integer or a list of strings"
+        raise FieldError(f"field {column!r} is {_json_type(value)}, expected {wanted}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # JSON can escape half of a surrogate pair ("\ud83d"); no UTF-8 text can hold it.
+        raise FieldError(
+            f"field {column!r} has an unpaired surrogate escape (\\udXXX): not valid Unicode"
+        ) from None
+    return text.strip() or None
 
 
 def record_to_article(
     record: dict[str, Any], mapping: dict[str, str], origin: str
 ) -> Article | Skipped:
     """A JSON object or CSV row, through the field mapping, as an Article."""
-    values = {name: _as_text(record.get(column)) for name, column in mapping.items()}
+    try:
+        values = {
+            name: _as_text(name, column, record.get(column)) for name, column in mapping.items()
+        }
+    except FieldError as exc:
+        return Skipped(origin, str(exc))
     text = values.get("text")
     if not text:
         wanted = mapping.get("text", " or ".join(FIELD_ALIASES["text"][:3]))
@@ -202,30 +282,46 @@ def record_to_article(
 
 def read_jsonl(path: Path, column_map: dict[str, str] | None = None) -> Iterator[Article | Skipped]:
     """One JSON object a line; BEIR's `_id`/`title`/`text` read as they are."""
-    with path.open("rb") as handle:
-        for line_no, raw in enumerate(handle, start=1):
+    records = 0
+    # Universal newlines: a file saved with CR line ends still has one record a line (JSON
+    # strings cannot hold a raw CR or LF). surrogateescape keeps a bad byte to its own line.
+    with path.open("r", encoding="utf-8-sig", errors="surrogateescape") as handle:
+        line_no = 0
+        while line := handle.readline(MAX_LINE_CHARS + 1):
+            line_no += 1
             origin = f"{path}:{line_no}"
-            if not raw.strip():
-                continue
-            decoded = _decode(raw, str(path))
-            if isinstance(decoded, Skipped):
-                yield Skipped(origin, decoded.reason)
-                continue
-            try:
-                record = json.loads(decoded)
-            except (json.JSONDecodeError, RecursionError) as exc:
-                reason = getattr(exc, "msg", "nested too deeply")
-                yield Skipped(origin, f"invalid JSON: {reason}")
-                continue
-            if not isinstance(record, dict):
-                yield Skipped(origin, f"expected a JSON object, got {type(record).__name__}")
-                continue
-            try:
-                json.dumps(record, ensure_ascii=False).encode("utf-8")
-            except UnicodeEncodeError:
-                yield Skipped(origin, "unpaired surrogate escape (\\udXXX): not valid Unicode")
-                continue
-            yield record_to_article(record, detect_mapping(record.keys(), column_map), origin)
+            if len(line) > MAX_LINE_CHARS and not line.endswith("\n"):
+                while (rest := handle.readline(MAX_LINE_CHARS)) and not rest.endswith("\n"):
+                    pass  # read on to the end of the line without holding it
+                records += 1
+                yield Skipped(origin, f"line is over {MAX_LINE_CHARS:,} characters")
+            elif line.strip():
+                records += 1
+                yield _read_json_line(line.removeprefix("\ufeff"), origin, column_map)
+    if not records:
+        yield Skipped(str(path), "empty file: no JSON lines")
+
+
+def _read_json_line(line: str, origin: str, column_map: dict[str, str] | None) -> Article | Skipped:
+    """One JSONL line as an Article, or a Skipped saying what is wrong with it."""
+    if _has_bad_bytes(line):
+        column = next(i for i, char in enumerate(line, start=1) if _has_bad_bytes(char))
+        return Skipped(origin, f"not valid UTF-8 (column {column}): re-save as UTF-8")
+    if "\x00" in line:
+        return Skipped(origin, "contains NUL bytes: looks like a binary file, not text")
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return Skipped(origin, f"invalid JSON: {exc.msg} (column {exc.colno})")
+    except RecursionError:
+        return Skipped(origin, "invalid JSON: nested too deeply to read")
+    except ValueError:  # an integer longer than Python will convert
+        digits = sys.get_int_max_str_digits()
+        return Skipped(origin, f"invalid JSON: a number has over {digits:,} digits")
+    if not isinstance(record, dict):
+        return Skipped(origin, f"expected a JSON object, got {_json_type(record)}")
+    mapping = detect_mapping(record.keys(), column_map)
+    return _guarded(origin, record_to_article, record, mapping, origin)
 
 
 def read_csv(path: Path, column_map: dict[str, str] | None = None) -> Iterator[Article | Skipped]:
@@ -269,8 +365,11 @@ def read_csv(path: Path, column_map: dict[str, str] | None = None) -> Iterator[A
             if any(_has_bad_bytes(cell) for cell in row):
                 yield Skipped(origin, "not valid UTF-8: re-save the file as UTF-8")
                 continue
+            if any("\x00" in cell for cell in row):
+                yield Skipped(origin, "contains NUL bytes: looks like a binary file, not text")
+                continue
             record = {mapping[name]: row[i] for name, i in index.items()}
-            yield record_to_article(record, mapping, origin)
+            yield _guarded(origin, record_to_article, record, mapping, origin)
 
 
 def _has_bad_bytes(text: str) -> bool:
