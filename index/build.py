@@ -110,7 +110,7 @@ def build_index(
             )
             embed_seconds = time.perf_counter() - embed_started
             tune_seconds = 0.0
-            write_vector_index(ids, vectors, staging / VECTORS_NAME)
+            vector_info = write_vector_index(ids, vectors, staging / VECTORS_NAME)
             seconds = time.perf_counter() - started
             manifest = IndexManifest(
                 format_version=FORMAT_VERSION,
@@ -127,6 +127,7 @@ def build_index(
                 build_seconds=round(seconds, 3),
                 files={name: file_digest(staging / name) for name in (VECTORS_NAME, STORE_NAME)},
                 libraries=library_versions(),
+                vectors=vector_info,
             )
             (staging / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
             crash_point("staged")

@@ -38,6 +38,7 @@ class IndexManifest:
     libraries: dict[str, str] = field(default_factory=dict)
     fusion: dict[str, Any] | None = None  # method and dense_weight tuned at build time
     parent: str | None = None  # the version an add or delete started from; None for a build
+    vectors: dict[str, Any] | None = None  # FAISS index type; for IVF nlist, nprobe, recall
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
