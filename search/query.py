@@ -14,7 +14,8 @@ GROUPS = ("article",)
 FILTER_NAMES = ("published_from", "published_to", "publication", "author")
 
 _INTEGER = re.compile(r"\+?([0-9]{1,9})")
-_PARTIAL_DATE = re.compile(r"^\d{4}(?:-(?:0[1-9]|1[0-2])(?:-(?:0[1-9]|[12]\d|3[01]))?)?$")
+# [0-9], not \d: \d also matches other scripts' digits ("٢٠١٧"), which dates never use.
+_PARTIAL_DATE = re.compile(r"^[0-9]{4}(?:-(?:0[1-9]|1[0-2])(?:-(?:0[1-9]|[12][0-9]|3[01]))?)?$")
 
 #: Longest publication or author filter value.
 MAX_FILTER_CHARS = 200
@@ -76,6 +77,8 @@ def _int_param(name: str, value: Any, low: int, high: int, default: int) -> int:
         return default
     if isinstance(value, bool):
         raise BadQueryError(message)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # JSON has one number type: 7.0 is the integer 7
     if isinstance(value, int):
         number = value
     elif isinstance(value, str) and (digits := _INTEGER.fullmatch(value.strip())):
@@ -100,6 +103,8 @@ def _filter_value(name: str, value: Any) -> str | None:
         return None
     if not isinstance(value, str):
         raise BadQueryError(f"{name} must be a string, got {type(value).__name__}")
+    if not _is_utf8_text(value):
+        raise BadQueryError(f"{name} is not valid Unicode text (it holds a lone surrogate)")
     value = " ".join(value.split())
     if name.startswith("published_"):
         if not _PARTIAL_DATE.match(value):
@@ -110,6 +115,15 @@ def _filter_value(name: str, value: Any) -> str | None:
     if len(value) > MAX_FILTER_CHARS:
         raise BadQueryError(f"{name} is {len(value)} characters; the limit is {MAX_FILTER_CHARS}")
     return value or None
+
+
+def _is_utf8_text(value: str) -> bool:
+    """False for strings with lone surrogates (JSON allows "\ud800"; UTF-8 cannot hold it)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def validate_query(

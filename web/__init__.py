@@ -16,6 +16,7 @@ from flask import Flask
 from search.service import SearchService
 from web.live import LiveIndex
 from web.observability import init_observability, record_reload
+from web.openapi import init_openapi
 from web.security import init_security
 
 log = logging.getLogger(__name__)
@@ -67,5 +68,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     views.register_error_handlers(app)
     init_security(app)
     init_observability(app)
+    init_openapi(app)
     live.on_reload.append(lambda ok: record_reload(app, ok))
     return app

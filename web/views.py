@@ -92,7 +92,10 @@ def index_page() -> Any:
 def api_search() -> Any:
     """JSON search: GET ?q=&k= or POST {"q": ..., "k": ...}."""
     if request.method == "POST":
-        body = request.get_json(force=True, silent=True)
+        try:
+            body = request.get_json(force=True, silent=True)
+        except RecursionError:  # json.loads on `[[[[…` 20,000 deep; silent does not catch it
+            return error_body("request body is nested too deeply to be a search", 400)
         if not isinstance(body, dict):
             return error_body(
                 'request body must be a JSON object such as {"q": "tidal power", "k": 5}', 400
@@ -183,7 +186,11 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def handle_http(exc: HTTPException) -> Any:
         if _wants_json():
-            return error_body(f"{exc.name}: {exc.description}", exc.code or 500)
+            response, status = error_body(f"{exc.name}: {exc.description}", exc.code or 500)
+            for name, value in exc.get_headers():  # Allow on a 405, Retry-After, ...
+                if name.lower() != "content-type":
+                    response.headers[name] = value
+            return response, status
         return exc
 
     @app.errorhandler(Exception)
