@@ -209,3 +209,23 @@ def test_xss_page_is_inert(xss_client) -> None:
     assert "<script>" not in text and "<img src=x" not in text and "<b>mine</b>" not in text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
     assert 'href="javascript:' not in text
+
+
+@pytest.mark.parametrize(
+    "request_kwargs",
+    [
+        {"method": "GET", "query_string": {"q": "tram", "top_k": "3"}},
+        {"method": "POST", "json": {"q": "tram", "filter": {"author": "Okafor"}}},
+    ],
+)
+def test_unknown_parameters_are_refused(client, request_kwargs) -> None:
+    """A misspelt option must not be silently ignored."""
+    response = client.open("/api/search", **request_kwargs)
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert error.startswith("unknown parameter") and "known: q, k, mode" in error
+
+
+def test_page_tolerates_extra_parameters(client) -> None:
+    """Shared links pick up tracking parameters; the page ignores them."""
+    assert client.get("/?q=tram&utm_source=newsletter").status_code == 200
