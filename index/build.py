@@ -31,6 +31,7 @@ from index.manifest import (
     library_versions,
 )
 from index.readers import iter_input_files, read_file
+from index.reuse import VectorReuse
 from index.settings import get_setting
 from index.store import StoreReader, StoreWriter
 from index.vectors import write_vector_index
@@ -57,6 +58,7 @@ class BuildReport:
     embed_seconds: float = 0.0
     fusion: dict[str, Any] | None = None
     tune_seconds: float = 0.0
+    reused: int = 0  # passages whose vector came from the version replaced
 
     @property
     def chunks_per_second(self) -> float:
@@ -105,9 +107,17 @@ def build_index(
                     f"no article could be read from {', '.join(map(str, paths))}: {reasons}"
                 )
             embed_started = time.perf_counter()
+            reuse = VectorReuse.from_previous(out, embedder, chunker)
             ids, vectors = embed_chunks(
-                staging / STORE_NAME, chunker, embedder, batch_size, chunk_total, progress
+                staging / STORE_NAME,
+                chunker,
+                embedder,
+                batch_size,
+                chunk_total,
+                progress,
+                reuse=reuse,
             )
+            reused = reuse.hits if reuse else 0
             embed_seconds = time.perf_counter() - embed_started
             tune_seconds = 0.0
             vector_info = write_vector_index(ids, vectors, staging / VECTORS_NAME)
@@ -156,6 +166,7 @@ def build_index(
         embed_seconds,
         manifest.fusion,
         tune_seconds,
+        reused,
     )
     log.info(
         "built %s: %d articles, %d chunks, %d skipped in %.1fs",
@@ -228,9 +239,11 @@ def embed_chunks(
     total: int,
     progress: Progress | None,
     from_id: int = 1,
+    reuse: VectorReuse | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Embed the stored chunks (title + passage) whose id is `from_id` or more; returns
-    (ids, vectors). `total` is how many there are, for progress and preallocation."""
+    (ids, vectors). `total` is how many there are, for progress and preallocation. A passage
+    `reuse` already has a vector for is not embedded again."""
     reader = StoreReader(store_path)
     db = reader.connect()
     ids = np.zeros(total, dtype=np.int64)
@@ -254,12 +267,21 @@ def embed_chunks(
 
     try:
         for chunk in reader.iter_chunks(db, from_id):
+            text = chunker.embedding_text(chunk.article["title"], chunk.text)
+            known = reuse.get(text) if reuse else None
+            if known is not None:
+                ids[filled] = chunk.chunk_id
+                vectors[filled] = known
+                filled += 1
+                continue
             pending_ids.append(chunk.chunk_id)
-            pending_texts.append(chunker.embedding_text(chunk.article["title"], chunk.text))
+            pending_texts.append(text)
             if len(pending_ids) >= group:
                 flush()
         if pending_ids:
             flush()
+        if progress:
+            progress("embed", filled, total)  # reused passages count as done too
     finally:
         db.close()
     return ids[:filled], vectors[:filled]

@@ -140,7 +140,7 @@ def build(
         click.echo(f"  {item}")
     if len(report.skipped) > 50:
         click.echo(f"  ... and {len(report.skipped) - 50} more (run with -v to log all)")
-    click.echo(f"chunks: {report.chunks}")
+    click.echo(f"chunks: {report.chunks} ({report.reused} unchanged, their vectors reused)")
     click.echo(
         f"seconds: {report.seconds:.1f} (embedding {report.embed_seconds:.1f}, "
         f"tuning {report.tune_seconds:.1f})"

@@ -199,3 +199,41 @@ def test_cli_add_and_delete(tmp_path: Path, runner) -> None:
     manifest = json.loads((out / MANIFEST_NAME).read_text())
     assert manifest["counts"]["articles"] == 2
     assert os.path.islink(out)
+
+
+def test_rebuild_embeds_only_what_changed(tmp_path: Path, fake_embedder: HashingEmbedder) -> None:
+    """A rebuild from the same inputs plus one new article embeds one article's passages;
+    the reused vectors answer exactly as freshly computed ones."""
+    out = tmp_path / "idx"
+    first = build_index([write_jsonl(tmp_path / "a.jsonl", ["tides", "bees"])], out, fake_embedder)
+    assert first.reused == 0
+    more = write_jsonl(tmp_path / "b.jsonl", ["tides", "bees", "rail"])
+    counting = CountingEmbedder(fake_embedder)
+    again = build_index([more], out, counting)
+    assert again.reused == first.chunks and counting.embedded == again.chunks - first.chunks
+    fresh = tmp_path / "fresh"
+    build_index([more], fresh, fake_embedder)
+    for query in ("tidal lagoon", "honey", "sleeper trains"):
+        assert ranking(out, fake_embedder, query, "dense") == ranking(
+            fresh, fake_embedder, query, "dense"
+        )
+    # Other chunker settings make other passages: nothing is reused.
+    other = build_index([more], out, fake_embedder, {"chunk_tokens": 40})
+    assert other.reused == 0
+
+
+class CountingEmbedder:
+    """The fake embedder, counting the passages it is asked to embed."""
+
+    def __init__(self, inner: HashingEmbedder) -> None:
+        self.inner = inner
+        self.embedded = 0
+        for name in ("name", "revision", "dimension", "max_seq_tokens", "token_offsets"):
+            setattr(self, name, getattr(inner, name))
+
+    def encode_documents(self, texts: list[str]):
+        self.embedded += len(texts)
+        return self.inner.encode_documents(texts)
+
+    def encode_query(self, text: str):
+        return self.inner.encode_query(text)
