@@ -32,6 +32,16 @@ def _parse_column_map(pairs: tuple[str, ...]) -> dict[str, str] | None:
     return mapping or None
 
 
+#: --csv-map, shared by build and add.
+CSV_MAP = click.option(
+    "--csv-map",
+    "csv_map",
+    multiple=True,
+    metavar="FIELD=COLUMN",
+    help="Map an article field to a CSV/JSONL column, e.g. text=content. Repeatable.",
+)
+
+
 class _Bars:
     """tqdm bars for the build's phases, created on first report."""
 
@@ -80,13 +90,7 @@ def cli(verbose: bool, log_json: bool) -> None:
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--out", required=True, type=click.Path(), help="Index directory to (re)place.")
 @click.option("--model", default=None, help=_setting_help("model"))
-@click.option(
-    "--csv-map",
-    "csv_map",
-    multiple=True,
-    metavar="FIELD=COLUMN",
-    help="Map an article field to a CSV/JSONL column, e.g. text=content. Repeatable.",
-)
+@CSV_MAP
 @click.option("--chunk-tokens", type=int, default=None, help=_setting_help("chunk_tokens"))
 @click.option("--overlap-tokens", type=int, default=None, help=_setting_help("overlap_tokens"))
 @click.option("--batch-size", type=int, default=None, help=_setting_help("batch_size"))
@@ -161,13 +165,7 @@ def build(
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--index", "index_dir", required=True, type=click.Path(), help="Index directory.")
 @click.option("--model", default=None, help=_setting_help("model"))
-@click.option(
-    "--csv-map",
-    "csv_map",
-    multiple=True,
-    metavar="FIELD=COLUMN",
-    help="Map an article field to a CSV/JSONL column, e.g. text=content. Repeatable.",
-)
+@CSV_MAP
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def add(
     inputs: tuple[str, ...],
