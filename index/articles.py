@@ -40,6 +40,7 @@ class Article:
                 self.license,
                 self.source_note,
                 self.tags,
+                self.extra,  # site URL, bio, links: served with every hit
             ],
             sort_keys=True,
             ensure_ascii=False,

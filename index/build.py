@@ -138,6 +138,7 @@ def build_index(
                 files={name: file_digest(staging / name) for name in (VECTORS_NAME, STORE_NAME)},
                 libraries=library_versions(),
                 vectors=vector_info,
+                next_chunk_id=chunk_total + 1,
             )
             (staging / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
             crash_point("staged")

@@ -9,8 +9,8 @@ A build writes `<id>.partial` in the versions folder, fsyncs it, renames it to `
 then replaces the link with `os.replace`, which is atomic on POSIX: a reader resolves DIR to
 the old version or the new one, never to a half-written one. A crash before the replace
 leaves the served version untouched; the next build removes the stale `.partial` folder.
-The previous version is kept, so a server still reading it is not disturbed. Writers
-(build, add, delete) take turns under `writer_lock`.
+The version served until the swap is kept (a server may still be loading or reading it);
+older ones are deleted. Writers (build, add, delete) take turns under `writer_lock`.
 
 `SEMSEARCH_CRASH_AT=<point>` makes a writer kill itself with SIGKILL at one of the named
 points below (`crash_point`); the crash tests use it to stop a writer at every step of a
@@ -36,8 +36,6 @@ from index.manifest import MANIFEST_NAME
 log = logging.getLogger(__name__)
 
 PARTIAL_SUFFIX = ".partial"
-#: Published versions kept besides the current one, for servers still reading them.
-KEEP_PREVIOUS = 1
 
 
 def crash_point(name: str) -> None:
@@ -97,31 +95,20 @@ def new_staging_dir(out: Path) -> Path:
     return staging
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def remove_stale_partials(folder: Path) -> None:
-    """Delete `.partial` folders left by builds that died (their process is gone)."""
+    """Delete the `.partial` folders of writers that died. Called under `writer_lock`, so no
+    other writer of this index is running: every `.partial` there is a dead one's (a pid
+    check would be fooled by pid reuse, as in containers where every writer is pid 1)."""
     for partial in folder.glob(f"*{PARTIAL_SUFFIX}"):
-        pid_text = partial.name.removesuffix(PARTIAL_SUFFIX).rpartition("-")[2]
-        if pid_text.isdigit() and _pid_alive(int(pid_text)):
-            continue  # a build (maybe another one in this process) is writing it now
         log.info("removing unfinished build %s", partial)
         shutil.rmtree(partial, ignore_errors=True)
 
 
 def _remove_stale_links(out: Path) -> None:
-    """Delete the temporary links of publishes that died before their `os.replace`."""
+    """Delete the temporary links of publishes that died before their `os.replace` (under
+    `writer_lock`, like `remove_stale_partials`)."""
     for link in out.parent.glob(f".{out.name}.link-*"):
-        pid_text = link.name.rpartition("-")[2]
-        if pid_text.isdigit() and not _pid_alive(int(pid_text)) and link.is_symlink():
+        if link.is_symlink():
             link.unlink()
 
 
@@ -146,9 +133,13 @@ def publish(staging: Path, out: Path) -> Path:
     crash_point("before-rename")
     final = staging.with_name(staging.name.removesuffix(PARTIAL_SUFFIX))
     os.rename(staging, final)
+    _fsync_dir(final.parent)  # the rename is durable before any link can point at it
     crash_point("after-rename")
-    if out.exists() and not out.is_symlink():
-        _adopt_existing_directory(out)
+    served: Path | None = None  # the version readers see until the swap: kept
+    if out.is_symlink():
+        served = resolve_index_dir(out)
+    elif out.exists():
+        served = _adopt_existing_directory(out)
     link = out.parent / f".{out.name}.link-{os.getpid()}"
     if link.is_symlink() or link.exists():
         link.unlink()
@@ -156,40 +147,43 @@ def publish(staging: Path, out: Path) -> Path:
     crash_point("before-swap")
     os.replace(link, out)
     crash_point("after-swap")
-    fd = os.open(out.parent, os.O_RDONLY)
+    _fsync_dir(out.parent)
+    _prune_versions(versions_dir(out), keep={final.name} | ({served.name} if served else set()))
+    return final
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
-    _prune_versions(versions_dir(out), keep={final.name})
-    return final
 
 
-def _adopt_existing_directory(out: Path) -> None:
-    """`out` is a plain folder: an empty one is removed, an index moved among the versions."""
+def _adopt_existing_directory(out: Path) -> Path | None:
+    """`out` is a plain folder: an empty one is removed, an index moved among the versions
+    (returned, as the version served until now)."""
     if not any(out.iterdir()):
         out.rmdir()
-        return
+        return None
     if not (out / MANIFEST_NAME).exists():
         raise BuildError(
             f"refusing to replace {out}: it is a folder that is not a semsearch index; "
             "choose another --out or remove it"
         )
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    os.rename(out, versions_dir(out) / f"{stamp}-adopted")
+    adopted = versions_dir(out) / f"{stamp}-adopted"
+    os.rename(out, adopted)
+    return adopted
 
 
 def _prune_versions(folder: Path, keep: set[str]) -> None:
-    """Keep the current version and the newest previous ones; delete the rest."""
-    published = sorted(
-        (p for p in folder.iterdir() if p.is_dir() and not p.name.endswith(PARTIAL_SUFFIX)),
-        key=lambda p: p.stat().st_mtime,
-        reverse=True,
-    )
-    previous = [p for p in published if p.name not in keep]
-    for old in previous[KEEP_PREVIOUS:]:
-        log.info("removing old index version %s", old)
-        shutil.rmtree(old, ignore_errors=True)
+    """Keep the new version and the one served until now; delete every other finished one,
+    including versions a writer renamed but died before swapping in (never served)."""
+    for old in folder.iterdir():
+        if old.is_dir() and not old.name.endswith(PARTIAL_SUFFIX) and old.name not in keep:
+            log.info("removing old index version %s", old)
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def resolve_index_dir(index_dir: Path) -> Path:

@@ -39,6 +39,7 @@ class IndexManifest:
     fusion: dict[str, Any] | None = None  # method and dense_weight tuned at build time
     parent: str | None = None  # the version an add or delete started from; None for a build
     vectors: dict[str, Any] | None = None  # FAISS index type; for IVF nlist, nprobe, recall
+    next_chunk_id: int | None = None  # ids below it were used by this index's history
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)

@@ -96,6 +96,8 @@ def update_index(
         staging = new_staging_dir(out)
         try:
             store = StoreWriter.copy_of(current / STORE_NAME, staging / STORE_NAME)
+            # Never reuse an id a deleted chunk had: ids reach API clients (`chunk_id`).
+            store.next_chunk_id = max(store.next_chunk_id, manifest.next_chunk_id or 0)
             vectors = read_vector_index(current / VECTORS_NAME)
             crash_point("update-copied")
             missing = [i for i in dict.fromkeys(delete) if store.content_hash(i) is None]
@@ -134,7 +136,10 @@ def update_index(
                 shutil.rmtree(staging, ignore_errors=True)
                 return replace(report, seconds=time.perf_counter() - started)
             store.close()
-            remove_vectors(vectors, removed)
+            try:
+                remove_vectors(vectors, removed)
+            except ValueError as exc:
+                raise BuildError(f"{exc}: the index is inconsistent; rebuild it") from exc
             if new_chunks:
                 ids, embedded = embed_chunks(
                     staging / STORE_NAME,
@@ -157,6 +162,8 @@ def update_index(
                 version=staging.name.removesuffix(".partial"),
                 counts={**manifest.counts, **counts, "skipped": len(skipped)},
                 built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                build_seconds=round(time.perf_counter() - started, 3),
+                next_chunk_id=store.next_chunk_id,
                 files={n: file_digest(staging / n) for n in (VECTORS_NAME, STORE_NAME)},
                 libraries=library_versions(),
                 parent=manifest.version,

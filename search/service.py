@@ -142,6 +142,11 @@ class SearchService:
         )
         return cls(index_dir, embedder, settings)
 
+    def close(self) -> None:
+        """Release the store's connection (and with it the file). Searching after this fails."""
+        with self._db_lock:
+            self._db.close()
+
     @property
     def chunk_count(self) -> int:
         return int(self.manifest.counts["chunks"])

@@ -140,12 +140,29 @@ def test_refuses_to_replace_a_folder_that_is_not_an_index(
     assert (out / "thesis.txt").read_text() == "do not delete"
 
 
-def test_two_builds_in_one_process_keep_their_staging(tmp_path: Path) -> None:
-    from index.directory import new_staging_dir
+def test_two_builds_in_one_process_take_turns(
+    tmp_path: Path, fake_embedder: HashingEmbedder
+) -> None:
+    """Two threads building one index: each waits for the other's lock, both publish, and
+    neither deletes the other's staging folder."""
+    import threading
 
-    first = new_staging_dir(tmp_path / "idx")
-    second = new_staging_dir(tmp_path / "idx")
-    assert first.exists() and second.exists() and first != second
+    write_article(tmp_path / "in", "a.md", "Alpha", "The alpha river floods every spring.")
+    reports: list[object] = []
+    threads = [
+        threading.Thread(
+            target=lambda: reports.append(
+                build_index([tmp_path / "in"], tmp_path / "idx", fake_embedder)
+            )
+        )
+        for _ in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(reports) == 2
+    assert SearchService(tmp_path / "idx", fake_embedder, FAKE).search("river", 1).hits
 
 
 def test_new_threads_still_answer_after_the_loaded_version_is_pruned(

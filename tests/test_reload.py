@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -125,47 +127,106 @@ def test_each_request_sees_one_version(tmp_path: Path, embedder: Any) -> None:
     """Searches racing with swaps between two versions with no article in common: every
     answer's hits all come from the version the answer names."""
     index = tmp_path / "idx"
-    first = write_jsonl(tmp_path / "a.jsonl", ["tides", "bees"])
-    second = write_jsonl(tmp_path / "b.jsonl", ["rail", "salt"])
-    build_index([first], index, embedder)
+    sources = [
+        write_jsonl(tmp_path / "a.jsonl", ["tides", "bees"]),
+        write_jsonl(tmp_path / "b.jsonl", ["rail", "salt"]),
+    ]
+    articles: dict[str, set[str]] = {}
+
+    def publish(source: Path) -> None:
+        """Build a version and record its articles before any server can load it."""
+        report = build_index([source], index, embedder)
+        with sqlite3.connect(report.version_dir / "store.sqlite") as db:
+            articles[report.version_dir.name] = {
+                row[0] for row in db.execute("SELECT id FROM articles")
+            }
+        db.close()
+
+    publish(sources[0])
     app = make_app(index)
     live = app.extensions["semsearch"]["live"]
-    articles: dict[str, set[str]] = {}
     problems: list[str] = []
+    answers: list[str] = []
     stop = threading.Event()
-
-    def remember() -> None:
-        manifest = app.extensions["semsearch"]["service"].manifest
-        service = app.extensions["semsearch"]["service"]
-        articles[manifest.version] = {
-            str(r[0]) for r in service._db.execute("SELECT id FROM articles")
-        }
-
-    remember()
 
     def search() -> None:
         client = app.test_client()
         while not stop.is_set():
-            body = client.get("/api/search?q=city+sea+trains+marsh&k=10&mode=keyword").get_json()
-            ids = {hit["article"]["id"] for hit in body["results"]}
-            allowed = articles.get(body["index"]["version"])
-            if allowed is None or not ids <= allowed:
-                problems.append(f"{body['index_version']}: {ids}")
+            try:
+                body = client.get(
+                    "/api/search?q=city+sea+trains+marsh&k=10&mode=keyword"
+                ).get_json()
+                version = body["index"]["version"]
+                ids = {hit["article"]["id"] for hit in body["results"]}
+                answers.append(version)
+                if not ids or not ids <= articles[version]:
+                    problems.append(f"{version}: {ids}")
+            except Exception as exc:  # any failure is a finding, not a lost thread
+                problems.append(repr(exc))
 
     workers = [threading.Thread(target=search) for _ in range(4)]
     for worker in workers:
         worker.start()
     try:
-        for source in (second, first, second, first):
-            build_index([source], index, embedder)
-            live.reload()
-            remember()
+        for source in (sources[1], sources[0], sources[1], sources[0]):
+            publish(source)
+            assert live.reload() is True
             time.sleep(0.1)
     finally:
         stop.set()
         for worker in workers:
             worker.join(10)
-    assert len(articles) == 5 and problems == []
+    assert problems == []
+    assert len(set(answers)) >= 4  # the searches really did span the swaps
+
+
+def test_rollback_to_the_served_version_clears_the_reload_error(
+    tmp_path: Path, embedder: Any
+) -> None:
+    index = tmp_path / "idx"
+    build_index([write_jsonl(tmp_path / "a.jsonl", ["tides"])], index, embedder)
+    app = make_app(index)
+    live = app.extensions["semsearch"]["live"]
+    good_link = os.readlink(index)
+    update_index(index, embedder, add=[write_jsonl(tmp_path / "b.jsonl", ["rail"])])
+    (index / "store.sqlite").write_bytes(b"broken")
+    assert live.reload() is False and app.extensions["semsearch"]["reload_error"]
+    rollback = tmp_path / "rollback-link"
+    os.symlink(good_link, rollback)
+    os.replace(rollback, index)
+    assert live.reload() is False  # nothing new to load...
+    assert app.test_client().get("/readyz").get_json()["reload_error"] is None  # ...and no error
+
+
+def test_replaced_service_is_closed_after_its_grace(
+    tmp_path: Path, embedder: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("web.live.RETIRE_AFTER_SECONDS", 0.05)
+    index = tmp_path / "idx"
+    build_index([write_jsonl(tmp_path / "a.jsonl", ["tides"])], index, embedder)
+    app = make_app(index)
+    old = app.extensions["semsearch"]["service"]
+    build_index([write_jsonl(tmp_path / "b.jsonl", ["rail"])], index, embedder)
+    assert app.extensions["semsearch"]["live"].reload() is True
+    time.sleep(0.5)
+    with pytest.raises(sqlite3.ProgrammingError):  # its connection (and file) released
+        old.search("tidal lagoon", 1, mode="keyword")
+    assert app.test_client().get("/api/search?q=sleeper+trains").status_code == 200
+
+
+@pytest.mark.parametrize("key", ["12345", "0", "true", "[1]", "clé-secrète"])
+def test_admin_key_from_the_environment_is_taken_as_written(
+    tmp_path: Path, embedder: Any, monkeypatch: pytest.MonkeyPatch, key: str
+) -> None:
+    index = tmp_path / "idx"
+    build_index([write_jsonl(tmp_path / "a.jsonl", ["tides"])], index, embedder)
+    monkeypatch.setenv("SEMSEARCH_ADMIN_KEY", key)
+    client = make_app(index).test_client()
+    header = f"Bearer {key}".encode().decode("latin-1")  # what a client's UTF-8 bytes become
+    response = client.post("/api/admin/reload", headers={"Authorization": header})
+    assert response.status_code == 200, response.get_json()
+    wrong = client.post("/api/admin/reload", headers={"Authorization": "Bearer 1234"})
+    assert wrong.status_code == 401
 
 
 def test_readyz_names_a_corrupt_or_mismatched_index(tmp_path: Path, embedder: Any) -> None:

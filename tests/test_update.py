@@ -20,9 +20,10 @@ from index.update import update_index
 from index.vectors import read_vector_index
 from search.service import SearchService
 from semsearch.cli import cli
-from tests.conftest import FAKE_MIN_SCORE
+from tests.conftest import DEMO_ARTICLES, FAKE_MIN_SCORE
 
 FAKE = {"min_score": FAKE_MIN_SCORE}
+DEMO_PAGE = DEMO_ARTICLES / "01_wexley_street_swing_bridge.md"
 
 ARTICLES = {
     "tides": ("Tidal lagoons", "The tidal lagoon at Swansea would turn the sea into power."),
@@ -237,3 +238,39 @@ class CountingEmbedder:
 
     def encode_query(self, text: str):
         return self.inner.encode_query(text)
+
+
+def test_chunk_ids_are_never_reused(
+    tmp_path: Path, small_index: Path, fake_embedder: HashingEmbedder
+) -> None:
+    """Deleting the newest article frees the highest ids; the next article must not take
+    them, since API clients may hold on to chunk ids."""
+
+    def chunk_ids() -> set[int]:
+        service = SearchService(small_index, fake_embedder, FAKE)
+        return {int(row[0]) for row in service._db.execute("SELECT id FROM chunks")}
+
+    before = chunk_ids()
+    update_index(small_index, fake_embedder, delete=["bees"])
+    update_index(small_index, fake_embedder, add=[write_jsonl(tmp_path / "r.jsonl", ["rail"])])
+    assert min(chunk_ids() - before) > max(before)
+
+
+def test_a_change_in_served_metadata_alone_replaces_the_article(
+    tmp_path: Path, fake_embedder: HashingEmbedder
+) -> None:
+    """A page's site link lives in `extra`, outside the text; a new one must reach results."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    page = folder / "bridge.md"
+    page.write_text(DEMO_PAGE.read_text(encoding="utf-8"), encoding="utf-8")
+    out = tmp_path / "idx"
+    build_index([folder], out, fake_embedder)
+    moved = "https://news.harborledger.example"
+    page.write_text(
+        page.read_text(encoding="utf-8").replace("http://www.harborledger.example", moved),
+        encoding="utf-8",
+    )
+    assert update_index(out, fake_embedder, add=[folder]).replaced == ["bridge"]
+    hit = SearchService(out, fake_embedder, FAKE).search("swing bridge", 1).hits[0]
+    assert hit.article.site_url == moved

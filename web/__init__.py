@@ -9,6 +9,7 @@ New index versions are picked up while serving (`web.live`).
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from flask import Flask
@@ -44,6 +45,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         MAX_CONTENT_LENGTH=64 * 1024,
     )
     app.config.from_prefixed_env("SEMSEARCH")
+    # from_prefixed_env reads values as JSON: a key "12345" would become a number, "true" a
+    # bool, "0" would turn the admin API off. A secret is taken as the exact string given.
+    if "SEMSEARCH_ADMIN_KEY" in os.environ:
+        app.config["ADMIN_KEY"] = os.environ["SEMSEARCH_ADMIN_KEY"]
     if test_config:
         app.config.update(test_config)
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the documented order

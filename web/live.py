@@ -4,8 +4,8 @@ A build, `add` or `delete` publishes a new version by swapping the index link (s
 `index.directory`). `LiveIndex.reload` loads that version beside the one being served,
 checks it (manifest, checksums, model), warms it up, and only then swaps the reference the
 views read. A request reads the reference once and uses that service to the end, so it sees
-the old version or the new one, never a mix. Nothing closes the old service: the requests
-still holding it finish, and its files are released when the last reference goes.
+the old version or the new one, never a mix. The old service is closed a minute later,
+long after the requests still holding it have finished.
 
 If the new version cannot be loaded, the server keeps answering from the last good one and
 `/readyz` says why (`reload_error`). A watcher thread polls the link (a `realpath`, a few
@@ -30,6 +30,9 @@ from index.settings import get_setting
 from search.service import SearchService
 
 log = logging.getLogger(__name__)
+
+#: Seconds a replaced service stays open for the requests that were using it.
+RETIRE_AFTER_SECONDS = 60.0
 
 
 class LiveIndex:
@@ -75,10 +78,12 @@ class LiveIndex:
         with self._lock:
             current: SearchService | None = self.state["service"]
             target = resolve_index_dir(self.index_dir)
-            if not force and (
-                (current is not None and current.version_dir == target)
-                or target == self._failed_target
-            ):
+            if not force and current is not None and current.version_dir == target:
+                # Back on the version served (a rollback, say): nothing failed any more.
+                self.state["reload_error"] = None
+                self._failed_target = None
+                return False
+            if not force and target == self._failed_target:
                 return False
             started = time.perf_counter()
             try:
@@ -99,6 +104,8 @@ class LiveIndex:
                 return False
             self.state.update(service=service, error=None, reload_error=None)
             self._failed_target = None
+            if current is not None:
+                self._retire(current)
             self._record(ok=True)
             log.info(
                 "serving index version %s (%d chunks), loaded in %.0f ms",
@@ -107,6 +114,16 @@ class LiveIndex:
                 (time.perf_counter() - started) * 1000,
             )
             return True
+
+    @staticmethod
+    def _retire(service: SearchService) -> None:
+        """Close a replaced service once the requests that took it have surely finished (a
+        search takes milliseconds). Not leaving it to the garbage collector: an unclosed
+        SQLite connection sits in a reference cycle, so its file, often a pruned version
+        already deleted from disk, would stay open until a full collection."""
+        timer = threading.Timer(RETIRE_AFTER_SECONDS, service.close)
+        timer.daemon = True
+        timer.start()
 
     def _get_embedder(self) -> Embedder:
         """The model is loaded once and shared by every version served."""

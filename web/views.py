@@ -122,11 +122,12 @@ def admin_reload() -> Any:
 
     Needs `Authorization: Bearer <ADMIN_KEY>`; without a configured key the endpoint is off."""
     key = current_app.config.get("ADMIN_KEY")
-    if not key:
+    if not isinstance(key, str) or not key:
         return error_body("the admin API is off: set SEMSEARCH_ADMIN_KEY to turn it on", 404)
-    given = request.headers.get("Authorization", "")
-    expected = f"Bearer {key}"
-    if not hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8")):
+    # WSGI hands headers over as latin-1 text: back to the bytes the client sent, so a key
+    # with non-ASCII characters (sent as UTF-8) compares equal.
+    given = request.headers.get("Authorization", "").encode("latin-1", errors="replace")
+    if not hmac.compare_digest(given, f"Bearer {key}".encode()):
         response, status = error_body("a valid Authorization: Bearer <admin key> is required", 401)
         response.headers["WWW-Authenticate"] = 'Bearer realm="semsearch admin"'
         return response, status
