@@ -1,13 +1,19 @@
-"""Embedders: the small protocol, the real sentence-transformers one, and a fake for tests.
+"""Embedders: the small protocol, the real model on two backends, and a fake for tests.
 
 Every embedder returns float32, L2-normalised rows, and exposes the word-piece offsets of
 its own tokenizer so the chunker can keep passages inside the model's window. Models load
 from local files only: the packaged all-MiniLM-L6-v2 weights, or any local directory.
+
+Two backends run the real model: `torch` (sentence-transformers, the reference) and
+`onnx-int8` (ONNX Runtime on an int8 copy exported once from the same files, see
+`index.onnx_model`). Both give the same `revision` for the same weights, so an index built
+with one is served by the other; `check_drift` guards that their vectors agree.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import re
@@ -17,7 +23,15 @@ from typing import Any, Protocol
 import numpy as np
 
 from index.errors import ModelLoadError
-from index.settings import DEFAULT_MODEL
+from index.onnx_model import (
+    MIN_COSINE,
+    PROBE_TEXTS,
+    DriftCheck,
+    ModelDriftError,
+    drift_cosines,
+    ensure_onnx_model,
+)
+from index.settings import BACKENDS, DEFAULT_MODEL
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +43,7 @@ class Embedder(Protocol):
     revision: str
     dimension: int
     max_seq_tokens: int
+    backend: str  # what computes the vectors: "torch", "onnx-int8", "hashing"
 
     def token_offsets(self, text: str) -> list[tuple[int, int]]:
         """Character offsets of each word piece, special tokens excluded, no truncation."""
@@ -111,8 +126,14 @@ def load_fast_tokenizer(model_dir: Path) -> Any:
     return tokenizer
 
 
+#: Passages per sentence-transformers call: measured fastest on 2 cores (README, "Measured").
+TORCH_BATCH_SIZE = 16
+
+
 class SentenceTransformerEmbedder:
     """The real model, through sentence-transformers, on the CPU, from local files only."""
+
+    backend = "torch"
 
     def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 32) -> None:
         # Set before transformers is imported: no hub calls at load or query time.
@@ -166,6 +187,145 @@ class SentenceTransformerEmbedder:
         return normalise_rows(vector)[0]
 
 
+#: Passages per ONNX Runtime call. Dynamic quantisation scales each call's activations by
+#: their range over the whole batch (padding included), so batched texts change each other's
+#: vectors (measured: cosine 0.973 between a text alone and in a batch); one text per call
+#: keeps a passage's vector independent of its neighbours, and measured as fast (README).
+ONNX_BATCH_SIZE = 1
+
+
+def max_seq_tokens_of(model_dir: Path) -> int:
+    """The model's window in word pieces, [CLS] and [SEP] included, as sentence-transformers
+    reads it: sentence_bert_config.json, else the position embeddings (at most 512)."""
+    st_config = model_dir / "sentence_bert_config.json"
+    if st_config.exists():
+        length = json.loads(st_config.read_text(encoding="utf-8")).get("max_seq_length")
+        if length:
+            return int(length)
+    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    return min(int(config.get("max_position_embeddings", 512)), 512)
+
+
+class OnnxEmbedder:
+    """The real model as an int8 ONNX graph on ONNX Runtime: the same weights and tokenizer
+    as the torch backend, a quarter of its size, faster on the CPU, and no torch at load.
+
+    The int8 model is exported once from the local files and cached with the result of its
+    drift check (see `index.onnx_model`); a model whose check is missing or failed is refused.
+    `onnx_file` loads a given graph without that check (the export uses it to run the check).
+    """
+
+    backend = "onnx-int8"
+
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL,
+        batch_size: int = ONNX_BATCH_SIZE,
+        cache: str | Path | None = None,
+        export: bool = True,
+        onnx_file: Path | None = None,
+        threads: int | None = None,
+    ) -> None:
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        self.path = resolve_model_path(model)
+        self.name = model if model == DEFAULT_MODEL else self.path.name
+        self.batch_size = max(1, int(batch_size))
+        self.revision = fingerprint_model(self.path)
+        self.max_seq_tokens = max_seq_tokens_of(self.path)
+        tokenizer = load_fast_tokenizer(self.path)
+        if tokenizer is None:
+            raise ModelLoadError(
+                f"{self.path} has no tokenizer.json: the onnx-int8 backend needs a fast "
+                "tokenizer; use the torch backend"
+            )
+        self._tokenizer = tokenizer  # no truncation: offsets for the chunker
+        # A second instance, truncating at the model's window (the file says 128): what the
+        # model sees. Padding is done per batch, to the longest text in it.
+        self._window = load_fast_tokenizer(self.path)
+        self._window.enable_truncation(max_length=self.max_seq_tokens)
+        config = json.loads((self.path / "config.json").read_text(encoding="utf-8"))
+        self._pad_id = int(config.get("pad_token_id") or 0)
+        self.drift_check: DriftCheck | None = None
+        if onnx_file is None:
+            onnx_file, self.drift_check = ensure_onnx_model(self.path, self.revision, cache, export)
+        self.onnx_file = onnx_file
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads or len(os.sched_getaffinity(0))
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3  # warnings about unused initialisers are noise here
+        # Idle pool threads sleep instead of spinning: on 2 shared cores a spinning thread
+        # takes the CPU from FAISS, SQLite and the other requests (measured: throughput the
+        # same, and twice as high as spinning when another process holds a core).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        try:
+            self._session = onnxruntime.InferenceSession(
+                str(onnx_file), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own types for a bad file
+            raise ModelLoadError(f"cannot load the ONNX model {onnx_file}: {exc}") from exc
+        self._inputs = {i.name for i in self._session.get_inputs()}
+        self.dimension = int(config.get("hidden_size") or 0)
+        output = self._session.get_outputs()[0].shape
+        if isinstance(output[-1], int):
+            self.dimension = output[-1]
+        if not self.dimension:
+            raise ModelLoadError(f"model at {self.path} does not report its embedding size")
+
+    def token_offsets(self, text: str) -> list[tuple[int, int]]:
+        encoding = self._tokenizer.encode(text, add_special_tokens=False)
+        return [(int(a), int(b)) for a, b in encoding.offsets]
+
+    def _run(self, encodings: list[Any]) -> np.ndarray:
+        """Mean-pooled vectors of tokenised texts, padded to the longest of them."""
+        longest = max(len(e.ids) for e in encodings)
+        ids = np.full((len(encodings), longest), self._pad_id, dtype=np.int64)
+        mask = np.zeros((len(encodings), longest), dtype=np.int64)
+        types = np.zeros((len(encodings), longest), dtype=np.int64)
+        for row, encoding in enumerate(encodings):
+            n = len(encoding.ids)
+            ids[row, :n] = encoding.ids
+            mask[row, :n] = 1
+            types[row, :n] = encoding.type_ids
+        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+        feeds = {name: value for name, value in feeds.items() if name in self._inputs}
+        return np.asarray(self._session.run(None, feeds)[0], dtype=np.float32)
+
+    def encode_documents(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        encodings = self._window.encode_batch(list(texts))
+        # Batches of similar lengths pad least; rows go back to their places after.
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            vectors[rows] = self._run([encodings[i] for i in rows])
+        return normalise_rows(vectors)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        return normalise_rows(self._run([self._window.encode(text)]))[0]
+
+
+def check_drift(
+    candidate: Embedder,
+    reference: Embedder,
+    texts: list[str] = PROBE_TEXTS,
+    threshold: float = MIN_COSINE,
+) -> float:
+    """The lowest cosine between two embedders' vectors of the same texts (as a batch of
+    documents and as single queries); ModelDriftError if it is below `threshold`."""
+    lowest = float(drift_cosines(candidate, reference, texts).min())
+    if lowest < threshold:
+        raise ModelDriftError(
+            f"the {candidate.backend} backend drifts from the {reference.backend} reference: "
+            f"lowest cosine {lowest:.4f} on {len(texts)} probe texts, below {threshold}"
+        )
+    return lowest
+
+
 _WORD = re.compile(r"\w+|[^\w\s]")
 
 
@@ -177,6 +337,7 @@ class HashingEmbedder:
     def __init__(self, dimension: int = 64, max_seq_tokens: int = 64) -> None:
         self.name = f"hashing-{dimension}"
         self.revision = "1"
+        self.backend = "hashing"
         self.dimension = dimension
         self.max_seq_tokens = max_seq_tokens
 
@@ -200,10 +361,25 @@ class HashingEmbedder:
         return normalise_rows(self._vector(text)[None, :])[0]
 
 
-def load_embedder(model: str = DEFAULT_MODEL, batch_size: int = 32) -> Embedder:
+def load_embedder(
+    model: str = DEFAULT_MODEL, batch_size: int | None = 32, backend: str | None = None
+) -> Embedder:
     """The embedder for a model setting: `hashing` gives the test fake, anything else the
-    real model from local files."""
+    real model from local files on `backend` (the `backend` setting when None). The batch
+    size is the torch backend's (None or 0: its measured best); onnx-int8 embeds one text per
+    call."""
     if model.startswith("hashing"):
         _, _, size = model.partition("-")
         return HashingEmbedder(dimension=int(size) if size else 64)
-    return SentenceTransformerEmbedder(model, batch_size=batch_size)
+    if backend is None:
+        from index.settings import get_setting
+
+        backend = str(get_setting("backend"))
+    if backend not in BACKENDS:
+        raise ModelLoadError(
+            f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)} (SEMSEARCH_BACKEND)"
+        )
+    if backend == "onnx-int8":
+        # The batch size setting is torch's: see ONNX_BATCH_SIZE for why this one is fixed.
+        return OnnxEmbedder(model)
+    return SentenceTransformerEmbedder(model, batch_size=batch_size or TORCH_BATCH_SIZE)
