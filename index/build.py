@@ -130,6 +130,7 @@ def build_index(
                     "revision": embedder.revision,
                     "dimension": embedder.dimension,
                     "max_seq_tokens": embedder.max_seq_tokens,
+                    "backend": getattr(embedder, "backend", "unknown"),
                 },
                 chunker=chunker.settings(),
                 counts={"articles": articles, "chunks": chunk_total, "skipped": len(skipped)},

@@ -52,7 +52,8 @@ class VectorReuse:
             if (
                 made.get("revision") != embedder.revision
                 or made.get("dimension") != embedder.dimension
-                or made.get("backend", "torch") != getattr(embedder, "backend", "torch")
+                or made.get("backend") in (None, "unknown")  # which backend made them?
+                or made.get("backend") != getattr(embedder, "backend", "unknown")
                 or manifest.chunker != chunker.settings()
                 or (manifest.vectors or {}).get("type", "flat") != "flat"
             ):

@@ -46,6 +46,7 @@ def test_round_trip(demo_index: Path, demo_service: SearchService) -> None:
         "revision": "1",
         "dimension": 256,
         "max_seq_tokens": 96,
+        "backend": "hashing",
     }
     assert set(manifest["files"]) == {VECTORS_NAME, STORE_NAME}
     # FAISS ids are the store's chunk ids, not positions.

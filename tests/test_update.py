@@ -229,7 +229,7 @@ class CountingEmbedder:
     def __init__(self, inner: HashingEmbedder) -> None:
         self.inner = inner
         self.embedded = 0
-        for name in ("name", "revision", "dimension", "max_seq_tokens", "token_offsets"):
+        for name in ("name", "revision", "dimension", "max_seq_tokens", "token_offsets", "backend"):
             setattr(self, name, getattr(inner, name))
 
     def encode_documents(self, texts: list[str]):
