@@ -245,3 +245,18 @@ def test_readyz_names_a_corrupt_or_mismatched_index(tmp_path: Path, embedder: An
     response = make_app(other_model).test_client().get("/readyz")
     assert response.status_code == 503
     assert "built with model 'hashing-64'" in response.get_json()["error"]
+
+
+def test_a_service_handed_in_is_never_closed(
+    demo_service: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The app did not open a SEARCH_SERVICE given to create_app: a reload must not close
+    it (its owner, here the whole test session, still uses it)."""
+    monkeypatch.setattr("web.live.RETIRE_AFTER_SECONDS", 0.01)
+    app = create_app({"TESTING": True, "SEARCH_SERVICE": demo_service, "ADMIN_KEY": KEY})
+    response = app.test_client().post(
+        "/api/admin/reload", headers={"Authorization": f"Bearer {KEY}"}
+    )
+    assert response.status_code == 200
+    time.sleep(0.2)
+    assert demo_service.search("tram strike", 1).took_ms >= 0  # still open

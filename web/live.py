@@ -53,6 +53,7 @@ class LiveIndex:
         self._embedder: Embedder | None = None
         self._lock = threading.Lock()  # one load at a time
         self._failed_target: Path | None = None
+        self._loaded: SearchService | None = None  # the last service this object loaded
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
         state.setdefault("service", None)
@@ -104,8 +105,9 @@ class LiveIndex:
                 return False
             self.state.update(service=service, error=None, reload_error=None)
             self._failed_target = None
-            if current is not None:
-                self._retire(current)
+            if current is not None and current is self._loaded:
+                self._retire(current)  # one handed in (create_app's SEARCH_SERVICE) is not ours
+            self._loaded = service
             self._record(ok=True)
             log.info(
                 "serving index version %s (%d chunks), loaded in %.0f ms",
