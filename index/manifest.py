@@ -57,7 +57,15 @@ def file_digest(path: Path) -> dict[str, Any]:
 def library_versions() -> dict[str, str]:
     """Versions of the libraries that shape the index, for the record."""
     versions = {"python": platform.python_version()}
-    for name in ("faiss-cpu", "sentence-transformers", "torch", "transformers", "numpy"):
+    for name in (
+        "faiss-cpu",
+        "sentence-transformers",
+        "torch",
+        "transformers",
+        "onnxruntime",
+        "onnx",
+        "numpy",
+    ):
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

@@ -302,6 +302,9 @@ def export_checked_model(model_dir: Path, fingerprint: str, folder: Path) -> Dri
             checked_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             libraries=_library_versions(),
         )
+        # A model without a check beside it counts as unfinished, so the old check goes first.
+        with contextlib.suppress(FileNotFoundError):
+            (folder / CHECK_NAME).unlink()
         os.replace(int8, folder / ONNX_NAME)
     _write_atomically(folder / CHECK_NAME, check.to_json())
     log.info(
@@ -321,8 +324,9 @@ def export_checked_model(model_dir: Path, fingerprint: str, folder: Path) -> Dri
 
 
 def drift_cosines(candidate: Any, reference: Any, texts: list[str]) -> Any:
-    """Cosine of each text's vector from two embedders, as documents (in one batch, so
-    padding is exercised) and as queries (alone); shape (2 * len(texts),)."""
+    """Cosine of each text's vector from two embedders, as documents (one encode_documents
+    call, so any batching and padding is exercised) and as queries (one at a time); shape
+    (2 * len(texts),)."""
     import numpy as np
 
     documents = np.sum(
