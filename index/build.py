@@ -184,31 +184,52 @@ def build_index(
 def _read_and_chunk(
     inputs: list[Path],
     chunker: Chunker,
-    store: StoreWriter,
+    writer: StoreWriter,
     column_map: dict[str, str] | None,
     progress: Progress | None,
 ) -> tuple[int, list[Skipped]]:
     """Parse every input, chunk each article and store it; returns (articles, skipped)."""
+    skipped: list[Skipped] = []
+    articles = index_inputs(
+        inputs,
+        column_map,
+        lambda article: store_article(article, chunker, writer),
+        skipped,
+        progress,
+    )
+    return articles, skipped
+
+
+def index_inputs(
+    inputs: list[Path],
+    column_map: dict[str, str] | None,
+    handle: Callable[[Article], str | None],
+    skipped: list[Skipped],
+    progress: Progress | None = None,
+) -> int:
+    """Read every input and hand each article with a new id to `handle`, which returns why
+    it could not be indexed, or None. Bad records, duplicate ids and what `handle` refused
+    are reported in `skipped`; returns how many articles `handle` took. Shared by the build
+    and by `add`."""
     files = list(iter_input_files(inputs))
     seen: dict[str, str] = {}
-    skipped: list[Skipped] = []
-    articles = 0
+    taken = 0
     for done, (path, root) in enumerate(files, start=1):
         for item in read_file(path, root, column_map):
             if isinstance(item, Skipped):
                 log.warning("skipped %s", item)
                 skipped.append(item)
                 continue
-            problem = _check_article(item, seen) or store_article(item, chunker, store)
+            problem = _check_article(item, seen) or handle(item)
             if problem:
                 skipped.append(Skipped(item.origin, problem))
                 log.warning("skipped %s: %s", item.origin, problem)
                 continue
             seen[item.id] = item.origin
-            articles += 1
+            taken += 1
         if progress:
             progress("read", done, len(files))
-    return articles, skipped
+    return taken
 
 
 def store_article(article: Article, chunker: Chunker, store: StoreWriter) -> str | None:

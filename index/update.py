@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from index.articles import Article, Skipped
-from index.build import Progress, embed_chunks, store_article
+from index.build import Progress, embed_chunks, index_inputs, store_article
 from index.chunking import Chunker
 from index.directory import crash_point, new_staging_dir, publish, resolve_index_dir, writer_lock
 from index.embedding import Embedder
@@ -37,7 +37,6 @@ from index.manifest import (
     read_manifest,
     verify_files,
 )
-from index.readers import iter_input_files, read_file
 from index.settings import get_setting
 from index.store import StoreWriter
 from index.vectors import read_vector_index, remove_vectors, write_index_object
@@ -206,24 +205,12 @@ def _apply_additions(
     changes: _Changes,
 ) -> None:
     """Store the new and changed articles read from `paths`, recording each in `changes`."""
-    seen: dict[str, str] = {}
-    for path, root in iter_input_files(paths):
-        for item in read_file(path, root, column_map):
-            if isinstance(item, Skipped):
-                log.warning("skipped %s", item)
-                changes.skipped.append(item)
-                continue
-            if item.id in seen:
-                problem: str | None = (
-                    f"duplicate article id {item.id!r} (first read from {seen[item.id]}): "
-                    "ids must be unique"
-                )
-            else:
-                seen[item.id] = item.origin
-                problem = _add_or_replace(item, chunker, store, changes)
-            if problem:
-                log.warning("skipped %s: %s", item.origin, problem)
-                changes.skipped.append(Skipped(item.origin, problem))
+    index_inputs(
+        paths,
+        column_map,
+        lambda article: _add_or_replace(article, chunker, store, changes),
+        changes.skipped,
+    )
 
 
 def _add_or_replace(
