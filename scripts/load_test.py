@@ -20,7 +20,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,7 +28,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from semsearch.load import run_load
+from semsearch.load import free_port, run_load
 
 DEMO = Path(__file__).parent / "demo"
 LATE = ["09_greyhaven_tidal_array.md", "10_ashcombe_tram_strike.md"]
@@ -42,12 +41,6 @@ def semsearch(*args: str) -> list[str]:
 def demo_queries() -> list[str]:
     text = (DEMO / "QUESTIONS.md").read_text(encoding="utf-8")
     return re.findall(r"^\d+\. (.+?) -> `", text, flags=re.MULTILINE)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_ready(url: str, server: subprocess.Popen[bytes], limit: float = 120) -> float:

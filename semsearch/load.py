@@ -12,6 +12,7 @@ from __future__ import annotations
 import http.client
 import itertools
 import json
+import socket
 import threading
 import time
 import urllib.parse
@@ -20,6 +21,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 @dataclass

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,13 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from semsearch.load import free_port
 from tests.conftest import FAKE_MIN_SCORE
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def semsearch(*args: str) -> list[str]:
