@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from index.articles import Article, Skipped
-from index.chunking import Chunker
+from index.chunking import Chunk, Chunker
 from index.directory import crash_point, new_staging_dir, publish, writer_lock
 from index.embedding import Embedder
 from index.errors import BuildError
@@ -30,6 +30,7 @@ from index.manifest import (
     file_digest,
     library_versions,
 )
+from index.pipeline import EmbeddingPipeline
 from index.readers import iter_input_files, read_file
 from index.reuse import VectorReuse
 from index.settings import get_setting
@@ -96,9 +97,14 @@ def build_index(
     batch_size = int(get_setting("batch_size", settings))
     with writer_lock(out):
         staging = new_staging_dir(out)
+        reuse = VectorReuse.from_previous(out, embedder, chunker)
+        # Passages embed in the background while the next files are read and chunked.
+        pipeline = EmbeddingPipeline(embedder, _group_size(batch_size), reuse, progress)
         try:
             store = StoreWriter(staging / STORE_NAME)
-            articles, skipped = _read_and_chunk(paths, chunker, store, column_map, progress)
+            articles, skipped = _read_and_chunk(
+                paths, chunker, store, column_map, progress, pipeline
+            )
             chunk_total = store.next_chunk_id - 1
             store.close()
             if articles == 0:
@@ -106,19 +112,9 @@ def build_index(
                 raise BuildError(
                     f"no article could be read from {', '.join(map(str, paths))}: {reasons}"
                 )
-            embed_started = time.perf_counter()
-            reuse = VectorReuse.from_previous(out, embedder, chunker)
-            ids, vectors = embed_chunks(
-                staging / STORE_NAME,
-                chunker,
-                embedder,
-                batch_size,
-                chunk_total,
-                progress,
-                reuse=reuse,
-            )
+            ids, vectors = pipeline.finish()
             reused = reuse.hits if reuse else 0
-            embed_seconds = time.perf_counter() - embed_started
+            embed_seconds = pipeline.busy_seconds
             tune_seconds = 0.0
             vector_info = write_vector_index(ids, vectors, staging / VECTORS_NAME)
             seconds = time.perf_counter() - started
@@ -156,6 +152,7 @@ def build_index(
                     progress("tune", 1, 1)
             version_dir = publish(staging, out)
         except BaseException:
+            pipeline.close()
             shutil.rmtree(staging, ignore_errors=True)
             raise
     report = BuildReport(
@@ -187,13 +184,20 @@ def _read_and_chunk(
     writer: StoreWriter,
     column_map: dict[str, str] | None,
     progress: Progress | None,
+    pipeline: EmbeddingPipeline,
 ) -> tuple[int, list[Skipped]]:
-    """Parse every input, chunk each article and store it; returns (articles, skipped)."""
+    """Parse every input, chunk each article, store it and queue its passages for
+    embedding; returns (articles, skipped)."""
     skipped: list[Skipped] = []
+
+    def stored(article: Article, chunks: list[Chunk], ids: list[int]) -> None:
+        for chunk_id, chunk in zip(ids, chunks, strict=True):
+            pipeline.add(chunk_id, chunker.embedding_text(article.title, chunk.text))
+
     articles = index_inputs(
         inputs,
         column_map,
-        lambda article: store_article(article, chunker, writer),
+        lambda article: store_article(article, chunker, writer, stored),
         skipped,
         progress,
     )
@@ -232,16 +236,24 @@ def index_inputs(
     return taken
 
 
-def store_article(article: Article, chunker: Chunker, store: StoreWriter) -> str | None:
-    """Chunk an article and store it, all or nothing; returns why it was not, or None."""
+def store_article(
+    article: Article,
+    chunker: Chunker,
+    store: StoreWriter,
+    stored: Callable[[Article, list[Chunk], list[int]], None] | None = None,
+) -> str | None:
+    """Chunk an article and store it, all or nothing; returns why it was not, or None.
+    `stored` is then called with the article, its chunks and their ids."""
     try:
         chunks = chunker.chunk(article.text)
         if not chunks:
             return "no text to index after cleaning"
-        store.add(article, chunks)
+        ids = store.add(article, chunks)
     except Exception as exc:  # one bad article must not end the build
         log.exception("cannot index %s", article.origin)
         return f"cannot index this article: {type(exc).__name__}: {exc}"
+    if stored is not None:
+        stored(article, chunks, ids)
     return None
 
 
@@ -259,52 +271,24 @@ def embed_chunks(
     chunker: Chunker,
     embedder: Embedder,
     batch_size: int,
-    total: int,
     progress: Progress | None,
     from_id: int = 1,
-    reuse: VectorReuse | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Embed the stored chunks (title + passage) whose id is `from_id` or more; returns
-    (ids, vectors). `total` is how many there are, for progress and preallocation. A passage
-    `reuse` already has a vector for is not embedded again."""
+    (ids, vectors). Used by `add`, whose new passages are only known once it has stored
+    them all (a replacement that fails is rolled back)."""
     reader = StoreReader(store_path)
     db = reader.connect()
-    ids = np.zeros(total, dtype=np.int64)
-    vectors = np.zeros((total, embedder.dimension), dtype=np.float32)
-    filled = 0
-    pending_ids: list[int] = []
-    pending_texts: list[str] = []
-    group = max(batch_size * 4, 64)  # several model batches per call keeps the model busy
-
-    def flush() -> None:
-        nonlocal filled
-        encoded = embedder.encode_documents(pending_texts)
-        count = len(pending_ids)
-        ids[filled : filled + count] = pending_ids
-        vectors[filled : filled + count] = encoded
-        filled += count
-        pending_ids.clear()
-        pending_texts.clear()
-        if progress:
-            progress("embed", filled, total)
-
+    pipeline = EmbeddingPipeline(embedder, _group_size(batch_size), progress=progress)
     try:
         for chunk in reader.iter_chunks(db, from_id):
-            text = chunker.embedding_text(chunk.article["title"], chunk.text)
-            known = reuse.get(text) if reuse else None
-            if known is not None:
-                ids[filled] = chunk.chunk_id
-                vectors[filled] = known
-                filled += 1
-                continue
-            pending_ids.append(chunk.chunk_id)
-            pending_texts.append(text)
-            if len(pending_ids) >= group:
-                flush()
-        if pending_ids:
-            flush()
-        if progress:
-            progress("embed", filled, total)  # reused passages count as done too
+            pipeline.add(chunk.chunk_id, chunker.embedding_text(chunk.article["title"], chunk.text))
+        return pipeline.finish()
     finally:
+        pipeline.close()
         db.close()
-    return ids[:filled], vectors[:filled]
+
+
+def _group_size(batch_size: int) -> int:
+    """Passages per embedding call: several model batches, so the model stays busy."""
+    return max(batch_size * 4, 64)

@@ -17,6 +17,8 @@ import json
 import logging
 import os
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -37,7 +39,8 @@ log = logging.getLogger(__name__)
 
 
 class Embedder(Protocol):
-    """What the index build and the search service need from an embedding model."""
+    """What the index build and the search service need from an embedding model. Its
+    methods may be called from several threads at once (a server's request threads)."""
 
     name: str
     revision: str
@@ -158,6 +161,9 @@ class SentenceTransformerEmbedder:
         self.max_seq_tokens = int(self.model.max_seq_length or 512)
         self.revision = fingerprint_model(self.path)
         self._tokenizer = load_fast_tokenizer(self.path)
+        # sentence-transformers sets the tokenizer's truncation on every call: two calls at
+        # once from a server's request threads break each other ("Already borrowed").
+        self._lock = threading.Lock()
 
     def token_offsets(self, text: str) -> list[tuple[int, int]]:
         if self._tokenizer is not None:
@@ -171,19 +177,21 @@ class SentenceTransformerEmbedder:
     def encode_documents(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        vectors = self.model.encode(
-            texts,
-            batch_size=self.batch_size,
-            convert_to_numpy=True,
-            normalize_embeddings=True,
-            show_progress_bar=False,
-        )
+        with self._lock:
+            vectors = self.model.encode(
+                texts,
+                batch_size=self.batch_size,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+            )
         return normalise_rows(vectors)
 
     def encode_query(self, text: str) -> np.ndarray:
-        vector = self.model.encode(
-            [text], convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
-        )
+        with self._lock:
+            vector = self.model.encode(
+                [text], convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
+            )
         return normalise_rows(vector)[0]
 
 
@@ -225,7 +233,8 @@ class OnnxEmbedder:
         cache: str | Path | None = None,
         export: bool = True,
         onnx_file: Path | None = None,
-        threads: int | None = None,
+        threads: int = 1,
+        workers: int | None = None,
     ) -> None:
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         self.path = resolve_model_path(model)
@@ -253,8 +262,15 @@ class OnnxEmbedder:
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads or len(os.sched_getaffinity(0))
+        # One thread per call, and as many calls at once as there are cores: measured on 2
+        # cores, two one-thread calls side by side embed 32.6 passages/s against 27.6 for one
+        # two-thread call, and a query alone takes about as long either way (5.6 against
+        # 5.3 ms). A server's request threads then encode in parallel, not in turn.
+        options.intra_op_num_threads = max(1, int(threads))
         options.inter_op_num_threads = 1
+        self.workers = max(1, int(workers or len(os.sched_getaffinity(0))))
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3  # warnings about unused initialisers are noise here
         # Idle pool threads sleep instead of spinning. Measured on 2 cores with another
@@ -301,12 +317,26 @@ class OnnxEmbedder:
         # Batches of similar lengths pad least; rows go back to their places after.
         order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
         vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start : start + self.batch_size]
+        size = self.batch_size
+        batches = [order[start : start + size] for start in range(0, len(order), size)]
+
+        def run(rows: list[int]) -> None:
             vectors[rows] = self._run([encodings[i] for i in rows])
+
+        # ONNX Runtime lets go of the GIL while it runs, so threads keep every core busy.
+        for _ in self._workers().map(run, batches):
+            pass
         return normalise_rows(vectors)
 
+    def _workers(self) -> ThreadPoolExecutor:
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="onnx-embed")
+            return self._pool
+
     def encode_query(self, text: str) -> np.ndarray:
+        # Safe from many threads at once: the session and the (never reconfigured)
+        # tokenizer are only read.
         return normalise_rows(self._run([self._window.encode(text)]))[0]
 
 

@@ -145,7 +145,6 @@ def update_index(
                     chunker,
                     embedder,
                     int(get_setting("batch_size")),
-                    new_chunks,
                     progress,
                     from_id=first_new,
                 )

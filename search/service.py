@@ -119,8 +119,6 @@ class SearchService:
         # prunes this version's folder, so threads that query late never find it gone.
         self._db = self.store.connect()
         self._db_lock = threading.Lock()
-        # Fast tokenizers are not safe to share between threads mid-call.
-        self._encode_lock = threading.Lock()
         counts = self.manifest.counts
         if self.vectors.ntotal != counts["chunks"]:
             raise IndexUnavailableError(
@@ -210,8 +208,7 @@ class SearchService:
         allowed_ids = None if allowed is None else np.asarray(allowed)
         vector = None
         if query.mode in ("dense", "hybrid"):
-            with self._encode_lock:
-                vector = self.embedder.encode_query(query.text)
+            vector = self.embedder.encode_query(query.text)  # embedders are thread-safe
         threshold = float(get_setting("min_score", self.settings))
         # Candidates well beyond k: fusion, duplicates and grouping all eat into them.
         depth = max(int(get_setting("candidates", self.settings)), query.k * 4)

@@ -43,7 +43,8 @@ CSV_MAP = click.option(
 
 
 class _Bars:
-    """tqdm bars for the build's phases, created on first report."""
+    """tqdm bars for the build's phases, created on first report. Embedding runs while
+    files are still read, so its total grows as passages are handed in."""
 
     def __init__(self) -> None:
         self.bars: dict[str, Any] = {}
@@ -62,8 +63,11 @@ class _Bars:
             bar = self.bars[phase] = tqdm(
                 total=total, desc=label, unit=unit, file=sys.stderr, dynamic_ncols=True
             )
+        if bar.total != total:
+            bar.total = total
+            bar.refresh()
         bar.update(done - bar.n)
-        if done >= total:
+        if done >= total and phase != "embed":  # embedding's end is when close() is called
             bar.close()
 
     def close(self) -> None:
@@ -146,8 +150,8 @@ def build(
         click.echo(f"  ... and {len(report.skipped) - 50} more (run with -v to log all)")
     click.echo(f"chunks: {report.chunks} ({report.reused} unchanged, their vectors reused)")
     click.echo(
-        f"seconds: {report.seconds:.1f} (embedding {report.embed_seconds:.1f}, "
-        f"tuning {report.tune_seconds:.1f})"
+        f"seconds: {report.seconds:.1f} (the model busy embedding {report.embed_seconds:.1f}, "
+        f"alongside reading; tuning {report.tune_seconds:.1f})"
     )
     click.echo(f"chunks/s: {report.chunks_per_second:.1f} (tuning excluded)")
     fusion = report.fusion

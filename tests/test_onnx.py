@@ -333,6 +333,35 @@ def test_a_texts_vector_does_not_depend_on_its_batch(onnx_embedder: OnnxEmbedder
 
 
 @pytest.mark.slow
+def test_threads_change_neither_passage_nor_query_vectors(
+    onnx_embedder: OnnxEmbedder, onnx_cache: Path
+) -> None:
+    """Passages run two at a time and queries from many request threads at once: each
+    text's vector is what one call alone gives."""
+    texts = [*PROBE_TEXTS[:8], "rye"]
+    alone = OnnxEmbedder(cache=onnx_cache, export=False, workers=1)
+    expected = alone.encode_documents(texts)
+    assert onnx_embedder.workers >= 1
+    parallel = OnnxEmbedder(cache=onnx_cache, export=False, workers=3).encode_documents(texts)
+    np.testing.assert_allclose(parallel, expected, atol=1e-6)
+    queries = [alone.encode_query(t) for t in texts]
+    results: dict[int, np.ndarray] = {}
+
+    def ask(n: int) -> None:
+        for _ in range(5):
+            results[n] = onnx_embedder.encode_query(texts[n])
+
+    threads = [threading.Thread(target=ask, args=(n,)) for n in range(len(texts))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for n, vector in results.items():
+        np.testing.assert_allclose(vector, queries[n], atol=1e-6)
+    assert len(results) == len(texts)
+
+
+@pytest.mark.slow
 def test_cached_model_loads_and_answers_without_torch(onnx_cache: Path) -> None:
     script = BLOCK_NETWORK + textwrap.dedent(
         """

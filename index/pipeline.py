@@ -1,0 +1,120 @@
+"""Embedding in the background: the build goes on reading and chunking while passages embed.
+
+The build hands every stored passage to an `EmbeddingPipeline`. Passages whose vector is
+already known (`index.reuse`) are taken as they are; the rest are grouped and encoded on one
+background thread, which keeps the model busy while the caller's thread parses the next
+files (the model runs outside the GIL, so both cores work). At most `max_in_flight` groups
+wait at once, so a fast reader never piles up a whole collection's text in memory.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import numpy as np
+
+from index.embedding import Embedder
+from index.reuse import VectorReuse
+
+#: Called as progress("embed", done, queued): passages embedded so far, and handed in so far.
+EmbedProgress = Callable[[str, int, int], None]
+
+
+class EmbeddingPipeline:
+    """Collects (chunk id, text) pairs and returns their vectors from `finish()`."""
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        group: int,
+        reuse: VectorReuse | None = None,
+        progress: EmbedProgress | None = None,
+        max_in_flight: int = 4,
+    ) -> None:
+        self.embedder = embedder
+        self.group = max(1, group)
+        self.reuse = reuse
+        self.progress = progress
+        self.max_in_flight = max(1, max_in_flight)
+        self.queued = 0  # passages handed in
+        self.done = 0  # passages with a vector
+        self.busy_seconds = 0.0  # time the model spent encoding
+        self._ids: list[np.ndarray] = []
+        self._vectors: list[np.ndarray] = []
+        self._reused_ids: list[int] = []
+        self._reused_vectors: list[np.ndarray] = []
+        self._pending_ids: list[int] = []
+        self._pending_texts: list[str] = []
+        self._in_flight: deque[tuple[list[int], Future[np.ndarray]]] = deque()
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="build-embed")
+
+    def add(self, chunk_id: int, text: str) -> None:
+        """Queue one passage; encodes a group in the background once enough have come."""
+        self.queued += 1
+        known = self.reuse.get(text) if self.reuse else None
+        if known is not None:
+            self._reused_ids.append(chunk_id)
+            self._reused_vectors.append(known)
+            self.done += 1
+            if self.progress and self.done % self.group == 0:
+                self.progress("embed", self.done, self.queued)
+            return
+        self._pending_ids.append(chunk_id)
+        self._pending_texts.append(text)
+        if len(self._pending_ids) >= self.group:
+            self._submit()
+
+    def finish(self) -> tuple[np.ndarray, np.ndarray]:
+        """Wait for every queued passage; returns (ids, vectors) in id order."""
+        try:
+            if self._pending_ids:
+                self._submit()
+            while self._in_flight:
+                self._collect_oldest()
+        finally:
+            self.close()
+        if self._reused_ids:
+            self._ids.append(np.asarray(self._reused_ids, dtype=np.int64))
+            self._vectors.append(np.stack(self._reused_vectors).astype(np.float32, copy=False))
+        if self.progress:
+            self.progress("embed", self.done, self.queued)
+        if not self._ids:
+            return np.zeros(0, dtype=np.int64), np.zeros(
+                (0, self.embedder.dimension), dtype=np.float32
+            )
+        ids, vectors = np.concatenate(self._ids), np.concatenate(self._vectors)
+        order = np.argsort(ids, kind="stable")  # reused passages were kept apart
+        return ids[order], vectors[order]
+
+    def close(self) -> None:
+        """Stop the background thread; queued groups that have not started are dropped."""
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def _submit(self) -> None:
+        ids, texts = self._pending_ids, self._pending_texts
+        self._pending_ids, self._pending_texts = [], []
+        self._in_flight.append((ids, self._executor.submit(self._encode, texts)))
+        while self._in_flight and (
+            len(self._in_flight) > self.max_in_flight or self._in_flight[0][1].done()
+        ):
+            self._collect_oldest()  # what is done, and if too much waits, the reader waits
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        started = time.perf_counter()
+        vectors = self.embedder.encode_documents(texts)
+        self.busy_seconds += time.perf_counter() - started  # one background thread writes
+        return vectors
+
+    def _collect_oldest(self) -> None:
+        ids, future = self._in_flight.popleft()
+        self._keep(ids, future.result())  # an encoding error surfaces here, in the build
+
+    def _keep(self, ids: list[int], vectors: np.ndarray) -> None:
+        self._ids.append(np.asarray(ids, dtype=np.int64))
+        self._vectors.append(np.asarray(vectors, dtype=np.float32))
+        self.done += len(ids)
+        if self.progress:
+            self.progress("embed", self.done, self.queued)
