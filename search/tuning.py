@@ -13,8 +13,10 @@ import logging
 import random
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from index.chunking import split_sentences
@@ -163,3 +165,12 @@ def tune_fusion(
         "keyword_only_mrr_10": round(scores[Fusion("rrf", 0.0)], 4),
         "grid": {f"{f.method}:{f.dense_weight}": round(s, 4) for f, s in scores.items()},
     }
+
+
+def build_tuner(embedder: Any) -> Callable[[Path], dict[str, Any] | None]:
+    """The build's tuning hook (`index.build.Tuner`): load the staged index, probe it."""
+
+    def tune(staging: Path) -> dict[str, Any] | None:
+        return tune_fusion(SearchService(staging, embedder))
+
+    return tune

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -120,6 +121,7 @@ def build(
     from index.build import build_index
     from index.embedding import load_embedder
     from index.settings import get_setting
+    from search.tuning import build_tuner
 
     settings = {
         "model": model,
@@ -132,7 +134,7 @@ def build(
         embedder = load_embedder(
             get_setting("model", settings), int(get_setting("batch_size", settings))
         )
-        tuner = _fusion_tuner(embedder) if tune else None
+        tuner = build_tuner(embedder) if tune else None
         report = build_index(
             inputs, out, embedder, settings, _parse_column_map(csv_map), bars, tuner
         )
@@ -226,18 +228,6 @@ def _print_update(report: Any) -> None:
     else:
         click.echo(f"index: {report.index_dir} -> {report.version_dir.name}")
     click.echo(f"now: {report.articles} articles, {report.chunks} chunks")
-
-
-def _fusion_tuner(embedder: Any) -> Any:
-    """The build's tuning hook: load the staged index and probe it (see search.tuning)."""
-
-    def tune(staging: Any) -> Any:
-        from search.service import SearchService
-        from search.tuning import tune_fusion
-
-        return tune_fusion(SearchService(staging, embedder))
-
-    return tune
 
 
 @cli.command()
@@ -357,6 +347,88 @@ def evaluate_index(
             f"{r.mode:<8} {r.queries:>7} {r.ndcg_10:>8.4f} {r.recall_10:>7.4f} "
             f"{r.recall_100:>7.4f} {r.mrr_10:>7.4f} {r.p50_ms:>7.1f} {r.p95_ms:>7.1f}"
         )
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option(
+    "--work",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Folder for the bench's input copy, index and server log (replaced on each run).",
+)
+@click.option("--articles", default=1500, show_default=True, help="Use the first N articles.")
+@click.option(
+    "--scale-to",
+    default=100_000,
+    show_default=True,
+    help="Grow the index to about N chunks for the latency figures (synthesised passages "
+    "and vectors around the real ones); 0: measure the real index only.",
+)
+@click.option(
+    "--queries",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="BEIR queries.jsonl or one query a line; default: titles of the articles.",
+)
+@click.option("--sample", default=256, show_default=True, help="Passages embedded per backend.")
+@click.option("--clients", default="1,8,32", show_default=True, help="HTTP client counts.")
+@click.option(
+    "--http-seconds", default=20.0, show_default=True, help="Most seconds per client count."
+)
+@click.option(
+    "--http-requests", default=3000, show_default=True, help="Most requests per client count."
+)
+@click.option(
+    "--backends", default="onnx-int8,torch", show_default=True, help="Backends to measure."
+)
+@click.option("--no-baseline", is_flag=True, help="Skip the plain sentence-transformers baseline.")
+@click.option(
+    "--json", "json_out", type=click.Path(dir_okay=False), help="Also write the figures here."
+)
+def bench(
+    inputs: tuple[str, ...],
+    work: str,
+    articles: int,
+    scale_to: int,
+    queries: str | None,
+    sample: int,
+    clients: str,
+    http_seconds: float,
+    http_requests: int,
+    backends: str,
+    no_baseline: bool,
+    json_out: str | None,
+) -> None:
+    """Measure build throughput, embedding, query latency in-process and over HTTP, memory
+    and start-up on this machine, against a plain sentence-transformers + FAISS baseline."""
+    import dataclasses
+
+    from semsearch.bench import BenchConfig, run_bench
+
+    try:
+        counts = tuple(int(c) for c in clients.split(",") if c.strip())
+    except ValueError as exc:
+        raise click.BadParameter(f"--clients takes numbers like 1,8,32, got {clients!r}") from exc
+    config = BenchConfig(
+        inputs=[Path(p) for p in inputs],
+        work=Path(work),
+        articles=articles,
+        sample=sample,
+        scale_to=scale_to,
+        queries=Path(queries) if queries else None,
+        clients=counts,
+        http_seconds=http_seconds,
+        http_requests=http_requests,
+        backends=tuple(b.strip() for b in backends.split(",") if b.strip()),
+        baseline=not no_baseline,
+    )
+    try:
+        result = run_bench(config, echo=click.echo)
+    except (SemsearchError, ValueError, RuntimeError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if json_out:
+        Path(json_out).write_text(json.dumps(dataclasses.asdict(result), indent=2) + "\n")
 
 
 @cli.command()
