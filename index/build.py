@@ -21,13 +21,15 @@ from index.chunking import Chunk, Chunker
 from index.directory import crash_point, new_staging_dir, publish, writer_lock
 from index.embedding import Embedder
 from index.errors import BuildError
+from index.keyword_index import write_keyword_index
 from index.manifest import (
     FORMAT_VERSION,
+    KEYWORD_DIR,
     MANIFEST_NAME,
     STORE_NAME,
     VECTORS_NAME,
     IndexManifest,
-    file_digest,
+    index_files,
     library_versions,
 )
 from index.pipeline import EmbeddingPipeline
@@ -117,6 +119,7 @@ def build_index(
             embed_seconds = pipeline.busy_seconds
             tune_seconds = 0.0
             vector_info = write_vector_index(ids, vectors, staging / VECTORS_NAME)
+            write_keyword_index(staging / STORE_NAME, staging / KEYWORD_DIR)
             seconds = time.perf_counter() - started
             manifest = IndexManifest(
                 format_version=FORMAT_VERSION,
@@ -132,7 +135,7 @@ def build_index(
                 counts={"articles": articles, "chunks": chunk_total, "skipped": len(skipped)},
                 built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 build_seconds=round(seconds, 3),
-                files={name: file_digest(staging / name) for name in (VECTORS_NAME, STORE_NAME)},
+                files=index_files(staging),
                 libraries=library_versions(),
                 vectors=vector_info,
                 next_chunk_id=chunk_total + 1,

@@ -16,11 +16,21 @@ from typing import Any
 
 from index.errors import IndexMismatchError, IndexUnavailableError
 
-#: 2: chunks carry their sentence spans.
-FORMAT_VERSION = 2
+#: 2: chunks carry their sentence spans. 3: a BM25 keyword index (`keyword/`).
+FORMAT_VERSION = 3
 MANIFEST_NAME = "manifest.json"
 VECTORS_NAME = "vectors.faiss"
 STORE_NAME = "store.sqlite"
+KEYWORD_DIR = "keyword"
+#: Files every index has; the manifest lists these and each file of KEYWORD_DIR.
+REQUIRED_FILES = (VECTORS_NAME, STORE_NAME, f"{KEYWORD_DIR}/params.index.json")
+
+
+def index_files(folder: Path) -> dict[str, dict[str, Any]]:
+    """Checksum and size of every file of an index folder but the manifest, by name."""
+    names = [VECTORS_NAME, STORE_NAME]
+    names += sorted(f"{KEYWORD_DIR}/{p.name}" for p in (folder / KEYWORD_DIR).iterdir())
+    return {name: file_digest(folder / name) for name in names}
 
 
 @dataclass(frozen=True)
@@ -65,6 +75,8 @@ def library_versions() -> dict[str, str]:
         "onnxruntime",
         "onnx",
         "numpy",
+        "bm25s",
+        "PyStemmer",
     ):
         try:
             versions[name] = metadata.version(name)
@@ -73,7 +85,11 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def read_manifest(index_dir: Path) -> IndexManifest:
+#: Older formats whose vectors and store a rebuild may still reuse (index.reuse).
+REUSABLE_FORMATS = (2, FORMAT_VERSION)
+
+
+def read_manifest(index_dir: Path, formats: tuple[int, ...] = (FORMAT_VERSION,)) -> IndexManifest:
     """The manifest of an index directory, or a clear error saying what is wrong."""
     path = index_dir / MANIFEST_NAME
     if not index_dir.exists():
@@ -92,7 +108,7 @@ def read_manifest(index_dir: Path) -> IndexManifest:
         raise IndexUnavailableError(
             f"unreadable manifest {path}: {exc}; rebuild the index"
         ) from exc
-    if manifest.format_version != FORMAT_VERSION:
+    if manifest.format_version not in formats:
         raise IndexMismatchError(
             f"index format {manifest.format_version} at {index_dir}, this program reads format "
             f"{FORMAT_VERSION}: rebuild the index with this version of semsearch"
@@ -100,9 +116,12 @@ def read_manifest(index_dir: Path) -> IndexManifest:
     return manifest
 
 
-def verify_files(index_dir: Path, manifest: IndexManifest) -> None:
-    """Refuse an index whose files are missing or differ from the manifest's checksums."""
-    for name in (VECTORS_NAME, STORE_NAME):
+def verify_files(
+    index_dir: Path, manifest: IndexManifest, names: tuple[str, ...] | None = None
+) -> None:
+    """Refuse an index whose files are missing or differ from the manifest's checksums
+    (every file, or only `names`)."""
+    for name in names or dict.fromkeys([*REQUIRED_FILES, *manifest.files]):
         expected = manifest.files.get(name)
         path = index_dir / name
         if expected is None:

@@ -22,7 +22,13 @@ from index.chunking import Chunker
 from index.directory import resolve_index_dir
 from index.embedding import Embedder
 from index.errors import SemsearchError
-from index.manifest import STORE_NAME, VECTORS_NAME, read_manifest, verify_files
+from index.manifest import (
+    REUSABLE_FORMATS,
+    STORE_NAME,
+    VECTORS_NAME,
+    read_manifest,
+    verify_files,
+)
 from index.store import StoreReader
 from index.vectors import read_vector_index
 
@@ -47,7 +53,8 @@ class VectorReuse:
         the vectors this build would compute (other weights, backend or chunking)."""
         try:
             version = resolve_index_dir(out)
-            manifest = read_manifest(version)
+            # Vectors outlive format changes elsewhere: an upgrade need not embed again.
+            manifest = read_manifest(version, formats=REUSABLE_FORMATS)
             made = manifest.model
             if (
                 made.get("revision") != embedder.revision
@@ -58,7 +65,7 @@ class VectorReuse:
                 or (manifest.vectors or {}).get("type", "flat") != "flat"
             ):
                 return None
-            verify_files(version, manifest)
+            verify_files(version, manifest, names=(VECTORS_NAME, STORE_NAME))
             index = read_vector_index(version / VECTORS_NAME)
         except SemsearchError:
             return None  # nothing there yet, or not usable: embed everything

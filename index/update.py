@@ -27,12 +27,14 @@ from index.chunking import Chunker
 from index.directory import crash_point, new_staging_dir, publish, resolve_index_dir, writer_lock
 from index.embedding import Embedder
 from index.errors import BuildError
+from index.keyword_index import write_keyword_index
 from index.manifest import (
+    KEYWORD_DIR,
     MANIFEST_NAME,
     STORE_NAME,
     VECTORS_NAME,
     check_model,
-    file_digest,
+    index_files,
     library_versions,
     read_manifest,
     verify_files,
@@ -155,6 +157,7 @@ def update_index(
                     "the served index is unchanged"
                 )
             write_index_object(vectors, staging / VECTORS_NAME)
+            write_keyword_index(staging / STORE_NAME, staging / KEYWORD_DIR)  # whole store
             new_manifest = replace(
                 manifest,
                 version=staging.name.removesuffix(".partial"),
@@ -162,7 +165,7 @@ def update_index(
                 built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 build_seconds=round(time.perf_counter() - started, 3),
                 next_chunk_id=store.next_chunk_id,
-                files={n: file_digest(staging / n) for n in (VECTORS_NAME, STORE_NAME)},
+                files=index_files(staging),
                 libraries=library_versions(),
                 parent=manifest.version,
             )

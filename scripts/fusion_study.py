@@ -17,7 +17,6 @@ from pathlib import Path
 from index.vectors import search_vectors
 from search.evaluate import ndcg_at, read_qrels, read_queries
 from search.fusion import fuse
-from search.keyword import search_keyword
 from search.service import SearchService
 from search.tuning import GRID, tune_fusion
 
@@ -59,7 +58,7 @@ def main() -> None:
             (
                 qid,
                 search_vectors(service.vectors, vector, args.depth),
-                search_keyword(db, queries[qid], args.depth),
+                service.keyword.search(queries[qid], args.depth),
             )
         )
     article_number: dict[str, int] = {}

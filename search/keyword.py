@@ -1,8 +1,7 @@
-"""Keyword retrieval: BM25 over the chunks' FTS5 index (Porter stemming, stop words dropped).
-
-FTS5 ranks with BM25 (k1=1.2, b=0.75) over two columns, the passage and its article's title.
-Stop words are dropped from the query, not the index: they would only add noise terms to an
-OR query, while document lengths stay honest.
+"""Word matching in the store's FTS5 index (Porter stemming): does some passage hold every
+word of the query? Ranking by BM25 is `index.keyword_index`'s job (FTS5 computes `bm25()` for
+every matching row, which was too slow at 100k passages); FTS5 answers the yes-or-no
+question of an exact match cheaply, and the build's probes count words with it.
 """
 
 from __future__ import annotations
@@ -59,27 +58,3 @@ def _restrict(sql: str, params: list[object], allowed: Iterable[int]) -> str:
     # The unary + keeps SQLite from handing the id list to FTS5 as a rowid constraint, which
     # would run the whole MATCH once per allowed id (47 s for 100k ids against 0.08 s).
     return sql + " AND +rowid IN (SELECT value FROM json_each(?))"
-
-
-def search_keyword(
-    db: sqlite3.Connection,
-    query: str,
-    limit: int,
-    allowed_chunks: Iterable[int] | None = None,
-    title_weight: float = 0.5,
-) -> list[tuple[int, float]]:
-    """The best `limit` chunk ids for `query` by BM25, best first, with positive scores.
-
-    `allowed_chunks` restricts the search (filters run before ranking, not after)."""
-    expression = match_expression(query)
-    if expression is None or limit <= 0:
-        return []
-    sql = (
-        "SELECT rowid, -bm25(chunks_fts, 1.0, ?) AS score FROM chunks_fts WHERE chunks_fts MATCH ?"
-    )
-    params: list[object] = [title_weight, expression]
-    if allowed_chunks is not None:
-        sql = _restrict(sql, params, allowed_chunks)
-    sql += " ORDER BY score DESC LIMIT ?"
-    params.append(limit)
-    return [(int(row[0]), float(row[1])) for row in db.execute(sql, params)]

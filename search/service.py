@@ -20,13 +20,21 @@ import numpy as np
 from index.directory import resolve_index_dir
 from index.embedding import Embedder, load_embedder
 from index.errors import IndexUnavailableError
-from index.manifest import STORE_NAME, VECTORS_NAME, check_model, read_manifest, verify_files
+from index.keyword_index import KeywordIndex
+from index.manifest import (
+    KEYWORD_DIR,
+    STORE_NAME,
+    VECTORS_NAME,
+    check_model,
+    read_manifest,
+    verify_files,
+)
 from index.settings import explicit_setting, get_setting
 from index.store import StoredChunk, StoreReader
 from index.vectors import read_vector_index, search_vectors
 from search.fusion import Fusion, fuse
 from search.highlight import best_sentence, find_highlights, near_duplicate, shingle
-from search.keyword import has_all_terms, search_keyword
+from search.keyword import has_all_terms
 from search.query import Query, validate_query
 
 log = logging.getLogger(__name__)
@@ -114,6 +122,7 @@ class SearchService:
             self.vectors = read_vector_index(self.version_dir / VECTORS_NAME, mmap=True)
         except RuntimeError as exc:
             raise IndexUnavailableError(f"cannot read {VECTORS_NAME}: {exc}; rebuild") from exc
+        self.keyword = KeywordIndex(self.version_dir / KEYWORD_DIR)
         self.store = StoreReader(self.version_dir / STORE_NAME)
         # One read-only connection, opened now and shared under a lock (a lookup takes well
         # under a millisecond): the open file stays readable even after a later build
@@ -230,8 +239,7 @@ class SearchService:
                     # rides along on its dense score.
                     dense = []
             if query.mode in ("keyword", "hybrid"):
-                with self._db_lock:
-                    keyword = search_keyword(self._db, query.text, depth, allowed)
+                keyword = self.keyword.search(query.text, depth, allowed)
                 if query.mode == "keyword" and not keyword:
                     return [], "no passage contains any of the query's words"
             if query.mode == "dense":

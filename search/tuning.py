@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from index.chunking import split_sentences
+from index.settings import get_setting
 from index.vectors import search_vectors
 from search.fusion import Fusion, fuse
 from search.highlight import STOP_WORDS
-from search.keyword import search_keyword
 from search.service import SearchService
 
 log = logging.getLogger(__name__)
@@ -137,34 +137,59 @@ def tune_fusion(
         return None
     with closing(service.store.connect()) as db:
         chunk_article = dict(db.execute("SELECT id, article_id FROM chunks").fetchall())
-        totals: dict[Fusion, float] = defaultdict(float)
-        for probe in probes:
-            vector = service.embedder.encode_query(probe.text)
-            dense = [
-                hit
-                for hit in search_vectors(service.vectors, vector, depth + len(probe.excluded))
-                if hit[0] not in probe.excluded
-            ]
-            keyword = [
-                hit
-                for hit in search_keyword(db, probe.text, depth + len(probe.excluded))
-                if hit[0] not in probe.excluded
-            ]
-            for fusion in GRID:
-                rank = _article_rank(fuse(dense, keyword, fusion), chunk_article, probe.article_id)
-                totals[fusion] += 1.0 / rank if rank else 0.0
-    scores = {fusion: total / len(probes) for fusion, total in totals.items()}
+    reciprocal: dict[Fusion, list[float]] = defaultdict(list)  # per probe, in probe order
+    for probe in probes:
+        vector = service.embedder.encode_query(probe.text)
+        dense = [
+            hit
+            for hit in search_vectors(service.vectors, vector, depth + len(probe.excluded))
+            if hit[0] not in probe.excluded
+        ]
+        keyword = [
+            hit
+            for hit in service.keyword.search(probe.text, depth + len(probe.excluded))
+            if hit[0] not in probe.excluded
+        ]
+        for fusion in GRID:
+            rank = _article_rank(fuse(dense, keyword, fusion), chunk_article, probe.article_id)
+            reciprocal[fusion].append(1.0 / rank if rank else 0.0)
+    scores = {fusion: sum(values) / len(probes) for fusion, values in reciprocal.items()}
     # Ties go to the setting nearest an even split: the least committed choice.
     best = max(GRID, key=lambda f: (round(scores[f], 4), -abs(f.dense_weight - 0.5)))
+    default = Fusion(str(get_setting("fusion")), float(get_setting("dense_weight")))
+    gain, error = paired_gain(reciprocal[best], reciprocal[default])
+    chosen = best if gain > NOISE_ERRORS * error else default
     return {
-        "method": best.method,
-        "dense_weight": best.dense_weight,
+        "method": chosen.method,
+        "dense_weight": chosen.dense_weight,
         "probes": len(probes),
-        "probe_mrr_10": round(scores[best], 4),
+        "probe_mrr_10": round(scores[chosen], 4),
+        "best_probe_setting": f"{best.method}:{best.dense_weight}",
+        "best_gain_over_default": round(gain, 4),
+        "best_gain_standard_error": round(error, 4),
         "dense_only_mrr_10": round(scores[Fusion("rrf", 1.0)], 4),
         "keyword_only_mrr_10": round(scores[Fusion("rrf", 0.0)], 4),
         "grid": {f"{f.method}:{f.dense_weight}": round(s, 4) for f, s in scores.items()},
     }
+
+
+#: The best probe setting replaces the default only when its mean gain in reciprocal rank is
+#: more than this many standard errors (paired, over the probes). Probes are sentences of the
+#: articles themselves and lean lexical: on the news questions they preferred linear 0.4 by
+#: 0.008 MRR (one standard error or so), which scored nDCG@10 0.827 on real questions against
+#: 0.853 for the default 0.5; SciFact's probes chose the default anyway.
+NOISE_ERRORS = 2.0
+
+
+def paired_gain(better: list[float], baseline: list[float]) -> tuple[float, float]:
+    """Mean of the per-probe differences and its standard error."""
+    differences = [a - b for a, b in zip(better, baseline, strict=True)]
+    count = len(differences)
+    if count < 2:
+        return 0.0, 0.0
+    mean = sum(differences) / count
+    variance = sum((d - mean) ** 2 for d in differences) / (count - 1)
+    return mean, (variance / count) ** 0.5
 
 
 def build_tuner(embedder: Any) -> Callable[[Path], dict[str, Any] | None]:

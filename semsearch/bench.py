@@ -550,7 +550,8 @@ def _build_scaled(
     vectors reused from the real build) and synthesised ones (their vectors synthesised)."""
     from index.build import build_index
 
-    needed = int((config.scale_to - len(base)) / (len(base) / len(articles)))
+    # A synthesised article is one real article plus a third of another: 4/3 the passages.
+    needed = int((config.scale_to - len(base)) / (len(base) / len(articles) * 4 / 3))
     extra = config.work / "synthetic.jsonl"
     write_jsonl(list(synthetic_articles(articles, needed, config.seed)), extra)
     embedder = SynthesisingEmbedder(load_embedder("packaged:all-MiniLM-L6-v2", None), base, 7)

@@ -163,6 +163,13 @@ def build(
             f"(probe MRR@10 {fusion['probe_mrr_10']}; dense only {fusion['dense_only_mrr_10']}, "
             f"keyword only {fusion['keyword_only_mrr_10']}; {fusion['probes']} probes)"
         )
+        best = fusion.get("best_probe_setting")
+        if best and best != f"{fusion['method']}:{fusion['dense_weight']}":
+            click.echo(
+                f"  the probes' best, {best}, gained {fusion['best_gain_over_default']} MRR "
+                f"(standard error {fusion['best_gain_standard_error']}): within the noise, "
+                "so the default stays"
+            )
     elif tune:
         click.echo("hybrid fusion: defaults (too few articles with several passages to tune)")
 

@@ -39,7 +39,7 @@ def build_alpha(tmp_path: Path, embedder: HashingEmbedder) -> Path:
 
 def test_round_trip(demo_index: Path, demo_service: SearchService) -> None:
     manifest = json.loads((demo_index / MANIFEST_NAME).read_text())
-    assert manifest["format_version"] == 2
+    assert manifest["format_version"] == 3
     assert manifest["counts"]["articles"] == 10
     assert manifest["model"] == {
         "name": "hashing-256",
@@ -48,7 +48,12 @@ def test_round_trip(demo_index: Path, demo_service: SearchService) -> None:
         "max_seq_tokens": 96,
         "backend": "hashing",
     }
-    assert set(manifest["files"]) == {VECTORS_NAME, STORE_NAME}
+    assert {VECTORS_NAME, STORE_NAME, "keyword/params.index.json", "keyword/chunk_ids.npy"} <= set(
+        manifest["files"]
+    )
+    assert all(
+        name.startswith("keyword/") for name in set(manifest["files"]) - {VECTORS_NAME, STORE_NAME}
+    )
     # FAISS ids are the store's chunk ids, not positions.
     vectors = read_vector_index(demo_index / VECTORS_NAME)
     assert vectors.ntotal == manifest["counts"]["chunks"]
@@ -65,12 +70,24 @@ def test_index_refuses_another_model(demo_index: Path) -> None:
         SearchService(demo_index, HashingEmbedder(dimension=32))
 
 
-def test_index_refuses_a_changed_file(tmp_path: Path, fake_embedder: HashingEmbedder) -> None:
+@pytest.mark.parametrize("name", [STORE_NAME, "keyword/data.csc.index.npy"])
+def test_index_refuses_a_changed_file(
+    tmp_path: Path, fake_embedder: HashingEmbedder, name: str
+) -> None:
     out = build_alpha(tmp_path, fake_embedder)
-    with (out / STORE_NAME).open("r+b") as handle:
-        handle.seek(200)
+    with (out / name).open("r+b") as handle:
+        handle.seek(100)
         handle.write(b"\x00garbage")
     with pytest.raises(IndexMismatchError, match="checksum"):
+        SearchService(out, fake_embedder, FAKE)
+
+
+def test_index_refuses_a_missing_keyword_file(
+    tmp_path: Path, fake_embedder: HashingEmbedder
+) -> None:
+    out = build_alpha(tmp_path, fake_embedder)
+    (out / "keyword" / "vocab.index.json").unlink()
+    with pytest.raises(IndexMismatchError, match="is missing"):
         SearchService(out, fake_embedder, FAKE)
 
 

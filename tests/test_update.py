@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -221,6 +222,27 @@ def test_rebuild_embeds_only_what_changed(tmp_path: Path, fake_embedder: Hashing
     # Other chunker settings make other passages: nothing is reused.
     other = build_index([more], out, fake_embedder, {"chunk_tokens": 40})
     assert other.reused == 0
+
+
+def test_an_index_of_the_previous_format_lends_its_vectors(
+    tmp_path: Path, fake_embedder: HashingEmbedder
+) -> None:
+    """Format 2 had no keyword index; its vectors are as good as ever, so upgrading
+    semsearch and rebuilding embeds nothing again, while serving it is refused."""
+    out = tmp_path / "idx"
+    source = write_jsonl(tmp_path / "a.jsonl", ["tides", "bees"])
+    first = build_index([source], out, fake_embedder)
+    manifest = json.loads((out / MANIFEST_NAME).read_text())
+    manifest["format_version"] = 2
+    manifest["files"] = {n: f for n, f in manifest["files"].items() if "/" not in n}
+    (out / MANIFEST_NAME).write_text(json.dumps(manifest))
+    shutil.rmtree(out / "keyword")
+    with pytest.raises(IndexMismatchError, match="index format 2"):
+        SearchService(out, fake_embedder)
+    counting = CountingEmbedder(fake_embedder)
+    again = build_index([source], out, counting)
+    assert again.reused == first.chunks and counting.embedded == 0
+    assert SearchService(out, fake_embedder).search("honey bees", 1).hits
 
 
 class CountingEmbedder:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import fields as dataclass_fields
 from typing import Any
 
 from markupsafe import Markup, escape
@@ -72,13 +72,24 @@ def passage_to_dict(passage: Passage) -> dict[str, Any]:
     }
 
 
+def article_to_dict(article: ArticleRef) -> dict[str, Any]:
+    """An article's credits as JSON (a shallow copy: `dataclasses.asdict` deep-copies
+    every field, measured at ~1 ms of a 15 ms request)."""
+    fields = {name: getattr(article, name) for name in _ARTICLE_FIELDS}
+    fields["tags"] = {name: list(values) for name, values in article.tags.items()}
+    return fields
+
+
+_ARTICLE_FIELDS = tuple(f.name for f in dataclass_fields(ArticleRef))
+
+
 def hit_to_dict(hit: Hit) -> dict[str, Any]:
     """One result in the documented JSON shape."""
     result: dict[str, Any] = {
         "score": hit.score,
         "scores": {"dense": hit.dense_score, "keyword": hit.keyword_score},
         "passage": passage_to_dict(hit.passage),
-        "article": asdict(hit.article),
+        "article": article_to_dict(hit.article),
     }
     if hit.also:
         result["also"] = [passage_to_dict(p) for p in hit.also]

@@ -1,0 +1,141 @@
+"""Keyword retrieval: BM25 over the passages (title + text), with the `bm25s` library.
+
+Why not SQLite FTS5, which the store also has: FTS5 computes `bm25()` for every passage that
+holds any query word, and at 124k passages a SciFact question took p50 62–81 ms that way.
+bm25s keeps the BM25 weight of every (word, passage) pair in a sparse matrix computed at
+build time, so a query is a few column sums: p50 1.2 ms on the same 124k passages, with the
+same relevance (SciFact keyword nDCG@10 0.6911 against FTS5's 0.6919, article level).
+
+Words: lower case, accents folded, every run of letters or digits (single letters too:
+"T cells"), the shared stop words dropped, Snowball English stems (PyStemmer). The index is
+written beside the store (`keyword/`), memory-mapped when served, and rebuilt from the store
+on every update (13.8 s for 124k passages here: 110 µs a passage).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import unicodedata
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from index.errors import IndexUnavailableError
+from index.store import StoreReader
+from index.words import STOP_WORDS
+
+#: BM25 parameters (Lucene's defaults, as FTS5 and Anserini use).
+K1, B = 1.2, 0.75
+_TOKEN = r"(?u)\b\w+\b"
+CHUNK_IDS_NAME = "chunk_ids.npy"
+
+
+def _bm25s() -> Any:
+    """The library, imported on first use; it sets its own logger to DEBUG at import, which
+    would print a line per build through the application's handlers."""
+    import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    return bm25s
+
+
+def _fold(text: str) -> str:
+    """Lower case with accents taken off (é -> e), as FTS5's unicode61 tokenizer does."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def _stemmer() -> Any:
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def tokenize(texts: list[str], stemmer: Any) -> list[list[str]]:
+    """The index words of each text."""
+    folded = [_fold(t) for t in texts]
+    words: list[list[str]] = _bm25s().tokenize(
+        folded,
+        stopwords=sorted(STOP_WORDS),
+        stemmer=stemmer,
+        token_pattern=_TOKEN,
+        return_ids=False,
+        show_progress=False,
+    )
+    return words
+
+
+def write_keyword_index(store: Path, folder: Path) -> None:
+    """BM25 over every stored passage (its article's title, then its text) into `folder`."""
+    reader = StoreReader(store)
+    ids: list[int] = []
+    texts: list[str] = []
+    with contextlib.closing(reader.connect()) as db:
+        for chunk in reader.iter_chunks(db):
+            ids.append(chunk.chunk_id)
+            texts.append(f"{chunk.article['title']}\n{chunk.text}")
+    folder.mkdir(parents=True, exist_ok=True)
+    model = _bm25s().BM25(k1=K1, b=B)
+    # bm25s refuses an empty corpus; an index with no passage is refused earlier anyway.
+    model.index(tokenize(texts, _stemmer()), show_progress=False)
+    model.save(str(folder), show_progress=False)
+    np.save(folder / CHUNK_IDS_NAME, np.asarray(ids, dtype=np.int64))
+
+
+class KeywordIndex:
+    """A loaded keyword index: `search` from any number of threads (it only reads)."""
+
+    def __init__(self, folder: Path) -> None:
+        try:
+            self._model = _bm25s().BM25.load(str(folder), mmap=True)
+            self.chunk_ids = np.load(folder / CHUNK_IDS_NAME, mmap_mode="r")
+        except (OSError, ValueError, KeyError) as exc:
+            raise IndexUnavailableError(f"cannot read the keyword index {folder}: {exc}") from exc
+        self._vocabulary = self._model.vocab_dict
+        self._local = threading.local()  # PyStemmer's stemmers are not to be shared
+        if len(self.chunk_ids) != self._model.scores["num_docs"]:
+            raise IndexUnavailableError(f"{folder}: chunk ids and passages differ; rebuild")
+
+    def query_words(self, query: str) -> list[str]:
+        """The query's index words that some passage has (the rest cannot score)."""
+        stemmer = getattr(self._local, "stemmer", None)
+        if stemmer is None:
+            stemmer = self._local.stemmer = _stemmer()
+        words = tokenize([query], stemmer)[0]
+        return [w for w in dict.fromkeys(words) if w in self._vocabulary]
+
+    def search(
+        self, query: str, limit: int, allowed_chunks: Iterable[int] | None = None
+    ) -> list[tuple[int, float]]:
+        """The best `limit` chunk ids for `query` by BM25, best first, scores above zero.
+        `allowed_chunks` restricts the search (filters run before ranking, not after)."""
+        words = self.query_words(query)
+        total = len(self.chunk_ids)
+        if not words or limit <= 0 or total == 0:
+            return []
+        mask = None
+        if allowed_chunks is not None:
+            allowed = np.fromiter(allowed_chunks, dtype=np.int64)
+            rows = np.searchsorted(self.chunk_ids, allowed)
+            rows = rows[(rows < total) & (self.chunk_ids[np.minimum(rows, total - 1)] == allowed)]
+            if len(rows) == 0:
+                return []
+            mask = np.zeros(total, dtype=np.float32)
+            mask[rows] = 1.0
+        documents, scores = self._model.retrieve(
+            [words],
+            k=min(limit, total),
+            weight_mask=mask,
+            show_progress=False,
+            n_threads=1,
+            sorted=True,
+        )
+        return [
+            (int(self.chunk_ids[d]), float(s))
+            for d, s in zip(documents[0], scores[0], strict=True)
+            if s > 0
+        ]
