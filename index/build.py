@@ -99,10 +99,11 @@ def build_index(
     batch_size = int(get_setting("batch_size", settings))
     with writer_lock(out):
         staging = new_staging_dir(out)
-        reuse = VectorReuse.from_previous(out, embedder, chunker)
-        # Passages embed in the background while the next files are read and chunked.
-        pipeline = EmbeddingPipeline(embedder, _group_size(batch_size), reuse, progress)
+        pipeline: EmbeddingPipeline | None = None
         try:
+            reuse = VectorReuse.from_previous(out, embedder, chunker)
+            # Passages embed in the background while the next files are read and chunked.
+            pipeline = EmbeddingPipeline(embedder, _group_size(batch_size), reuse, progress)
             store = StoreWriter(staging / STORE_NAME)
             articles, skipped = _read_and_chunk(
                 paths, chunker, store, column_map, progress, pipeline
@@ -155,7 +156,8 @@ def build_index(
                     progress("tune", 1, 1)
             version_dir = publish(staging, out)
         except BaseException:
-            pipeline.close()
+            if pipeline is not None:
+                pipeline.close()
             shutil.rmtree(staging, ignore_errors=True)
             raise
     report = BuildReport(

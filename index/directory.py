@@ -113,8 +113,11 @@ def _remove_stale_links(out: Path) -> None:
 
 
 def _fsync_tree(folder: Path) -> None:
+    """Every file under `folder` (keyword/ included), then each folder, on disk."""
     for path in folder.iterdir():
-        if path.is_file():
+        if path.is_dir() and not path.is_symlink():
+            _fsync_tree(path)
+        elif path.is_file():
             with path.open("rb") as handle:
                 os.fsync(handle.fileno())
     fd = os.open(folder, os.O_RDONLY)

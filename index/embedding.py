@@ -169,9 +169,10 @@ class SentenceTransformerEmbedder:
         if self._tokenizer is not None:
             encoding = self._tokenizer.encode(text, add_special_tokens=False)
             return [(int(a), int(b)) for a, b in encoding.offsets]
-        encoded = self.model.tokenizer(
-            text, add_special_tokens=False, return_offsets_mapping=True, truncation=False
-        )
+        with self._lock:  # the same tokenizer `encode` uses from the build's embed thread
+            encoded = self.model.tokenizer(
+                text, add_special_tokens=False, return_offsets_mapping=True, truncation=False
+            )
         return [tuple(o) for o in encoded["offset_mapping"]]
 
     def encode_documents(self, texts: list[str]) -> np.ndarray:

@@ -15,6 +15,7 @@ on every update (13.8 s for 124k passages here: 110 µs a passage).
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
 import unicodedata
@@ -32,8 +33,13 @@ from index.words import STOP_WORDS
 K1, B = 1.2, 0.75
 _TOKEN = r"(?u)\b\w+\b"
 CHUNK_IDS_NAME = "chunk_ids.npy"
+_STOP_WORDS = sorted(STOP_WORDS)
+#: The one word of an index whose passages have no word at all (or of one with no passage):
+#: bm25s cannot index an empty vocabulary, and no query can produce this word.
+_NO_WORD = "\x00"
 
 
+@functools.cache
 def _bm25s() -> Any:
     """The library, imported on first use; it sets its own logger to DEBUG at import, which
     would print a line per build through the application's handlers."""
@@ -60,7 +66,7 @@ def tokenize(texts: list[str], stemmer: Any) -> list[list[str]]:
     folded = [_fold(t) for t in texts]
     words: list[list[str]] = _bm25s().tokenize(
         folded,
-        stopwords=sorted(STOP_WORDS),
+        stopwords=_STOP_WORDS,
         stemmer=stemmer,
         token_pattern=_TOKEN,
         return_ids=False,
@@ -80,8 +86,10 @@ def write_keyword_index(store: Path, folder: Path) -> None:
             texts.append(f"{chunk.article['title']}\n{chunk.text}")
     folder.mkdir(parents=True, exist_ok=True)
     model = _bm25s().BM25(k1=K1, b=B)
-    # bm25s refuses an empty corpus; an index with no passage is refused earlier anyway.
-    model.index(tokenize(texts, _stemmer()), show_progress=False)
+    words = tokenize(texts, _stemmer())
+    if not any(words):  # no passage (all deleted), or only stop words: nothing can match
+        words = [[_NO_WORD] for _ in range(max(1, len(texts)))]
+    model.index(words, show_progress=False)
     model.save(str(folder), show_progress=False)
     np.save(folder / CHUNK_IDS_NAME, np.asarray(ids, dtype=np.int64))
 
@@ -97,7 +105,7 @@ class KeywordIndex:
             raise IndexUnavailableError(f"cannot read the keyword index {folder}: {exc}") from exc
         self._vocabulary = self._model.vocab_dict
         self._local = threading.local()  # PyStemmer's stemmers are not to be shared
-        if len(self.chunk_ids) != self._model.scores["num_docs"]:
+        if len(self.chunk_ids) not in (0, self._model.scores["num_docs"]):
             raise IndexUnavailableError(f"{folder}: chunk ids and passages differ; rebuild")
 
     def query_words(self, query: str) -> list[str]:
@@ -106,7 +114,7 @@ class KeywordIndex:
         if stemmer is None:
             stemmer = self._local.stemmer = _stemmer()
         words = tokenize([query], stemmer)[0]
-        return [w for w in dict.fromkeys(words) if w in self._vocabulary]
+        return [w for w in dict.fromkeys(words) if w in self._vocabulary and w != _NO_WORD]
 
     def search(
         self, query: str, limit: int, allowed_chunks: Iterable[int] | None = None

@@ -23,7 +23,21 @@ VECTORS_NAME = "vectors.faiss"
 STORE_NAME = "store.sqlite"
 KEYWORD_DIR = "keyword"
 #: Files every index has; the manifest lists these and each file of KEYWORD_DIR.
-REQUIRED_FILES = (VECTORS_NAME, STORE_NAME, f"{KEYWORD_DIR}/params.index.json")
+REQUIRED_FILES = (
+    VECTORS_NAME,
+    STORE_NAME,
+    *(
+        f"{KEYWORD_DIR}/{name}"
+        for name in (
+            "params.index.json",
+            "vocab.index.json",
+            "data.csc.index.npy",
+            "indices.csc.index.npy",
+            "indptr.csc.index.npy",
+            "chunk_ids.npy",
+        )
+    ),
+)
 
 
 def index_files(folder: Path) -> dict[str, dict[str, Any]]:
@@ -126,8 +140,12 @@ def verify_files(
         path = index_dir / name
         if expected is None:
             raise IndexMismatchError(f"manifest at {index_dir} does not list {name}: rebuild")
+        if Path(name).is_absolute() or ".." in Path(name).parts:
+            raise IndexMismatchError(f"manifest at {index_dir} lists {name!r}, outside the index")
         if not path.exists():
             raise IndexMismatchError(f"{path} is missing: rebuild the index")
+        if not path.is_file() or path.is_symlink():
+            raise IndexMismatchError(f"{path} is not a plain file: rebuild the index")
         if path.stat().st_size != expected["bytes"]:
             raise IndexMismatchError(
                 f"{path} is {path.stat().st_size} bytes, the manifest says {expected['bytes']}: "

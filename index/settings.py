@@ -97,6 +97,11 @@ def explicit_setting(name: str, overrides: dict[str, Any] | None = None) -> Any:
     return get_setting(name, overrides) if chosen else None
 
 
+def default_setting(name: str) -> Any:
+    """A setting's built-in default, whatever the environment says."""
+    return _DEFAULTS[name]
+
+
 def get_setting(name: str, overrides: dict[str, Any] | None = None) -> Any:
     """Return a setting: the override if given, else `SEMSEARCH_<NAME>`, else the default."""
     if name not in _DEFAULTS:

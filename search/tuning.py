@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from index.chunking import split_sentences
-from index.settings import get_setting
+from index.settings import default_setting
 from index.vectors import search_vectors
 from search.fusion import Fusion, fuse
 from search.highlight import STOP_WORDS
@@ -156,7 +156,11 @@ def tune_fusion(
     scores = {fusion: sum(values) / len(probes) for fusion, values in reciprocal.items()}
     # Ties go to the setting nearest an even split: the least committed choice.
     best = max(GRID, key=lambda f: (round(scores[f], 4), -abs(f.dense_weight - 0.5)))
-    default = Fusion(str(get_setting("fusion")), float(get_setting("dense_weight")))
+    # The built-in default, not an environment override: a chosen setting wins at search
+    # time anyway, and the manifest records what the probes say about this collection.
+    default = Fusion(str(default_setting("fusion")), float(default_setting("dense_weight")))
+    if default not in reciprocal:
+        default = best
     gain, error = paired_gain(reciprocal[best], reciprocal[default])
     chosen = best if gain > NOISE_ERRORS * error else default
     return {

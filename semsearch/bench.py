@@ -25,6 +25,7 @@ import json
 import os
 import random
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -346,31 +347,35 @@ def served(index_dir: Path, log: Path, threads: int = 8) -> Iterator[tuple[str, 
     command = [sys.executable, "-m", "semsearch", "serve", "--index", str(index_dir)]
     command += ["--port", str(port), "--threads", str(threads), "--reload-interval", "0"]
     started = time.perf_counter()
-    log_file = log.open("w", encoding="utf-8")
-    process = subprocess.Popen(command, env=env, stdout=log_file, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
-    try:
-        while True:
-            if process.poll() is not None:
-                log_file.flush()
-                raise RuntimeError(f"the server exited: {log.read_text()[-2000:]}")
-            with (
-                contextlib.suppress(OSError),
-                urllib.request.urlopen(base + "/readyz", timeout=1) as answer,
-            ):
-                if answer.status == 200:
-                    break
-            if time.perf_counter() - started > 120:
-                raise RuntimeError("the server was not ready after 120 s")
-            time.sleep(0.02)
-        yield base, process.pid, time.perf_counter() - started
-    finally:
-        process.terminate()
+    with log.open("w", encoding="utf-8") as log_file:
+        process = subprocess.Popen(command, env=env, stdout=log_file, stderr=subprocess.STDOUT)
         try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log_file.close()
+            _wait_ready(process, base, log, started)
+            yield base, process.pid, time.perf_counter() - started
+        finally:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _wait_ready(process: subprocess.Popen[bytes], base: str, log: Path, started: float) -> None:
+    """Poll /readyz until it answers 200; RuntimeError if the server dies or stays unready."""
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited: {log.read_text()[-2000:]}")
+        with (
+            contextlib.suppress(OSError),
+            urllib.request.urlopen(base + "/readyz", timeout=1) as answer,
+        ):
+            if answer.status == 200:
+                return
+        if time.perf_counter() - started > 120:
+            raise RuntimeError("the server was not ready after 120 s")
+        time.sleep(0.02)
 
 
 def resident_memory(pid: int) -> dict[str, float]:
@@ -389,14 +394,23 @@ def in_fresh_process(work: Path, task: str, **arguments: Any) -> Any:
     libraries or memory another one left behind (torch and FAISS share OpenMP)."""
     arguments_file = work / f"{task}.arguments.json"
     arguments_file.write_text(json.dumps(arguments), encoding="utf-8")
-    done = subprocess.run(
-        [sys.executable, "-m", "semsearch.bench", task, str(arguments_file)],
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "semsearch.bench", task, str(arguments_file)],
+            capture_output=True,
+            text=True,
+            timeout=STEP_TIMEOUT,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise RuntimeError(f"bench step {task} took over {STEP_TIMEOUT} s; stopped") from exc
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
         raise RuntimeError(f"bench step {task} failed: {done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return json.loads(lines[-1])
+
+
+#: Longest a measurement in its own process may take (the baseline over 10k passages: ~8 min).
+STEP_TIMEOUT = 3600
 
 
 TASKS: dict[str, Callable[..., Any]] = {}  # filled below: what in_fresh_process may run
@@ -415,6 +429,11 @@ def run_bench(config: BenchConfig, echo: Echo = print) -> BenchResult:
     m = result.machine
     echo(f"machine: {m['cpus']} CPUs ({m['cpu']}), {m['memory_gib']} GiB, Python {m['python']}")
     config.work.mkdir(parents=True, exist_ok=True)
+    # A previous run's index would lend its vectors to this build and flatter its speed.
+    shutil.rmtree(config.work / ".index.versions", ignore_errors=True)
+    for leftover in (config.work / "index", config.work / ".index.lock"):
+        if leftover.is_symlink() or leftover.is_file():
+            leftover.unlink()
     articles = first_articles(config.inputs, config.articles)
     if not articles:
         raise ValueError(f"no article could be read from {', '.join(map(str, config.inputs))}")

@@ -199,3 +199,14 @@ def test_new_threads_still_answer_after_the_loaded_version_is_pruned(
     thread.start()
     thread.join()
     assert results and results[0].hits[0].article.id == "a"
+
+
+def test_manifest_cannot_point_outside_the_index(
+    tmp_path: Path, fake_embedder: HashingEmbedder
+) -> None:
+    out = build_alpha(tmp_path, fake_embedder)
+    manifest = json.loads((out / MANIFEST_NAME).read_text())
+    manifest["files"]["../outside.txt"] = {"sha256": "0" * 64, "bytes": 0}
+    (out / MANIFEST_NAME).write_text(json.dumps(manifest))
+    with pytest.raises(IndexMismatchError, match="outside the index"):
+        SearchService(out, fake_embedder, FAKE)

@@ -324,6 +324,38 @@ def test_build_tunes_fusion_and_search_uses_it(tmp_path: Path) -> None:
     assert (override.fusion().method, override.fusion().dense_weight) == ("rrf", 0.9)
 
 
+def test_tuning_works_whatever_weight_the_environment_sets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A weight off the grid (0.55) once made the build fail after all its embedding."""
+    from search.tuning import tune_fusion
+
+    monkeypatch.setenv("SEMSEARCH_DENSE_WEIGHT", "0.55")
+    records = [
+        {
+            "id": f"a{i}",
+            "title": f"Article {i}",
+            "text": " ".join(
+                f"Sentence {j} of article {i} about topic{i} and item{j}." for j in range(12)
+            ),
+        }
+        for i in range(40)
+    ]
+    write_jsonl(tmp_path / "a.jsonl", records)
+    embedder = HashingEmbedder(dimension=128, max_seq_tokens=40)
+    report = build_index(
+        [tmp_path / "a.jsonl"],
+        tmp_path / "idx",
+        embedder,
+        tune=lambda staging: tune_fusion(SearchService(staging, embedder)),
+    )
+    assert report.fusion is not None and report.fusion["dense_weight"] in {
+        w / 10 for w in range(11)
+    }
+    # The environment still wins when searching.
+    assert SearchService(tmp_path / "idx", embedder).fusion().dense_weight == 0.55
+
+
 def test_a_probe_gain_within_the_noise_keeps_the_default() -> None:
     from search.tuning import NOISE_ERRORS, paired_gain
 

@@ -296,3 +296,24 @@ def test_a_change_in_served_metadata_alone_replaces_the_article(
     assert update_index(out, fake_embedder, add=[folder]).replaced == ["bridge"]
     hit = SearchService(out, fake_embedder, FAKE).search("swing bridge", 1).hits[0]
     assert hit.article.site_url == moved
+
+
+def test_deleting_every_article_publishes_an_empty_index(
+    small_index: Path, fake_embedder: HashingEmbedder
+) -> None:
+    report = update_index(small_index, fake_embedder, delete=["tides", "bees"])
+    assert (report.articles, report.chunks) == (0, 0)
+    service = SearchService(small_index, fake_embedder, FAKE)
+    for mode in ("hybrid", "dense", "keyword"):
+        assert service.search("honey bees", 3, mode=mode).hits == []
+
+
+def test_an_article_of_stop_words_only_still_builds(
+    tmp_path: Path, fake_embedder: HashingEmbedder
+) -> None:
+    source = tmp_path / "a.jsonl"
+    source.write_text('{"id": "x", "title": "The", "text": "It is what it is, and so it was."}\n')
+    report = build_index([source], tmp_path / "idx", fake_embedder)
+    assert report.chunks == 1
+    service = SearchService(tmp_path / "idx", fake_embedder, FAKE)
+    assert service.search("what it was", 3, mode="keyword").hits == []
