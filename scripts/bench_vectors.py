@@ -27,19 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from index.vectors import read_vector_index, recall_at_10, write_vector_index
-
-
-def synthesise(base: np.ndarray, count: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    out = np.empty((count, base.shape[1]), dtype=np.float32)
-    for start in range(0, count, 100_000):  # in blocks: bounded temporary memory
-        n = min(100_000, count - start)
-        weight = rng.uniform(0.5, 1.0, (n, 1)).astype(np.float32)
-        mixed = weight * base[rng.integers(0, len(base), n)]
-        mixed += (1 - weight) * base[rng.integers(0, len(base), n)]
-        mixed += rng.normal(0, 0.02, mixed.shape).astype(np.float32)
-        out[start : start + n] = mixed / np.linalg.norm(mixed, axis=1, keepdims=True)
-    return out
+from semsearch.bench import synthesise
 
 
 def real_queries(path: Path | None, base: np.ndarray, limit: int) -> np.ndarray:
