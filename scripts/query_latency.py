@@ -4,7 +4,7 @@
     .venv/bin/python scripts/query_latency.py --index DIR [--queries FILE] [--repeat 5] [-k 10]
 
 Queries: one per line in FILE, default the demo questions. The full benchmark (HTTP,
-concurrency, memory, build throughput) is a later issue; this is the quick honest number.
+concurrency, memory, build throughput, a baseline) is `semsearch bench`; this is the quick number.
 """
 
 from __future__ import annotations
