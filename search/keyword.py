@@ -30,18 +30,18 @@ def content_terms(query: str) -> list[str]:
     return terms[:MAX_QUERY_TERMS]
 
 
-def match_expression(query: str, operator: str = "OR") -> str | None:
-    """An FTS5 MATCH expression: the query's content words joined by OR (or AND), each
-    quoted so that no word is read as FTS5 syntax; None when there is no content word."""
+def match_expression(query: str) -> str | None:
+    """An FTS5 MATCH expression requiring every content word of the query, each quoted so
+    that no word is read as FTS5 syntax; None when there is no content word."""
     terms = content_terms(query)
     if not terms:
         return None
-    return f" {operator} ".join(f'"{term}"' for term in terms)
+    return " AND ".join(f'"{term}"' for term in terms)
 
 
 def has_all_terms(db: sqlite3.Connection, query: str, allowed: Iterable[int] | None = None) -> bool:
     """True when some passage (among `allowed`) contains every content word of the query."""
-    expression = match_expression(query, "AND")
+    expression = match_expression(query)
     if expression is None:
         return False
     sql = "SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH ?"
