@@ -18,7 +18,7 @@ import pytest
 from index.build import build_index
 from search.evaluate import evaluate, read_qrels, read_queries
 from search.service import SearchService
-from search.tuning import tune_fusion
+from search.tuning import build_tuner
 from tests.conftest import DATASETS, DEMO_ARTICLES, ROOT, SEED, need_shared
 from tests.datasets import hyperpartisan_to_jsonl
 from tests.test_layout import BOILERPLATE
@@ -128,7 +128,7 @@ def hyperpartisan(tmp_path_factory, real_embedder):
         [SEED.parent, jsonl],
         work / "idx",
         real_embedder,
-        tune=lambda staging: tune_fusion(SearchService(staging, real_embedder)),
+        tune=build_tuner(real_embedder),
     )
     return count, report, SearchService(work / "idx", real_embedder)
 

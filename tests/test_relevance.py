@@ -286,7 +286,7 @@ def test_a_filter_that_would_starve_a_post_filter_still_returns_k(tmp_path: Path
 def test_build_tunes_fusion_and_search_uses_it(tmp_path: Path) -> None:
     import random
 
-    from search.tuning import GRID, tune_fusion
+    from search.tuning import GRID, build_tuner
 
     rng = random.Random(7)
     vocabulary = [f"w{i}" for i in range(400)]
@@ -301,7 +301,7 @@ def test_build_tunes_fusion_and_search_uses_it(tmp_path: Path) -> None:
         [tmp_path / "a.jsonl"],
         tmp_path / "idx",
         embedder,
-        tune=lambda staging: tune_fusion(SearchService(staging, embedder)),
+        tune=build_tuner(embedder),
     )
     fusion = report.fusion
     assert fusion is not None and fusion["probes"] >= 30
@@ -328,7 +328,7 @@ def test_tuning_works_whatever_weight_the_environment_sets(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A weight off the grid (0.55) once made the build fail after all its embedding."""
-    from search.tuning import tune_fusion
+    from search.tuning import build_tuner
 
     monkeypatch.setenv("SEMSEARCH_DENSE_WEIGHT", "0.55")
     records = [
@@ -347,7 +347,7 @@ def test_tuning_works_whatever_weight_the_environment_sets(
         [tmp_path / "a.jsonl"],
         tmp_path / "idx",
         embedder,
-        tune=lambda staging: tune_fusion(SearchService(staging, embedder)),
+        tune=build_tuner(embedder),
     )
     assert report.fusion is not None and report.fusion["dense_weight"] in {
         w / 10 for w in range(11)
@@ -369,7 +369,7 @@ def test_a_probe_gain_within_the_noise_keeps_the_default() -> None:
 
 
 def test_small_collections_keep_the_default_fusion(tmp_path: Path) -> None:
-    from search.tuning import tune_fusion
+    from search.tuning import build_tuner
 
     write_jsonl(tmp_path / "a.jsonl", [{"id": "x", "text": "One short article."}])
     embedder = HashingEmbedder(dimension=64)
@@ -377,7 +377,7 @@ def test_small_collections_keep_the_default_fusion(tmp_path: Path) -> None:
         [tmp_path / "a.jsonl"],
         tmp_path / "idx",
         embedder,
-        tune=lambda staging: tune_fusion(SearchService(staging, embedder)),
+        tune=build_tuner(embedder),
     )
     assert report.fusion is None
     assert SearchService(tmp_path / "idx", embedder).fusion().dense_weight == 0.5
