@@ -129,10 +129,29 @@ def read_vector_index(path: Path, mmap: bool = False) -> Any:
 
     if mmap:
         try:
-            return faiss.read_index(str(path), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
+            index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
         except RuntimeError:
             pass  # this index type cannot be mapped: read it whole
+        else:
+            _no_prefetch_threads(index)
+            return index
     return faiss.read_index(str(path))
+
+
+def _no_prefetch_threads(index: Any) -> None:
+    """A mapped IVF index reads its cells through `OnDiskInvertedLists`, which by default
+    starts 32 threads to prefetch the cells of every search. The pages are already mapped
+    (and cached by the kernel once read), so the threads only cost: a query over 96k
+    vectors (nprobe 32) took 1.6 ms with them and 0.52 ms without, the same as the index
+    read whole into memory (measured on 2 cores, one search thread)."""
+    import faiss
+
+    ivf = faiss.try_extract_index_ivf(index)
+    if ivf is None or ivf.invlists is None:
+        return
+    lists = faiss.downcast_InvertedLists(ivf.invlists)
+    if hasattr(lists, "prefetch_nthread"):
+        lists.prefetch_nthread = 0
 
 
 def remove_vectors(index: Any, ids: list[int]) -> None:

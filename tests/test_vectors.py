@@ -75,6 +75,10 @@ def test_mapped_and_read_indexes_answer_alike(ivf_path, data) -> None:
     mapped, loaded = read_vector_index(path, mmap=True), read_vector_index(path)
     for query in vectors[:20]:
         assert search_vectors(mapped, query, 10) == search_vectors(loaded, query, 10)
+    # Mapped cells are read in the search's own thread: FAISS's default of 32 prefetch
+    # threads a search made a query three times slower (see _no_prefetch_threads).
+    lists = faiss.downcast_InvertedLists(faiss.try_extract_index_ivf(mapped).invlists)
+    assert isinstance(lists, faiss.OnDiskInvertedLists) and lists.prefetch_nthread == 0
 
 
 def test_filtered_ivf_search_never_starves(ivf_path, data) -> None:
