@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import re
 import threading
 import unicodedata
 from collections.abc import Iterable
@@ -77,6 +78,20 @@ def tokenize(texts: list[str], stemmer: Any) -> list[list[str]]:
     return words
 
 
+_SPLIT = re.compile(_TOKEN).findall
+_STOP_SET = frozenset(STOP_WORDS)
+
+
+def query_tokenize(text: str, stemmer: Any) -> list[str]:
+    """The index words of one text, as `tokenize` gives them, without bm25s's per-call
+    set-up (its stop-word set, progress wrapper and vocabulary): a quarter of a keyword
+    search's time (0.28 of ~1 ms) went there for a one-line query."""
+    # bm25s lower-cases the folded text again: NFKD can make capitals (ᴬ -> A).
+    words = [w for w in _SPLIT(_fold(text).lower()) if w not in _STOP_SET]
+    stemmed: list[str] = stemmer.stemWords(words)
+    return stemmed
+
+
 def write_keyword_index(store: Path, folder: Path) -> None:
     """BM25 over every stored passage (its article's title, then its text) into `folder`."""
     reader = StoreReader(store)
@@ -115,7 +130,7 @@ class KeywordIndex:
         stemmer = getattr(self._local, "stemmer", None)
         if stemmer is None:
             stemmer = self._local.stemmer = _stemmer()
-        words = tokenize([query], stemmer)[0]
+        words = query_tokenize(query, stemmer)
         return [w for w in dict.fromkeys(words) if w in self._vocabulary and w != _NO_WORD]
 
     def search(

@@ -6,10 +6,18 @@ import math
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from index.articles import Article
 from index.chunking import Chunk
-from index.keyword_index import KeywordIndex, write_keyword_index
+from index.keyword_index import (
+    KeywordIndex,
+    _stemmer,
+    query_tokenize,
+    tokenize,
+    write_keyword_index,
+)
 from index.store import StoreWriter
 
 
@@ -73,3 +81,27 @@ def test_scores_are_bm25(index: KeywordIndex) -> None:
     idf = math.log(1 + (4 - 1 + 0.5) / (1 + 0.5))
     expected = idf * 1 / (1 + 1.2 * (1 - 0.75 + 0.75 * lengths[2] / average))
     assert index.search("river", 1)[0][1] == pytest.approx(expected, rel=1e-3)
+
+
+QUERIES = [
+    "What did the Minister say about INTEREST rates in 2019?",
+    "T cells and the café's naïve résumé — ÉCOLE",
+    "don't won’t l'été x_y snake_case 3.14 42nd",
+    "the of and",  # stop words only
+    "",
+    "Straße İstanbul ﬁnance Ⅻ ½",
+    "日本語 テキスト and العربية",
+]
+
+
+@pytest.mark.parametrize("text", QUERIES)
+def test_query_words_are_the_index_words(text: str) -> None:
+    """The query path splits and stems without bm25s; it must give the words the index
+    has for the same text, or a query would miss passages it matches."""
+    assert query_tokenize(text, _stemmer()) == tokenize([text], _stemmer())[0]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=80))
+def test_query_words_are_the_index_words_for_any_text(text: str) -> None:
+    assert query_tokenize(text, _stemmer()) == tokenize([text], _stemmer())[0]
