@@ -98,4 +98,6 @@ def near_duplicate(a: set[tuple[str, ...]], b: set[tuple[str, ...]]) -> bool:
     small, large = sorted((len(a), len(b)))
     if small < NEAR_DUPLICATE * large:
         return False  # Jaccard <= small / large: the sizes alone rule it out
-    return len(a & b) / len(a | b) >= NEAR_DUPLICATE
+    common = len(a & b)
+    # |a ∪ b| from the sizes: building the union was two thirds of this check's time.
+    return common / (small + large - common) >= NEAR_DUPLICATE
