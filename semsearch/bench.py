@@ -11,9 +11,10 @@ From the articles given it measures, in one run and on the same chunks:
    (a random mix of two real vectors plus a little noise). Text, FTS5 and the FAISS index
    choice are all real; only those vectors are not computed by the model;
 4. query latency in-process for each mode, and for the baseline (encode + exact search);
-5. `semsearch serve` as a separate process: start to ready, then p50/p95/p99 and queries/s
-   over HTTP on loopback at 1, 8 and 32 clients (bounded in time and count), no errors
-   allowed, and the server's resident memory; index bytes per chunk.
+5. `semsearch serve` as a separate process, with one worker and with one per core
+   (`--workers`): start to ready, then p50/p95/p99 and queries/s over HTTP on loopback at
+   1, 8 and 32 clients (bounded in time and count), no errors allowed, and the server's
+   memory; index bytes per chunk.
 
 Every figure is what this run measured on this machine; nothing is remembered between runs.
 """
@@ -60,6 +61,7 @@ class BenchConfig:
     queries: Path | None = None  # BEIR queries.jsonl or one query per line
     query_count: int = 200
     clients: tuple[int, ...] = (1, 8, 32)
+    workers: tuple[int, ...] = ()  # server processes to measure; () : 1 and one per core
     http_seconds: float = 20.0
     http_requests: int = 3000
     backends: tuple[str, ...] = ("onnx-int8", "torch")
@@ -77,8 +79,7 @@ class BenchResult:
     backends: dict[str, Any] = field(default_factory=dict)
     scaled: dict[str, Any] = field(default_factory=dict)
     in_process: dict[str, Any] = field(default_factory=dict)
-    server: dict[str, Any] = field(default_factory=dict)
-    http: dict[str, Any] = field(default_factory=dict)
+    server: dict[str, Any] = field(default_factory=dict)  # by worker count
 
 
 def percentiles(values_ms: Sequence[float]) -> dict[str, float]:
@@ -343,7 +344,9 @@ def index_size(index_dir: Path) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def served(index_dir: Path, log: Path, threads: int = 8) -> Iterator[tuple[str, int, float]]:
+def served(
+    index_dir: Path, log: Path, threads: int = 8, workers: int = 1
+) -> Iterator[tuple[str, int, float]]:
     """`semsearch serve` in its own process, logging to `log`: yields (base URL, pid,
     seconds from process start to /readyz answering 200)."""
     from semsearch.load import free_port
@@ -352,6 +355,7 @@ def served(index_dir: Path, log: Path, threads: int = 8) -> Iterator[tuple[str, 
     env = {**os.environ, "SEMSEARCH_RELOAD_INTERVAL": "0"}
     command = [sys.executable, "-m", "semsearch", "serve", "--index", str(index_dir)]
     command += ["--port", str(port), "--threads", str(threads), "--reload-interval", "0"]
+    command += ["--workers", str(workers)]
     started = time.perf_counter()
     base = f"http://127.0.0.1:{port}"
     with log.open("w", encoding="utf-8") as log_file:
@@ -385,13 +389,18 @@ def _wait_ready(process: subprocess.Popen[bytes], base: str, log: Path, started:
 
 
 def resident_memory(pid: int) -> dict[str, float]:
-    """VmRSS (now) and VmHWM (peak) of a process, in MB."""
-    figures = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        name, _, value = line.partition(":")
-        if name in ("VmRSS", "VmHWM"):
-            figures[name] = round(int(value.split()[0]) / 1024, 1)
-    return figures
+    """Memory of a server, in MB: VmRSS (now) and VmHWM (peak) summed over the process and
+    its workers, and Pss (pages shared between them, such as the mapped index, counted
+    once in all)."""
+    figures = {"VmRSS": 0.0, "VmHWM": 0.0, "Pss": 0.0}
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    pids = [pid, *(int(p) for p in children.read_text().split())] if children.exists() else [pid]
+    for process in pids:
+        for name, file in (("VmRSS", "status"), ("VmHWM", "status"), ("Pss", "smaps_rollup")):
+            for line in Path(f"/proc/{process}/{file}").read_text().splitlines():
+                if line.startswith(f"{name}:"):
+                    figures[name] += int(line.split()[1]) / 1024
+    return {name: round(value, 1) for name, value in figures.items()}
 
 
 def in_fresh_process(work: Path, task: str, **arguments: Any) -> Any:
@@ -429,7 +438,6 @@ def run_bench(config: BenchConfig, echo: Echo = print) -> BenchResult:
     """Measure everything in the module docstring; prints as it goes and returns the figures."""
     from index.build import build_index
     from search.tuning import build_tuner
-    from semsearch.load import run_load
 
     result = BenchResult(machine=machine())
     m = result.machine
@@ -527,10 +535,29 @@ def run_bench(config: BenchConfig, echo: Echo = print) -> BenchResult:
             f"{figures['hybrid']['p50_ms'] / base_query['p50_ms']:.2f}x its p50"
         )
 
-    # 5. The server.
-    with served(served_dir, config.work / "server.log") as (url, pid, ready_s):
-        result.server = {"start_to_ready_s": round(ready_s, 2)}
-        echo(f"server: process start to /readyz 200 in {ready_s:.2f} s")
+    # 5. The server, with one process and with one per core.
+    for workers in config.workers or tuple(sorted({1, len(os.sched_getaffinity(0))})):
+        result.server[str(workers)] = _measure_server(config, served_dir, queries, workers, echo)
+    # Other work on the machine changes every figure: say how busy it was.
+    result.machine["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    echo(
+        f"load average (1, 5, 15 min) at start {result.machine['load_average_at_start']}, "
+        f"at end {result.machine['load_average_at_end']}"
+    )
+    return result
+
+
+def _measure_server(
+    config: BenchConfig, index_dir: Path, queries: list[str], workers: int, echo: Echo
+) -> dict[str, Any]:
+    """Start to ready, then HTTP load at each client count, then memory, for one server."""
+    from semsearch.load import run_load
+
+    named = f"{workers} worker{'s' if workers > 1 else ''}"
+    log = config.work / f"server-{workers}.log"
+    with served(index_dir, log, workers=workers) as (url, pid, ready_s):
+        figures: dict[str, Any] = {"start_to_ready_s": round(ready_s, 2), "http": {}}
+        echo(f"server ({named}): process start to /readyz 200 in {ready_s:.2f} s")
         for clients in config.clients:
             load = run_load(
                 url,
@@ -539,7 +566,7 @@ def run_bench(config: BenchConfig, echo: Echo = print) -> BenchResult:
                 seconds=config.http_seconds,
                 max_requests=config.http_requests,
             )
-            result.http[str(clients)] = {
+            figures["http"][str(clients)] = {
                 "requests": load.requests,
                 "failed": len(load.failures),
                 "per_s": round(load.per_second, 1),
@@ -549,20 +576,14 @@ def run_bench(config: BenchConfig, echo: Echo = print) -> BenchResult:
                 "first_failures": load.failures[:3],
             }
             echo(
-                f"HTTP hybrid k=10, {clients} clients: {load.requests} requests, "
+                f"HTTP hybrid k=10, {named}, {clients} clients: {load.requests} requests, "
                 f"{len(load.failures)} failed, {load.per_second:.1f} queries/s; latency "
                 f"p50 {load.percentile(50):.1f} ms, p95 {load.percentile(95):.1f} ms, "
                 f"p99 {load.percentile(99):.1f} ms"
             )
-        result.server["memory_mb"] = resident_memory(pid)
-        echo(f"server memory after the load: {result.server['memory_mb']} MB")
-    # Other work on the machine changes every figure: say how busy it was.
-    result.machine["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    echo(
-        f"load average (1, 5, 15 min) at start {result.machine['load_average_at_start']}, "
-        f"at end {result.machine['load_average_at_end']}"
-    )
-    return result
+        figures["memory_mb"] = resident_memory(pid)
+        echo(f"server ({named}) memory after the load: {figures['memory_mb']} MB")
+    return figures
 
 
 def _vectors_of(index_dir: Path) -> np.ndarray:

@@ -381,6 +381,11 @@ def evaluate_index(
 @click.option("--sample", default=256, show_default=True, help="Passages embedded per backend.")
 @click.option("--clients", default="1,8,32", show_default=True, help="HTTP client counts.")
 @click.option(
+    "--workers",
+    default=None,
+    help="Server worker counts to measure, such as 1,2 [default: 1 and one per core].",
+)
+@click.option(
     "--http-seconds", default=20.0, show_default=True, help="Most seconds per client count."
 )
 @click.option(
@@ -401,6 +406,7 @@ def bench(
     queries: str | None,
     sample: int,
     clients: str,
+    workers: str | None,
     http_seconds: float,
     http_requests: int,
     backends: str,
@@ -413,10 +419,8 @@ def bench(
 
     from semsearch.bench import BenchConfig, run_bench
 
-    try:
-        counts = tuple(int(c) for c in clients.split(",") if c.strip())
-    except ValueError as exc:
-        raise click.BadParameter(f"--clients takes numbers like 1,8,32, got {clients!r}") from exc
+    counts = _numbers("--clients", clients)
+    worker_counts = _numbers("--workers", workers) if workers else ()
     config = BenchConfig(
         inputs=[Path(p) for p in inputs],
         work=Path(work),
@@ -425,6 +429,7 @@ def bench(
         scale_to=scale_to,
         queries=Path(queries) if queries else None,
         clients=counts,
+        workers=worker_counts,
         http_seconds=http_seconds,
         http_requests=http_requests,
         backends=tuple(b.strip() for b in backends.split(",") if b.strip()),
@@ -464,6 +469,14 @@ def bench(
     show_default=True,
     help="Seconds a client may stay silent mid-request before the connection is closed.",
 )
+@click.option(
+    "--workers",
+    default=1,
+    type=click.IntRange(1, 64),
+    show_default=True,
+    help="Server processes sharing the port, each with its own model and threads (the "
+    "index files are mapped once for all). About one per core answers the most queries.",
+)
 def serve(
     index_dir: str,
     host: str,
@@ -472,33 +485,69 @@ def serve(
     model: str | None,
     reload_interval: float,
     timeout: int,
+    workers: int,
 ) -> None:
     """Serve the search page and JSON API with waitress (a production WSGI server).
 
     The admin API (POST /api/admin/reload) is on when SEMSEARCH_ADMIN_KEY is set."""
     import waitress
 
-    from web import create_app
-
     # One access line per request, whatever the verbosity (the library stays at WARNING).
     logging.getLogger("semsearch.access").setLevel(logging.INFO)
-    app = create_app({"INDEX_DIR": index_dir, "MODEL": model, "RELOAD_INTERVAL": reload_interval})
-    state = app.extensions["semsearch"]
-    if state["service"] is None:
-        click.echo(f"warning: {state['error']} (serving anyway; /readyz says 503)", err=True)
-    click.echo(f"serving {index_dir} on http://{host}:{port}/  (Ctrl-C to stop)")
-    waitress.serve(
-        app,
-        host=host,
-        port=port,
-        threads=threads,
-        ident="semsearch",
-        channel_timeout=timeout,
+    options: dict[str, Any] = {
+        "threads": threads,
+        "ident": "semsearch",
+        "channel_timeout": timeout,
         # waitress looks for silent connections only this often (its default is 30 s).
-        cleanup_interval=max(1, min(30, timeout // 2)),
+        "cleanup_interval": max(1, min(30, timeout // 2)),
         # Flask answers bodies over 64 KiB with a JSON 413; waitress stops far bigger ones.
-        max_request_body_size=1 << 20,
-    )
+        "max_request_body_size": 1 << 20,
+    }
+
+    def make_app() -> Any:
+        # Imported here: with --workers, the supervisor forks before the app, the model and
+        # FAISS are loaded, so none of their threads or sessions is copied into a worker.
+        from web import create_app
+
+        app = create_app(
+            {"INDEX_DIR": index_dir, "MODEL": model, "RELOAD_INTERVAL": reload_interval}
+        )
+        state = app.extensions["semsearch"]
+        if state["service"] is None:
+            click.echo(f"warning: {state['error']} (serving anyway; /readyz says 503)", err=True)
+        return app
+
+    if workers == 1:
+        app = make_app()
+        click.echo(f"serving {index_dir} on http://{host}:{port}/  (Ctrl-C to stop)")
+        waitress.serve(app, host=host, port=port, **options)
+        return
+
+    from web.workers import listening_socket, reload_on_signal, serve_workers
+
+    try:
+        sock = listening_socket(host, port)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc}") from exc
+
+    def run_worker(sock: Any, number: int) -> None:
+        app = make_app()
+        reload_on_signal(app)
+        waitress.serve(app, sockets=[sock], **options)
+
+    click.echo(f"serving {index_dir} on http://{host}:{port}/ with {workers} workers")
+    sys.exit(serve_workers(workers, sock, run_worker))
+
+
+def _numbers(option: str, text: str) -> tuple[int, ...]:
+    """A comma-separated list of positive whole numbers, such as 1,8,32."""
+    try:
+        numbers = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        numbers = ()
+    if not numbers or min(numbers) < 1:
+        raise click.BadParameter(f"{option} takes positive numbers like 1,8,32, got {text!r}")
+    return numbers
 
 
 def main() -> None:

@@ -34,6 +34,19 @@ def serve(
 ) -> Iterator[str]:
     """Start `semsearch serve` on a free port, wait until /readyz answers 200, yield the base
     URL, and stop the server with SIGTERM at the end."""
+    with serve_process(index, log_path, *extra, model=model, env=env) as (url, _):
+        yield url
+
+
+@contextlib.contextmanager
+def serve_process(
+    index: Path,
+    log_path: Path,
+    *extra: str,
+    model: str = "hashing-256",
+    env: dict[str, str] | None = None,
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`serve`, yielding the server's process too (SIGTERM at the end unless it has exited)."""
     port = free_port()
     command = semsearch(
         "serve",
@@ -67,7 +80,8 @@ def serve(
                 pytest.fail(f"semsearch serve did not become ready: {output}")
             time.sleep(0.2)
         try:
-            yield url
+            yield url, server
         finally:
-            server.send_signal(signal.SIGTERM)
+            if server.poll() is None:
+                server.send_signal(signal.SIGTERM)
             server.wait(timeout=30)

@@ -86,15 +86,21 @@ def test_percentiles() -> None:
 @pytest.mark.slow
 def test_a_small_bench_run_measures_everything(tmp_path: Path) -> None:
     """The whole benchmark, bounded small: real model on both backends, the baseline, a
-    scaled index, a real server under 1 and 4 clients; every figure present, no failure."""
+    scaled index, a real server with 1 and 2 workers under 1 and 4 clients; every figure
+    present, no failure."""
     out = tmp_path / "bench.json"
     command = [sys.executable, "-m", "semsearch", "bench", str(DEMO_ARTICLES)]
     command += ["--work", str(tmp_path / "work"), "--articles", "10", "--scale-to", "1500"]
-    command += ["--sample", "8", "--clients", "1,4", "--http-seconds", "1"]
+    command += ["--sample", "8", "--clients", "1,4", "--workers", "1,2", "--http-seconds", "1"]
     command += ["--http-requests", "40", "--json", str(out)]
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    for line in ("build throughput ratio", "in-process hybrid", "HTTP hybrid k=10, 4 clients"):
+    for line in (
+        "build throughput ratio",
+        "in-process hybrid",
+        "HTTP hybrid k=10, 1 worker, 4 clients",
+        "HTTP hybrid k=10, 2 workers, 4 clients",
+    ):
         assert line in done.stdout
     figures = json.loads(out.read_text())
     assert figures["build"]["ratio_to_baseline"] > 0
@@ -103,8 +109,13 @@ def test_a_small_bench_run_measures_everything(tmp_path: Path) -> None:
     assert figures["scaled"]["synthesised"] > 1000 and figures["scaled"]["reused"] > 0
     assert figures["in_process"]["size"]["chunks"] >= 1200
     assert {"hybrid", "dense", "keyword", "baseline"} <= set(figures["in_process"])
-    assert figures["server"]["start_to_ready_s"] > 0
-    assert figures["server"]["memory_mb"]["VmRSS"] > 50
-    for clients in ("1", "4"):
-        http = figures["http"][clients]
-        assert http["failed"] == 0 and http["requests"] > 0, http
+    assert set(figures["server"]) == {"1", "2"}
+    for server in figures["server"].values():
+        assert server["start_to_ready_s"] > 0
+        assert server["memory_mb"]["VmRSS"] > 50 and server["memory_mb"]["Pss"] > 50
+        for clients in ("1", "4"):
+            http = server["http"][clients]
+            assert http["failed"] == 0 and http["requests"] > 0, http
+    # Two workers: the supervisor's and both workers' memory, shared pages counted once.
+    two = figures["server"]["2"]["memory_mb"]
+    assert two["Pss"] < two["VmRSS"]

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from index.update import update_index
 from search.service import SearchService
 from semsearch.load import run_load
 from tests.conftest import FAKE_MIN_SCORE
-from tests.servers import semsearch, serve
+from tests.servers import semsearch, serve, serve_process
 
 MODEL = "hashing-256"
 WORDS = [
@@ -214,3 +215,79 @@ def test_silent_client_is_disconnected(tmp_path: Path, base: Path) -> None:
             started = time.monotonic()
             assert slow.recv(1024) == b""  # closed by the server, not answered
             assert time.monotonic() - started < 10
+
+
+# --- serve --workers N --------------------------------------------------------------------
+
+
+def workers_of(server: subprocess.Popen[bytes]) -> list[int]:
+    found = subprocess.run(["pgrep", "-P", str(server.pid)], capture_output=True, text=True)
+    return [int(pid) for pid in found.stdout.split()]
+
+
+def fetch(url: str, method: str = "GET", headers: dict[str, str] | None = None) -> bytes:
+    """One request on a connection of its own (so the kernel may hand it to any worker)."""
+    request = urllib.request.Request(url, method=method, headers=headers or {})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return bytes(response.read())
+
+
+def metric(url: str, name: str) -> float:
+    """The sum of a metric's samples in `GET /metrics`, asked of whichever worker answers."""
+    text = fetch(url + "/metrics").decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
+
+
+def test_workers_share_the_port_and_count_every_request(tmp_path: Path, base: Path) -> None:
+    """Two workers answer on one port; /metrics counts both workers' requests whichever
+    worker answers it; SIGTERM stops the supervisor and both workers cleanly."""
+    with serve_process(base, tmp_path / "serve.log", "--workers", "2") as (url, server):
+        workers = workers_of(server)
+        assert len(workers) == 2
+        report = run_load(url, ["river budget", "glacier telescope"], 8, 3.0)
+        assert report.failures == [] and report.requests > 50
+        searches = 'semsearch_requests_total{endpoint="search.api_search"'
+        for _ in range(6):  # new connections: different workers answer
+            assert metric(url, searches) == report.requests
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=30) == 0
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+
+
+def test_admin_reload_reaches_every_worker(tmp_path: Path, base: Path, embedder: Any) -> None:
+    """With polling off, one POST /api/admin/reload moves both workers to the new version."""
+    key = "worker-admin-key"
+    with serve(
+        base, tmp_path / "serve.log", "--workers", "2", "--reload-interval", "0",
+        env={"SEMSEARCH_ADMIN_KEY": key},
+    ) as url:  # fmt: skip
+        update_index(base, embedder, add=[write_articles(tmp_path / "new.jsonl", 500, 5)])
+        new = read_manifest(base).version
+        admin = {"Authorization": f"Bearer {key}"}
+        answer = json.loads(fetch(url + "/api/admin/reload", "POST", admin))
+        assert answer["index"]["version"] == new
+        deadline = time.monotonic() + 20
+        while metric(url, 'semsearch_reloads_total{result="ok"}') < 2:
+            assert time.monotonic() < deadline, "the other worker did not reload"
+            time.sleep(0.2)
+        versions = {json.loads(fetch(url + "/readyz"))["index"]["version"] for _ in range(20)}
+        assert versions == {new}
+
+
+def test_a_dead_worker_stops_the_server_and_workers_die_with_it(tmp_path: Path, base: Path) -> None:
+    """A worker killed from outside stops the server (status 1, the other worker too), so a
+    process manager restarts it whole; workers of a supervisor killed with SIGKILL exit."""
+    with serve_process(base, tmp_path / "a.log", "--workers", "2") as (_, server):
+        first, second = workers_of(server)
+        os.kill(first, signal.SIGKILL)
+        assert server.wait(timeout=30) == 1
+        assert not Path(f"/proc/{second}").exists()
+        assert "exited with status -9: stopping the server" in (tmp_path / "a.log").read_text()
+    with serve_process(base, tmp_path / "b.log", "--workers", "2") as (_, server):
+        workers = workers_of(server)
+        server.kill()
+        server.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while [pid for pid in workers if Path(f"/proc/{pid}").exists()]:
+            assert time.monotonic() < deadline, "workers outlived their supervisor"
+            time.sleep(0.1)

@@ -12,6 +12,7 @@ computed at scrape time from the app's current service, so they follow a reload.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 import time
@@ -21,8 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, Response, current_app, g, has_request_context, request
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, values
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 EXTENSION = "semsearch_observability"
@@ -170,10 +172,27 @@ def _printable(text: str) -> str:
 
 def _metrics_view() -> Response:
     metrics: Metrics = current_app.extensions[EXTENSION]
-    return Response(generate_latest(metrics.registry), content_type=METRICS_CONTENT_TYPE)
+    registry = metrics.registry
+    if _multiprocess():
+        # Every worker's counts, from the files they all write; the index gauges are this
+        # worker's (they all serve the same version, give or take a reload interval).
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+        registry.register(IndexCollector(current_app))
+    return Response(generate_latest(registry), content_type=METRICS_CONTENT_TYPE)
+
+
+def _multiprocess() -> bool:
+    """True in a worker of `semsearch serve --workers N` (see `web.workers`)."""
+    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
 
 def _create_metrics(app: Flask) -> Metrics:
+    if _multiprocess() and values.ValueClass is values.MutexValue:
+        # prometheus_client picks where values live when it is first imported, which in
+        # the CLI is before `serve` sets the folder; it asks for the choice to be made
+        # before the first metric is built, as here (see its `values.get_value_class`).
+        values.ValueClass = values.get_value_class()
     registry = CollectorRegistry()
     requests = Counter(
         "semsearch_requests",

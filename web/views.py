@@ -15,6 +15,7 @@ from search.query import FILTER_NAMES, MODES
 from search.service import SearchService
 from web import EXTENSION
 from web.render import result_to_dict
+from web.workers import notify_siblings
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +134,7 @@ def admin_reload() -> Any:
         return response, status
     state = current_app.extensions[EXTENSION]
     reloaded = state["live"].reload(force=True)
+    notify_siblings()  # with `serve --workers N`, the other workers reload too
     if not reloaded:
         problem = state["reload_error"] or state["error"] or "reload failed; see the log"
         return error_body(f"reload failed: {problem}", 503)

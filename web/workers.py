@@ -1,0 +1,199 @@
+"""Several server processes on one port: `semsearch serve --workers N`.
+
+Why: a hybrid search spends about half of its CPU time in Python (fusion, the store,
+highlighting, JSON, HTTP), which CPython runs one thread at a time in a process, and half
+in the model, FAISS and SQLite, which run side by side. On this project's 2-core machine,
+at 96k chunks and 8 clients, one process answered about 150 queries/s and two about 185
+(`semsearch bench`, which prints both).
+
+How: the supervisor (this module) binds the socket, forks the workers and waits. Each
+worker loads the model and opens the index itself, then serves with waitress on the shared
+socket; the kernel hands each new connection to one of them. FAISS and bm25s map their
+files, so the index pages sit once in memory for all workers; the model (~25 MB int8) and
+Python's own memory are per worker. The supervisor imports neither the model nor the
+index, so no model session or FAISS thread exists before a fork.
+
+- Metrics: the supervisor turns on prometheus_client's multiprocess mode (its files in a
+  temporary folder) so that `/metrics` counts every worker's requests, whichever worker
+  answers the scrape (see `web.observability`).
+- Admin reload: the worker that gets `POST /api/admin/reload` reloads, then asks the
+  supervisor (SIGUSR1) to have every other worker reload too.
+- SIGTERM or SIGINT to the supervisor stops the workers. A worker that dies on its own
+  stops the whole server (exit status 1), so that a process manager restarts it whole
+  rather than it running on with fewer workers than it was given. A worker dies with its
+  supervisor (Linux `PR_SET_PDEATHSIG`), even after a `kill -9`.
+- Rate limits are counted per worker (see `web.security`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import socket
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+#: Environment variable naming prometheus_client's multiprocess folder.
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+#: Set in each worker: its supervisor's process id.
+SUPERVISOR_PID = "SEMSEARCH_SUPERVISOR_PID"
+#: Seconds the workers get to stop after SIGTERM before they are killed.
+STOP_SECONDS = 10.0
+_WATCHED = {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGUSR1}
+_PR_SET_PDEATHSIG = 1
+
+
+def listening_socket(host: str, port: int, backlog: int = 1024) -> socket.socket:
+    """A TCP socket bound and listening, to be shared by the workers."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, port), family=family, backlog=backlog)
+
+
+def serve_workers(
+    count: int, sock: socket.socket, run_worker: Callable[[socket.socket, int], None]
+) -> int:
+    """Fork `count` workers, each calling `run_worker(sock, number)` (which serves until the
+    process is stopped), and supervise them; returns the exit status for the server."""
+    with _multiprocess_metrics():
+        # Blocked, the supervisor's signals wait for `sigwaitinfo` instead of interrupting.
+        previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _WATCHED)
+        workers: dict[int, int] = {}  # pid -> worker number
+        try:
+            for number in range(1, count + 1):
+                workers[_fork(sock, run_worker, number, previous_mask)] = number
+            return _supervise(workers)
+        finally:
+            _stop(workers)
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
+
+
+def notify_siblings() -> None:
+    """From a worker: ask the supervisor to have the other workers reload the index."""
+    supervisor = os.environ.get(SUPERVISOR_PID)
+    if supervisor and int(supervisor) == os.getppid():
+        os.kill(int(supervisor), signal.SIGUSR1)
+
+
+def _fork(
+    sock: socket.socket,
+    run_worker: Callable[[socket.socket, int], None],
+    number: int,
+    previous_mask: set[int | signal.Signals],
+) -> int:
+    supervisor = os.getpid()
+    pid = os.fork()
+    if pid:
+        return pid
+    status = 1
+    try:
+        _die_with(supervisor)
+        os.environ[SUPERVISOR_PID] = str(supervisor)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the supervisor's to handle
+        signal.signal(signal.SIGUSR1, signal.SIG_IGN)  # until the app installs its own
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
+        run_worker(sock, number)
+        status = 0
+    except BaseException:  # a worker reports whatever stopped it, then exits
+        log.exception("worker %d failed", number)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)  # never return into the supervisor's code
+
+
+def _die_with(supervisor: int) -> None:
+    """Have the kernel send this process SIGTERM when its parent dies."""
+    prctl = getattr(ctypes.CDLL(None, use_errno=True), "prctl", None)  # Linux only
+    if prctl is not None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != supervisor:  # it died before the call took effect
+        os._exit(1)
+
+
+def _supervise(workers: dict[int, int]) -> int:
+    """Wait for signals until the server stops; returns its exit status."""
+    while True:
+        info = signal.sigwaitinfo(_WATCHED)
+        if info.si_signo in (signal.SIGTERM, signal.SIGINT):
+            log.info("stopping %d workers", len(workers))
+            return 0
+        if info.si_signo == signal.SIGUSR1:
+            for pid in workers:
+                if pid != info.si_pid:
+                    os.kill(pid, signal.SIGUSR1)
+            continue
+        for pid, status in _reap(workers):
+            log.error(
+                "worker %d (pid %d) exited with status %d: stopping the server",
+                workers.pop(pid),
+                pid,
+                status,
+            )
+            return 1
+
+
+def _reap(workers: dict[int, int]) -> Iterator[tuple[int, int]]:
+    """The workers that have exited, with their exit status."""
+    for pid in list(workers):
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            yield pid, os.waitstatus_to_exitcode(status)
+
+
+def _stop(workers: dict[int, int]) -> None:
+    """SIGTERM every worker still running, then SIGKILL those still there after a while."""
+    for pid in workers:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    remaining = dict(workers)
+    deadline = time.monotonic() + STOP_SECONDS
+    while True:
+        for pid, _ in list(_reap(remaining)):
+            remaining.pop(pid)
+        if not remaining:
+            return
+        left = deadline - time.monotonic()
+        # Several exits can share one SIGCHLD: reap, then wait for the next.
+        if left <= 0 or signal.sigtimedwait({signal.SIGCHLD}, left) is None:
+            for pid in remaining:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            return
+
+
+@contextlib.contextmanager
+def _multiprocess_metrics() -> Iterator[None]:
+    """prometheus_client's multiprocess mode for the workers, in a folder that goes with
+    the server (one given in the environment is used, and kept, instead)."""
+    if os.environ.get(MULTIPROCESS_DIR):
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="semsearch-metrics-") as folder:
+        os.environ[MULTIPROCESS_DIR] = folder
+        try:
+            yield
+        finally:
+            del os.environ[MULTIPROCESS_DIR]
+
+
+def reload_on_signal(app: Any) -> None:
+    """In a worker: reload the app's index on SIGUSR1 (sent by the supervisor when another
+    worker was asked to reload), in a thread of its own, as the watcher would."""
+    live = app.extensions["semsearch"]["live"]
+
+    def reload(signum: int, frame: Any) -> None:
+        threading.Thread(
+            target=live.reload, kwargs={"force": True}, name="admin-reload", daemon=True
+        ).start()
+
+    signal.signal(signal.SIGUSR1, reload)
