@@ -2,10 +2,14 @@
 """Calibrate `min_score` (the "no good match" threshold) for a model, from several collections.
 
     S=../shared/datasets/scifact
+    .venv/bin/semsearch build $S/corpus.jsonl --out /tmp/scifact-onnx
+    .venv/bin/semsearch build scripts/demo/articles --out /tmp/demo-onnx
+    # news: /tmp/hp.jsonl made as scripts/eval/news-questions/README.md says
+    .venv/bin/semsearch build ../shared/seeds /tmp/hp.jsonl --out /tmp/hp-onnx
     .venv/bin/python scripts/calibrate_min_score.py \\
-        scifact=/tmp/scifact-idx:$S/queries.jsonl:$S/qrels/test.tsv \\
-        news=/tmp/hp-idx:scripts/eval/news-questions/queries.jsonl \\
-        demo=demo-index:scripts/demo/QUESTIONS.md
+        scifact=/tmp/scifact-onnx:$S/queries.jsonl:$S/qrels/test.tsv \\
+        news=/tmp/hp-onnx:scripts/eval/news-questions/queries.jsonl \\
+        demo=/tmp/demo-onnx:scripts/demo/QUESTIONS.md
 
 Each collection is NAME=INDEX:QUERIES[:QRELS] (BEIR queries.jsonl, only the judged ones when
 QRELS is given; or a QUESTIONS.md list). A collection's queries against its own index are
