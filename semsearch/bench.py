@@ -558,6 +558,10 @@ def _measure_server(
     with served(index_dir, log, workers=workers) as (url, pid, ready_s):
         figures: dict[str, Any] = {"start_to_ready_s": round(ready_s, 2), "http": {}}
         echo(f"server ({named}): process start to /readyz 200 in {ready_s:.2f} s")
+        # /readyz answers once one worker is up; the others, started at the same moment,
+        # may still be loading. Two seconds of unmeasured requests let every one finish
+        # loading (about one second each here) and warm up.
+        run_load(url, queries, clients=4 * workers, seconds=2.0)
         for clients in config.clients:
             load = run_load(
                 url,

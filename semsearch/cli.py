@@ -523,20 +523,20 @@ def serve(
         waitress.serve(app, host=host, port=port, **options)
         return
 
-    from web.workers import listening_socket, reload_on_signal, serve_workers
+    from web.workers import listening_sockets, reload_on_signal, serve_workers
 
     try:
-        sock = listening_socket(host, port)
+        sockets = listening_sockets(host, port)
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc}") from exc
 
-    def run_worker(sock: Any, number: int) -> None:
+    def run_worker(sockets: list[Any], number: int) -> None:
         app = make_app()
         reload_on_signal(app)
-        waitress.serve(app, sockets=[sock], **options)
+        waitress.serve(app, sockets=sockets, **options)
 
     click.echo(f"serving {index_dir} on http://{host}:{port}/ with {workers} workers")
-    sys.exit(serve_workers(workers, sock, run_worker))
+    sys.exit(serve_workers(workers, sockets, run_worker))
 
 
 def _numbers(option: str, text: str) -> tuple[int, ...]:

@@ -27,7 +27,7 @@ from index.embedding import load_embedder
 from index.manifest import read_manifest, verify_files
 from index.update import update_index
 from search.service import SearchService
-from semsearch.load import run_load
+from semsearch.load import free_port, run_load
 from tests.conftest import FAKE_MIN_SCORE
 from tests.servers import semsearch, serve, serve_process
 
@@ -283,7 +283,12 @@ def test_a_dead_worker_stops_the_server_and_workers_die_with_it(tmp_path: Path, 
         assert server.wait(timeout=30) == 1
         assert not Path(f"/proc/{second}").exists()
         assert "exited with status -9: stopping the server" in (tmp_path / "a.log").read_text()
-    with serve_process(base, tmp_path / "b.log", "--workers", "2") as (_, server):
+    # The supervisor cannot clean up after a SIGKILL: its metrics folder goes in tmp_path.
+    metrics_dir = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    with serve_process(base, tmp_path / "b.log", "--workers", "2", env=metrics_dir) as (
+        _,
+        server,
+    ):
         workers = workers_of(server)
         server.kill()
         server.wait(timeout=30)
@@ -291,3 +296,101 @@ def test_a_dead_worker_stops_the_server_and_workers_die_with_it(tmp_path: Path, 
         while [pid for pid in workers if Path(f"/proc/{pid}").exists()]:
             assert time.monotonic() < deadline, "workers outlived their supervisor"
             time.sleep(0.1)
+
+
+def test_a_reload_notice_to_a_starting_worker_is_not_lost(
+    tmp_path: Path, base: Path, embedder: Any
+) -> None:
+    """A worker still loading when another is asked to reload may have opened the old
+    version: the notice waits for it (blocked, not ignored) and it reloads once started."""
+    key = "worker-admin-key"
+    command = semsearch(
+        "serve", "--index", str(base), "--model", MODEL, "--port", str(free_port()),
+        "--workers", "2", "--reload-interval", "0",
+    )  # fmt: skip
+    env = {**os.environ, "SEMSEARCH_MIN_SCORE": str(FAKE_MIN_SCORE), "SEMSEARCH_ADMIN_KEY": key}
+    url = f"http://127.0.0.1:{command[command.index('--port') + 1]}"
+    with (tmp_path / "serve.log").open("wb") as log:
+        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + 20
+        while len(workers := workers_of(server)) < 2:
+            assert time.monotonic() < deadline
+        late = workers[1]
+        os.kill(late, signal.SIGSTOP)  # long before it can have installed its handler
+        while True:  # the other worker answers
+            try:
+                fetch(url + "/readyz")
+                break
+            except OSError:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        update_index(base, embedder, add=[write_articles(tmp_path / "new.jsonl", 500, 5)])
+        new = read_manifest(base).version
+        fetch(url + "/api/admin/reload", "POST", {"Authorization": f"Bearer {key}"})
+        time.sleep(0.5)  # the supervisor has passed the notice on by now
+        os.kill(late, signal.SIGCONT)
+        while metric(url, 'semsearch_reloads_total{result="ok"}') < 2:
+            assert time.monotonic() < deadline + 20, "the starting worker lost the notice"
+            time.sleep(0.2)
+        versions = {json.loads(fetch(url + "/readyz"))["index"]["version"] for _ in range(20)}
+        assert versions == {new}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@pytest.mark.parametrize("signals", [["SIGTERM", "SIGTERM"], ["SIGTERM", "SIGUSR1"], ["SIGHUP"]])
+def test_the_supervisor_stops_cleanly_whatever_signals_come(
+    tmp_path: Path, base: Path, signals: list[str]
+) -> None:
+    """A second signal while the workers stop (a second Ctrl-C, a reload notice), or a
+    hang-up, still ends in exit status 0 with the metrics folder removed."""
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(folder)}
+    with serve_process(base, tmp_path / "serve.log", "--workers", "2", env=env) as (_, server):
+        workers = workers_of(server)
+        assert len(list(folder.iterdir())) == 1  # this run's own folder inside the given one
+        os.kill(workers[0], signal.SIGSTOP)  # stopping now takes a while (SIGKILL at 10 s)
+        for name in signals:
+            server.send_signal(getattr(signal, name))
+            time.sleep(0.05)
+        assert server.wait(timeout=30) == 0
+    assert list(folder.iterdir()) == []
+
+
+def test_metrics_count_this_run_only_with_a_given_folder(tmp_path: Path, base: Path) -> None:
+    """Counts kept in a user's PROMETHEUS_MULTIPROC_DIR by an earlier run are not added to
+    this run's, with or without workers."""
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    searches = 'semsearch_requests_total{endpoint="search.api_search"'
+    for workers in ("2", "2", "1", "1"):
+        with serve(base, tmp_path / "serve.log", "--workers", workers, env=env) as url:
+            for _ in range(5):
+                fetch(url + "/api/search?q=river")
+            assert metric(url, searches) == 5
+
+
+def test_workers_listen_on_every_interface_for_star(tmp_path: Path, base: Path) -> None:
+    """`--host '*'` means every interface with workers too, as waitress reads it alone."""
+    port = free_port()
+    command = semsearch(
+        "serve", "--index", str(base), "--model", MODEL, "--host", "*", "--port", str(port),
+        "--workers", "2", "--reload-interval", "0",
+    )  # fmt: skip
+    with (tmp_path / "serve.log").open("wb") as log:
+        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                fetch(f"http://127.0.0.1:{port}/healthz")
+                break
+            except OSError:
+                assert server.poll() is None, (tmp_path / "serve.log").read_text()
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+    finally:
+        server.terminate()
+        assert server.wait(timeout=30) == 0

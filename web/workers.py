@@ -18,7 +18,7 @@ index, so no model session or FAISS thread exists before a fork.
   answers the scrape (see `web.observability`).
 - Admin reload: the worker that gets `POST /api/admin/reload` reloads, then asks the
   supervisor (SIGUSR1) to have every other worker reload too.
-- SIGTERM or SIGINT to the supervisor stops the workers. A worker that dies on its own
+- SIGTERM, SIGINT or SIGHUP to the supervisor stops the workers. A worker that dies on its own
   stops the whole server (exit status 1), so that a process manager restarts it whole
   rather than it running on with fewer workers than it was given. A worker dies with its
   supervisor (Linux `PR_SET_PDEATHSIG`), even after a `kill -9`.
@@ -48,31 +48,56 @@ MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 SUPERVISOR_PID = "SEMSEARCH_SUPERVISOR_PID"
 #: Seconds the workers get to stop after SIGTERM before they are killed.
 STOP_SECONDS = 10.0
-_WATCHED = {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGUSR1}
+_WATCHED = {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1}
+_STOP = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 _PR_SET_PDEATHSIG = 1
 
 
-def listening_socket(host: str, port: int, backlog: int = 1024) -> socket.socket:
-    """A TCP socket bound and listening, to be shared by the workers."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    return socket.create_server((host, port), family=family, backlog=backlog)
+def listening_sockets(host: str, port: int, backlog: int = 1024) -> list[socket.socket]:
+    """TCP sockets bound and listening, to be shared by the workers: one per address the
+    host name has (`*`: every interface, IPv4 and IPv6), as waitress does for one process."""
+    found = socket.getaddrinfo(
+        None if host == "*" else host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )
+    sockets: list[socket.socket] = []
+    try:
+        for family, kind, protocol, _, address in dict.fromkeys(found):
+            sock = socket.socket(family, kind, protocol)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            sock.listen(backlog)
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
 
 
 def serve_workers(
-    count: int, sock: socket.socket, run_worker: Callable[[socket.socket, int], None]
+    count: int,
+    sockets: list[socket.socket],
+    run_worker: Callable[[list[socket.socket], int], None],
 ) -> int:
-    """Fork `count` workers, each calling `run_worker(sock, number)` (which serves until the
-    process is stopped), and supervise them; returns the exit status for the server."""
+    """Fork `count` workers, each calling `run_worker(sockets, number)` (which serves until
+    the process is stopped), and supervise them; returns the exit status for the server."""
     with _multiprocess_metrics():
         # Blocked, the supervisor's signals wait for `sigwaitinfo` instead of interrupting.
         previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _WATCHED)
         workers: dict[int, int] = {}  # pid -> worker number
         try:
             for number in range(1, count + 1):
-                workers[_fork(sock, run_worker, number, previous_mask)] = number
+                workers[_fork(sockets, run_worker, number, previous_mask)] = number
             return _supervise(workers)
         finally:
             _stop(workers)
+            # A signal sent while the workers stopped (a second Ctrl-C, a reload notice)
+            # would take its default action once unblocked: killing the supervisor before
+            # the metrics folder is removed. It has been answered already: drop it.
+            while signal.sigtimedwait(_WATCHED, 0) is not None:
+                pass
             signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
 
 
@@ -84,8 +109,8 @@ def notify_siblings() -> None:
 
 
 def _fork(
-    sock: socket.socket,
-    run_worker: Callable[[socket.socket, int], None],
+    sockets: list[socket.socket],
+    run_worker: Callable[[list[socket.socket], int], None],
     number: int,
     previous_mask: set[int | signal.Signals],
 ) -> int:
@@ -98,9 +123,10 @@ def _fork(
         _die_with(supervisor)
         os.environ[SUPERVISOR_PID] = str(supervisor)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the supervisor's to handle
-        signal.signal(signal.SIGUSR1, signal.SIG_IGN)  # until the app installs its own
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
-        run_worker(sock, number)
+        # A reload notice that comes while the worker is still loading waits, blocked, for
+        # `reload_on_signal`: the index this worker is opening may be the old one already.
+        signal.pthread_sigmask(signal.SIG_SETMASK, {*previous_mask, signal.SIGUSR1})
+        run_worker(sockets, number)
         status = 0
     except BaseException:  # a worker reports whatever stopped it, then exits
         log.exception("worker %d failed", number)
@@ -123,7 +149,7 @@ def _supervise(workers: dict[int, int]) -> int:
     """Wait for signals until the server stops; returns its exit status."""
     while True:
         info = signal.sigwaitinfo(_WATCHED)
-        if info.si_signo in (signal.SIGTERM, signal.SIGINT):
+        if info.si_signo in _STOP:
             log.info("stopping %d workers", len(workers))
             return 0
         if info.si_signo == signal.SIGUSR1:
@@ -171,19 +197,26 @@ def _stop(workers: dict[int, int]) -> None:
             return
 
 
+def is_worker() -> bool:
+    """True in a worker process forked by `serve_workers`."""
+    return bool(os.environ.get(SUPERVISOR_PID))
+
+
 @contextlib.contextmanager
 def _multiprocess_metrics() -> Iterator[None]:
-    """prometheus_client's multiprocess mode for the workers, in a folder that goes with
-    the server (one given in the environment is used, and kept, instead)."""
-    if os.environ.get(MULTIPROCESS_DIR):
-        yield
-        return
-    with tempfile.TemporaryDirectory(prefix="semsearch-metrics-") as folder:
+    """prometheus_client's multiprocess mode for the workers, in a new folder that goes
+    with the server: inside `PROMETHEUS_MULTIPROC_DIR` when that is set, so that no earlier
+    run's counts are added to this one's."""
+    given = os.environ.get(MULTIPROCESS_DIR)
+    with tempfile.TemporaryDirectory(prefix="semsearch-metrics-", dir=given or None) as folder:
         os.environ[MULTIPROCESS_DIR] = folder
         try:
             yield
         finally:
-            del os.environ[MULTIPROCESS_DIR]
+            if given is None:
+                del os.environ[MULTIPROCESS_DIR]
+            else:
+                os.environ[MULTIPROCESS_DIR] = given
 
 
 def reload_on_signal(app: Any) -> None:
@@ -197,3 +230,4 @@ def reload_on_signal(app: Any) -> None:
         ).start()
 
     signal.signal(signal.SIGUSR1, reload)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGUSR1})  # one sent meanwhile: now
