@@ -3,8 +3,8 @@
 Why: a hybrid search spends about half of its CPU time in Python (fusion, the store,
 highlighting, JSON, HTTP), which CPython runs one thread at a time in a process, and half
 in the model, FAISS and SQLite, which run side by side. On this project's 2-core machine,
-at 96k chunks and 8 clients, one process answered 137 queries/s and two 173 (p99 108
-against 83 ms; `semsearch bench`, which prints both).
+at 96k chunks and 8 clients, one process answered 137 queries/s and two 150 to 173 in
+two runs of `semsearch bench`, which prints both.
 
 How: the supervisor (this module) binds the socket, forks the workers and waits. Each
 worker loads the model and opens the index itself, then serves with waitress on the shared
