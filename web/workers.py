@@ -14,12 +14,13 @@ Python's own memory are per worker. The supervisor imports neither the model nor
 index, so no model session or FAISS thread exists before a fork.
 
 - Metrics: the supervisor turns on prometheus_client's multiprocess mode (its files in a
-  temporary folder) so that `/metrics` counts every worker's requests, whichever worker
-  answers the scrape (see `web.observability`).
+  new temporary folder for each run, inside `PROMETHEUS_MULTIPROC_DIR` if that is set) so
+  that `/metrics` counts every worker's requests, whichever worker answers the scrape (see
+  `web.observability`).
 - Admin reload: the worker that gets `POST /api/admin/reload` reloads, then asks the
   supervisor (SIGUSR1) to have every other worker reload too.
-- SIGTERM, SIGINT or SIGHUP to the supervisor stops the workers. A worker that dies on its own
-  stops the whole server (exit status 1), so that a process manager restarts it whole
+- SIGTERM, SIGINT or SIGHUP to the supervisor stops the workers. A worker that dies on its
+  own stops the whole server (exit status 1), so that a process manager restarts it whole
   rather than it running on with fewer workers than it was given. A worker dies with its
   supervisor (Linux `PR_SET_PDEATHSIG`), even after a `kill -9`.
 - Rate limits are counted per worker (see `web.security`).
