@@ -347,19 +347,35 @@ def test_a_reload_notice_to_a_starting_worker_is_not_lost(
         server.wait(timeout=30)
 
 
-@pytest.mark.parametrize("signals", [["SIGTERM", "SIGTERM"], ["SIGTERM", "SIGUSR1"], ["SIGHUP"]])
+@pytest.mark.parametrize(
+    ("signals", "slow_worker"),
+    [
+        (["SIGTERM", "SIGTERM"], True),
+        (["SIGTERM", "SIGUSR1"], True),
+        (["SIGHUP"], True),
+        (["SIGTERM", "SIGUSR1"], False),
+        (["SIGINT", "SIGINT"], False),
+    ],
+)
 def test_the_supervisor_stops_cleanly_whatever_signals_come(
-    tmp_path: Path, base: Path, signals: list[str]
+    tmp_path: Path, base: Path, signals: list[str], slow_worker: bool
 ) -> None:
-    """A second signal while the workers stop (a second Ctrl-C, a reload notice), or a
-    hang-up, still ends in exit status 0 with the metrics folder removed."""
+    """A second signal while the workers stop (a second Ctrl-C, a reload notice) or just
+    after they have, or a hang-up, still ends in exit status 0 with the metrics folder
+    removed."""
     folder = tmp_path / "metrics"
     folder.mkdir()
     env = {"PROMETHEUS_MULTIPROC_DIR": str(folder)}
     with serve_process(base, tmp_path / "serve.log", "--workers", "2", env=env) as (_, server):
         workers = workers_of(server)
         assert len(list(folder.iterdir())) == 1  # this run's own folder inside the given one
-        os.kill(workers[0], signal.SIGSTOP)  # stopping now takes a while (SIGKILL at 10 s)
+        if slow_worker:  # stopping now takes a while (SIGKILL at 10 s)
+            os.kill(workers[0], signal.SIGSTOP)
+            # Not stopped until it next runs: a SIGTERM that came first would kill it.
+            deadline = time.monotonic() + 10
+            while Path(f"/proc/{workers[0]}/stat").read_text().split()[2] != "T":
+                assert time.monotonic() < deadline, "the worker did not stop"
+                time.sleep(0.01)
         for name in signals:
             server.send_signal(getattr(signal, name))
             time.sleep(0.05)

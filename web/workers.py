@@ -83,23 +83,27 @@ def serve_workers(
     run_worker: Callable[[list[socket.socket], int], None],
 ) -> int:
     """Fork `count` workers, each calling `run_worker(sockets, number)` (which serves until
-    the process is stopped), and supervise them; returns the exit status for the server."""
-    with _multiprocess_metrics():
-        # Blocked, the supervisor's signals wait for `sigwaitinfo` instead of interrupting.
-        previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _WATCHED)
-        workers: dict[int, int] = {}  # pid -> worker number
-        try:
-            for number in range(1, count + 1):
-                workers[_fork(sockets, run_worker, number, previous_mask)] = number
-            return _supervise(workers)
-        finally:
-            _stop(workers)
-            # A signal sent while the workers stopped (a second Ctrl-C, a reload notice)
-            # would take its default action once unblocked: killing the supervisor before
-            # the metrics folder is removed. It has been answered already: drop it.
-            while signal.sigtimedwait(_WATCHED, 0) is not None:
-                pass
-            signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
+    the process is stopped), and supervise them; returns the exit status for the server.
+    The last thing a process does: it leaves stop signals and SIGUSR1 ignored."""
+    # Blocked, the supervisor's signals wait for `sigwaitinfo` instead of interrupting.
+    previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _WATCHED)
+    try:
+        with _multiprocess_metrics():
+            workers: dict[int, int] = {}  # pid -> worker number
+            try:
+                for number in range(1, count + 1):
+                    workers[_fork(sockets, run_worker, number, previous_mask)] = number
+                return _supervise(workers)
+            finally:
+                _stop(workers)
+    finally:
+        # The server has stopped. A stop signal or reload notice sent meanwhile or from now
+        # on (a second Ctrl-C) has nothing left to do, and unblocked with its default action
+        # it would kill the process on its way out, with a signal's exit status instead of
+        # the server's: ignored, pending ones are dropped too. The caller exits next.
+        for signum in _WATCHED - {signal.SIGCHLD}:
+            signal.signal(signum, signal.SIG_IGN)
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
 
 
 def notify_siblings() -> None:
