@@ -536,3 +536,47 @@ def test_eval_reports_bad_files_in_one_line(tmp_path: Path, runner) -> None:
     result = run_eval(runner, tmp_path / "idx", tmp_path / "q.jsonl", tmp_path / "r.tsv")
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "cannot read the queries or qrels" in result.output
+
+
+def test_representation_study_ranks_as_the_service_does(tmp_path: Path) -> None:
+    """scripts/representation_study.py re-ranks full score matrices by hand; its baseline
+    must score exactly what the service's own lists score, or its variants mean nothing."""
+    import importlib.util
+
+    path = Path(__file__).parents[1] / "scripts" / "representation_study.py"
+    spec = importlib.util.spec_from_file_location("representation_study", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    import random
+
+    rng = random.Random(4)
+    topics = ["tidal power", "rye bread", "tram strike", "harbour silt", "school meals", "bee"]
+    records, mentions = [], {}
+    for i in range(24):
+        mix = rng.sample(topics, 3)
+        sentences = [
+            f"Line {n} of note {i} is about {rng.choice(mix)} and more."
+            for n in range(rng.randint(15, 60))
+        ]
+        mentions[f"a{i}"] = {t for t in topics if any(t in line for line in sentences)}
+        records.append({"id": f"a{i}", "title": f"Note {i}", "text": " ".join(sentences)})
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", records)
+    embedder = HashingEmbedder(dimension=256)
+    build_index([corpus], tmp_path / "idx", embedder)
+    service = SearchService(tmp_path / "idx", embedder, {"min_score": 0.0})
+    # Every pair of topics is a query; judged at random among the articles that mention
+    # either, so that any change in the order of the top 10 changes nDCG.
+    pairs = [(a, b) for a in topics for b in topics if a < b]
+    queries = {f"q{n}": f"{a} {b}" for n, (a, b) in enumerate(pairs)}
+    qrels = {
+        f"q{n}": {doc: rng.randint(0, 2) for doc, seen in mentions.items() if seen & {a, b}}
+        for n, (a, b) in enumerate(pairs)
+    }
+    results = module.study(service, queries, qrels)  # 1,000 deep, as `semsearch eval`
+    baseline = next(value for name, value in results.items() if name.startswith("baseline"))
+    assert service.chunk_count > len(records)  # several passages an article
+    assert baseline[1] == pytest.approx(results["service"][1])
+    assert 0.2 < baseline[1] < 0.9, "the fixture should not be trivially ranked"
+    assert len(results) == 12  # the service, the baseline and ten variants
+    assert all(0.0 <= hybrid <= 1.0 for _, hybrid in results.values())

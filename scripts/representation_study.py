@@ -1,0 +1,209 @@
+#!/usr/bin/env python
+"""Would another representation or keyword setting lift hybrid search on real judgments?
+
+    .venv/bin/python scripts/representation_study.py --index DIR --queries Q.jsonl --qrels R.tsv
+
+The fusion study (scripts/fusion_study.py) varies how the two lists are fused; this one
+varies what goes into them, with fusion fixed at the default (linear, dense weight 0.5):
+
+- BM25 k1 and b (Anserini's 0.9 / 0.4 among them), re-indexing the same passages;
+- a whole-article vector (title + text, cut at the model's window, as MTEB embeds SciFact),
+  as the best of it and each passage, or mixed into each passage's score;
+- sentence vectors: every sentence embedded with its title, a passage scored as a mix of
+  its own cosine and its best sentence's;
+- dense pseudo-relevance feedback: the query vector moved towards the fused top 3 passages.
+
+Every query's full score over every passage is computed once (exact search), so each
+variant ranks exactly as the service would: lists `depth` deep (1,000, as `semsearch eval`
+fuses with k=100 grouped), min-max fusion, the article of each passage at its best rank.
+The baseline is checked against the service's own article lists first. Prints nDCG@10 of
+the dense list and of hybrid for each variant, and hybrid's paired gain over the baseline
+with its standard error. Embedding every sentence takes minutes (SciFact: 44,545 in 295 s
+on 2 cores). The judgments are for study only: the product never tunes on them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from index.chunking import split_sentences
+from index.keyword_index import _bm25s, _stemmer, query_tokenize, tokenize
+from index.vectors import search_vectors
+from search.evaluate import ndcg_at, read_qrels, read_queries
+from search.service import SearchService
+
+Matrix = np.ndarray  # queries x passages, in chunk id order
+
+
+def top(scores: np.ndarray, depth: int, positive: bool = False) -> np.ndarray:
+    """Rows of the `depth` best scores, best first (ties by row), above 0 if `positive`."""
+    depth = min(depth, len(scores))
+    rows = np.argpartition(-scores, depth - 1)[:depth]
+    rows = rows[np.lexsort((rows, -scores[rows]))]
+    return rows[scores[rows] > 0] if positive else rows
+
+
+def linear(dense: np.ndarray, keyword: np.ndarray, depth: int, weight: float = 0.5) -> list[int]:
+    """search.fusion's linear method on full score rows: min-max over each top list."""
+    fused: dict[int, float] = {}
+    for share, scores, positive in ((weight, dense, False), (1 - weight, keyword, True)):
+        rows = top(scores, depth, positive)
+        if len(rows) == 0:
+            continue
+        values = scores[rows]
+        low, high = float(values.min()), float(values.max())
+        for row, value in zip(rows.tolist(), values.tolist(), strict=True):
+            normal = (value - low) / (high - low) if high > low else 1.0
+            fused[row] = fused.get(row, 0.0) + share * normal
+    return sorted(fused, key=lambda row: (-fused[row], row))
+
+
+def article_order(rows: list[int] | np.ndarray, article_of: list[str], k: int = 100) -> list[str]:
+    seen: dict[str, None] = {}
+    for row in rows:
+        seen.setdefault(article_of[row], None)
+        if len(seen) >= k:
+            break
+    return list(seen)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--index", required=True)
+    parser.add_argument("--queries", required=True, type=Path)
+    parser.add_argument("--qrels", required=True, type=Path)
+    parser.add_argument("--depth", type=int, default=1000)
+    args = parser.parse_args()
+    service = SearchService.open(args.index)
+    study(service, read_queries(args.queries), read_qrels(args.qrels), args.depth)
+
+
+def study(
+    service: SearchService,
+    queries: dict[str, str],
+    qrels: dict[str, dict[str, int]],
+    depth: int = 1000,
+) -> dict[str, tuple[float, float]]:
+    """Print and return (dense nDCG@10, hybrid nDCG@10) for the service's own lists
+    ("service") and for each variant ("baseline" is the emulated product)."""
+    judged = [q for q in qrels if q in queries]
+    db = service.store.connect()
+    chunks = db.execute(
+        """SELECT c.id, c.article_id, c.start, c.end, a.title, c.text
+           FROM chunks c JOIN articles a ON a.id = c.article_id ORDER BY c.id"""
+    ).fetchall()
+    chunk_ids = np.array([c[0] for c in chunks])
+    article_of = [c[1] for c in chunks]
+    row_of = {int(cid): row for row, cid in enumerate(chunk_ids)}
+    Q = np.stack([service.embedder.encode_query(queries[q]) for q in judged])
+    D = np.zeros((len(judged), len(chunks)), np.float32)
+    X = np.zeros((len(chunks), Q.shape[1]), np.float32)
+    for i in range(len(judged)):
+        for cid, cosine in search_vectors(service.vectors, Q[i], len(chunks)):
+            D[i, row_of[cid]] = cosine
+    # The passage vectors themselves, for feedback: a flat index stores them as they are.
+    inner = faiss.downcast_index(service.vectors.index)
+    if not isinstance(inner, faiss.IndexFlat):
+        raise SystemExit("the index is approximate (IVF); the study needs a flat one")
+    ids = faiss.vector_to_array(service.vectors.id_map)
+    stored = inner.reconstruct_n(0, inner.ntotal)
+    X[[row_of[int(cid)] for cid in ids]] = stored
+    assert np.abs(Q @ X.T - D).max() < 1e-4, "passage vectors do not give the exact scores"
+
+    stemmer = _stemmer()
+    passage_words = tokenize([f"{c[4]}\n{c[5]}" for c in chunks], stemmer)
+    query_words = [query_tokenize(queries[q], stemmer) for q in judged]
+
+    def bm25(k1: float, b: float) -> Matrix:
+        model = _bm25s().BM25(k1=k1, b=b)
+        model.index(passage_words, show_progress=False)
+        scores = np.zeros_like(D)
+        for i, words in enumerate(query_words):
+            known = [w for w in dict.fromkeys(words) if w in model.vocab_dict]
+            if known:
+                scores[i] = model.get_scores(known)
+        return scores
+
+    K = bm25(1.2, 0.75)  # the product's setting
+
+    def ndcg(rank: Callable[[int], list[str]]) -> np.ndarray:
+        return np.array([ndcg_at(rank(i), qrels[q], 10) for i, q in enumerate(judged)])
+
+    def hybrid(dense: Matrix, keyword: Matrix) -> np.ndarray:
+        return ndcg(lambda i: article_order(linear(dense[i], keyword[i], depth), article_of))
+
+    results: dict[str, tuple[float, float]] = {}
+    base = hybrid(D, K)
+    service_lists = ndcg(
+        lambda i: [
+            h.article.id
+            for h in service.search(queries[judged[i]], 100, mode="hybrid", group="article").hits
+        ]
+    )
+    print(
+        f"{len(judged)} judged queries; baseline hybrid nDCG@10 {base.mean():.4f} "
+        f"(the service: {service_lists.mean():.4f})"
+    )
+    results["service"] = (float("nan"), float(service_lists.mean()))
+
+    def report(name: str, dense: Matrix, keyword: Matrix = K) -> None:
+        dense_only = ndcg(lambda i: article_order(top(dense[i], depth), article_of))
+        fused = hybrid(dense, keyword)
+        results[name] = (float(dense_only.mean()), float(fused.mean()))
+        gain = fused - base
+        error = gain.std(ddof=1) / math.sqrt(len(gain))
+        print(
+            f"{name:<44} dense {dense_only.mean():.4f}  hybrid {fused.mean():.4f}  "
+            f"gain {gain.mean():+.4f} (standard error {error:.4f})",
+            flush=True,
+        )
+
+    report("baseline (passages, BM25 k1 1.2 b 0.75)", D)
+    for k1, b in ((0.9, 0.4), (0.9, 0.75), (1.6, 0.9)):
+        report(f"BM25 k1 {k1} b {b}", D, bm25(k1, b))
+
+    articles = db.execute("SELECT id, title, text FROM articles").fetchall()
+    article_vectors = service.embedder.encode_documents([f"{t}\n{x}" for _, t, x in articles])
+    column = {a[0]: n for n, a in enumerate(articles)}
+    whole = (Q @ article_vectors.T)[:, [column[a] for a in article_of]]
+    report("whole article: best of it and the passage", np.maximum(D, whole))
+    for mix in (0.5, 0.8):
+        report(f"whole article: {mix} passage + {1 - mix:.1f} article", mix * D + (1 - mix) * whole)
+
+    sentence_texts, spans = [], []
+    for article_id, title, text in articles:
+        for start, end in split_sentences(text):
+            sentence_texts.append(f"{title}\n{text[start:end]}")
+            spans.append((article_id, start, end))
+    sentence_scores = Q @ service.embedder.encode_documents(sentence_texts).T
+    by_article: dict[str, list[tuple[int, int, int]]] = {}
+    for n, (article_id, start, end) in enumerate(spans):
+        by_article.setdefault(article_id, []).append((n, start, end))
+    best_sentence = D.copy()  # a passage without a sentence of its own keeps its cosine
+    for row, (_, article_id, start, end, _, _) in enumerate(chunks):
+        inside = [n for n, s, e in by_article.get(article_id, []) if s < end and e > start]
+        if inside:
+            best_sentence[:, row] = sentence_scores[:, inside].max(axis=1)
+    print(f"sentences embedded: {len(sentence_texts)}")
+    for mix in (0.0, 0.5, 0.7):
+        mixed = mix * D + (1 - mix) * best_sentence
+        report(f"sentences: {mix} passage + {1 - mix:.1f} best sentence", mixed)
+
+    moved = np.empty_like(D)
+    for i in range(len(judged)):
+        feedback = X[linear(D[i], K[i], depth)[:3]].mean(axis=0)
+        vector = Q[i] + feedback
+        moved[i] = X @ (vector / np.linalg.norm(vector))
+    report("dense feedback: query + mean of fused top 3", moved)
+    db.close()
+    return results
+
+
+if __name__ == "__main__":
+    main()
