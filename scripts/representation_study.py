@@ -4,7 +4,8 @@
     .venv/bin/python scripts/representation_study.py --index DIR --queries Q.jsonl --qrels R.tsv
 
 The fusion study (scripts/fusion_study.py) varies how the two lists are fused; this one
-varies what goes into them, with fusion fixed at the default (linear, dense weight 0.5):
+varies what goes into them, with the index's own fusion (linear; the dense weight the
+build chose, 0.5 on SciFact and the news questions):
 
 - BM25 k1 and b (Anserini's 0.9 / 0.4 among them), re-indexing the same passages;
 - a whole-article vector (title + text, cut at the model's window, as MTEB embeds SciFact),
@@ -13,10 +14,13 @@ varies what goes into them, with fusion fixed at the default (linear, dense weig
   its own cosine and its best sentence's;
 - dense pseudo-relevance feedback: the query vector moved towards the fused top 3 passages.
 
-Every query's full score over every passage is computed once (exact search), so each
-variant ranks exactly as the service would: lists `depth` deep (1,000, as `semsearch eval`
-fuses with k=100 grouped), min-max fusion, the article of each passage at its best rank.
-The baseline is checked against the service's own article lists first. Prints nDCG@10 of
+Every query's full score over every passage is computed once (exact search), and each
+variant is ranked as the service ranks: lists as deep as it draws them for k results
+grouped by article (1,000 for `semsearch eval`'s k=100), min-max fusion, each article at
+its best passage's rank. Not redone here: dropping near-duplicate passages, the
+`min_score` refusal, and searching deeper when the lists hold fewer than k articles; the
+baseline must therefore score what the service's own lists score, or the study stops.
+Prints nDCG@10 of
 the dense list and of hybrid for each variant, and hybrid's paired gain over the baseline
 with its standard error. Embedding every sentence takes minutes (SciFact: 44,545 in 295 s
 on 2 cores). The judgments are for study only: the product never tunes on them.
@@ -33,7 +37,8 @@ import faiss
 import numpy as np
 
 from index.chunking import split_sentences
-from index.keyword_index import _bm25s, _stemmer, query_tokenize, tokenize
+from index.keyword_index import K1, B, _bm25s, _stemmer, query_tokenize, tokenize
+from index.settings import get_setting
 from index.vectors import search_vectors
 from search.evaluate import ndcg_at, read_qrels, read_queries
 from search.service import SearchService
@@ -78,20 +83,26 @@ def main() -> None:
     parser.add_argument("--index", required=True)
     parser.add_argument("--queries", required=True, type=Path)
     parser.add_argument("--qrels", required=True, type=Path)
-    parser.add_argument("--depth", type=int, default=1000)
+    parser.add_argument("--k", type=int, default=100, help="results a query asks for")
     args = parser.parse_args()
     service = SearchService.open(args.index)
-    study(service, read_queries(args.queries), read_qrels(args.qrels), args.depth)
+    study(service, read_queries(args.queries), read_qrels(args.qrels), args.k)
 
 
 def study(
     service: SearchService,
     queries: dict[str, str],
     qrels: dict[str, dict[str, int]],
-    depth: int = 1000,
+    k: int = 100,
 ) -> dict[str, tuple[float, float]]:
     """Print and return (dense nDCG@10, hybrid nDCG@10) for the service's own lists
     ("service") and for each variant ("baseline" is the emulated product)."""
+    fusion = service.fusion()
+    if fusion.method != "linear":
+        raise SystemExit(f"the index fuses by {fusion.method}; the study redoes linear only")
+    weight = fusion.dense_weight
+    # As SearchService._ranked_hits draws candidates for a grouped query.
+    depth = max(int(get_setting("candidates", service.settings)), 4 * k, 10 * k)
     judged = [q for q in qrels if q in queries]
     db = service.store.connect()
     chunks = db.execute(
@@ -130,20 +141,22 @@ def study(
                 scores[i] = model.get_scores(known)
         return scores
 
-    K = bm25(1.2, 0.75)  # the product's setting
+    K = bm25(K1, B)  # the product's setting
 
     def ndcg(rank: Callable[[int], list[str]]) -> np.ndarray:
         return np.array([ndcg_at(rank(i), qrels[q], 10) for i, q in enumerate(judged)])
 
     def hybrid(dense: Matrix, keyword: Matrix) -> np.ndarray:
-        return ndcg(lambda i: article_order(linear(dense[i], keyword[i], depth), article_of))
+        return ndcg(
+            lambda i: article_order(linear(dense[i], keyword[i], depth, weight), article_of, k)
+        )
 
     results: dict[str, tuple[float, float]] = {}
     base = hybrid(D, K)
     service_lists = ndcg(
         lambda i: [
             h.article.id
-            for h in service.search(queries[judged[i]], 100, mode="hybrid", group="article").hits
+            for h in service.search(queries[judged[i]], k, mode="hybrid", group="article").hits
         ]
     )
     print(
@@ -151,9 +164,12 @@ def study(
         f"(the service: {service_lists.mean():.4f})"
     )
     results["service"] = (float("nan"), float(service_lists.mean()))
+    differ = int(np.sum(np.abs(base - service_lists) > 1e-9))
+    if differ:
+        raise SystemExit(f"the emulated ranking differs from the service's on {differ} queries")
 
     def report(name: str, dense: Matrix, keyword: Matrix = K) -> None:
-        dense_only = ndcg(lambda i: article_order(top(dense[i], depth), article_of))
+        dense_only = ndcg(lambda i: article_order(top(dense[i], depth), article_of, k))
         fused = hybrid(dense, keyword)
         results[name] = (float(dense_only.mean()), float(fused.mean()))
         gain = fused - base
@@ -164,7 +180,7 @@ def study(
             flush=True,
         )
 
-    report("baseline (passages, BM25 k1 1.2 b 0.75)", D)
+    report(f"baseline (passages, BM25 k1 {K1} b {B})", D)
     for k1, b in ((0.9, 0.4), (0.9, 0.75), (1.6, 0.9)):
         report(f"BM25 k1 {k1} b {b}", D, bm25(k1, b))
 
@@ -172,6 +188,7 @@ def study(
     article_vectors = service.embedder.encode_documents([f"{t}\n{x}" for _, t, x in articles])
     column = {a[0]: n for n, a in enumerate(articles)}
     whole = (Q @ article_vectors.T)[:, [column[a] for a in article_of]]
+    report("whole article alone (MTEB's way of embedding)", whole)
     report("whole article: best of it and the passage", np.maximum(D, whole))
     for mix in (0.5, 0.8):
         report(f"whole article: {mix} passage + {1 - mix:.1f} article", mix * D + (1 - mix) * whole)
@@ -197,7 +214,7 @@ def study(
 
     moved = np.empty_like(D)
     for i in range(len(judged)):
-        feedback = X[linear(D[i], K[i], depth)[:3]].mean(axis=0)
+        feedback = X[linear(D[i], K[i], depth, weight)[:3]].mean(axis=0)
         vector = Q[i] + feedback
         moved[i] = X @ (vector / np.linalg.norm(vector))
     report("dense feedback: query + mean of fused top 3", moved)

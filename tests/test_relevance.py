@@ -560,7 +560,8 @@ def test_representation_study_ranks_as_the_service_does(tmp_path: Path) -> None:
             for n in range(rng.randint(15, 60))
         ]
         mentions[f"a{i}"] = {t for t in topics if any(t in line for line in sentences)}
-        records.append({"id": f"a{i}", "title": f"Note {i}", "text": " ".join(sentences)})
+        title = f"Note {i} on {mix[0]}"  # titles share words with the queries too
+        records.append({"id": f"a{i}", "title": title, "text": " ".join(sentences)})
     corpus = write_jsonl(tmp_path / "corpus.jsonl", records)
     embedder = HashingEmbedder(dimension=256)
     build_index([corpus], tmp_path / "idx", embedder)
@@ -568,15 +569,16 @@ def test_representation_study_ranks_as_the_service_does(tmp_path: Path) -> None:
     # Every pair of topics is a query; judged at random among the articles that mention
     # either, so that any change in the order of the top 10 changes nDCG.
     pairs = [(a, b) for a in topics for b in topics if a < b]
-    queries = {f"q{n}": f"{a} {b}" for n, (a, b) in enumerate(pairs)}
+    queries = {f"q{n}": f"{a} {b}, {a}" for n, (a, b) in enumerate(pairs)}  # a word twice
     qrels = {
         f"q{n}": {doc: rng.randint(0, 2) for doc, seen in mentions.items() if seen & {a, b}}
         for n, (a, b) in enumerate(pairs)
     }
-    results = module.study(service, queries, qrels)  # 1,000 deep, as `semsearch eval`
+    # k=10: lists 100 deep (the candidates setting), fewer than the passages.
+    results = module.study(service, queries, qrels, k=10)
     baseline = next(value for name, value in results.items() if name.startswith("baseline"))
-    assert service.chunk_count > len(records)  # several passages an article
+    assert service.chunk_count > 100 + len(records)  # several passages an article
     assert baseline[1] == pytest.approx(results["service"][1])
     assert 0.2 < baseline[1] < 0.9, "the fixture should not be trivially ranked"
-    assert len(results) == 12  # the service, the baseline and ten variants
+    assert len(results) == 13  # the service, the baseline and eleven variants
     assert all(0.0 <= hybrid <= 1.0 for _, hybrid in results.values())
