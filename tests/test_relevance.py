@@ -557,10 +557,14 @@ def test_representation_study_ranks_as_the_service_does(tmp_path: Path) -> None:
         mix = rng.sample(topics, 3)
         sentences = [
             f"Line {n} of note {i} is about {rng.choice(mix)} and more."
+            # A word in few passages (a keyword list shorter than the depth) of many articles.
+            + (" It was corrected." if rng.random() < 0.04 else "")
             for n in range(rng.randint(15, 60))
         ]
         mentions[f"a{i}"] = {t for t in topics if any(t in line for line in sentences)}
         title = f"Note {i} on {mix[0]}"  # titles share words with the queries too
+        if i % 4 == 0:  # both top-100 lists in a few articles: the service looks deeper
+            title += ", revised"
         records.append({"id": f"a{i}", "title": title, "text": " ".join(sentences)})
     corpus = write_jsonl(tmp_path / "corpus.jsonl", records)
     embedder = HashingEmbedder(dimension=256)
@@ -574,6 +578,10 @@ def test_representation_study_ranks_as_the_service_does(tmp_path: Path) -> None:
         f"q{n}": {doc: rng.randint(0, 2) for doc, seen in mentions.items() if seen & {a, b}}
         for n, (a, b) in enumerate(pairs)
     }
+    queries["rare"] = "corrected"
+    qrels["rare"] = {f"a{i}": rng.randint(0, 2) for i in range(24)}
+    queries["few"] = "revised note"  # every passage scores (few ties at the cut)
+    qrels["few"] = {f"a{i}": rng.randint(0, 2) for i in range(24)}
     # k=10: lists 100 deep (the candidates setting), fewer than the passages.
     results = module.study(service, queries, qrels, k=10)
     baseline = next(value for name, value in results.items() if name.startswith("baseline"))
