@@ -20,10 +20,11 @@ grouped by article (1,000 for `semsearch eval`'s k=100), min-max fusion, each ar
 its best passage's rank, lists 4 times deeper while they hold fewer than k articles. Not
 redone here: dropping near-duplicate passages and the `min_score` refusal; the baseline
 must therefore score what the service's own lists score, or the study stops.
-Prints nDCG@10 of
-the dense list and of hybrid for each variant, and hybrid's paired gain over the baseline
-with its standard error. Embedding every sentence takes minutes (SciFact: 44,545 in 295 s
-on 2 cores). The judgments are for study only: the product never tunes on them.
+
+Prints nDCG@10 of the dense list and of hybrid for each variant, and hybrid's paired gain
+over the baseline with its standard error. Embedding every sentence takes minutes
+(SciFact: 44,545 in 295 s on 2 cores). The judgments are for study only: the product never
+tunes on them.
 """
 
 from __future__ import annotations
