@@ -16,10 +16,10 @@ build chose, 0.5 on SciFact and the news questions):
 
 Every query's full score over every passage is computed once (exact search), and each
 variant is ranked as the service ranks: lists as deep as it draws them for k results
-grouped by article (1,000 for `semsearch eval`'s k=100), min-max fusion, each article at
-its best passage's rank, lists 4 times deeper while they hold fewer than k articles. Not
-redone here: dropping near-duplicate passages and the `min_score` refusal; the baseline
-must therefore score what the service's own lists score, or the study stops.
+grouped by article (1,000 for `semsearch eval`'s k=100), fused by the product's own code,
+each article at its best passage's rank, lists 4 times deeper while they hold fewer than k
+articles. Not redone here: dropping near-duplicate passages and the `min_score` refusal;
+the baseline must therefore score what the service's own lists score, or the study stops.
 
 Prints nDCG@10 of the dense list and of hybrid for each variant, and hybrid's paired gain
 over the baseline with its standard error. Embedding every sentence takes minutes
@@ -42,6 +42,7 @@ from index.keyword_index import K1, B, _bm25s, _stemmer, query_tokenize, tokeniz
 from index.settings import get_setting
 from index.vectors import search_vectors
 from search.evaluate import ndcg_at, read_qrels, read_queries
+from search.fusion import Fusion, fuse
 from search.service import SearchService
 
 Matrix = np.ndarray  # queries x passages, in chunk id order
@@ -56,18 +57,13 @@ def top(scores: np.ndarray, depth: int, positive: bool = False) -> np.ndarray:
 
 
 def linear(dense: np.ndarray, keyword: np.ndarray, depth: int, weight: float = 0.5) -> list[int]:
-    """search.fusion's linear method on full score rows: min-max over each top list."""
-    fused: dict[int, float] = {}
-    for share, scores, positive in ((weight, dense, False), (1 - weight, keyword, True)):
-        rows = top(scores, depth, positive)
-        if len(rows) == 0:
-            continue
-        values = scores[rows]
-        low, high = float(values.min()), float(values.max())
-        for row, value in zip(rows.tolist(), values.tolist(), strict=True):
-            normal = (value - low) / (high - low) if high > low else 1.0
-            fused[row] = fused.get(row, 0.0) + share * normal
-    return sorted(fused, key=lambda row: (-fused[row], row))
+    """The product's own linear fusion (search.fusion) of each row's top lists. Rows stand
+    in for chunk ids: they are in chunk id order, so ties break the same way."""
+    dense_list, keyword_list = (
+        [(row, float(scores[row])) for row in top(scores, depth, positive).tolist()]
+        for scores, positive in ((dense, False), (keyword, True))
+    )
+    return [row for row, _ in fuse(dense_list, keyword_list, Fusion("linear", weight))]
 
 
 def article_order(rows: list[int] | np.ndarray, article_of: list[str], k: int = 100) -> list[str]:
