@@ -26,13 +26,13 @@ from pathlib import Path
 
 import numpy as np
 
-from index.vectors import read_vector_index, recall_at_10, write_vector_index
-from semsearch.bench import synthesise
+from semsearch.bench.runner import synthesise
+from semsearch.index.storage.vectors import read_vector_index, recall_at_10, write_vector_index
 
 
 def real_queries(path: Path | None, base: np.ndarray, limit: int) -> np.ndarray:
     if path is not None:
-        from index.embedding import load_embedder
+        from semsearch.index.embed import load_embedder
 
         embedder = load_embedder("packaged:all-MiniLM-L6-v2")
         lines = path.read_text(encoding="utf-8").splitlines()[:limit]
@@ -47,7 +47,7 @@ def measure_served(path: Path, queries_path: Path) -> dict[str, float]:
     """Load the index as the server does (mapped) in a fresh process and time searches."""
     code = f"""
 import json, resource, time, numpy as np, faiss
-from index.vectors import read_vector_index, search_vectors
+from semsearch.index.storage.vectors import read_vector_index, search_vectors
 faiss.omp_set_num_threads(1)
 started = time.perf_counter()
 index = read_vector_index({str(path)!r}, mmap=True)

@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from index.embedding import load_embedder
-from index.settings import get_setting
-from index.vectors import read_vector_index, search_vectors
-from search.evaluate import read_qrels, read_queries
+from semsearch.index.embed import load_embedder
+from semsearch.index.storage.vectors import read_vector_index, search_vectors
+from semsearch.search.evaluate import read_qrels, read_queries
+from semsearch.settings import get_setting
 
 
 def load_questions(queries: str, qrels: str | None) -> list[str]:

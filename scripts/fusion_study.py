@@ -14,11 +14,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from index.vectors import search_vectors
-from search.evaluate import ndcg_at, read_qrels, read_queries
-from search.fusion import fuse
-from search.service import SearchService
-from search.tuning import GRID, tune_fusion
+from semsearch.index.storage.vectors import search_vectors
+from semsearch.search.evaluate import ndcg_at, read_qrels, read_queries
+from semsearch.search.fusion import fuse
+from semsearch.search.service import SearchService
+from semsearch.search.tuning import GRID, tune_fusion
 
 
 def article_order(ranked: list[tuple[int, float]], chunk_article: dict[int, str]) -> list[str]:

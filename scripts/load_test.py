@@ -28,7 +28,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from semsearch.load import free_port, run_load
+from semsearch.bench.load import free_port, run_load
 
 DEMO = Path(__file__).parent / "demo"
 LATE = ["09_greyhaven_tidal_array.md", "10_ashcombe_tram_strike.md"]

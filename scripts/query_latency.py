@@ -15,7 +15,7 @@ import statistics
 import time
 from pathlib import Path
 
-from search.service import SearchService
+from semsearch.search.service import SearchService
 
 DEMO_QUESTIONS = Path(__file__).parent / "demo" / "QUESTIONS.md"
 

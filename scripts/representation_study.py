@@ -37,13 +37,13 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from index.chunking import split_sentences
-from index.keyword_index import K1, B, _bm25s, _stemmer, query_tokenize, tokenize
-from index.settings import get_setting
-from index.vectors import search_vectors
-from search.evaluate import ndcg_at, read_qrels, read_queries
-from search.fusion import Fusion, fuse
-from search.service import SearchService
+from semsearch.index.storage.keyword_index import K1, B, _bm25s, _stemmer, query_tokenize, tokenize
+from semsearch.index.storage.vectors import search_vectors
+from semsearch.index.text.chunking import split_sentences
+from semsearch.search.evaluate import ndcg_at, read_qrels, read_queries
+from semsearch.search.fusion import Fusion, fuse
+from semsearch.search.service import SearchService
+from semsearch.settings import get_setting
 
 Matrix = np.ndarray  # queries x passages, in chunk id order
 
@@ -57,7 +57,7 @@ def top(scores: np.ndarray, depth: int, positive: bool = False) -> np.ndarray:
 
 
 def linear(dense: np.ndarray, keyword: np.ndarray, depth: int, weight: float = 0.5) -> list[int]:
-    """The product's own linear fusion (search.fusion) of each row's top lists. Rows stand
+    """The product's own linear fusion (semsearch.search.fusion) of each row's top lists. Rows stand
     in for chunk ids: they are in chunk id order, so ties break the same way."""
     dense_list, keyword_list = (
         [(row, float(scores[row])) for row in top(scores, depth, positive).tolist()]

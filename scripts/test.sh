@@ -6,5 +6,5 @@ cd "$(dirname "$0")/.."
 scripts/install.sh test
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-.venv/bin/mypy
+scripts/typecheck.sh
 .venv/bin/python -m pytest "$@"

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from search.service import SearchService
+from semsearch.search.service import SearchService
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import re
 from collections.abc import Sequence
 from functools import lru_cache
 
-from index.words import STOP_WORDS
+from semsearch.index.text.analysis import STOP_WORDS
 
 _WORD = re.compile(r"\w+(?:['’]\w+)*")
 

@@ -1,5 +1,5 @@
 """Word matching in the store's FTS5 index (Porter stemming): does some passage hold every
-word of the query? Ranking by BM25 is `index.keyword_index`'s job (FTS5 computes `bm25()` for
+word of the query? Ranking by BM25 is `storage.keyword_index`'s job (FTS5 computes `bm25()` for
 every matching row, which was too slow at 100k passages); FTS5 answers the yes-or-no
 question of an exact match cheaply, and the build's probes count words with it.
 """
@@ -10,7 +10,7 @@ import re
 import sqlite3
 from collections.abc import Iterable
 
-from search.highlight import STOP_WORDS
+from semsearch.search.highlight import STOP_WORDS
 
 _TERM = re.compile(r"\w+")
 _CLITIC = re.compile(r"['’](?:s|t|d|m|ll|re|ve)\b")

@@ -6,8 +6,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from index.errors import BadQueryError
-from index.settings import get_setting
+from semsearch.errors import BadQueryError
+from semsearch.settings import get_setting
 
 MODES = ("hybrid", "dense", "keyword")
 GROUPS = ("article",)

@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from index.directory import resolve_index_dir
-from index.embedding import Embedder, load_embedder
-from index.errors import IndexUnavailableError
-from index.keyword_index import KeywordIndex
-from index.manifest import (
+from semsearch.errors import IndexUnavailableError
+from semsearch.index.embed import Embedder, load_embedder
+from semsearch.index.storage.directory import resolve_index_dir
+from semsearch.index.storage.keyword_index import KeywordIndex
+from semsearch.index.storage.manifest import (
     KEYWORD_DIR,
     STORE_NAME,
     VECTORS_NAME,
@@ -29,13 +29,13 @@ from index.manifest import (
     read_manifest,
     verify_files,
 )
-from index.settings import explicit_setting, get_setting
-from index.store import StoredChunk, StoreReader
-from index.vectors import read_vector_index, search_vectors
-from search.fusion import Fusion, fuse
-from search.highlight import best_sentence, find_highlights, near_duplicate, shingle
-from search.keyword import has_all_terms
-from search.query import Query, validate_query
+from semsearch.index.storage.store import StoredChunk, StoreReader
+from semsearch.index.storage.vectors import read_vector_index, search_vectors
+from semsearch.search.fusion import Fusion, fuse
+from semsearch.search.highlight import best_sentence, find_highlights, near_duplicate, shingle
+from semsearch.search.keyword import has_all_terms
+from semsearch.search.query import Query, validate_query
+from semsearch.settings import explicit_setting, get_setting
 
 log = logging.getLogger(__name__)
 

@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from index.chunking import split_sentences
-from index.settings import default_setting
-from index.vectors import search_vectors
-from search.fusion import Fusion, fuse
-from search.highlight import STOP_WORDS
-from search.service import SearchService
+from semsearch.index.storage.vectors import search_vectors
+from semsearch.index.text.chunking import split_sentences
+from semsearch.search.fusion import Fusion, fuse
+from semsearch.search.highlight import STOP_WORDS
+from semsearch.search.service import SearchService
+from semsearch.settings import default_setting
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +197,7 @@ def paired_gain(better: list[float], baseline: list[float]) -> tuple[float, floa
 
 
 def build_tuner(embedder: Any) -> Callable[[Path], dict[str, Any] | None]:
-    """The build's tuning hook (`index.build.Tuner`): load the staged index, probe it."""
+    """The build's tuning hook (`builder.Tuner`): load the staged index and probe it."""
 
     def tune(staging: Path) -> dict[str, Any] | None:
         return tune_fusion(SearchService(staging, embedder))

@@ -13,9 +13,9 @@ from typing import Any
 
 import click
 
-from index.errors import SemsearchError
-from index.settings import DEFAULT_MODEL, SETTINGS
-from search.query import MODES
+from semsearch.errors import SemsearchError
+from semsearch.search.query import MODES
+from semsearch.settings import DEFAULT_MODEL, SETTINGS
 
 
 def _setting_help(name: str) -> str:
@@ -86,7 +86,7 @@ class _Bars:
 )
 def cli(verbose: bool, log_json: bool) -> None:
     """Semantic search over article collections; every passage credited to its source."""
-    from web.observability import configure_logging
+    from semsearch.web.observability import configure_logging
 
     configure_logging(logging.INFO if verbose else logging.WARNING, json_format=log_json)
 
@@ -118,10 +118,10 @@ def build(
     quiet: bool,
 ) -> None:
     """Build an index from article files and folders (.md/.txt pages, .jsonl, .csv)."""
-    from index.build import build_index
-    from index.embedding import load_embedder
-    from index.settings import get_setting
-    from search.tuning import build_tuner
+    from semsearch.index.build.builder import build_index
+    from semsearch.index.embed import load_embedder
+    from semsearch.search.tuning import build_tuner
+    from semsearch.settings import get_setting
 
     settings = {
         "model": model,
@@ -206,9 +206,9 @@ def delete(ids: tuple[str, ...], index_dir: str, model: str | None) -> None:
 
 
 def _run_update(index_dir: str, model: str | None, quiet: bool, **change: Any) -> Any:
-    from index.embedding import load_embedder
-    from index.settings import get_setting
-    from index.update import update_index
+    from semsearch.index.build.update import update_index
+    from semsearch.index.embed import load_embedder
+    from semsearch.settings import get_setting
 
     settings = {"model": model}
     bars = None if quiet else _Bars()
@@ -270,8 +270,8 @@ def query(
     model: str | None,
 ) -> None:
     """Search an index from the command line."""
-    from search.service import SearchService
-    from web.render import result_to_dict
+    from semsearch.search.service import SearchService
+    from semsearch.web.render import result_to_dict
 
     filters = {
         "published_from": published_from,
@@ -330,8 +330,8 @@ def evaluate_index(
     """nDCG@10, Recall@10, Recall@100, MRR@10 and latency per mode on BEIR judgments."""
     from pathlib import Path
 
-    from search.evaluate import evaluate, read_qrels, read_queries
-    from search.service import SearchService
+    from semsearch.search.evaluate import evaluate, read_qrels, read_queries
+    from semsearch.search.service import SearchService
 
     try:
         service = SearchService.open(index_dir, {"model": model})
@@ -417,7 +417,7 @@ def bench(
     and start-up on this machine, against a plain sentence-transformers + FAISS baseline."""
     import dataclasses
 
-    from semsearch.bench import BenchConfig, run_bench
+    from semsearch.bench.runner import BenchConfig, run_bench
 
     counts = _numbers("--clients", clients)
     worker_counts = _numbers("--workers", workers) if workers else ()
@@ -507,7 +507,7 @@ def serve(
     def make_app() -> Any:
         # Imported here: with --workers, the supervisor forks before the app, the model and
         # FAISS are loaded, so none of their threads or sessions is copied into a worker.
-        from web import create_app
+        from semsearch.web import create_app
 
         app = create_app(
             {"INDEX_DIR": index_dir, "MODEL": model, "RELOAD_INTERVAL": reload_interval}
@@ -523,7 +523,7 @@ def serve(
         waitress.serve(app, host=host, port=port, **options)
         return
 
-    from web.workers import listening_sockets, reload_on_signal, serve_workers
+    from semsearch.web.workers import listening_sockets, reload_on_signal, serve_workers
 
     try:
         sockets = listening_sockets(host, port)

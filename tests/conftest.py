@@ -13,12 +13,17 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from index.build import build_index
-from index.embedding import HashingEmbedder
-from search.service import SearchService
-from web import create_app
+from semsearch.index.build.builder import build_index
+from semsearch.search.service import SearchService
+from semsearch.web import create_app
+from tests.support.fake_embedder import HashingEmbedder
+from tests.support.fake_embedder import register as register_fake_embedder
 
 ROOT = Path(__file__).resolve().parents[1]
+# The fake embedder answers to `--model hashing-N` here and, through `tests.support.cli`, in
+# the child processes some tests start: they find `tests` through PYTHONPATH.
+register_fake_embedder()
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
 DEMO_ARTICLES = ROOT / "scripts" / "demo" / "articles"
 SHARED = Path(os.environ.get("SEMSEARCH_SHARED", ROOT.parent / "shared"))
 SEED = SHARED / "seeds" / "000_a804a51a9e6f9974.txt"
@@ -73,6 +78,6 @@ def runner() -> CliRunner:
 @pytest.fixture(scope="session")
 def real_embedder():
     """The packaged all-MiniLM-L6-v2, loaded once for all slow tests."""
-    from index.embedding import SentenceTransformerEmbedder
+    from semsearch.index.embed import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder()

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from lxml import html
 
-from index.build import build_index
-from index.embedding import HashingEmbedder
-from search.service import SearchService
+from semsearch.index.build.builder import build_index
+from semsearch.search.service import SearchService
+from semsearch.web import create_app
 from tests.conftest import FAKE_MIN_SCORE
-from web import create_app
+from tests.support.fake_embedder import HashingEmbedder
 
 ARTICLE_KEYS = [
     "id",

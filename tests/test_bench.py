@@ -10,16 +10,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.articles import Article
-from index.embedding import HashingEmbedder
-from semsearch.bench import (
+from semsearch.bench.runner import (
     SYNTHETIC_MARK,
     SynthesisingEmbedder,
     percentiles,
     read_bench_queries,
     synthetic_articles,
 )
+from semsearch.index.ingest.articles import Article
 from tests.conftest import DEMO_ARTICLES
+from tests.support.fake_embedder import HashingEmbedder
 
 ROOT = Path(__file__).resolve().parent.parent
 

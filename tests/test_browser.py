@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.servers import serve
+from tests.support.servers import serve
 
 pytestmark = pytest.mark.browser
 

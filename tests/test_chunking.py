@@ -8,9 +8,10 @@ from functools import cache
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from index.chunking import Chunker, split_sentences
-from index.embedding import HashingEmbedder, load_fast_tokenizer, resolve_model_path
-from index.settings import DEFAULT_MODEL
+from semsearch.index.embed import load_fast_tokenizer, resolve_model_path
+from semsearch.index.text.chunking import Chunker, split_sentences
+from semsearch.settings import DEFAULT_MODEL
+from tests.support.fake_embedder import HashingEmbedder
 
 WORDS = st.sampled_from(
     [

@@ -82,7 +82,7 @@ def test_bad_column_map(runner, tmp_path: Path) -> None:
 
 
 def test_readme_documents_every_setting() -> None:
-    from index.settings import SETTINGS
+    from semsearch.settings import SETTINGS
     from tests.conftest import ROOT
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")

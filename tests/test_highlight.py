@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from search.highlight import NEAR_DUPLICATE, near_duplicate, shingle
+from semsearch.search.highlight import NEAR_DUPLICATE, near_duplicate, shingle
 
 WORDS = ["tide", "harbour", "ferry", "storm", "wall", "rock", "the", "of"]
 

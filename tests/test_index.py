@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from index.build import build_index
-from index.embedding import HashingEmbedder
-from index.errors import BuildError, IndexMismatchError, IndexUnavailableError
-from index.manifest import MANIFEST_NAME, STORE_NAME, VECTORS_NAME
-from index.vectors import read_vector_index
-from search.service import SearchService
+from semsearch.errors import BuildError, IndexMismatchError, IndexUnavailableError
+from semsearch.index.build.builder import build_index
+from semsearch.index.storage.manifest import MANIFEST_NAME, STORE_NAME, VECTORS_NAME
+from semsearch.index.storage.vectors import read_vector_index
+from semsearch.search.service import SearchService
 from tests.conftest import DEMO_ARTICLES, FAKE_MIN_SCORE
+from tests.support.fake_embedder import HashingEmbedder
 
 FAKE = {"min_score": FAKE_MIN_SCORE}
 

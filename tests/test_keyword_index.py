@@ -9,16 +9,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from index.articles import Article
-from index.chunking import Chunk
-from index.keyword_index import (
+from semsearch.index.ingest.articles import Article
+from semsearch.index.storage.keyword_index import (
     KeywordIndex,
     _stemmer,
     query_tokenize,
     tokenize,
     write_keyword_index,
 )
-from index.store import StoreWriter
+from semsearch.index.storage.store import StoreWriter
+from semsearch.index.text.chunking import Chunk
 
 
 def store_of(tmp_path: Path, passages: dict[str, str]) -> Path:

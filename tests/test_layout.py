@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from index.layout import is_boilerplate, parse_iso_date, parse_layout
-from index.readers import read_articles
+from semsearch.index.ingest.layout import is_boilerplate, parse_iso_date, parse_layout
+from semsearch.index.ingest.readers import read_articles
 from tests.conftest import DEMO_ARTICLES, SEED, need_shared
 
 # Wording that only boilerplate uses in these articles; none of it may reach the text.

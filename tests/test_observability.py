@@ -13,8 +13,8 @@ import pytest
 from flask import Flask
 from prometheus_client.parser import text_string_to_metric_families
 
-from web import create_app
-from web.observability import (
+from semsearch.web import create_app
+from semsearch.web.observability import (
     ACCESS_LOGGER,
     EXTENSION,
     PLAIN_FORMAT,

@@ -21,17 +21,16 @@ from typing import Any
 import numpy as np
 import pytest
 
-from index import onnx_model
-from index.embedding import (
+from semsearch.errors import ModelLoadError
+from semsearch.index.embed import (
     PROBE_TEXTS,
-    HashingEmbedder,
     OnnxEmbedder,
     check_drift,
     load_embedder,
     normalise_rows,
 )
-from index.errors import ModelLoadError
-from index.onnx_model import (
+from semsearch.index.embed import onnx as onnx_model
+from semsearch.index.embed.onnx import (
     CHECK_NAME,
     MIN_COSINE,
     ONNX_NAME,
@@ -43,6 +42,7 @@ from index.onnx_model import (
     onnx_model_dir,
 )
 from tests.conftest import DEMO_ARTICLES, ROOT
+from tests.support.fake_embedder import HashingEmbedder
 
 FINGERPRINT = "0123456789abcdef"
 
@@ -249,7 +249,7 @@ def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cache = tmp_path_factory.mktemp("onnx-cache")
     script = BLOCK_NETWORK + textwrap.dedent(
         """
-        from index.embedding import OnnxEmbedder
+        from semsearch.index.embed import OnnxEmbedder
         embedder = OnnxEmbedder()
         print("CHECK", embedder.drift_check.min_cosine, embedder.drift_check.mean_cosine)
         """
@@ -367,7 +367,7 @@ def test_cached_model_loads_and_answers_without_torch(onnx_cache: Path) -> None:
         """
         import os, sys, time
         started = time.perf_counter()
-        from index.embedding import load_embedder
+        from semsearch.index.embed import load_embedder
         embedder = load_embedder()
         vector = embedder.encode_query("how long did the tram strike last?")
         heavy = sorted(
@@ -433,8 +433,8 @@ def test_export_refuses_and_remembers_a_broken_quantisation(
 def test_index_built_with_onnx_is_served_by_torch(
     tmp_path: Path, onnx_embedder: OnnxEmbedder, real_embedder: Any
 ) -> None:
-    from index.build import build_index
-    from search.service import SearchService
+    from semsearch.index.build.builder import build_index
+    from semsearch.search.service import SearchService
 
     build_index([DEMO_ARTICLES], tmp_path / "idx", onnx_embedder)
     question = "how long did the tram strike last?"

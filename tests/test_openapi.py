@@ -23,13 +23,13 @@ import pytest
 import schemathesis
 from schemathesis.core.result import Err, Ok
 
-from index.errors import BadQueryError
-from search.query import FILTER_NAMES, validate_query
-from search.service import SearchService
-from tests.servers import serve
-from web import create_app
-from web.openapi import PATH, init_openapi, integer_range_pattern, openapi_spec
-from web.views import SEARCH_PARAMS
+from semsearch.errors import BadQueryError
+from semsearch.search.query import FILTER_NAMES, validate_query
+from semsearch.search.service import SearchService
+from semsearch.web import create_app
+from semsearch.web.openapi import PATH, init_openapi, integer_range_pattern, openapi_spec
+from semsearch.web.views import SEARCH_PARAMS
+from tests.support.servers import serve
 
 #: Not valid JSON on purpose: Flask's from_prefixed_env would turn "12345" into an int.
 ADMIN_KEY = "fuzz-admin-key"

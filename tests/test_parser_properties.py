@@ -23,13 +23,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from index import readers
-from index.articles import Article, Skipped
-from index.build import build_index
-from index.embedding import HashingEmbedder
-from index.layout import parse_layout
-from index.manifest import STORE_NAME
-from index.readers import FIELD_ALIASES, MAX_FIELD_CHARS, read_file, record_to_article
+from semsearch.index.build.builder import build_index
+from semsearch.index.ingest import readers
+from semsearch.index.ingest.articles import Article, Skipped
+from semsearch.index.ingest.layout import parse_layout
+from semsearch.index.ingest.readers import (
+    FIELD_ALIASES,
+    MAX_FIELD_CHARS,
+    read_file,
+    record_to_article,
+)
+from semsearch.index.storage.manifest import STORE_NAME
+from tests.support.fake_embedder import HashingEmbedder
 
 # Modest example counts: the whole file must run in well under a minute on two cores.
 PROPERTY = settings(max_examples=40, deadline=None)
@@ -37,7 +42,7 @@ BUILD_PROPERTY = settings(max_examples=8, deadline=None)
 
 ENDINGS = st.sampled_from(["\n", "\r\n", "\r"])
 BOM = "\ufeff"
-#: How `index.readers` reports an exception it did not expect (see `_guarded`).
+#: How `semsearch.index.ingest.readers` reports an exception it did not expect (see `_guarded`).
 GUARDED = "cannot read this record"
 
 # Words of letters (any script) and, for JSONL and CSV, tricky but valid characters: quotes,

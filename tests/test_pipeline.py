@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.build import build_index
-from index.embedding import HashingEmbedder
-from index.pipeline import EmbeddingPipeline
-from search.service import SearchService
+from semsearch.index.build.builder import build_index
+from semsearch.index.build.pipeline import EmbeddingPipeline
+from semsearch.search.service import SearchService
 from tests.conftest import FAKE_MIN_SCORE
+from tests.support.fake_embedder import HashingEmbedder
 
 
 class Recording(HashingEmbedder):

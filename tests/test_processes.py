@@ -21,15 +21,15 @@ from typing import Any
 
 import pytest
 
-from index.build import build_index
-from index.directory import versions_dir
-from index.embedding import load_embedder
-from index.manifest import read_manifest, verify_files
-from index.update import update_index
-from search.service import SearchService
-from semsearch.load import free_port, run_load
+from semsearch.bench.load import free_port, run_load
+from semsearch.index.build.builder import build_index
+from semsearch.index.build.update import update_index
+from semsearch.index.embed import load_embedder
+from semsearch.index.storage.directory import versions_dir
+from semsearch.index.storage.manifest import read_manifest, verify_files
+from semsearch.search.service import SearchService
 from tests.conftest import FAKE_MIN_SCORE
-from tests.servers import semsearch, serve, serve_process
+from tests.support.servers import semsearch, serve, serve_process
 
 MODEL = "hashing-256"
 WORDS = [

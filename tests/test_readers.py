@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from index.articles import Article, Skipped
-from index.readers import read_articles
+from semsearch.index.ingest.articles import Article, Skipped
+from semsearch.index.ingest.readers import read_articles
 from tests.conftest import DATASETS, need_shared
 
 
@@ -119,8 +119,8 @@ def test_beir_corpus_reads_as_is() -> None:
 
 
 def test_unpaired_surrogate_escape_is_skipped_and_the_build_goes_on(tmp_path: Path) -> None:
-    from index.build import build_index
-    from index.embedding import HashingEmbedder
+    from semsearch.index.build.builder import build_index
+    from tests.support.fake_embedder import HashingEmbedder
 
     path = tmp_path / "s.jsonl"
     path.write_text(

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from index.build import build_index
-from search.evaluate import evaluate, read_qrels, read_queries
-from search.service import SearchService
-from search.tuning import build_tuner
+from semsearch.index.build.builder import build_index
+from semsearch.search.evaluate import evaluate, read_qrels, read_queries
+from semsearch.search.service import SearchService
+from semsearch.search.tuning import build_tuner
 from tests.conftest import DATASETS, DEMO_ARTICLES, ROOT, SEED, need_shared
-from tests.datasets import hyperpartisan_to_jsonl
+from tests.support.datasets import hyperpartisan_to_jsonl
 from tests.test_layout import BOILERPLATE
 
 pytestmark = pytest.mark.slow
@@ -36,9 +36,9 @@ def test_model_loads_and_answers_with_the_network_blocked(tmp_path: Path) -> Non
         socket.socket.connect = refuse
         socket.create_connection = refuse
         socket.getaddrinfo = refuse
-        from index.build import build_index
-        from index.embedding import SentenceTransformerEmbedder
-        from search.service import SearchService
+        from semsearch.index.build.builder import build_index
+        from semsearch.index.embed import SentenceTransformerEmbedder
+        from semsearch.search.service import SearchService
         embedder = SentenceTransformerEmbedder()
         build_index([{str(DEMO_ARTICLES)!r}], {str(tmp_path / "idx")!r}, embedder)
         hit = SearchService({str(tmp_path / "idx")!r}, embedder).search("tidal power", 1).hits[0]
@@ -68,7 +68,7 @@ def real_demo(tmp_path_factory, real_embedder) -> SearchService:
 
 
 def test_every_chunk_fits_the_real_model_window(real_demo: SearchService, real_embedder) -> None:
-    from index.build import make_chunker
+    from semsearch.index.build.builder import make_chunker
 
     chunker = make_chunker(real_embedder)
     db = real_demo.store.connect()

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from index.build import build_index
-from index.embedding import HashingEmbedder
-from index.errors import BadQueryError
-from search.evaluate import evaluate, mrr_at, ndcg_at, read_qrels, read_queries, recall_at
-from search.fusion import Fusion, fuse
-from search.service import SearchService
 from semsearch.cli import cli
+from semsearch.errors import BadQueryError
+from semsearch.index.build.builder import build_index
+from semsearch.search.evaluate import evaluate, mrr_at, ndcg_at, read_qrels, read_queries, recall_at
+from semsearch.search.fusion import Fusion, fuse
+from semsearch.search.service import SearchService
+from tests.support.fake_embedder import HashingEmbedder
 
 
 def write_jsonl(path: Path, records: list[dict]) -> Path:
@@ -174,7 +174,7 @@ def test_nothing_relevant_says_so(news: SearchService) -> None:
 def test_api_and_page_take_modes_and_filters(news: SearchService) -> None:
     from lxml import html
 
-    from web import create_app
+    from semsearch.web import create_app
 
     client = create_app({"TESTING": True, "SEARCH_SERVICE": news}).test_client()
     body = client.post(
@@ -286,7 +286,7 @@ def test_a_filter_that_would_starve_a_post_filter_still_returns_k(tmp_path: Path
 def test_build_tunes_fusion_and_search_uses_it(tmp_path: Path) -> None:
     import random
 
-    from search.tuning import GRID, build_tuner
+    from semsearch.search.tuning import GRID, build_tuner
 
     rng = random.Random(7)
     vocabulary = [f"w{i}" for i in range(400)]
@@ -328,7 +328,7 @@ def test_tuning_works_whatever_weight_the_environment_sets(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A weight off the grid (0.55) once made the build fail after all its embedding."""
-    from search.tuning import build_tuner
+    from semsearch.search.tuning import build_tuner
 
     monkeypatch.setenv("SEMSEARCH_DENSE_WEIGHT", "0.55")
     records = [
@@ -357,7 +357,7 @@ def test_tuning_works_whatever_weight_the_environment_sets(
 
 
 def test_a_probe_gain_within_the_noise_keeps_the_default() -> None:
-    from search.tuning import NOISE_ERRORS, paired_gain
+    from semsearch.search.tuning import NOISE_ERRORS, paired_gain
 
     default = [1.0, 0.5, 0.0, 0.25] * 50
     noisy = [1.0, 0.5, 0.1, 0.25] * 25 + [0.5, 0.5, 0.0, 0.25] * 25  # +0.025 -0.125 ...
@@ -369,7 +369,7 @@ def test_a_probe_gain_within_the_noise_keeps_the_default() -> None:
 
 
 def test_small_collections_keep_the_default_fusion(tmp_path: Path) -> None:
-    from search.tuning import build_tuner
+    from semsearch.search.tuning import build_tuner
 
     write_jsonl(tmp_path / "a.jsonl", [{"id": "x", "text": "One short article."}])
     embedder = HashingEmbedder(dimension=64)
@@ -410,8 +410,8 @@ def test_exact_match_check_over_many_allowed_chunks_stays_fast(tmp_path: Path) -
     import sqlite3
     import time
 
-    from index.store import SCHEMA
-    from search.keyword import has_all_terms
+    from semsearch.index.storage.store import SCHEMA
+    from semsearch.search.keyword import has_all_terms
 
     db = sqlite3.connect(tmp_path / "s.sqlite")
     db.executescript(SCHEMA)
@@ -428,7 +428,7 @@ def test_exact_match_check_over_many_allowed_chunks_stays_fast(tmp_path: Path) -
 def test_parameters_that_once_gave_500s(news: SearchService) -> None:
     from lxml import html
 
-    from web import create_app
+    from semsearch.web import create_app
 
     client = create_app({"TESTING": True, "SEARCH_SERVICE": news}).test_client()
     for k in ("++5", "9" * 4301, "-1", " 5 5"):
@@ -518,7 +518,7 @@ def test_exact_match_fallback_handles_possessives_and_adds_no_weak_passages(
 def test_page_form_shows_the_configured_defaults(news: SearchService, monkeypatch) -> None:
     from lxml import html
 
-    from web import create_app
+    from semsearch.web import create_app
 
     monkeypatch.setenv("SEMSEARCH_MODE", "dense")
     monkeypatch.setenv("SEMSEARCH_DEFAULT_K", "5")

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from index.build import build_index
-from index.embedding import load_embedder
-from index.update import update_index
+from semsearch.index.build.builder import build_index
+from semsearch.index.build.update import update_index
+from semsearch.index.embed import load_embedder
+from semsearch.web import create_app
 from tests.conftest import FAKE_MIN_SCORE
 from tests.test_update import write_jsonl
-from web import create_app
 
 MODEL = "hashing-256"
 KEY = "s3cret-admin-key"
@@ -201,7 +201,7 @@ def test_rollback_to_the_served_version_clears_the_reload_error(
 def test_replaced_service_is_closed_after_its_grace(
     tmp_path: Path, embedder: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("web.live.RETIRE_AFTER_SECONDS", 0.05)
+    monkeypatch.setattr("semsearch.web.live.RETIRE_AFTER_SECONDS", 0.05)
     index = tmp_path / "idx"
     build_index([write_jsonl(tmp_path / "a.jsonl", ["tides"])], index, embedder)
     app = make_app(index)
@@ -252,7 +252,7 @@ def test_a_service_handed_in_is_never_closed(
 ) -> None:
     """The app did not open a SEARCH_SERVICE given to create_app: a reload must not close
     it (its owner, here the whole test session, still uses it)."""
-    monkeypatch.setattr("web.live.RETIRE_AFTER_SECONDS", 0.01)
+    monkeypatch.setattr("semsearch.web.live.RETIRE_AFTER_SECONDS", 0.01)
     app = create_app({"TESTING": True, "SEARCH_SERVICE": demo_service, "ADMIN_KEY": KEY})
     response = app.test_client().post(
         "/api/admin/reload", headers={"Authorization": f"Bearer {KEY}"}

@@ -13,9 +13,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from lxml import html
 
-from search.service import SearchService
-from web import create_app
-from web.security import SECURITY_EXTENSION, init_security
+from semsearch.search.service import SearchService
+from semsearch.web import create_app
+from semsearch.web.security import SECURITY_EXTENSION, init_security
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "web" / "templates"
 ALLOWED = "https://allowed.example"

@@ -1,4 +1,4 @@
-"""Adding, replacing and deleting articles in a published index (`index.update`)."""
+"""Adding, replacing and deleting articles in a published index (`semsearch.index.build.update`)."""
 
 from __future__ import annotations
 
@@ -12,16 +12,16 @@ from pathlib import Path
 import faiss
 import pytest
 
-from index.build import build_index
-from index.directory import writer_lock
-from index.embedding import HashingEmbedder
-from index.errors import BuildError, IndexMismatchError
-from index.manifest import MANIFEST_NAME, read_manifest, verify_files
-from index.update import update_index
-from index.vectors import read_vector_index
-from search.service import SearchService
 from semsearch.cli import cli
+from semsearch.errors import BuildError, IndexMismatchError
+from semsearch.index.build.builder import build_index
+from semsearch.index.build.update import update_index
+from semsearch.index.storage.directory import writer_lock
+from semsearch.index.storage.manifest import MANIFEST_NAME, read_manifest, verify_files
+from semsearch.index.storage.vectors import read_vector_index
+from semsearch.search.service import SearchService
 from tests.conftest import DEMO_ARTICLES, FAKE_MIN_SCORE
+from tests.support.fake_embedder import HashingEmbedder
 
 FAKE = {"min_score": FAKE_MIN_SCORE}
 DEMO_PAGE = DEMO_ARTICLES / "01_wexley_street_swing_bridge.md"

@@ -9,7 +9,7 @@ import faiss
 import numpy as np
 import pytest
 
-from index.vectors import (
+from semsearch.index.storage.vectors import (
     TARGET_RECALL,
     read_vector_index,
     recall_at_10,

@@ -3,7 +3,7 @@
 Configuration: defaults, then `SEMSEARCH_*` environment variables, then `test_config`.
 The search service (model + index) is built in the factory and kept on the app, never at
 import. If it cannot be loaded the app still starts: `/readyz` answers 503 with the reason.
-New index versions are picked up while serving (`web.live`).
+New index versions are picked up while serving (`semsearch.web.live`).
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from typing import Any
 
 from flask import Flask
 
-from search.service import SearchService
-from web.live import LiveIndex
-from web.observability import init_observability, record_reload
-from web.openapi import init_openapi
-from web.security import init_security
+from semsearch.search.service import SearchService
+from semsearch.web.live import LiveIndex
+from semsearch.web.observability import init_observability, record_reload
+from semsearch.web.openapi import init_openapi
+from semsearch.web.security import init_security
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +64,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         live.load()
         live.watch(float(app.config["RELOAD_INTERVAL"] or 0))
 
-    from web import views
-    from web.render import highlight_html, source_link
+    from semsearch.web import views
+    from semsearch.web.render import highlight_html, source_link
 
     app.jinja_env.globals.update(highlight_html=highlight_html, source_link=source_link)
 

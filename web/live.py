@@ -1,7 +1,7 @@
 """The index a server answers from, and how a new version takes its place while serving.
 
 A build, `add` or `delete` publishes a new version by swapping the index link (see
-`index.directory`). `LiveIndex.reload` loads that version beside the one being served,
+`semsearch.index.storage.directory`). `LiveIndex.reload` loads that version beside the one served,
 checks it (manifest, checksums, model), warms it up, and only then swaps the reference the
 views read. A request reads the reference once and uses that service to the end, so it sees
 the old version or the new one, never a mix. The old service is closed a minute later,
@@ -23,11 +23,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from index.directory import resolve_index_dir
-from index.embedding import Embedder, load_embedder
-from index.errors import SemsearchError
-from index.settings import get_setting
-from search.service import SearchService
+from semsearch.errors import SemsearchError
+from semsearch.index.embed import Embedder, load_embedder
+from semsearch.index.storage.directory import resolve_index_dir
+from semsearch.search.service import SearchService
+from semsearch.settings import get_setting
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The OpenAPI 3.1 description of the HTTP API, served at `GET /api/openapi.json`.
 
-Written by hand from what the code does (`web.views`, `web.render`, `search.query`,
-`web.security`, `web.observability`), and checked against the running server by a schema
+Written by hand from what the code does (`views`, `render`, `semsearch.search.query`,
+`security`, `observability`), and checked against the running server by a schema
 fuzzer (`tests/test_openapi.py`). Limits (longest query, largest k, body size) are read from
 the served app's settings when the document is asked for, so it describes this server.
 Shapes carry `additionalProperties: false` wherever the server never adds a field, so a
@@ -16,9 +16,9 @@ from typing import Any
 
 from flask import Flask, current_app, jsonify
 
-from index.settings import get_setting
-from search.query import FILTER_NAMES, GROUPS, MAX_FILTER_CHARS, MODES
-from search.service import MAX_ALSO
+from semsearch.search.query import FILTER_NAMES, GROUPS, MAX_FILTER_CHARS, MODES
+from semsearch.search.service import MAX_ALSO
+from semsearch.settings import get_setting
 
 #: The endpoint name; `init_openapi` does nothing when the app already has it.
 ENDPOINT = "openapi"
@@ -26,7 +26,7 @@ PATH = "/api/openapi.json"
 OPENAPI_VERSION = "3.1.0"
 #: The app's own default (create_app); the view passes the configured value.
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
-#: `search.query` accepts k as a string of at most this many digits.
+#: `semsearch.search.query` accepts k as a string of at most this many digits.
 _MAX_K_DIGITS = 9
 #: Characters Python's str.split() treats as whitespace that a JSON Schema (ECMA-262) `\s`
 #: does not: a query made only of these is empty to the server.
@@ -526,7 +526,7 @@ def openapi_spec(
 
 
 def _openapi_view() -> Any:
-    from web import EXTENSION  # not at import: create_app's module imports this one
+    from semsearch.web import EXTENSION  # not at import: create_app's module imports this one
 
     service = current_app.extensions.get(EXTENSION, {}).get("service")
     settings = service.settings if service is not None else None

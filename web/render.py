@@ -8,8 +8,8 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-from index.readers import is_web_url
-from search.service import ArticleRef, Hit, Passage, SearchResult
+from semsearch.index.ingest.readers import is_web_url
+from semsearch.search.service import ArticleRef, Hit, Passage, SearchResult
 
 
 def _marked(text: str, spans: Sequence[tuple[int, int]], start: int, end: int) -> str:

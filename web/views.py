@@ -9,13 +9,13 @@ from typing import Any
 from flask import Blueprint, Flask, current_app, jsonify, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
-from index.errors import IndexUnavailableError, SemsearchError
-from index.settings import get_setting
-from search.query import FILTER_NAMES, MODES
-from search.service import SearchService
-from web import EXTENSION
-from web.render import result_to_dict
-from web.workers import notify_siblings
+from semsearch.errors import IndexUnavailableError, SemsearchError
+from semsearch.search.query import FILTER_NAMES, MODES
+from semsearch.search.service import SearchService
+from semsearch.settings import get_setting
+from semsearch.web import EXTENSION
+from semsearch.web.render import result_to_dict
+from semsearch.web.workers import notify_siblings
 
 log = logging.getLogger(__name__)
 

@@ -16,14 +16,14 @@ index, so no model session or FAISS thread exists before a fork.
 - Metrics: the supervisor turns on prometheus_client's multiprocess mode (its files in a
   new temporary folder for each run, inside `PROMETHEUS_MULTIPROC_DIR` if that is set) so
   that `/metrics` counts every worker's requests, whichever worker answers the scrape (see
-  `web.observability`).
+  `semsearch.web.observability`).
 - Admin reload: the worker that gets `POST /api/admin/reload` reloads, then asks the
   supervisor (SIGUSR1) to have every other worker reload too.
 - SIGTERM, SIGINT or SIGHUP to the supervisor stops the workers. A worker that dies on its
   own stops the whole server (exit status 1), so that a process manager restarts it whole
   rather than it running on with fewer workers than it was given. A worker dies with its
   supervisor (Linux `PR_SET_PDEATHSIG`), even after a `kill -9`.
-- Rate limits are counted per worker (see `web.security`).
+- Rate limits are counted per worker (see `semsearch.web.security`).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ class Setting:
 
 DEFAULT_MODEL = "packaged:all-MiniLM-L6-v2"
 #: What runs the real model: sentence-transformers on torch (the reference), or an int8 copy
-#: of the same weights on ONNX Runtime (see index.onnx_model).
+#: of the same weights on ONNX Runtime (see semsearch.index.embed.onnx).
 BACKENDS = ("torch", "onnx-int8")
 
 SETTINGS: tuple[Setting, ...] = (

@@ -38,9 +38,9 @@ from typing import Any
 
 import numpy as np
 
-from index.articles import Article
-from index.embedding import Embedder, load_embedder, resolve_model_path
-from index.readers import iter_input_files, read_file
+from semsearch.index.embed import Embedder, load_embedder, resolve_model_path
+from semsearch.index.ingest.articles import Article
+from semsearch.index.ingest.readers import iter_input_files, read_file
 
 #: How the synthesised articles are told apart from the real ones (their title begins so).
 SYNTHETIC_MARK = "[bench "
@@ -238,10 +238,10 @@ class SynthesisingEmbedder:
 
 def embedding_texts(index_dir: Path, embedder: Embedder) -> list[str]:
     """The exact texts the build embedded (title + passage), in chunk order."""
-    from index.build import make_chunker
-    from index.directory import resolve_index_dir
-    from index.manifest import STORE_NAME
-    from index.store import StoreReader
+    from semsearch.index.build.builder import make_chunker
+    from semsearch.index.storage.directory import resolve_index_dir
+    from semsearch.index.storage.manifest import STORE_NAME
+    from semsearch.index.storage.store import StoreReader
 
     reader = StoreReader(resolve_index_dir(index_dir) / STORE_NAME)
     chunker = make_chunker(embedder)
@@ -309,7 +309,7 @@ def _baseline_queries(model: Any, index: Any, queries: list[str]) -> list[float]
 
 def in_process(index_dir: str, queries: list[str], k: int = 10) -> dict[str, Any]:
     """Query latency through SearchService for each mode (one query at a time)."""
-    from search.service import SearchService
+    from semsearch.search.service import SearchService
 
     service = SearchService.open(Path(index_dir))
     service.warm_up()
@@ -326,8 +326,8 @@ def in_process(index_dir: str, queries: list[str], k: int = 10) -> dict[str, Any
 
 
 def index_size(index_dir: Path) -> dict[str, Any]:
-    from index.directory import resolve_index_dir
-    from index.manifest import STORE_NAME, VECTORS_NAME, read_manifest
+    from semsearch.index.storage.directory import resolve_index_dir
+    from semsearch.index.storage.manifest import STORE_NAME, VECTORS_NAME, read_manifest
 
     version = resolve_index_dir(index_dir)
     manifest = read_manifest(version)
@@ -349,7 +349,7 @@ def served(
 ) -> Iterator[tuple[str, int, float]]:
     """`semsearch serve` in its own process, logging to `log`: yields (base URL, pid,
     seconds from process start to /readyz answering 200)."""
-    from semsearch.load import free_port
+    from semsearch.bench.load import free_port
 
     port = free_port()
     env = {**os.environ, "SEMSEARCH_RELOAD_INTERVAL": "0"}
@@ -411,7 +411,7 @@ def in_fresh_process(work: Path, task: str, **arguments: Any) -> Any:
     arguments_file.write_text(json.dumps(arguments), encoding="utf-8")
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "semsearch.bench", task, str(arguments_file)],
+            [sys.executable, "-m", "semsearch.bench.runner", task, str(arguments_file)],
             capture_output=True,
             text=True,
             timeout=STEP_TIMEOUT,
@@ -436,8 +436,8 @@ TASKS: dict[str, Callable[..., Any]] = {}  # filled below: what in_fresh_process
 
 def run_bench(config: BenchConfig, echo: Echo = print) -> BenchResult:
     """Measure everything in the module docstring; prints as it goes and returns the figures."""
-    from index.build import build_index
-    from search.tuning import build_tuner
+    from semsearch.index.build.builder import build_index
+    from semsearch.search.tuning import build_tuner
 
     result = BenchResult(machine=machine())
     m = result.machine
@@ -551,7 +551,7 @@ def _measure_server(
     config: BenchConfig, index_dir: Path, queries: list[str], workers: int, echo: Echo
 ) -> dict[str, Any]:
     """Start to ready, then HTTP load at each client count, then memory, for one server."""
-    from semsearch.load import run_load
+    from semsearch.bench.load import run_load
 
     named = f"{workers} worker{'s' if workers > 1 else ''}"
     log = config.work / f"server-{workers}.log"
@@ -592,8 +592,8 @@ def _measure_server(
 
 def _vectors_of(index_dir: Path) -> np.ndarray:
     """The real vectors of a flat index, in chunk order."""
-    from index.directory import resolve_index_dir
-    from index.vectors import read_vector_index
+    from semsearch.index.storage.directory import resolve_index_dir
+    from semsearch.index.storage.vectors import read_vector_index
 
     stored = read_vector_index(resolve_index_dir(index_dir) / "vectors.faiss")
     return np.asarray(stored.index.reconstruct_n(0, stored.ntotal), dtype=np.float32)
@@ -604,7 +604,7 @@ def _build_scaled(
 ) -> dict[str, Any]:
     """Rebuild `index_dir` at about `config.scale_to` chunks: the real articles (their
     vectors reused from the real build) and synthesised ones (their vectors synthesised)."""
-    from index.build import build_index
+    from semsearch.index.build.builder import build_index
 
     # As many synthesised articles as hold the missing passages' worth of text.
     chars_per_chunk = sum(len(a.text) for a in articles) / len(base)

@@ -1,7 +1,7 @@
 """Embedding in the background: the build goes on reading and chunking while passages embed.
 
 The build hands every stored passage to an `EmbeddingPipeline`. Passages whose vector is
-already known (`index.reuse`) are taken as they are; the rest are grouped and encoded on one
+already known (`semsearch.index.build.reuse`) are taken as they are; the rest are grouped and encoded on one
 background thread, which keeps the model busy while the caller's thread parses the next
 files (the model runs outside the GIL, so both cores work). At most `max_in_flight` groups
 wait at once, so a fast reader never piles up a whole collection's text in memory.
@@ -16,8 +16,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
-from index.embedding import Embedder
-from index.reuse import VectorReuse
+from semsearch.index.embed import Embedder
+from semsearch.index.build.reuse import VectorReuse
 
 #: Called as progress("embed", done, queued): passages embedded so far, and handed in so far.
 EmbedProgress = Callable[[str, int, int], None]

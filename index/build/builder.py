@@ -1,6 +1,6 @@
 """The offline build: articles → clean text → chunks → embeddings → FAISS + SQLite + manifest.
 
-Everything is written to a staging folder and published atomically (see `index.directory`);
+Everything is written to a staging folder and published atomically (see `semsearch.index.storage.directory`);
 a bad article is reported and skipped, and a build that fails leaves the served index alone.
 """
 
@@ -16,13 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from index.articles import Article, Skipped
-from index.chunking import Chunk, Chunker
-from index.directory import crash_point, new_staging_dir, publish, writer_lock
-from index.embedding import Embedder
-from index.errors import BuildError
-from index.keyword_index import write_keyword_index
-from index.manifest import (
+from semsearch.index.ingest.articles import Article, Skipped
+from semsearch.index.text.chunking import Chunk, Chunker
+from semsearch.index.storage.directory import crash_point, new_staging_dir, publish, writer_lock
+from semsearch.index.embed import Embedder
+from semsearch.errors import BuildError
+from semsearch.index.storage.keyword_index import write_keyword_index
+from semsearch.index.storage.manifest import (
     FORMAT_VERSION,
     KEYWORD_DIR,
     MANIFEST_NAME,
@@ -32,19 +32,19 @@ from index.manifest import (
     index_files,
     library_versions,
 )
-from index.pipeline import EmbeddingPipeline
-from index.readers import iter_input_files, read_file
-from index.reuse import VectorReuse
-from index.settings import get_setting
-from index.store import StoreReader, StoreWriter
-from index.vectors import write_vector_index
+from semsearch.index.build.pipeline import EmbeddingPipeline
+from semsearch.index.ingest.readers import iter_input_files, read_file
+from semsearch.index.build.reuse import VectorReuse
+from semsearch.settings import get_setting
+from semsearch.index.storage.store import StoreReader, StoreWriter
+from semsearch.index.storage.vectors import write_vector_index
 
 log = logging.getLogger(__name__)
 
 #: Called as progress(phase, done, total): phase is "read" (files) or "embed" (chunks).
 Progress = Callable[[str, int, int], None]
 #: Called with the finished staging folder before it is published; what it returns (or None)
-#: is stored as the manifest's `fusion`. The search layer provides it (`search.tuning`).
+#: is stored as the manifest's `fusion`. The search layer provides it (`semsearch.search.tuning`).
 Tuner = Callable[[Path], dict[str, Any] | None]
 
 

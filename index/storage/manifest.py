@@ -14,7 +14,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from index.errors import IndexMismatchError, IndexUnavailableError
+from semsearch.errors import IndexMismatchError, IndexUnavailableError
 
 #: 2: chunks carry their sentence spans. 3: a BM25 keyword index (`keyword/`).
 FORMAT_VERSION = 3
@@ -99,7 +99,7 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-#: Older formats whose vectors and store a rebuild may still reuse (index.reuse).
+#: Older formats whose vectors and store a rebuild may still reuse (semsearch.index.build.reuse).
 REUSABLE_FORMATS = (2, FORMAT_VERSION)
 
 

@@ -18,19 +18,19 @@ from typing import Any
 
 import numpy as np
 
-from index.chunking import Chunker
-from index.directory import resolve_index_dir
-from index.embedding import Embedder
-from index.errors import SemsearchError
-from index.manifest import (
+from semsearch.index.text.chunking import Chunker
+from semsearch.index.storage.directory import resolve_index_dir
+from semsearch.index.embed import Embedder
+from semsearch.errors import SemsearchError
+from semsearch.index.storage.manifest import (
     REUSABLE_FORMATS,
     STORE_NAME,
     VECTORS_NAME,
     read_manifest,
     verify_files,
 )
-from index.store import StoreReader
-from index.vectors import read_vector_index
+from semsearch.index.storage.store import StoreReader
+from semsearch.index.storage.vectors import read_vector_index
 
 log = logging.getLogger(__name__)
 

@@ -30,8 +30,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from index.errors import BuildError
-from index.manifest import MANIFEST_NAME
+from semsearch.errors import BuildError
+from semsearch.index.storage.manifest import MANIFEST_NAME
 
 log = logging.getLogger(__name__)
 

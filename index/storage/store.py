@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from index.articles import Article
-from index.chunking import Chunk
+from semsearch.index.ingest.articles import Article
+from semsearch.index.text.chunking import Chunk
 
 SCHEMA = """
 CREATE TABLE articles (

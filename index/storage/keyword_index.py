@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from index.errors import IndexUnavailableError
-from index.store import StoreReader
-from index.words import STOP_WORDS
+from semsearch.errors import IndexUnavailableError
+from semsearch.index.storage.store import StoreReader
+from semsearch.index.text.analysis import STOP_WORDS
 
 #: BM25 parameters (Lucene's defaults, as FTS5 and Anserini use).
 K1, B = 1.2, 0.75

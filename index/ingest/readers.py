@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from index.articles import Article, Skipped, stable_id
-from index.layout import parse_iso_date, parse_layout
+from semsearch.index.ingest.articles import Article, Skipped, stable_id
+from semsearch.index.ingest.layout import parse_iso_date, parse_layout
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +157,7 @@ def _decode(data: bytes, origin: str) -> str | Skipped:
 
 
 def read_text_article(path: Path, root: Path) -> Article | Skipped:
-    """One markdown/text article in the web-page layout (see `index.layout`)."""
+    """One markdown/text article in the web-page layout (see `semsearch.index.ingest.layout`)."""
     size = path.stat().st_size
     if size > MAX_TEXT_FILE_BYTES:
         return Skipped(str(path), f"file is {size:,} bytes, over {MAX_TEXT_FILE_BYTES:,}")

@@ -15,13 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from semsearch.load import free_port
+from semsearch.bench.load import free_port
 from tests.conftest import FAKE_MIN_SCORE
 
 
 def semsearch(*args: str) -> list[str]:
-    """The command line that runs the CLI with this interpreter."""
-    return [sys.executable, "-m", "semsearch", *args]
+    """The command line that runs the CLI with this interpreter and the fake embedder
+    registered (`--model hashing-N`); conftest puts the checkout on PYTHONPATH for it."""
+    return [sys.executable, "-m", "tests.support.cli", *args]
 
 
 @contextlib.contextmanager

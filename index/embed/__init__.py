@@ -1,0 +1,85 @@
+"""Embedders: the protocol every backend follows, and `load_embedder`, which picks one.
+
+Two backends run the real model: `torch` (sentence-transformers, the reference, in
+`sentence_transformer`) and `onnx-int8` (ONNX Runtime on an int8 copy exported once from the
+same files, in `onnx`). Both give the same `revision` for the same weights, so an index built
+with one is served by the other; `check_drift` guards that their vectors agree.
+
+Other embedders (a test fake, a remote model) plug in by name with `register_embedder`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from semsearch.errors import ModelLoadError
+from semsearch.index.embed.base import (
+    Embedder,
+    fingerprint_model,
+    load_fast_tokenizer,
+    max_seq_tokens_of,
+    normalise_rows,
+    resolve_model_path,
+)
+from semsearch.index.embed.onnx import (
+    MIN_COSINE,
+    ONNX_BATCH_SIZE,
+    PROBE_TEXTS,
+    DriftCheck,
+    ModelDriftError,
+    OnnxEmbedder,
+    check_drift,
+)
+from semsearch.index.embed.sentence_transformer import TORCH_BATCH_SIZE, SentenceTransformerEmbedder
+from semsearch.settings import BACKENDS, DEFAULT_MODEL, get_setting
+
+__all__ = [
+    "MIN_COSINE",
+    "ONNX_BATCH_SIZE",
+    "PROBE_TEXTS",
+    "TORCH_BATCH_SIZE",
+    "DriftCheck",
+    "Embedder",
+    "ModelDriftError",
+    "OnnxEmbedder",
+    "SentenceTransformerEmbedder",
+    "check_drift",
+    "fingerprint_model",
+    "load_embedder",
+    "load_fast_tokenizer",
+    "max_seq_tokens_of",
+    "normalise_rows",
+    "register_embedder",
+    "resolve_model_path",
+]
+
+#: Model names handled by a registered factory instead of a model folder: prefix -> factory.
+_FACTORIES: dict[str, Callable[[str], Embedder]] = {}
+
+
+def register_embedder(prefix: str, factory: Callable[[str], Embedder]) -> None:
+    """Make `load_embedder(name)` call `factory(name)` for every model name starting with
+    `prefix` (the tests register their hashing fake as "hashing")."""
+    _FACTORIES[prefix] = factory
+
+
+def load_embedder(
+    model: str = DEFAULT_MODEL, batch_size: int | None = 32, backend: str | None = None
+) -> Embedder:
+    """The embedder for a model setting: a registered factory's when the name starts with its
+    prefix, else the real model from local files on `backend` (the `backend` setting when
+    None). The batch size is the torch backend's (None or 0: its default); onnx-int8 embeds
+    one text per call."""
+    for prefix, factory in _FACTORIES.items():
+        if model.startswith(prefix):
+            return factory(model)
+    if backend is None:
+        backend = str(get_setting("backend"))
+    if backend not in BACKENDS:
+        raise ModelLoadError(
+            f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)} (SEMSEARCH_BACKEND)"
+        )
+    if backend == "onnx-int8":
+        # The batch size setting is torch's: see ONNX_BATCH_SIZE for why this one is fixed.
+        return OnnxEmbedder(model)
+    return SentenceTransformerEmbedder(model, batch_size=batch_size or TORCH_BATCH_SIZE)

@@ -1,0 +1,1 @@
+"""Reading articles: files and folders in, `Article` records (metadata + clean text) out."""

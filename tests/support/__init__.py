@@ -1,0 +1,2 @@
+"""What the tests use but do not test: servers in child processes, dataset converters, the
+fake embedder."""
