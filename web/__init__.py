@@ -1,6 +1,7 @@
 """Flask app factory: the search page, the JSON API, health and readiness.
 
-Configuration: defaults, then `SEMSEARCH_*` environment variables, then `test_config`.
+Configuration comes from the settings registry (`semsearch.settings`, documented in
+docs/settings.md): defaults, then `SEMSEARCH_*` environment variables, then `test_config`.
 The search service (model + index) is built in the factory and kept on the app, never at
 import. If it cannot be loaded the app still starts: `/readyz` answers 503 with the reason.
 New index versions are picked up while serving (`semsearch.web.live`).
@@ -9,12 +10,12 @@ New index versions are picked up while serving (`semsearch.web.live`).
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 from flask import Flask
 
 from semsearch.search.service import SearchService
+from semsearch.settings import check_settings, config_settings, settings_in
 from semsearch.web.live import LiveIndex
 from semsearch.web.observability import init_observability, record_reload
 from semsearch.web.openapi import init_openapi
@@ -24,33 +25,26 @@ log = logging.getLogger(__name__)
 
 EXTENSION = "semsearch"
 
+#: The settings the app keeps in app.config, each as `NAME` (MAX_CONTENT_LENGTH is Flask's).
+APP_SETTINGS = ("model", *(setting.name for setting in settings_in("server")))
+
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the app.
 
-    Config keys: INDEX_DIR, MODEL, SETTINGS (search settings such as min_score),
-    SEARCH_SERVICE (a ready service, for tests), WARM_UP, RELOAD_INTERVAL (seconds between
-    checks for a new index version; 0 turns the watcher off), ADMIN_KEY (enables
-    POST /api/admin/reload)."""
+    Config keys: every server setting as `NAME` (INDEX_DIR, RELOAD_INTERVAL, ADMIN_KEY,
+    RATE_LIMIT, CORS_ORIGINS, TRUSTED_PROXIES, ... see docs/settings.md) and MODEL; SETTINGS
+    (search settings such as min_score, by lower-case name); SEARCH_SERVICE (a ready
+    service, for tests); any other Flask key (TESTING). A bad value raises ValueError."""
+    given = dict(test_config or {})
     app = Flask(__name__)
-    app.config.from_mapping(
-        INDEX_DIR=None,
-        MODEL=None,
-        SETTINGS={},
-        SEARCH_SERVICE=None,
-        WARM_UP=True,
-        RELOAD_INTERVAL=2.0,
-        ADMIN_KEY=None,
-        # A search request is a few hundred bytes; anything far bigger is refused with 413.
-        MAX_CONTENT_LENGTH=64 * 1024,
-    )
-    app.config.from_prefixed_env("SEMSEARCH")
-    # from_prefixed_env reads values as JSON: a key "12345" would become a number, "true" a
-    # bool, "0" would turn the admin API off. A secret is taken as the exact string given.
-    if "SEMSEARCH_ADMIN_KEY" in os.environ:
-        app.config["ADMIN_KEY"] = os.environ["SEMSEARCH_ADMIN_KEY"]
-    if test_config:
-        app.config.update(test_config)
+    app.config.from_mapping(SETTINGS={}, SEARCH_SERVICE=None)
+    # Each value parsed by its type, so a malformed rate or origin stops the start. The admin
+    # key is text: taken as the exact string given ("0" or "12345" stay strings).
+    app.config.update(config_settings(APP_SETTINGS, given))
+    app_keys = {name.upper() for name in APP_SETTINGS}
+    app.config.update({key: value for key, value in given.items() if key not in app_keys})
+    check_settings(app.config["SETTINGS"])
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the documented order
     state: dict[str, Any] = {}
     app.extensions[EXTENSION] = state
@@ -62,7 +56,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         settings = {**app.config["SETTINGS"], "model": app.config["MODEL"]}
         live = LiveIndex(state, app.config["INDEX_DIR"], settings, app.config["WARM_UP"])
         live.load()
-        live.watch(float(app.config["RELOAD_INTERVAL"] or 0))
+        live.watch(app.config["RELOAD_INTERVAL"])
 
     from semsearch.web import views
     from semsearch.web.render import highlight_html, source_link

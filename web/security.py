@@ -1,38 +1,25 @@
 """Security headers on every response, opt-in CORS for the JSON API, opt-in rate limiting.
 
 `init_security(app)` is called once from `create_app`, after the config is loaded. It reads
-(each also settable as `SEMSEARCH_<NAME>`, like every app setting):
-
-- `CORS_ORIGINS`: off by default. A comma-separated list of exact origins
-  (`https://a.example,https://b.example`, scheme and host and port, no path) or `*`. When
-  set, `/api/` responses to a request from an allowed `Origin` say so
-  (`Access-Control-Allow-Origin`) and a preflight (`OPTIONS`) answers 204 for GET and POST
-  with a JSON body. Any other origin gets no CORS headers, so browsers keep blocking it.
-- `RATE_LIMIT`: off by default. A rate such as `60/minute` (or `10/second;300/hour`) that
-  each client may search at, counted over `/api/search` and the page's searches (`/?q=`)
-  together; health, readiness and metrics are never limited. Over it the answer is a 429
-  with `Retry-After` (on `/api/`, the usual JSON error). Counts are kept in the memory of
-  this one process (flask-limiter, moving window): several processes each count their own.
-- `TRUSTED_PROXIES`: 0 by default. The client is the connection's remote address, so behind
-  a reverse proxy every request looks like the proxy's and shares one limit. Set this to
-  the number of proxies in front of the app (usually 1) to take the client from their
-  `X-Forwarded-For` (werkzeug's ProxyFix). Never set it without a proxy that overwrites
-  that header: clients could then pick their own address.
+three server settings from app.config, each declared, parsed and documented in the registry
+(`semsearch.settings`, docs/settings.md) and also settable as `SEMSEARCH_<NAME>`:
+`CORS_ORIGINS` (exact origins allowed to call `/api/` from a browser; off by default),
+`RATE_LIMIT` (searches per client, page and API together; off by default) and
+`TRUSTED_PROXIES` (proxies whose `X-Forwarded-For` names the client; 0 by default).
 """
 
 from __future__ import annotations
 
 import math
-import re
 import time
-from collections.abc import Iterable
 from typing import Any
 
 from flask import Flask, Response, request
 from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
-from limits import parse_many
 from werkzeug.middleware.proxy_fix import ProxyFix
+
+from semsearch.settings import config_setting
 
 #: No script at all, styles only from our own stylesheet: nothing inline can run or restyle
 #: the page, even if some text slipped past escaping.
@@ -70,24 +57,23 @@ SECURITY_EXTENSION = "semsearch_security"
 #: Where the limiter is kept on the app, for tests and operators (`limiter.reset()`).
 LIMITER_EXTENSION = "semsearch_limiter"
 
-ORIGIN_PATTERN = re.compile(r"^https?://[^/?#\s]+$")
-
 
 def init_security(app: Flask) -> None:
     """Add security headers, CORS (if CORS_ORIGINS) and rate limiting (if RATE_LIMIT) to app."""
     if app.extensions.get(SECURITY_EXTENSION):
         return
     app.extensions[SECURITY_EXTENSION] = True
-    trusted_proxies = parse_trusted_proxies(app.config.get("TRUSTED_PROXIES"))
-    if trusted_proxies:
+    # Parsed again here (create_app already did) for an app whose config was set by hand.
+    trusted_proxies = config_setting(app.config, "trusted_proxies")
+    if isinstance(trusted_proxies, int) and trusted_proxies:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=trusted_proxies, x_proto=trusted_proxies
         )
-    origins = parse_cors_origins(app.config.get("CORS_ORIGINS"))
-    if origins:
+    origins = config_setting(app.config, "cors_origins")
+    if isinstance(origins, frozenset) and origins:
         init_cors(app, origins)
-    rate_limit = parse_rate_limit(app.config.get("RATE_LIMIT"))
-    if rate_limit:
+    rate_limit = config_setting(app.config, "rate_limit")
+    if isinstance(rate_limit, str) and rate_limit:
         init_rate_limit(app, rate_limit)
 
     @app.after_request
@@ -95,47 +81,6 @@ def init_security(app: Flask) -> None:
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         return response
-
-
-def parse_cors_origins(value: Any) -> frozenset[str]:
-    """CORS_ORIGINS as a set of exact origins ({'*'} for any); empty when not configured."""
-    if not value:
-        return frozenset()
-    items: Iterable[Any] = value.split(",") if isinstance(value, str) else value
-    origins = frozenset(str(item).strip() for item in items if str(item).strip())
-    for origin in origins:
-        if origin != "*" and not ORIGIN_PATTERN.match(origin):
-            raise ValueError(
-                f"CORS_ORIGINS: {origin!r} is not an origin; give scheme and host (and port) "
-                "with no path or trailing slash, e.g. https://example.org, or *"
-            )
-    return origins
-
-
-def parse_rate_limit(value: Any) -> str | None:
-    """RATE_LIMIT checked at start-up, so a typo fails loudly instead of limiting nothing."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    try:
-        parse_many(str(value))
-    except ValueError:
-        raise ValueError(
-            f"RATE_LIMIT: {value!r} is not a rate; write it as e.g. 60/minute or 10/second;300/hour"
-        ) from None
-    return str(value)
-
-
-def parse_trusted_proxies(value: Any) -> int:
-    """TRUSTED_PROXIES as a count of proxies, 0 when not configured."""
-    if value is None or value == "":
-        return 0
-    try:
-        count = int(value)
-    except (TypeError, ValueError):
-        count = -1
-    if count < 0 or isinstance(value, bool):
-        raise ValueError(f"TRUSTED_PROXIES: {value!r} is not a count of proxies such as 1")
-    return count
 
 
 def init_cors(app: Flask, origins: frozenset[str]) -> None:
