@@ -1,24 +1,79 @@
-"""A query and its options, validated at the edge with messages that say what was wrong."""
+"""The search request, described once as a pydantic model: it validates a query and its
+options with messages that say exactly what was wrong, and its JSON Schema is the request
+part of the OpenAPI description (`semsearch.web.openapi`).
+
+The limits (longest query, largest k, the defaults) come from the settings when a request is
+validated: `query_model` makes the model for one set of limits, so the served description
+states the limits the same server enforces.
+"""
 
 from __future__ import annotations
 
+import functools
 import re
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal, NamedTuple, get_args
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from semsearch.errors import BadQueryError
 from semsearch.settings import get_setting
 
-MODES = ("hybrid", "dense", "keyword")
-GROUPS = ("article",)
+Mode = Literal["hybrid", "dense", "keyword"]
+Group = Literal["article"]
+MODES: tuple[str, ...] = get_args(Mode)
+GROUPS: tuple[str, ...] = get_args(Group)
 FILTER_NAMES = ("published_from", "published_to", "publication", "author")
-
-_INTEGER = re.compile(r"\+?([0-9]{1,9})")
-# [0-9], not \d: \d also matches other scripts' digits ("٢٠١٧"), which dates never use.
-_PARTIAL_DATE = re.compile(r"^[0-9]{4}(?:-(?:0[1-9]|1[0-2])(?:-(?:0[1-9]|[12][0-9]|3[01]))?)?$")
+#: The parameters a search takes, in the order the model checks them.
+SEARCH_PARAMS = ("q", "k", "mode", "group", *FILTER_NAMES)
 
 #: Longest publication or author filter value.
 MAX_FILTER_CHARS = 200
+#: k may come as a string (query strings have no numbers): a sign and at most 9 digits.
+_INTEGER = re.compile(r"\+?([0-9]{1,9})")
+# [0-9], not \d: \d also matches other scripts' digits ("٢٠١٧"), which dates never use.
+DATE_PATTERN = r"^[0-9]{4}(?:-(?:0[1-9]|1[0-2])(?:-(?:0[1-9]|[12][0-9]|3[01]))?)?$"
+_PARTIAL_DATE = re.compile(DATE_PATTERN)
+#: Characters Python's str.split() treats as whitespace that a JSON Schema (ECMA-262) `\s`
+#: does not: a query made only of these is empty to the server.
+_PYTHON_ONLY_SPACE = r"\x1c-\x1f\x85"
+#: The pydantic error type of every message written here; the text is the whole message.
+_ERROR_TYPE = "bad_query"
+
+
+def _bad(message: str) -> PydanticCustomError:
+    # The message goes in through the context: braces in a quoted value are not a template.
+    return PydanticCustomError(_ERROR_TYPE, "{message}", {"message": message})
+
+
+class Limits(NamedTuple):
+    """What a server allows and assumes, read from its settings when a request comes in."""
+
+    max_chars: int
+    max_k: int
+    default_k: int
+    mode: str
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any] | None = None) -> Limits:
+        """The limits in force for these settings (environment and defaults beneath them)."""
+        values = dict(settings or {})
+        return cls(
+            int(get_setting("max_query_chars", values)),
+            int(get_setting("max_k", values)),
+            int(get_setting("default_k", values)),
+            str(get_setting("mode", values)),
+        )
 
 
 @dataclass(frozen=True)
@@ -60,61 +115,138 @@ class Filters:
         return {name: getattr(self, name) for name in FILTER_NAMES if getattr(self, name)}
 
 
-@dataclass(frozen=True)
-class Query:
-    """A validated query."""
-
-    text: str
-    k: int
-    mode: str = "hybrid"
-    group: str | None = None
-    filters: Filters = field(default_factory=Filters)
+_DATE_HELP = "YYYY, YYYY-MM or YYYY-MM-DD"
 
 
-def _int_param(name: str, value: Any, low: int, high: int, default: int) -> int:
-    message = f"{name} must be an integer from {low} to {high}, got {value!r}"
-    if value is None or value == "":
-        return default
-    if isinstance(value, bool):
-        raise BadQueryError(message)
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)  # JSON has one number type: 7.0 is the integer 7
-    if isinstance(value, int):
-        number = value
-    elif isinstance(value, str) and (digits := _INTEGER.fullmatch(value.strip())):
-        number = int(digits.group(1))
-    else:
-        raise BadQueryError(message)
-    if not low <= number <= high:
-        raise BadQueryError(message)
-    return number
+class Query(BaseModel):
+    """A search request, validated: the query text (`q` on the wire) with whitespace
+    collapsed, how many results, the retrieval mode, grouping and the filters.
 
+    Build one with `validate_query`; `query_model` gives the class for a server's limits."""
 
-def _choice(name: str, value: Any, choices: tuple[str, ...], default: str | None) -> str | None:
-    if value is None or value == "":
-        return default
-    if not isinstance(value, str) or value.strip().lower() not in choices:
-        raise BadQueryError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
-    return value.strip().lower()
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
+    #: The limits this class checks; `query_model` makes a subclass for each set.
+    limits: ClassVar[Limits] = Limits.from_settings({})
 
-def _filter_value(name: str, value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise BadQueryError(f"{name} must be a string, got {type(value).__name__}")
-    if not _is_utf8_text(value):
-        raise BadQueryError(f"{name} is not valid Unicode text (it holds a lone surrogate)")
-    value = " ".join(value.split())
-    if name.startswith("published_"):
-        if not _PARTIAL_DATE.match(value):
-            raise BadQueryError(
-                f"{name} must be a date as YYYY, YYYY-MM or YYYY-MM-DD; got {value!r}"
+    # q, k and mode carry the limits: `query_model` declares them again with these in.
+    text: str = Field(alias="q")
+    k: int = 10
+    mode: Mode = "hybrid"
+    group: Group | None = Field(
+        None,
+        description="article: the best passage of each article, with its other matching "
+        "passages under `also`.",
+    )
+    published_from: str | None = Field(
+        None,
+        pattern=DATE_PATTERN,
+        description=f"Earliest publication date, inclusive: {_DATE_HELP}. "
+        "Must not be after published_to.",
+        examples=["2017-01"],
+    )
+    published_to: str | None = Field(
+        None,
+        pattern=DATE_PATTERN,
+        description=f"Latest publication date, inclusive: {_DATE_HELP}.",
+        examples=["2017-12-31"],
+    )
+    publication: str | None = Field(
+        None,
+        max_length=MAX_FILTER_CHARS,
+        description="The publication, matched exactly ignoring case.",
+    )
+    author: str | None = Field(
+        None, max_length=MAX_FILTER_CHARS, description="A part of the byline, ignoring case."
+    )
+
+    @property
+    def filters(self) -> Filters:
+        return Filters(self.published_from, self.published_to, self.publication, self.author)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_parameters(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            raise _bad(f"a search request is a mapping of parameters, got {type(data).__name__}")
+        # A misspelt parameter ("filter", "top_k") would otherwise be ignored without a word.
+        unknown = sorted(str(name) for name in set(data) - set(SEARCH_PARAMS))
+        if unknown:
+            raise _bad(
+                f"unknown parameter{'s' if len(unknown) > 1 else ''} "
+                f"{', '.join(repr(name[:40]) for name in unknown[:5])}; "
+                f"known: {', '.join(SEARCH_PARAMS)}"
             )
-        return value
-    if len(value) > MAX_FILTER_CHARS:
-        raise BadQueryError(f"{name} is {len(value)} characters; the limit is {MAX_FILTER_CHARS}")
-    return value or None
+        if data.get("q") is None:
+            raise _bad("missing query: pass it as q, e.g. /api/search?q=tidal+power")
+        # An empty value is the same as leaving the parameter out (q excepted).
+        return {
+            name: value
+            for name, value in data.items()
+            if name == "q" or not (value is None or value == "")
+        }
+
+    @field_validator("text", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> str:
+        if not isinstance(value, str):
+            raise _bad(f"q must be a string, got {type(value).__name__}")
+        text = " ".join(value.split())
+        if not text:
+            raise _bad("empty query: q must contain some words")
+        if len(text) > cls.limits.max_chars:
+            raise _bad(f"query is {len(text)} characters long; the limit is {cls.limits.max_chars}")
+        return text
+
+    @field_validator("k", mode="before")
+    @classmethod
+    def _k(cls, value: Any) -> int:
+        message = f"k must be an integer from 1 to {cls.limits.max_k}, got {value!r}"
+        if isinstance(value, bool):
+            raise _bad(message)
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # JSON has one number type: 7.0 is the integer 7
+        if isinstance(value, int):
+            number = value
+        elif isinstance(value, str) and (digits := _INTEGER.fullmatch(value.strip())):
+            number = int(digits.group(1))
+        else:
+            raise _bad(message)
+        if not 1 <= number <= cls.limits.max_k:
+            raise _bad(message)
+        return number
+
+    @field_validator("mode", "group", mode="before")
+    @classmethod
+    def _choice(cls, value: Any, info: Any) -> str:
+        choices = MODES if info.field_name == "mode" else GROUPS
+        if not isinstance(value, str) or value.strip().lower() not in choices:
+            raise _bad(f"{info.field_name} must be one of {', '.join(choices)}; got {value!r}")
+        return value.strip().lower()
+
+    @field_validator(*FILTER_NAMES, mode="before")
+    @classmethod
+    def _filter_value(cls, value: Any, info: Any) -> str | None:
+        name = info.field_name
+        if not isinstance(value, str):
+            raise _bad(f"{name} must be a string, got {type(value).__name__}")
+        if not _is_utf8_text(value):
+            raise _bad(f"{name} is not valid Unicode text (it holds a lone surrogate)")
+        value = " ".join(value.split())
+        if name.startswith("published_"):
+            if not _PARTIAL_DATE.match(value):
+                raise _bad(f"{name} must be a date as {_DATE_HELP}; got {value!r}")
+            return value
+        if len(value) > MAX_FILTER_CHARS:
+            raise _bad(f"{name} is {len(value)} characters; the limit is {MAX_FILTER_CHARS}")
+        return value or None
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> Query:
+        start, end = self.published_from, self.published_to
+        if start and end and start > end + "\uffff":
+            raise _bad(f"published_from {start} is after published_to {end}")
+        return self
 
 
 def _is_utf8_text(value: str) -> bool:
@@ -126,38 +258,55 @@ def _is_utf8_text(value: str) -> bool:
     return True
 
 
-def validate_query(
-    q: Any,
-    k: Any = None,
-    settings: dict[str, Any] | None = None,
-    *,
-    mode: Any = None,
-    group: Any = None,
-    filters: dict[str, Any] | None = None,
-) -> Query:
-    """Check a raw query and its options; raise BadQueryError saying exactly what is wrong."""
-    max_chars = int(get_setting("max_query_chars", settings))
-    if q is None:
-        raise BadQueryError("missing query: pass it as q, e.g. /api/search?q=tidal+power")
-    if not isinstance(q, str):
-        raise BadQueryError(f"q must be a string, got {type(q).__name__}")
-    text = " ".join(q.split())
-    if not text:
-        raise BadQueryError("empty query: q must contain some words")
-    if len(text) > max_chars:
-        raise BadQueryError(f"query is {len(text)} characters long; the limit is {max_chars}")
-    max_k = int(get_setting("max_k", settings))
-    k_value = _int_param("k", k, 1, max_k, int(get_setting("default_k", settings)))
-    mode_value = _choice("mode", mode, MODES, str(get_setting("mode", settings)))
-    group_value = _choice("group", group, GROUPS, None)
-    raw = filters or {}
-    checked = Filters(**{name: _filter_value(name, raw.get(name)) for name in FILTER_NAMES})
-    if (
-        checked.published_from
-        and checked.published_to
-        and checked.published_from > checked.published_to + "\uffff"
-    ):
-        raise BadQueryError(
-            f"published_from {checked.published_from} is after published_to {checked.published_to}"
-        )
-    return Query(text, k_value, mode_value or "hybrid", group_value, checked)
+@functools.cache
+def query_model(limits: Limits) -> type[Query]:
+    """The request model for a server with these limits: validation and JSON Schema alike."""
+    max_chars, max_k = limits.max_chars, limits.max_k
+    text = Field(
+        alias="q",
+        min_length=1,
+        max_length=max_chars,
+        description="What to search for, in plain language. Whitespace is collapsed before "
+        f"the length is checked (at most {max_chars} characters).",
+        examples=["how long did the tram strike last?"],
+        # Runs of whitespace count as one space; a query of whitespace alone is refused.
+        json_schema_extra={"pattern": rf"[^\s{_PYTHON_ONLY_SPACE}]"},
+    )
+    k = Field(
+        limits.default_k,
+        ge=1,
+        le=max_k,
+        description=f"How many results, 1 to {max_k}. A string of digits is read as the number.",
+    )
+    mode = Field(
+        limits.mode,
+        description="dense (embeddings), keyword (BM25) or hybrid (both, fused). Case and "
+        "surrounding spaces are ignored.",
+    )
+    model = create_model(
+        "SearchRequest",
+        __base__=Query,
+        __doc__="The parameters of a search; any other parameter is refused with 400.",
+        text=(str, text),
+        k=(int, k),
+        mode=(Mode, mode),
+    )
+    model.limits = limits
+    return model
+
+
+def validate_query(params: Mapping[str, Any], settings: Mapping[str, Any] | None = None) -> Query:
+    """Check a search's raw parameters (q, k, mode, group and the filters, as a query string
+    or a JSON body gives them) against the settings' limits; raise BadQueryError saying
+    exactly what is wrong."""
+    model = query_model(Limits.from_settings(settings))
+    try:
+        return model.model_validate(params)
+    except ValidationError as exc:
+        # The first problem, in the order the parameters are listed: as precise as one
+        # message can be, and the same one each time.
+        error = exc.errors(include_url=False)[0]
+        if error["type"] == _ERROR_TYPE:
+            raise BadQueryError(error["msg"]) from None
+        where = ".".join(str(part) for part in error["loc"])
+        raise BadQueryError(f"{where}: {error['msg']}") from None

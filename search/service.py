@@ -10,14 +10,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from semsearch.errors import IndexUnavailableError
+from semsearch.errors import IndexUnavailableError, NotFoundError
 from semsearch.index.embed import Embedder, load_embedder
 from semsearch.index.storage.directory import resolve_index_dir
 from semsearch.index.storage.keyword_index import KeywordIndex
@@ -85,6 +85,19 @@ class Hit:
     dense_score: float | None = None
     keyword_score: float | None = None
     also: tuple[Passage, ...] = ()
+
+
+@dataclass(frozen=True)
+class FullArticle:
+    """An article read back whole: its credits, where it was read from, its other stored
+    fields (`extra`: site URL, bio, links, ...), the clean text exactly as indexed, and its
+    passages as (chunk id, start, end) offsets into that text, in reading order."""
+
+    article: ArticleRef
+    origin: str
+    extra: dict[str, Any]
+    text: str
+    passages: tuple[tuple[int, int, int], ...]
 
 
 @dataclass(frozen=True)
@@ -159,6 +172,20 @@ class SearchService:
     def chunk_count(self) -> int:
         return int(self.manifest.counts["chunks"])
 
+    def article(self, article_id: str) -> FullArticle:
+        """The whole article with this id; NotFoundError if the index has none."""
+        with self._db_lock:
+            stored = self.store.fetch_article(self._db, article_id)
+        if stored is None:
+            raise NotFoundError(f"no article with id {article_id!r} in this index")
+        return FullArticle(
+            article=ArticleRef(**stored.article),
+            origin=stored.origin,
+            extra=stored.extra,
+            text=stored.text,
+            passages=stored.passages,
+        )
+
     def warm_up(self) -> None:
         """Run one query end to end so the first user does not pay for lazy set-up."""
         self.search("warm up", 1)
@@ -182,16 +209,25 @@ class SearchService:
 
     def search(
         self,
-        query: Any,
-        k: Any = None,
+        query: Query | str,
+        k: int | None = None,
         *,
-        mode: Any = None,
-        group: Any = None,
-        filters: dict[str, Any] | None = None,
+        mode: str | None = None,
+        group: str | None = None,
+        filters: Mapping[str, str | None] | None = None,
     ) -> SearchResult:
-        """The k passages that best answer `query`, each with its article and credit."""
+        """The k passages that best answer `query`, each with its article and credit.
+
+        `query` is a request already validated with this service's settings (as the web
+        layer does), or the query's text with its options, validated here."""
         started = time.perf_counter()
-        valid = validate_query(query, k, self.settings, mode=mode, group=group, filters=filters)
+        if isinstance(query, Query):
+            if (k, mode, group, filters) != (None, None, None, None):
+                raise TypeError("a validated Query carries its own k, mode, group and filters")
+            valid = query
+        else:
+            params = {"q": query, "k": k, "mode": mode, "group": group, **(filters or {})}
+            valid = validate_query(params, self.settings)
         hits, reason = self._ranked_hits(valid)
         took_ms = (time.perf_counter() - started) * 1000
         return SearchResult(
@@ -260,8 +296,7 @@ class SearchService:
         a rare name can be far from everything in meaning and still be right there."""
         if query.mode != "hybrid":
             return False
-        with self._db_lock:
-            return has_all_terms(self._db, query.text, allowed)
+        return has_all_terms(self.keyword, query.text, allowed)  # reads only: no lock
 
     def _hits(
         self,

@@ -128,7 +128,7 @@ def test_unexpected_error_is_json_500_without_traceback(demo_service, caplog) ->
         index_path = demo_service.index_path
         settings = None
 
-        def search(self, q, k, **options):
+        def search(self, query, *args, **options):
             raise RuntimeError("secret internals at /srv/app.py line 3")
 
     client = create_app({"TESTING": False, "SEARCH_SERVICE": Broken()}).test_client()
@@ -229,3 +229,46 @@ def test_unknown_parameters_are_refused(client, request_kwargs) -> None:
 def test_page_tolerates_extra_parameters(client) -> None:
     """Shared links pick up tracking parameters; the page ignores them."""
     assert client.get("/?q=tram&utm_source=newsletter").status_code == 200
+
+
+def test_article_reads_back_whole_with_its_passages(client) -> None:
+    hit = client.get("/api/search?q=tram strike split shifts&k=1").get_json()["results"][0]
+    response = client.get(f"/api/articles/{hit['article']['id']}")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert list(body) == ["ok", "article"] and body["ok"] is True
+    article = body["article"]
+    assert list(article) == [*ARTICLE_KEYS, "origin", "extra", "text", "passages"]
+    assert {key: article[key] for key in ARTICLE_KEYS} == hit["article"]
+    assert article["origin"].endswith(".md")
+    # The passages' offsets point into the text; the hit's passage is one of them.
+    text, passages = article["text"], article["passages"]
+    assert hit["passage"]["chunk_id"] in [p["chunk_id"] for p in passages]
+    start, end = hit["passage"]["start"], hit["passage"]["end"]
+    assert text[start:end] == hit["passage"]["text"]
+    assert [p["start"] for p in passages] == sorted(p["start"] for p in passages)
+    assert all(0 <= p["start"] < p["end"] <= len(text) for p in passages)
+
+
+def test_article_ids_with_slashes_and_quoting(tmp_path: Path) -> None:
+    folder = tmp_path / "pages" / "2024"
+    folder.mkdir(parents=True)
+    (folder / "tide mill.md").write_text("# The Tide Mill\n\nThe tide mill ground corn.\n")
+    embedder = HashingEmbedder(dimension=64)
+    build_index([tmp_path / "pages"], tmp_path / "idx", embedder)
+    service = SearchService(tmp_path / "idx", embedder, {"min_score": FAKE_MIN_SCORE})
+    client = create_app({"TESTING": True, "SEARCH_SERVICE": service}).test_client()
+    body = client.get("/api/articles/2024/tide%20mill").get_json()
+    assert body["article"]["id"] == "2024/tide mill"
+    assert body["article"]["title"] == "The Tide Mill"
+    assert client.get("/api/articles/2024%2Ftide%20mill").status_code == 200
+
+
+def test_unknown_article_is_a_json_404(client) -> None:
+    response = client.get("/api/articles/no-such-article")
+    assert response.status_code == 404
+    assert response.get_json() == {
+        "ok": False,
+        "error": "no article with id 'no-such-article' in this index",
+        "status": 404,
+    }

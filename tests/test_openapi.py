@@ -1,7 +1,9 @@
-"""The OpenAPI description at /api/openapi.json, and the API held to it.
+"""The OpenAPI description at /api/openapi.json, generated from the request and response
+models, and the API held to it.
 
 Fast tests: the document is served and valid (OpenAPI 3.1 meta-schema, every component a
-valid JSON Schema), it names exactly the parameters the code takes, and real responses
+valid JSON Schema), it names exactly the parameters the code takes, the request schema
+accepts what the server accepts and refuses what it refuses, and real responses
 (successes, every documented error) match it: status documented, content type, headers,
 body. Then a schema fuzzer (schemathesis, fixed seed, bounded examples) drives a real
 `semsearch serve` on loopback: no 5xx, every response documented and matching its schema.
@@ -23,12 +25,10 @@ import pytest
 import schemathesis
 from schemathesis.core.result import Err, Ok
 
-from semsearch.errors import BadQueryError
-from semsearch.search.query import FILTER_NAMES, validate_query
+from semsearch.search.query import FILTER_NAMES, SEARCH_PARAMS
 from semsearch.search.service import SearchService
 from semsearch.web import create_app
-from semsearch.web.openapi import PATH, init_openapi, integer_range_pattern, openapi_spec
-from semsearch.web.views import SEARCH_PARAMS
+from semsearch.web.openapi import PATH, init_openapi, openapi_spec
 from tests.support.servers import serve
 
 #: Not valid JSON on purpose: Flask's from_prefixed_env would turn "12345" into an int.
@@ -79,6 +79,7 @@ def test_spec_is_valid_openapi(spec: dict[str, Any]) -> None:
     errors = [result.err() for result in operations if isinstance(result, Err)]
     assert not errors
     assert sorted(result.ok().label for result in operations if isinstance(result, Ok)) == [
+        "GET /api/articles/{article_id}",
         "GET /api/openapi.json",
         "GET /api/search",
         "GET /healthz",
@@ -106,7 +107,7 @@ def test_spec_names_exactly_the_parameters_the_code_takes(spec: dict[str, Any]) 
     body = spec["components"]["schemas"]["SearchRequest"]
     assert list(body["properties"]) == list(SEARCH_PARAMS) and body["required"] == ["q"]
     assert body["additionalProperties"] is False
-    filters = spec["components"]["schemas"]["Filters"]
+    filters = spec["components"]["schemas"]["AppliedFilters"]
     assert list(filters["properties"]) == list(FILTER_NAMES)
 
 
@@ -121,21 +122,73 @@ def test_limits_follow_the_served_settings(demo_index: Path, fake_embedder: Any)
     assert client.get("/api/search?q=tram&k=20").status_code == 200
 
 
-@pytest.mark.parametrize("max_k", [1, 9, 10, 100, 250, 1000])
-def test_k_string_pattern_is_what_the_server_accepts(max_k: int) -> None:
-    pattern = re.compile(integer_range_pattern(max_k))
-    for number in range(0, max_k + 120):
-        text = str(number)
-        if pattern.fullmatch(text):
-            assert validate_query("tram", text, {"max_k": max_k}).k == number
-        else:
-            with pytest.raises(BadQueryError):
-                validate_query("tram", text, {"max_k": max_k})
+#: JSON bodies the request schema allows: the server answers each with 200.
+VALID_BODIES = [
+    {"q": "tram"},
+    {"q": "  tram   strike "},
+    {"q": "tram", "k": 1},
+    {"q": "tram", "k": 100},
+    {"q": "tram", "mode": "keyword", "group": "article"},
+    {"q": "tram", "group": None, "author": None, "published_from": None},
+    {"q": "tram", "published_from": "2016", "published_to": "2016-12-31"},
+    {"q": "tram", "publication": "p" * 200, "author": "okafor"},
+    {"q": "x" * 4000},
+]
+#: Bodies the request schema refuses: the server answers each with 400 and its own message.
+INVALID_BODIES = [
+    ({}, "missing query"),
+    ({"q": ""}, "empty query"),
+    ({"q": "   "}, "empty query"),
+    ({"q": 42}, "q must be a string"),
+    ({"q": "x" * 4001}, "limit is 4000"),
+    ({"q": "tram", "k": 0}, "k must be an integer from 1 to 100"),
+    ({"q": "tram", "k": 101}, "k must be an integer from 1 to 100"),
+    ({"q": "tram", "k": 2.5}, "k must be an integer from 1 to 100"),
+    ({"q": "tram", "k": True}, "k must be an integer from 1 to 100"),
+    ({"q": "tram", "mode": "fuzzy"}, "mode must be one of hybrid, dense, keyword"),
+    ({"q": "tram", "group": "author"}, "group must be one of article"),
+    ({"q": "tram", "published_from": "2017-13"}, "published_from must be a date"),
+    ({"q": "tram", "published_to": "٢٠١٧"}, "published_to must be a date"),
+    ({"q": "tram", "author": "a" * 201}, "author is 201 characters; the limit is 200"),
+    ({"q": "tram", "publication": ["x"]}, "publication must be a string"),
+    ({"q": "tram", "top_k": 3}, "unknown parameter 'top_k'"),
+]
+
+
+def _body_validator(spec: dict[str, Any]) -> Any:
+    return jsonschema_rs.validator_for(
+        {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "allOf": [{"$ref": "#/components/schemas/SearchRequest"}],
+            "components": spec["components"],
+        }
+    )
+
+
+@pytest.mark.parametrize("body", VALID_BODIES)
+def test_what_the_request_schema_allows_is_accepted(
+    api: Any, spec: dict[str, Any], body: dict[str, Any]
+) -> None:
+    assert _body_validator(spec).is_valid(body)
+    response = api.post("/api/search", json=body)
+    assert response.status_code == 200, response.get_json()
+
+
+@pytest.mark.parametrize(("body", "message"), INVALID_BODIES)
+def test_what_the_request_schema_refuses_is_a_bad_request(
+    api: Any, spec: dict[str, Any], body: dict[str, Any], message: str
+) -> None:
+    assert not _body_validator(spec).is_valid(body)
+    response = api.post("/api/search", json=body)
+    assert response.status_code == 400
+    error = response.get_json()
+    assert list(error) == ["ok", "error", "status"]  # the one error shape, no library's own
+    assert error["ok"] is False and error["status"] == 400 and message in error["error"]
 
 
 def test_date_pattern_agrees_with_the_server(spec: dict[str, Any], client: Any) -> None:
-    filters = spec["components"]["schemas"]["Filters"]["properties"]
-    pattern = re.compile(filters["published_from"]["pattern"])
+    parameter = spec["components"]["parameters"]["published_from"]
+    pattern = re.compile(parameter["schema"]["pattern"])
     samples = "2017 2017-01 2017-12-31 2017-13 2017-00 2017-1 17 2017-02-30 2017-02-32 2017/02"
     for sample in [*samples.split(), "20170", "2017-12-3", "2017-12-31T00:00"]:
         query = {"q": "tram", "published_from": sample}
@@ -243,10 +296,18 @@ def test_grouped_search_has_also_and_matches_the_spec(api: Any, spec: dict[str, 
     # The spec refuses `also` on an ungrouped search: the check above has teeth.
     body = response.get_json() | {"group": None}
     root = {
-        "allOf": [{"$ref": "#/components/schemas/SearchResult"}],
+        "allOf": [{"$ref": "#/components/schemas/SearchResponse"}],
         "components": spec["components"],
     }
     assert not jsonschema_rs.validator_for(root).is_valid(body)
+
+
+def test_article_responses_match_the_spec(api: Any, spec: dict[str, Any]) -> None:
+    hit = api.get("/api/search?q=tram strike&k=1").get_json()["results"][0]
+    for article_id, status in ((hit["article"]["id"], 200), ("no-such-article", 404)):
+        response = api.get(f"/api/articles/{article_id}")
+        assert response.status_code == status
+        check_response(spec, "GET", "/api/articles/{article_id}", response)
 
 
 def test_operations_responses_match_the_spec(api: Any, spec: dict[str, Any]) -> None:
@@ -340,6 +401,7 @@ def test_date_filter_takes_ascii_digits_only(api: Any) -> None:
 # --- the fuzzer against a live server ----------------------------------------------------
 
 
+@pytest.mark.process
 def test_fuzz_live_server(demo_index: Path, tmp_path: Path) -> None:
     """schemathesis (examples, coverage and fuzzing phases, valid and invalid inputs) against
     `semsearch serve` on loopback: no 5xx, every status, content type, header and body as

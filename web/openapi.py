@@ -1,24 +1,24 @@
 """The OpenAPI 3.1 description of the HTTP API, served at `GET /api/openapi.json`.
 
-Written by hand from what the code does (`views`, `render`, `semsearch.search.query`,
-`security`, `observability`), and checked against the running server by a schema
-fuzzer (`tests/test_openapi.py`). Limits (longest query, largest k, body size) are read from
-the served app's settings when the document is asked for, so it describes this server.
-Shapes carry `additionalProperties: false` wherever the server never adds a field, so a
-client (or the fuzzer) can check them strictly.
+Generated, not written: the schemas are the JSON Schemas of the request model
+(`semsearch.search.query`) and the response models (`semsearch.web.render`), the models
+the server validates and answers with. apispec assembles them into the document; what this
+module adds is what no model knows: the operations, their statuses and headers. The request
+model is made for the served app's settings when the document is asked for, so the limits
+(longest query, largest k, body size) are those this server enforces.
 """
 
 from __future__ import annotations
 
-import copy
 from importlib import metadata
 from typing import Any
 
+from apispec import APISpec
 from flask import Flask, current_app, jsonify
+from pydantic.json_schema import models_json_schema
 
-from semsearch.search.query import FILTER_NAMES, GROUPS, MAX_FILTER_CHARS, MODES
-from semsearch.search.service import MAX_ALSO
-from semsearch.settings import get_setting
+from semsearch.search.query import SEARCH_PARAMS, Limits, query_model
+from semsearch.web.render import RESPONSE_MODELS
 
 #: The endpoint name; `init_openapi` does nothing when the app already has it.
 ENDPOINT = "openapi"
@@ -26,327 +26,59 @@ PATH = "/api/openapi.json"
 OPENAPI_VERSION = "3.1.0"
 #: The app's own default (create_app); the view passes the configured value.
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
-#: `semsearch.search.query` accepts k as a string of at most this many digits.
-_MAX_K_DIGITS = 9
-#: Characters Python's str.split() treats as whitespace that a JSON Schema (ECMA-262) `\s`
-#: does not: a query made only of these is empty to the server.
-_PYTHON_ONLY_SPACE = r"\x1c-\x1f\x85"
-_DATE_PATTERN = r"^[0-9]{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01]))?)?$"
-
-REF = "#/components"
-
-
-def _ref(kind: str, name: str) -> dict[str, str]:
-    return {"$ref": f"{REF}/{kind}/{name}"}
-
-
-def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
-    """The schema, or null."""
-    if set(schema) == {"type"} and isinstance(schema["type"], str):
-        return {"type": [schema["type"], "null"]}
-    return {"anyOf": [schema, {"type": "null"}]}
-
-
-def _closed(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
-    """An object with exactly these properties (all required unless told)."""
-    return {
-        "type": "object",
-        "properties": properties,
-        "required": list(properties) if required is None else required,
-        "additionalProperties": False,
-    }
-
-
-def _any_digits(count: int) -> str:
-    return "" if count == 0 else "[0-9]" if count == 1 else f"[0-9]{{{count}}}"
-
-
-def integer_range_pattern(high: int) -> str:
-    """A regular expression for the decimal numbers 1..high, without sign or leading zeros."""
-    high = min(high, 10**_MAX_K_DIGITS - 1)
-    if high < 1:
-        return "^(?!)$"
-    digits = str(high)
-    width = len(digits)
-    parts = ["[1-9]" + _any_digits(n - 1) for n in range(1, width)]
-    for position, digit in enumerate(digits):
-        low = 1 if position == 0 else 0
-        top = int(digit) - 1
-        if top < low:
-            continue
-        choice = str(low) if low == top else f"[{low}-{top}]"
-        parts.append(digits[:position] + choice + _any_digits(width - position - 1))
-    parts.append(digits)
-    return f"^({'|'.join(parts)})$"
-
-
-def _search_fields(max_chars: int, max_k: int, default_k: int, mode: str) -> dict[str, Any]:
-    """The schemas of the search parameters, shared by the query string and the JSON body."""
-    return {
-        "q": {
-            "type": "string",
-            "minLength": 1,
-            "maxLength": max_chars,
-            # Runs of whitespace count as one space; a query of whitespace alone is refused.
-            "pattern": rf"[^\s{_PYTHON_ONLY_SPACE}]",
-            "description": "What to search for, in plain language. Whitespace is collapsed "
-            f"before the length is checked (at most {max_chars} characters).",
-            "examples": ["how long did the tram strike last?"],
-        },
-        "k": {
-            "type": "integer",
-            "minimum": 1,
-            "maximum": max_k,
-            "default": default_k,
-            "description": f"How many results, 1 to {max_k}.",
-        },
-        "mode": {
-            "type": "string",
-            "enum": list(MODES),
-            "default": mode,
-            "description": "dense (embeddings), keyword (BM25) or hybrid (both, fused). "
-            "Case and surrounding spaces are ignored.",
-        },
-        "group": {
-            "type": "string",
-            "enum": list(GROUPS),
-            "description": "article: the best passage of each article, with up to "
-            f"{MAX_ALSO} of its other matching passages under `also`.",
-        },
-        "published_from": {
-            "type": "string",
-            "pattern": _DATE_PATTERN,
-            "description": "Earliest publication date, inclusive: YYYY, YYYY-MM or YYYY-MM-DD. "
-            "Must not be after published_to.",
-            "examples": ["2017-01"],
-        },
-        "published_to": {
-            "type": "string",
-            "pattern": _DATE_PATTERN,
-            "description": "Latest publication date, inclusive: YYYY, YYYY-MM or YYYY-MM-DD.",
-            "examples": ["2017-12-31"],
-        },
-        "publication": {
-            "type": "string",
-            "maxLength": MAX_FILTER_CHARS,
-            "description": "The publication, matched exactly ignoring case.",
-        },
-        "author": {
-            "type": "string",
-            "maxLength": MAX_FILTER_CHARS,
-            "description": "A part of the byline, ignoring case.",
-        },
-    }
-
-
-def _schemas(max_chars: int, max_k: int, default_k: int, mode: str) -> dict[str, Any]:
-    fields = _search_fields(max_chars, max_k, default_k, mode)
-    body_k = {
-        "anyOf": [
-            {"type": "integer", "minimum": 1, "maximum": max_k},
-            {
-                "type": "string",
-                "pattern": integer_range_pattern(max_k),
-                "description": "The same number written as a string.",
-            },
-            {"type": "null"},
-        ],
-        "description": fields["k"]["description"] + " null means the default.",
-    }
-    request_properties: dict[str, Any] = {
-        name: schema if name in ("q", "k") else _nullable(schema)
-        for name, schema in copy.deepcopy(fields).items()
-    }
-    request_properties["k"] = body_k
-    passage = _closed(
-        {
-            "text": {"type": "string"},
-            "highlight": {
-                "type": "string",
-                "description": "The passage HTML-escaped, query words in <mark>, the best "
-                'sentence in <span class="best">.',
-            },
-            "chunk_id": {"type": "integer", "minimum": 0},
-            "start": {"type": "integer", "minimum": 0},
-            "end": {"type": "integer", "minimum": 0},
-            "best_sentence": _nullable(_ref("schemas", "BestSentence")),
-        }
-    )
-    passage["description"] = "A passage; offsets are characters in the article's clean text."
-    return {
-        "SearchRequest": {
-            **_closed(request_properties, required=["q"]),
-            "description": "The parameters of a search; any other member is refused with 400.",
-        },
-        "SearchResult": {
-            **_closed(
-                {
-                    "ok": {"const": True},
-                    "query": {
-                        "type": "string",
-                        "minLength": 1,
-                        "maxLength": max_chars,
-                        "description": "The query, whitespace collapsed.",
-                    },
-                    "k": {"type": "integer", "minimum": 1, "maximum": max_k},
-                    "mode": {"type": "string", "enum": list(MODES)},
-                    "group": {"type": ["string", "null"], "enum": [*GROUPS, None]},
-                    "filters": _ref("schemas", "Filters"),
-                    "took_ms": {"type": "number", "minimum": 0},
-                    "index": _closed(
-                        {"version": {"type": "string"}, "chunks": {"type": "integer", "minimum": 0}}
-                    ),
-                    "results": {
-                        "type": "array",
-                        "maxItems": max_k,
-                        "items": _ref("schemas", "Hit"),
-                    },
-                    "no_match_reason": {
-                        "type": ["string", "null"],
-                        "description": "Why `results` is empty, when the server refuses to "
-                        "answer with weak passages.",
-                    },
-                }
-            ),
-            # Passages are grouped under `also` only when the search groups by article.
-            "if": {"properties": {"group": {"const": None}}},
-            "then": {"properties": {"results": {"items": {"properties": {"also": False}}}}},
-        },
-        "Filters": {
-            **_closed({name: copy.deepcopy(fields[name]) for name in FILTER_NAMES}, required=[]),
-            "description": "The filters in force, normalised; those not given are left out.",
-        },
-        "Hit": _closed(
-            {
-                "score": {
-                    "type": "number",
-                    "description": "Fused score (hybrid), cosine similarity (dense) or BM25 "
-                    "(keyword).",
-                },
-                "scores": _closed(
-                    {"dense": {"type": ["number", "null"]}, "keyword": {"type": ["number", "null"]}}
-                ),
-                "passage": _ref("schemas", "Passage"),
-                "article": _ref("schemas", "Article"),
-                "also": {
-                    "type": "array",
-                    "minItems": 1,
-                    "maxItems": MAX_ALSO,
-                    "items": _ref("schemas", "Passage"),
-                    "description": "Other matching passages of the same article "
-                    "(only with group=article, only when there are some).",
-                },
-            },
-            required=["score", "scores", "passage", "article"],
-        ),
-        "Passage": passage,
-        "BestSentence": _closed(
-            {
-                "text": {"type": "string"},
-                "start": {"type": "integer", "minimum": 0},
-                "end": {"type": "integer", "minimum": 0},
-            }
-        ),
-        "Article": _closed(
-            {
-                "id": {"type": "string"},
-                "title": {"type": "string"},
-                "author": {"type": ["string", "null"]},
-                "publication": {"type": ["string", "null"]},
-                "published": {
-                    "type": ["string", "null"],
-                    "description": "ISO 8601: YYYY, YYYY-MM or YYYY-MM-DD.",
-                },
-                "url": {"type": ["string", "null"]},
-                "site_url": {"type": ["string", "null"]},
-                "copyright": {"type": ["string", "null"]},
-                "license": {"type": ["string", "null"]},
-                "source_note": {"type": ["string", "null"]},
-                "tags": {
-                    "type": "object",
-                    "additionalProperties": {"type": "array", "items": {"type": "string"}},
-                },
-            }
-        ),
-        "IndexSummary": _closed(
-            {
-                "version": {"type": "string"},
-                "chunks": {"type": "integer", "minimum": 0},
-                "articles": {"type": "integer", "minimum": 0},
-                "model": {"type": "string"},
-            }
-        ),
-        "Ready": _closed(
-            {
-                "ok": {"const": True},
-                "index": _ref("schemas", "IndexSummary"),
-                "reload_error": {
-                    "type": ["string", "null"],
-                    "description": "Why the last reload failed; the version named in `index` "
-                    "still answers.",
-                },
-            }
-        ),
-        "Reloaded": _closed(
-            {
-                "ok": {"const": True},
-                "reloaded": {"const": True},
-                "index": _ref("schemas", "IndexSummary"),
-            }
-        ),
-        "Healthy": _closed({"ok": {"const": True}}),
-        "Error": {
-            **_closed(
-                {
-                    "ok": {"const": False},
-                    "error": {"type": "string", "description": "What was wrong and how to fix it."},
-                    "status": {"type": "integer", "minimum": 400, "maximum": 599},
-                }
-            ),
-            "description": "The one error shape; `status` repeats the HTTP status.",
-        },
-    }
-
+_REF_TEMPLATE = "#/components/schemas/{model}"
 
 #: Error responses: component name, status, description.
 ERRORS = (
     ("BadRequest", 400, "A parameter is missing or invalid; `error` says which and why."),
     ("Unauthorized", 401, "No valid `Authorization: Bearer <admin key>`."),
     ("AdminOff", 404, "The admin API is off: the server has no SEMSEARCH_ADMIN_KEY."),
+    ("NotFound", 404, "No article with this id in the served index."),
     ("PayloadTooLarge", 413, "The request body is over the size limit."),
     ("TooManyRequests", 429, "Over the rate limit (only when RATE_LIMIT is configured)."),
     ("InternalError", 500, "Unexpected; the details are in the server log, never here."),
     ("Unavailable", 503, "No index is loaded (or a reload failed); see /readyz and the log."),
 )
+_STATUS = {name: status for name, status, _ in ERRORS}
 
 
-def _json_response(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+def _json_response(description: str, schema: str | dict[str, Any]) -> dict[str, Any]:
+    """A JSON response with the request id header; `schema` is a component name or a schema."""
     return {
         "description": description,
-        "headers": {"X-Request-ID": _ref("headers", "RequestId")},
+        "headers": {"X-Request-ID": "RequestId"},
         "content": {"application/json": {"schema": schema}},
     }
 
 
-def _responses() -> dict[str, Any]:
-    responses: dict[str, Any] = {}
-    for name, status, description in ERRORS:
+def _errors(*names: str) -> dict[str, str]:
+    return {str(_STATUS[name]): name for name in names}
+
+
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """A body member's schema as a query parameter's: a query string has no null."""
+    alternatives = schema.get("anyOf")
+    if alternatives:
+        (kept,) = [item for item in alternatives if item != {"type": "null"}]
+        schema = {**{key: value for key, value in schema.items() if key != "anyOf"}, **kept}
+    if schema.get("default", "") is None:
+        schema = {key: value for key, value in schema.items() if key != "default"}
+    return schema
+
+
+def _parameters(request: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The query-string parameters of GET /api/search: the request model's members."""
+    parameters = {}
+    for name, member in request["properties"].items():
         schema = {
-            "allOf": [_ref("schemas", "Error"), {"properties": {"status": {"const": status}}}]
+            key: value for key, value in member.items() if key not in ("title", "description")
         }
-        responses[name] = _json_response(description, schema)
-    responses["TooManyRequests"]["headers"]["Retry-After"] = _ref("headers", "RetryAfter")
-    responses["Unauthorized"]["headers"]["WWW-Authenticate"] = {
-        "description": "How to authenticate.",
-        "required": True,
-        "schema": {"type": "string", "const": 'Bearer realm="semsearch admin"'},
-    }
-    return responses
-
-
-def _errors(*names: str) -> dict[str, Any]:
-    status = {name: code for name, code, _ in ERRORS}
-    return {str(status[name]): _ref("responses", name) for name in names}
+        parameters[name] = {
+            "required": name in request.get("required", ()),
+            "schema": _without_null(schema),
+            "description": member["description"],
+        }
+    return parameters
 
 
 def _search_operation(method: str, max_body_bytes: int) -> dict[str, Any]:
@@ -359,20 +91,17 @@ def _search_operation(method: str, max_body_bytes: int) -> dict[str, Any]:
         "tags": ["search"],
         "responses": {
             "200": _json_response(
-                "The results, best first (possibly none: see no_match_reason).",
-                _ref("schemas", "SearchResult"),
+                "The results, best first (possibly none: see no_match_reason).", "SearchResponse"
             ),
             **_errors("BadRequest"),
-            **({"413": _ref("responses", "PayloadTooLarge")} if method == "post" else {}),
+            **(_errors("PayloadTooLarge") if method == "post" else {}),
             **_errors("TooManyRequests", "InternalError", "Unavailable"),
         },
     }
     if method == "get":
         operation["summary"] = "Search, parameters in the query string"
         operation["description"] = unknown
-        operation["parameters"] = [
-            _ref("parameters", name) for name in ("q", "k", "mode", "group", *FILTER_NAMES)
-        ]
+        operation["parameters"] = list(SEARCH_PARAMS)
     else:
         operation["summary"] = "Search, parameters in a JSON object"
         operation["description"] = (
@@ -382,76 +111,101 @@ def _search_operation(method: str, max_body_bytes: int) -> dict[str, Any]:
         )
         operation["requestBody"] = {
             "required": True,
-            "content": {"application/json": {"schema": _ref("schemas", "SearchRequest")}},
+            "content": {"application/json": {"schema": "SearchRequest"}},
         }
     return operation
 
 
-def _paths(max_body_bytes: int) -> dict[str, Any]:
+def _operation(operation_id: str, tag: str, summary: str, **rest: Any) -> dict[str, Any]:
+    return {"operationId": operation_id, "tags": [tag], "summary": summary, **rest}
+
+
+def _paths(max_body_bytes: int) -> dict[str, dict[str, Any]]:
     return {
         "/api/search": {
             "get": _search_operation("get", max_body_bytes),
             "post": _search_operation("post", max_body_bytes),
         },
+        "/api/articles/{article_id}": {
+            "get": _operation(
+                "getArticle",
+                "articles",
+                "One article, whole: credits, provenance, clean text and passage offsets",
+                parameters=[
+                    {
+                        "name": "article_id",
+                        "in": "path",
+                        "required": True,
+                        "description": "The article's id (`article.id` in a search result), "
+                        "URL-quoted; it may contain slashes.",
+                        "schema": {"type": "string", "minLength": 1},
+                    }
+                ],
+                responses={
+                    "200": _json_response("The article.", "ArticleResponse"),
+                    **_errors("NotFound", "InternalError", "Unavailable"),
+                },
+            )
+        },
         "/healthz": {
-            "get": {
-                "operationId": "healthz",
-                "tags": ["operations"],
-                "summary": "The process answers",
-                "responses": {
-                    "200": _json_response("Alive.", _ref("schemas", "Healthy")),
+            "get": _operation(
+                "healthz",
+                "operations",
+                "The process answers",
+                responses={
+                    "200": _json_response("Alive.", "Healthy"),
                     **_errors("InternalError"),
                 },
-            }
+            )
         },
         "/readyz": {
-            "get": {
-                "operationId": "readyz",
-                "tags": ["operations"],
-                "summary": "Ready to search: the index is loaded and the model warm",
-                "responses": {
-                    "200": _json_response("Ready.", _ref("schemas", "Ready")),
+            "get": _operation(
+                "readyz",
+                "operations",
+                "Ready to search: the index is loaded and the model warm",
+                responses={
+                    "200": _json_response("Ready.", "Ready"),
                     **_errors("InternalError", "Unavailable"),
                 },
-            }
+            )
         },
         "/metrics": {
-            "get": {
-                "operationId": "metrics",
-                "tags": ["operations"],
-                "summary": "Prometheus metrics (text exposition format 0.0.4)",
-                "responses": {
+            "get": _operation(
+                "metrics",
+                "operations",
+                "Prometheus metrics (text exposition format 0.0.4)",
+                responses={
                     "200": {
                         "description": "The metrics.",
-                        "headers": {"X-Request-ID": _ref("headers", "RequestId")},
+                        "headers": {"X-Request-ID": "RequestId"},
                         "content": {"text/plain": {"schema": {"type": "string"}}},
                     }
                 },
-            }
+            )
         },
         "/api/admin/reload": {
-            "post": {
-                "operationId": "adminReload",
-                "tags": ["admin"],
-                "summary": "Load the index version the index link points to now",
-                "description": "Off (404) unless the server has SEMSEARCH_ADMIN_KEY.",
-                "security": [{"adminKey": []}],
-                "responses": {
-                    "200": _json_response("Reloaded.", _ref("schemas", "Reloaded")),
+            "post": _operation(
+                "adminReload",
+                "admin",
+                "Load the index version the index link points to now",
+                description="Off (404) unless the server has SEMSEARCH_ADMIN_KEY.",
+                security=[{"adminKey": []}],
+                responses={
+                    "200": _json_response("Reloaded.", "Reloaded"),
                     **_errors("Unauthorized", "AdminOff", "InternalError", "Unavailable"),
                 },
-            }
+            )
         },
         PATH: {
-            "get": {
-                "operationId": "openapi",
-                "tags": ["operations"],
-                "summary": "This document",
-                "responses": {
+            "get": _operation(
+                "openapi",
+                "operations",
+                "This document",
+                responses={
                     "200": _json_response("The OpenAPI description.", {"type": "object"}),
                     **_errors("InternalError"),
                 },
-            }
+            )
         },
     }
 
@@ -467,62 +221,72 @@ def openapi_spec(
     settings: dict[str, Any] | None = None, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 ) -> dict[str, Any]:
     """The OpenAPI document for a server with these search settings and body limit."""
-    max_chars = int(get_setting("max_query_chars", settings))
-    max_k = int(get_setting("max_k", settings))
-    default_k = int(get_setting("default_k", settings))
-    mode = str(get_setting("mode", settings))
-    fields = _search_fields(max_chars, max_k, default_k, mode)
-    parameters = {
-        name: {
-            "name": name,
-            "in": "query",
-            "required": name == "q",
-            "schema": {key: value for key, value in schema.items() if key != "description"},
-            "description": schema["description"],
-        }
-        for name, schema in fields.items()
-    }
-    return {
-        "openapi": OPENAPI_VERSION,
-        "info": {
-            "title": "semsearch",
-            "version": _version(),
+    request_model = query_model(Limits.from_settings(settings))
+    _, schemas = models_json_schema(
+        [(request_model, "validation"), *((model, "serialization") for model in RESPONSE_MODELS)],
+        ref_template=_REF_TEMPLATE,
+    )
+    spec = APISpec(
+        title="semsearch",
+        version=_version(),
+        openapi_version=OPENAPI_VERSION,
+        info={
             "description": "Semantic search over article collections: every passage comes "
             "back with its article's title, author, publication, date, URL and copyright. "
-            'Every error answers {"ok": false, "error": ..., "status": N}.',
+            'Every error answers {"ok": false, "error": ..., "status": N}.'
         },
-        "tags": [
-            {"name": "search"},
-            {"name": "operations", "description": "Health, readiness, metrics, this document."},
-            {"name": "admin"},
-        ],
-        "paths": _paths(max_body_bytes),
-        "components": {
-            "schemas": _schemas(max_chars, max_k, default_k, mode),
-            "parameters": parameters,
-            "responses": _responses(),
-            "headers": {
-                "RequestId": {
-                    "description": "The request's id: the client's X-Request-ID when it is a "
-                    "short plain token, else a new one. It is on every log line of the request.",
-                    "required": True,
-                    "schema": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"},
-                },
-                "RetryAfter": {
-                    "description": "Seconds to wait before searching again.",
-                    "required": True,
-                    "schema": {"type": "integer", "minimum": 1},
-                },
-            },
-            "securitySchemes": {
-                "adminKey": {
-                    "type": "http",
-                    "scheme": "bearer",
-                    "description": "The server's SEMSEARCH_ADMIN_KEY.",
-                }
-            },
+    )
+    for tag in (
+        {"name": "search"},
+        {"name": "articles", "description": "Articles read back whole."},
+        {"name": "operations", "description": "Health, readiness, metrics, this document."},
+        {"name": "admin"},
+    ):
+        spec.tag(tag)
+    for name, schema in schemas["$defs"].items():
+        spec.components.schema(name, schema)
+    for name, parameter in _parameters(schemas["$defs"]["SearchRequest"]).items():
+        spec.components.parameter(name, "query", parameter)
+    spec.components.header(
+        "RequestId",
+        {
+            "description": "The request's id: the client's X-Request-ID when it is a short "
+            "plain token, else a new one. It is on every log line of the request.",
+            "required": True,
+            "schema": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"},
         },
-    }
+    )
+    spec.components.header(
+        "RetryAfter",
+        {
+            "description": "Seconds to wait before searching again.",
+            "required": True,
+            "schema": {"type": "integer", "minimum": 1},
+        },
+    )
+    for name, status, description in ERRORS:
+        # The one error shape, with `status` pinned to the response's own.
+        schema = {
+            "allOf": [{"$ref": "#/components/schemas/Error"}],
+            "properties": {"status": {"const": status}},
+        }
+        response = _json_response(description, schema)
+        if name == "TooManyRequests":
+            response["headers"]["Retry-After"] = "RetryAfter"
+        if name == "Unauthorized":
+            response["headers"]["WWW-Authenticate"] = {
+                "description": "How to authenticate.",
+                "required": True,
+                "schema": {"type": "string", "const": 'Bearer realm="semsearch admin"'},
+            }
+        spec.components.response(name, response)
+    spec.components.security_scheme(
+        "adminKey",
+        {"type": "http", "scheme": "bearer", "description": "The server's SEMSEARCH_ADMIN_KEY."},
+    )
+    for path, operations in _paths(max_body_bytes).items():
+        spec.path(path=path, operations=operations)
+    return spec.to_dict()
 
 
 def _openapi_view() -> Any:

@@ -4,18 +4,27 @@ from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, jsonify, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from semsearch.errors import IndexUnavailableError, SemsearchError
-from semsearch.search.query import FILTER_NAMES, MODES
+from semsearch.search.query import FILTER_NAMES, MODES, SEARCH_PARAMS, Query, validate_query
 from semsearch.search.service import SearchService
 from semsearch.settings import get_setting
 from semsearch.web import EXTENSION
-from semsearch.web.render import result_to_dict
-from semsearch.web.workers import notify_siblings
+from semsearch.web.render import (
+    Error,
+    Healthy,
+    IndexSummary,
+    Ready,
+    Reloaded,
+    full_article_model,
+    result_to_dict,
+)
+from semsearch.web.server import notify_siblings
 
 log = logging.getLogger(__name__)
 
@@ -39,20 +48,14 @@ def get_service() -> SearchService:
 
 def error_body(message: str, status: int) -> tuple[Any, int]:
     """The one JSON error shape."""
-    return jsonify({"ok": False, "error": message, "status": status}), status
+    return jsonify(Error(ok=False, error=message, status=status).model_dump()), status
 
 
-def search_options(source: Any) -> dict[str, Any]:
-    """mode, group and filters from query-string args or a JSON body, as the service takes them."""
-    return {
-        "mode": source.get("mode"),
-        "group": source.get("group"),
-        "filters": {name: source.get(name) for name in FILTER_NAMES},
-    }
-
-
-#: The parameters a search takes; the page's JSON link carries these and nothing else.
-SEARCH_PARAMS = ("q", "k", "mode", "group", *FILTER_NAMES)
+def search_request(params: Mapping[str, Any]) -> Query:
+    """The search's parameters validated against the served settings' limits (or the
+    defaults while no index is loaded: a bad request is a 400 whatever the server's state)."""
+    service = current_app.extensions[EXTENSION].get("service")
+    return validate_query(params, service.settings if service is not None else None)
 
 
 def page_context(args: Any) -> dict[str, Any]:
@@ -79,10 +82,11 @@ def index_page() -> Any:
     context = page_context(request.args)
     status = 200
     if "q" in request.args:
+        # Only the search's own parameters: shared links pick up tracking ones (utm_*).
+        params = {name: request.args[name] for name in SEARCH_PARAMS if name in request.args}
         try:
-            context["result"] = get_service().search(
-                request.args.get("q"), request.args.get("k"), **search_options(request.args)
-            )
+            valid = search_request(params)
+            context["result"] = get_service().search(valid)
         except SemsearchError as exc:
             context["error"] = str(exc)
             status = exc.status
@@ -101,20 +105,18 @@ def api_search() -> Any:
             return error_body(
                 'request body must be a JSON object such as {"q": "tidal power", "k": 5}', 400
             )
-        source: Any = body
+        params: Mapping[str, Any] = body
     else:
-        source = request.args
-    # A misspelt parameter ("filter", "top_k") would otherwise be ignored without a word.
-    unknown = sorted(set(source) - set(SEARCH_PARAMS))
-    if unknown:
-        return error_body(
-            f"unknown parameter{'s' if len(unknown) > 1 else ''} "
-            f"{', '.join(repr(name[:40]) for name in unknown[:5])}; "
-            f"known: {', '.join(SEARCH_PARAMS)}",
-            400,
-        )
-    result = get_service().search(source.get("q"), source.get("k"), **search_options(source))
-    return jsonify(result_to_dict(result))
+        params = request.args.to_dict()  # a repeated parameter: its first value, as before
+    valid = search_request(params)
+    return jsonify(result_to_dict(get_service().search(valid)))
+
+
+@bp.get("/api/articles/<path:article_id>")
+def api_article(article_id: str) -> Any:
+    """One article, whole: its credits, provenance, clean text and passage offsets."""
+    found = get_service().article(article_id)
+    return jsonify(full_article_model(found).model_dump(mode="json"))
 
 
 @bp.post("/api/admin/reload")
@@ -138,13 +140,14 @@ def admin_reload() -> Any:
     if not reloaded:
         problem = state["reload_error"] or state["error"] or "reload failed; see the log"
         return error_body(f"reload failed: {problem}", 503)
-    return jsonify({"ok": True, "reloaded": True, "index": index_summary(state["service"])})
+    summary = index_summary(state["service"])
+    return jsonify(Reloaded(ok=True, reloaded=True, index=summary).model_dump())
 
 
 @bp.get("/healthz")
 def healthz() -> Any:
     """The process answers."""
-    return jsonify({"ok": True})
+    return jsonify(Healthy(ok=True).model_dump())
 
 
 @bp.get("/readyz")
@@ -155,20 +158,19 @@ def readyz() -> Any:
     if service is None:
         return error_body(f"not ready: {state['error']}", 503)
     # Still ready after a failed reload (the last good version answers), but say so.
-    return jsonify(
-        {"ok": True, "index": index_summary(service), "reload_error": state.get("reload_error")}
-    )
+    ready = Ready(ok=True, index=index_summary(service), reload_error=state.get("reload_error"))
+    return jsonify(ready.model_dump())
 
 
-def index_summary(service: SearchService) -> dict[str, Any]:
+def index_summary(service: SearchService) -> IndexSummary:
     """The served index version, as /readyz and the admin API report it."""
     manifest = service.manifest
-    return {
-        "version": manifest.version,
-        "chunks": manifest.counts["chunks"],
-        "articles": manifest.counts["articles"],
-        "model": manifest.model["name"],
-    }
+    return IndexSummary(
+        version=manifest.version,
+        chunks=manifest.counts["chunks"],
+        articles=manifest.counts["articles"],
+        model=manifest.model["name"],
+    )
 
 
 def _wants_json() -> bool:
