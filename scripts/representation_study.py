@@ -37,8 +37,12 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from semsearch.index.storage.keyword_index import K1, B, _bm25s, _stemmer, query_tokenize, tokenize
+from semsearch.index.storage.keyword_index import K1, B
 from semsearch.index.storage.vectors import search_vectors
+from semsearch.index.text.analysis import bm25s_library as _bm25s
+from semsearch.index.text.analysis import index_words as tokenize
+from semsearch.index.text.analysis import new_stemmer as _stemmer
+from semsearch.index.text.analysis import query_words as query_tokenize
 from semsearch.index.text.chunking import split_sentences
 from semsearch.search.evaluate import ndcg_at, read_qrels, read_queries
 from semsearch.search.fusion import Fusion, fuse

@@ -1,7 +1,9 @@
 """Find the query's words in a passage, as character spans, for the page and the JSON.
 
-Matching is by word, case-insensitive, with a light suffix fold ("liberated" finds
-"liberate", "bridges" finds "bridge"); common function words are not highlighted.
+Matching is by surface word (`analysis.surface_words`), case-insensitive, with a light
+suffix fold ("liberated" finds "liberate", "bridges" finds "bridge"); common function words
+are not highlighted. These are not the keyword index's stemmed words, on purpose: the
+analysis module says why.
 """
 
 from __future__ import annotations
@@ -10,26 +12,12 @@ import re
 from collections.abc import Sequence
 from functools import lru_cache
 
-from semsearch.index.text.analysis import STOP_WORDS
-
-_WORD = re.compile(r"\w+(?:['’]\w+)*")
-
-_SUFFIXES = ("ingly", "edly", "ing", "ies", "ied", "ed", "es", "ly", "s", "e")
-
-
-@lru_cache(maxsize=100_000)
-def fold(word: str) -> str:
-    """A crude stem: lower case, one common suffix off, kept at three letters or more."""
-    word = word.lower().replace("’", "'")
-    for suffix in _SUFFIXES:
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[: -len(suffix)]
-    return word
-
-
-def query_terms(query: str) -> set[str]:
-    """The folded content words of a query."""
-    return {fold(w) for w in _WORD.findall(query) if w.lower() not in STOP_WORDS and len(w) > 1}
+from semsearch.index.text.analysis import (
+    SURFACE_WORD,
+    highlight_terms,
+    light_stem,
+    surface_words,
+)
 
 
 @lru_cache(maxsize=1024)
@@ -38,11 +26,12 @@ def _candidates(query: str) -> tuple[frozenset[str], re.Pattern[str] | None]:
     regex engine scans the passage; Python then checks each candidate word's fold, so the
     spans are those of checking every word, in 2/3 of the time on SciFact); None for
     non-ASCII terms."""
-    terms = frozenset(query_terms(query))
+    terms = frozenset(highlight_terms(query))
     if not terms or not all(t.isascii() for t in terms):
         return terms, None  # str.lower() and the regex's case folding differ beyond ASCII
     # Longest first, so that no term stops short of a longer one; a word starts where no
-    # word character (nor a word character and an apostrophe) comes just before.
+    # word character (nor a word character and an apostrophe) comes just before, and runs
+    # on as SURFACE_WORD does.
     alternatives = "|".join(
         re.escape(t).replace("'", "['’]") for t in sorted(terms, key=len, reverse=True)
     )
@@ -56,8 +45,8 @@ def find_highlights(text: str, query: str) -> list[tuple[int, int]]:
     if not terms:
         return []
     if pattern is None:  # every word, one by one
-        return [m.span() for m in _WORD.finditer(text) if fold(m.group()) in terms]
-    return [m.span() for m in pattern.finditer(text) if fold(m.group()) in terms]
+        return [m.span() for m in SURFACE_WORD.finditer(text) if light_stem(m.group()) in terms]
+    return [m.span() for m in pattern.finditer(text) if light_stem(m.group()) in terms]
 
 
 def best_sentence(
@@ -73,7 +62,7 @@ def best_sentence(
     best: tuple[int, int] | None = None
     best_count = 0
     for start, end in sentences:
-        found = {fold(text[a:b]) for a, b in spans if start <= a and b <= end}
+        found = {light_stem(text[a:b]) for a, b in spans if start <= a and b <= end}
         if len(found) > best_count:
             best, best_count = (start, end), len(found)
     return best
@@ -81,7 +70,7 @@ def best_sentence(
 
 def shingle(text: str, size: int = 3) -> set[tuple[str, ...]]:
     """Word `size`-grams of a passage, lower-cased, for near-duplicate detection."""
-    words = _WORD.findall(text.lower())
+    words = surface_words(text.lower())
     if len(words) < size:
         return {tuple(words)}
     return set(zip(*(words[i:] for i in range(size)), strict=False))

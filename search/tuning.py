@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import random
-import re
 from collections import defaultdict
 from collections.abc import Callable
 from contextlib import closing
@@ -19,10 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from semsearch.index.storage.keyword_index import KeywordIndex
 from semsearch.index.storage.vectors import search_vectors
+from semsearch.index.text.analysis import STOP_WORDS, query_words, split_words
 from semsearch.index.text.chunking import split_sentences
 from semsearch.search.fusion import Fusion, fuse
-from semsearch.search.highlight import STOP_WORDS
 from semsearch.search.service import SearchService
 from semsearch.settings import default_setting
 
@@ -44,25 +44,25 @@ class Probe:
     excluded: frozenset[int]
 
 
-def _document_frequencies(db: Any, words: set[str]) -> dict[str, int]:
-    """How many chunks contain each word (FTS5 does the counting)."""
+def _document_frequencies(keyword: KeywordIndex, words: set[str]) -> dict[str, int]:
+    """How many passages (title and text) hold each word, by its index words: the keyword
+    index's inverted lists do the counting. A word of several index words ("x²" folds to
+    "x2", "½" to "1", "2") counts the passages of its rarest one, at most those holding all."""
     counts = {}
     for word in words:
-        row = db.execute(
-            "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (f'text:"{word}"',)
-        ).fetchone()
-        counts[word] = int(row[0])
+        terms = query_words(word)
+        counts[word] = min((keyword.document_frequency(t) for t in terms), default=0)
     return counts
 
 
-def paraphrase_like(db: Any, sentence: str, drop: float) -> str:
+def paraphrase_like(keyword: KeywordIndex, sentence: str, drop: float) -> str:
     """The sentence without its rarest content words (the fraction `drop`): what a reader's
     own wording keeps of an article, the topic without its distinctive names and numbers."""
-    words = re.findall(r"\w+", sentence)
+    words = split_words(sentence)
     content = {w.lower() for w in words if w.lower() not in STOP_WORDS and len(w) > 2}
     if not content or drop <= 0:
         return sentence
-    frequencies = _document_frequencies(db, content)
+    frequencies = _document_frequencies(keyword, content)
     rare = set(sorted(content, key=lambda w: (frequencies[w], w))[: round(len(content) * drop)])
     return " ".join(w for w in words if w.lower() not in rare)
 
@@ -83,9 +83,7 @@ def make_probes(
         probes = []
         for article_id, text in rows:
             sentences = [
-                (s, e)
-                for s, e in split_sentences(text)
-                if 8 <= len(re.findall(r"\w+", text[s:e])) <= 60
+                (s, e) for s, e in split_sentences(text) if 8 <= len(split_words(text[s:e])) <= 60
             ]
             if not sentences:
                 continue
@@ -94,7 +92,7 @@ def make_probes(
                 "SELECT id FROM chunks WHERE article_id = ? AND start <= ? AND end >= ?",
                 (article_id, start, end),
             ).fetchall()
-            query = paraphrase_like(db, text[start:end], drop)
+            query = paraphrase_like(service.keyword, text[start:end], drop)
             probes.append(Probe(query, article_id, frozenset(r[0] for r in holding)))
             if len(probes) >= count:
                 break

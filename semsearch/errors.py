@@ -29,6 +29,12 @@ class IndexMismatchError(IndexUnavailableError):
     """The index on disk does not match its manifest or the configured model."""
 
 
+class NotFoundError(SemsearchError):
+    """What was asked for (an article id) is not in the index."""
+
+    status = 404
+
+
 class ModelLoadError(SemsearchError):
     """The embedding model could not be loaded from local files."""
 

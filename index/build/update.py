@@ -2,7 +2,7 @@
 
 An update never edits the version being served. It copies the current store into a fresh
 staging folder (SQLite's backup API), loads the vectors, applies the change there, and
-publishes the result as a new version, exactly as a build does (`semsearch.index.storage.directory`): a server
+publishes the result as a new version, exactly as a build does (`storage.directory`): a server
 sees the old version or the new one, never a mix, and a crash at any moment leaves the
 served version as it was.
 
@@ -21,14 +21,20 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from semsearch.index.ingest.articles import Article, Skipped
-from semsearch.index.build.builder import Progress, embed_chunks, index_inputs, store_article
-from semsearch.index.text.chunking import Chunker
-from semsearch.index.storage.directory import crash_point, new_staging_dir, publish, resolve_index_dir, writer_lock
-from semsearch.index.embed import Embedder
 from semsearch.errors import BuildError
+from semsearch.index.build.builder import Progress, embed_chunks, index_inputs, store_article
+from semsearch.index.embed import Embedder
+from semsearch.index.ingest.articles import Article, Skipped
+from semsearch.index.storage.directory import (
+    crash_point,
+    new_staging_dir,
+    publish,
+    resolve_index_dir,
+    writer_lock,
+)
 from semsearch.index.storage.keyword_index import write_keyword_index
 from semsearch.index.storage.manifest import (
+    FORMAT_VERSION,
     KEYWORD_DIR,
     MANIFEST_NAME,
     STORE_NAME,
@@ -39,9 +45,10 @@ from semsearch.index.storage.manifest import (
     read_manifest,
     verify_files,
 )
-from semsearch.settings import get_setting
 from semsearch.index.storage.store import StoreWriter
 from semsearch.index.storage.vectors import read_vector_index, remove_vectors, write_index_object
+from semsearch.index.text.chunking import Chunker
+from semsearch.settings import get_setting
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +175,7 @@ def update_index(
                 files=index_files(staging),
                 libraries=library_versions(),
                 parent=manifest.version,
+                format_version=FORMAT_VERSION,  # the copied store is upgraded (no FTS5 table)
             )
             (staging / MANIFEST_NAME).write_text(new_manifest.to_json(), encoding="utf-8")
             crash_point("staged")

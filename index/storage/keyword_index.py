@@ -1,94 +1,40 @@
-"""Keyword retrieval: BM25 over the passages (title + text), with the `bm25s` library.
+"""Keyword retrieval: BM25 over the passages (title + text), with the `bm25s` library, and
+the exact-match question from the same index.
 
-Why not SQLite FTS5, which the store also has: FTS5 computes `bm25()` for every passage that
+Why not SQLite FTS5, which the store once had: FTS5 computes `bm25()` for every passage that
 holds any query word, and at 124k passages a SciFact question took p50 62–81 ms that way.
 bm25s keeps the BM25 weight of every (word, passage) pair in a sparse matrix computed at
 build time, so a query is a few column sums: p50 1.2 ms on the same 124k passages, with the
-same relevance (SciFact keyword nDCG@10 0.6911 against FTS5's 0.6919, article level).
+same relevance (SciFact keyword nDCG@10 0.6911 against FTS5's 0.6919, article level). A
+column of that matrix is also a word's inverted list (the passages holding it), which answers
+"does some passage hold every query word" and the build's document frequencies; so there is
+one keyword index, not two.
 
-Words: lower case, accents folded, every run of letters or digits (single letters too:
-"T cells"), the shared stop words dropped, Snowball English stems (PyStemmer). The index is
-written beside the store (`keyword/`), memory-mapped when served, and rebuilt from the store
-on every update (13.6 s for 96k passages here, reading the store included).
+Words are `semsearch.index.text.analysis` index words (folded, stop words out, Snowball
+stems). The index is written beside the store (`keyword/`), memory-mapped when served, and
+rebuilt from the store on every update (13.6 s for 96k passages here, reading the store
+included).
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
-import logging
-import re
-import threading
-import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from semsearch.errors import IndexUnavailableError
 from semsearch.index.storage.store import StoreReader
-from semsearch.index.text.analysis import STOP_WORDS
+from semsearch.index.text.analysis import bm25s_library, index_words, query_words
 
 #: BM25 parameters (Lucene's defaults, as FTS5 and Anserini use).
 K1, B = 1.2, 0.75
-_TOKEN = r"(?u)\b\w+\b"
 CHUNK_IDS_NAME = "chunk_ids.npy"
-_STOP_WORDS = sorted(STOP_WORDS)
 #: The one word of an index whose passages have no word at all (or of one with no passage):
 #: bm25s cannot index an empty vocabulary, and no query can produce this word.
 _NO_WORD = "\x00"
-
-
-@functools.cache
-def _bm25s() -> Any:
-    """The library, imported on first use; it sets its own logger to DEBUG at import, which
-    would print a line per build through the application's handlers."""
-    import bm25s
-
-    logging.getLogger("bm25s").setLevel(logging.WARNING)
-    return bm25s
-
-
-def _fold(text: str) -> str:
-    """Lower case with accents taken off (é -> e), as FTS5's unicode61 tokenizer does."""
-    if text.isascii():  # nothing to take off: skip the per-character pass
-        return text.lower()
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
-
-
-def _stemmer() -> Any:
-    import Stemmer
-
-    return Stemmer.Stemmer("english")
-
-
-def tokenize(texts: list[str], stemmer: Any) -> list[list[str]]:
-    """The index words of each text."""
-    folded = [_fold(t) for t in texts]
-    words: list[list[str]] = _bm25s().tokenize(
-        folded,
-        stopwords=_STOP_WORDS,
-        stemmer=stemmer,
-        token_pattern=_TOKEN,
-        return_ids=False,
-        show_progress=False,
-    )
-    return words
-
-
-_SPLIT = re.compile(_TOKEN).findall
-
-
-def query_tokenize(text: str, stemmer: Any) -> list[str]:
-    """The index words of one text, as `tokenize` gives them, without bm25s's per-call
-    set-up (its stop-word set, progress wrapper and vocabulary), which made a keyword search
-    over 96k passages take 0.76 ms instead of 0.65."""
-    # bm25s lower-cases the folded text again: NFKD can make capitals (ᴬ -> A).
-    words = [w for w in _SPLIT(_fold(text).lower()) if w not in STOP_WORDS]
-    stemmed: list[str] = stemmer.stemWords(words)
-    return stemmed
 
 
 def write_keyword_index(store: Path, folder: Path) -> None:
@@ -101,8 +47,8 @@ def write_keyword_index(store: Path, folder: Path) -> None:
             ids.append(chunk.chunk_id)
             texts.append(f"{chunk.article['title']}\n{chunk.text}")
     folder.mkdir(parents=True, exist_ok=True)
-    model = _bm25s().BM25(k1=K1, b=B)
-    words = tokenize(texts, _stemmer())
+    model = bm25s_library().BM25(k1=K1, b=B)
+    words = index_words(texts)
     if not any(words):  # no passage (all deleted), or only stop words: nothing can match
         words = [[_NO_WORD] for _ in range(max(1, len(texts)))]
     model.index(words, show_progress=False)
@@ -115,22 +61,30 @@ class KeywordIndex:
 
     def __init__(self, folder: Path) -> None:
         try:
-            self._model = _bm25s().BM25.load(str(folder), mmap=True)
+            self._model = bm25s_library().BM25.load(str(folder), mmap=True)
             self.chunk_ids = np.load(folder / CHUNK_IDS_NAME, mmap_mode="r")
         except (OSError, ValueError, KeyError) as exc:
             raise IndexUnavailableError(f"cannot read the keyword index {folder}: {exc}") from exc
-        self._vocabulary = self._model.vocab_dict
-        self._local = threading.local()  # PyStemmer's stemmers are not to be shared
-        if len(self.chunk_ids) not in (0, self._model.scores["num_docs"]):
+        self._vocabulary: dict[str, int] = self._model.vocab_dict
+        # The matrix is CSC, passages by words: word t's passages (row numbers) are
+        # indices[indptr[t]:indptr[t + 1]], each with a weight above zero (Lucene's idf is).
+        self._indices: npt.NDArray[np.integer] = self._model.scores["indices"]
+        self._indptr: npt.NDArray[np.integer] = self._model.scores["indptr"]
+        self._passages = int(self._model.scores["num_docs"])
+        if len(self.chunk_ids) not in (0, self._passages):
             raise IndexUnavailableError(f"{folder}: chunk ids and passages differ; rebuild")
 
     def query_words(self, query: str) -> list[str]:
         """The query's index words that some passage has (the rest cannot score)."""
-        stemmer = getattr(self._local, "stemmer", None)
-        if stemmer is None:
-            stemmer = self._local.stemmer = _stemmer()
-        words = query_tokenize(query, stemmer)
+        words = query_words(query)
         return [w for w in dict.fromkeys(words) if w in self._vocabulary and w != _NO_WORD]
+
+    def document_frequency(self, word: str) -> int:
+        """How many passages hold the index word `word`."""
+        column = self._vocabulary.get(word)
+        if column is None or word == _NO_WORD:
+            return 0
+        return int(self._indptr[column + 1] - self._indptr[column])
 
     def search(
         self, query: str, limit: int, allowed_chunks: Iterable[int] | None = None
@@ -148,13 +102,60 @@ class KeywordIndex:
         if allowed_chunks is None:
             rows = np.flatnonzero(scores > 0)
         else:
-            allowed = np.unique(np.fromiter(allowed_chunks, dtype=np.int64))
-            rows = np.searchsorted(self.chunk_ids, allowed)
-            inside = rows < total
-            rows, allowed = rows[inside], allowed[inside]
-            rows = rows[self.chunk_ids[rows] == allowed]
+            rows = self._rows_of(allowed_chunks)
             rows = rows[scores[rows] > 0]
         if len(rows) > limit:
             rows = rows[np.argpartition(-scores[rows], limit - 1)[:limit]]
         rows = rows[np.argsort(-scores[rows], kind="stable")]
         return [(int(self.chunk_ids[r]), float(scores[r])) for r in rows]
+
+    def has_passage_with_all(
+        self, words: list[str], allowed_chunks: Iterable[int] | None = None
+    ) -> bool:
+        """True when some passage (among `allowed_chunks`) holds every one of the index
+        words `words`; False for no word."""
+        unique = [w for w in dict.fromkeys(words) if w != _NO_WORD]
+        if not unique or any(w not in self._vocabulary for w in unique):
+            return False  # no word, or a word no passage holds
+        columns = [self._vocabulary[w] for w in unique]
+        starts = np.asarray([self._indptr[c] for c in columns], dtype=np.int64)
+        ends = np.asarray([self._indptr[c + 1] for c in columns], dtype=np.int64)
+        # The inverted lists intersected shortest first, each further one through a flag per
+        # passage (no sort, whatever order a list is stored in); the allowed ids last, when
+        # the fewest candidates are left to look up in them.
+        order = np.argsort(ends - starts, kind="stable")
+        first = order[0]
+        candidates = np.asarray(self._indices[starts[first] : ends[first]], dtype=np.int64)
+        for i in order[1:]:
+            if len(candidates) == 0:
+                return False
+            holding = np.zeros(self._passages, dtype=bool)
+            holding[self._indices[starts[i] : ends[i]]] = True
+            candidates = candidates[holding[candidates]]
+        if len(candidates) == 0 or allowed_chunks is None:
+            return len(candidates) > 0
+        allowed = _sorted_ids(allowed_chunks)
+        if len(allowed) == 0:
+            return False
+        ids = self.chunk_ids[candidates]
+        found = allowed[np.minimum(np.searchsorted(allowed, ids), len(allowed) - 1)] == ids
+        return bool(found.any())
+
+    def _rows_of(self, chunk_ids: Iterable[int]) -> npt.NDArray[np.int64]:
+        """The matrix rows of those chunk ids that the index holds (ids are sorted rows)."""
+        allowed = _sorted_ids(chunk_ids)
+        total = len(self.chunk_ids)
+        rows = np.searchsorted(self.chunk_ids, allowed)
+        inside = rows < total
+        rows, allowed = rows[inside], allowed[inside]
+        found: npt.NDArray[np.int64] = rows[self.chunk_ids[rows] == allowed]
+        return found
+
+
+def _sorted_ids(chunk_ids: Iterable[int]) -> npt.NDArray[np.int64]:
+    """The ids as a sorted array without repeats; sorted only when they are not already
+    (the filters' ids come from SQLite in id order, and sorting 30k ids took 7 ms)."""
+    ids = np.fromiter(chunk_ids, dtype=np.int64)
+    if len(ids) > 1 and not bool(np.all(ids[1:] > ids[:-1])):
+        ids = np.unique(ids)
+    return ids

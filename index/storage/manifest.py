@@ -16,8 +16,13 @@ from typing import Any
 
 from semsearch.errors import IndexMismatchError, IndexUnavailableError
 
-#: 2: chunks carry their sentence spans. 3: a BM25 keyword index (`keyword/`).
-FORMAT_VERSION = 3
+#: 2: chunks carry their sentence spans. 3: a BM25 keyword index (`keyword/`). 4: the store
+#: no longer holds an FTS5 table (the BM25 index answers every keyword question): a program of
+#: format 3 would fail on its queries, so it refuses the index instead.
+FORMAT_VERSION = 4
+#: Formats this program serves and updates: 3 differs only by the FTS5 table, which it ignores
+#: (an update drops it from the version it publishes, which is format 4).
+SERVED_FORMATS = (3, FORMAT_VERSION)
 MANIFEST_NAME = "manifest.json"
 VECTORS_NAME = "vectors.faiss"
 STORE_NAME = "store.sqlite"
@@ -100,10 +105,10 @@ def library_versions() -> dict[str, str]:
 
 
 #: Older formats whose vectors and store a rebuild may still reuse (semsearch.index.build.reuse).
-REUSABLE_FORMATS = (2, FORMAT_VERSION)
+REUSABLE_FORMATS = (2, *SERVED_FORMATS)
 
 
-def read_manifest(index_dir: Path, formats: tuple[int, ...] = (FORMAT_VERSION,)) -> IndexManifest:
+def read_manifest(index_dir: Path, formats: tuple[int, ...] = SERVED_FORMATS) -> IndexManifest:
     """The manifest of an index directory, or a clear error saying what is wrong."""
     path = index_dir / MANIFEST_NAME
     if not index_dir.exists():
@@ -124,8 +129,8 @@ def read_manifest(index_dir: Path, formats: tuple[int, ...] = (FORMAT_VERSION,))
         ) from exc
     if manifest.format_version not in formats:
         raise IndexMismatchError(
-            f"index format {manifest.format_version} at {index_dir}, this program reads format "
-            f"{FORMAT_VERSION}: rebuild the index with this version of semsearch"
+            f"index format {manifest.format_version} at {index_dir}, this program reads formats "
+            f"{', '.join(map(str, formats))}: rebuild the index with this version of semsearch"
         )
     return manifest
 

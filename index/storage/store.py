@@ -1,8 +1,9 @@
-"""The SQLite store beside the vectors: articles, chunks, and an FTS5 keyword index.
+"""The SQLite store beside the vectors: articles and chunks.
 
 FAISS ids are chunk ids (`chunks.id`), so a vector maps to its passage and article by key,
-never by position. The FTS5 table (Porter stemming, diacritics folded) shares those ids and
-is ready for keyword and hybrid search.
+never by position; the keyword index (`keyword_index`, bm25s) shares those ids. Stores built
+before it was the one keyword index also hold an FTS5 table, `chunks_fts`: reading ignores
+it, and an update drops it from its copy.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from semsearch.index.ingest.articles import Article
+from semsearch.index.text.analysis import fold_case
 from semsearch.index.text.chunking import Chunk
 
 SCHEMA = """
@@ -46,9 +48,6 @@ CREATE TABLE chunks (
     sentences TEXT NOT NULL  -- JSON [[start, end], ...], offsets in the chunk text
 );
 CREATE INDEX chunks_by_article ON chunks(article_id, ordinal);
-CREATE VIRTUAL TABLE chunks_fts USING fts5(
-    text, title, tokenize = 'porter unicode61 remove_diacritics 2'
-);
 """
 
 
@@ -69,6 +68,19 @@ class StoredChunk:
     text: str
     article: dict[str, Any]
     sentences: tuple[tuple[int, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class StoredArticle:
+    """An article row as stored: metadata (`article`, the same keys as a StoredChunk's),
+    where it was read from, its other stored fields, its clean text, and its passages as
+    (chunk id, start, end) offsets into that text, in reading order."""
+
+    article: dict[str, Any]
+    origin: str
+    extra: dict[str, Any]
+    text: str
+    passages: tuple[tuple[int, int, int], ...]
 
 
 class StoreWriter:
@@ -97,7 +109,11 @@ class StoreWriter:
                 src.backup(dst)
             finally:
                 dst.close()
-        return cls(path, create=False)
+        writer = cls(path, create=False)
+        # The FTS5 keyword table of older stores: nothing reads it, and kept it would go
+        # stale with this update's changes.
+        writer.db.execute("DROP TABLE IF EXISTS chunks_fts")
+        return writer
 
     def content_hash(self, article_id: str) -> str | None:
         """The stored content hash of an article, or None when it is not in the store."""
@@ -107,12 +123,11 @@ class StoreWriter:
         return None if row is None else str(row[0])
 
     def remove(self, article_id: str) -> list[int]:
-        """Delete an article, its chunks and their keyword rows; returns the chunk ids."""
+        """Delete an article and its chunks; returns the chunk ids."""
         ids = [
             int(row[0])
             for row in self.db.execute("SELECT id FROM chunks WHERE article_id = ?", (article_id,))
         ]
-        self.db.executemany("DELETE FROM chunks_fts WHERE rowid = ?", [(i,) for i in ids])
         self.db.execute("DELETE FROM chunks WHERE article_id = ?", (article_id,))
         self.db.execute("DELETE FROM articles WHERE id = ?", (article_id,))
         return ids
@@ -173,16 +188,11 @@ class StoreWriter:
                 for i, c in zip(ids, chunks, strict=True)
             ],
         )
-        self.db.executemany(
-            "INSERT INTO chunks_fts(rowid, text, title) VALUES (?,?,?)",
-            [(i, c.text, article.title) for i, c in zip(ids, chunks, strict=True)],
-        )
         return ids
 
     def close(self) -> None:
-        """Commit, optimise the keyword index, and close."""
+        """Commit, gather the query planner's statistics, and close."""
         self.db.commit()
-        self.db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('optimize')")
         self.db.execute("ANALYZE")
         self.db.commit()
         self.db.close()
@@ -213,6 +223,24 @@ class StoreReader:
         rows = db.execute(f"{_CHUNK_SELECT} WHERE c.id IN ({marks})", ids).fetchall()
         return {row["id"]: _stored_chunk(row) for row in rows}
 
+    def fetch_article(self, db: sqlite3.Connection, article_id: str) -> StoredArticle | None:
+        """One article with its clean text and passage offsets; None for an unknown id."""
+        row = db.execute("SELECT * FROM articles WHERE id = ?", (article_id,)).fetchone()
+        if row is None:
+            return None
+        passages = db.execute(
+            "SELECT id, start, end FROM chunks WHERE article_id = ? ORDER BY ordinal",
+            (article_id,),
+        ).fetchall()
+        extra = json.loads(row["extra"])
+        return StoredArticle(
+            article=_article_fields(row, extra),
+            origin=row["origin"],
+            extra=extra,
+            text=row["text"],
+            passages=tuple((int(p["id"]), int(p["start"]), int(p["end"])) for p in passages),
+        )
+
     def chunk_ids_where(self, db: sqlite3.Connection, where: str, params: list[Any]) -> list[int]:
         """Ids of the chunks whose article matches an SQL condition on `a` (articles)."""
         sql = f"SELECT c.id FROM chunks c JOIN articles a ON a.id = c.article_id WHERE {where}"
@@ -226,7 +254,7 @@ class StoreReader:
 
 def _fold(value: Any) -> Any:
     """Unicode case folding for SQL (SQLite's lower() and NOCASE fold ASCII only)."""
-    return value.casefold() if isinstance(value, str) else value
+    return fold_case(value) if isinstance(value, str) else value
 
 
 def _stored_chunk(row: sqlite3.Row) -> StoredChunk:
@@ -238,17 +266,24 @@ def _stored_chunk(row: sqlite3.Row) -> StoredChunk:
         end=row["end"],
         text=row["chunk_text"],
         sentences=tuple((int(s), int(e)) for s, e in json.loads(row["sentences"])),
-        article={
-            "id": row["article_id"],
-            "title": row["title"],
-            "author": row["author"],
-            "publication": row["publication"],
-            "published": row["published"],
-            "url": row["url"],
-            "site_url": extra.get("site_url"),
-            "copyright": row["copyright"],
-            "license": row["license"],
-            "source_note": row["source_note"],
-            "tags": json.loads(row["tags"]),
-        },
+        article=_article_fields(row, extra, id_column="article_id"),
     )
+
+
+def _article_fields(
+    row: sqlite3.Row, extra: dict[str, Any], id_column: str = "id"
+) -> dict[str, Any]:
+    """The metadata that credits an article, from a row holding the articles columns."""
+    return {
+        "id": row[id_column],
+        "title": row["title"],
+        "author": row["author"],
+        "publication": row["publication"],
+        "published": row["published"],
+        "url": row["url"],
+        "site_url": extra.get("site_url"),
+        "copyright": row["copyright"],
+        "license": row["license"],
+        "source_note": row["source_note"],
+        "tags": json.loads(row["tags"]),
+    }
