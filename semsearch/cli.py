@@ -15,12 +15,24 @@ import click
 
 from semsearch.errors import SemsearchError
 from semsearch.search.query import MODES
-from semsearch.settings import DEFAULT_MODEL, SETTINGS
+from semsearch.settings import DEFAULT_MODEL, SETTINGS, get_setting
 
 
 def _setting_help(name: str) -> str:
     setting = next(s for s in SETTINGS if s.name == name)
     return f"{setting.help} [default: {setting.default}; env SEMSEARCH_{name.upper()}]"
+
+
+def _setting_default(name: str) -> Any:
+    """The setting's value from the environment or its default, as a click option default."""
+
+    def default() -> Any:
+        try:
+            return get_setting(name)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+
+    return default
 
 
 def _parse_column_map(pairs: tuple[str, ...]) -> dict[str, str] | None:
@@ -81,8 +93,8 @@ class _Bars:
 @click.option(
     "--log-json",
     is_flag=True,
-    envvar="SEMSEARCH_LOG_JSON",
-    help="Log JSON lines (for log collectors) instead of text. [env SEMSEARCH_LOG_JSON]",
+    default=_setting_default("log_json"),
+    help=_setting_help("log_json"),
 )
 def cli(verbose: bool, log_json: bool) -> None:
     """Semantic search over article collections; every passage credited to its source."""
@@ -455,13 +467,7 @@ def bench(
     help="Request threads; they share one model and one index.",
 )
 @click.option("--model", default=None, help=_setting_help("model"))
-@click.option(
-    "--reload-interval",
-    default=2.0,
-    type=float,
-    show_default=True,
-    help="Seconds between checks for a new index version (after build, add, delete); 0: off.",
-)
+@click.option("--reload-interval", default=None, type=float, help=_setting_help("reload_interval"))
 @click.option(
     "--timeout",
     default=30,
@@ -483,30 +489,22 @@ def serve(
     port: int,
     threads: int,
     model: str | None,
-    reload_interval: float,
+    reload_interval: float | None,
     timeout: int,
     workers: int,
 ) -> None:
-    """Serve the search page and JSON API with waitress (a production WSGI server).
+    """Serve the search page and JSON API: waitress in one process, gunicorn with several.
 
-    The admin API (POST /api/admin/reload) is on when SEMSEARCH_ADMIN_KEY is set."""
-    import waitress
+    The admin API (POST /api/admin/reload) is on when SEMSEARCH_ADMIN_KEY is set. With
+    --workers N: SIGHUP starts new workers on the current index and stops the old ones."""
+    from semsearch.web.server import serve_gunicorn, serve_waitress
 
     # One access line per request, whatever the verbosity (the library stays at WARNING).
     logging.getLogger("semsearch.access").setLevel(logging.INFO)
-    options: dict[str, Any] = {
-        "threads": threads,
-        "ident": "semsearch",
-        "channel_timeout": timeout,
-        # waitress looks for silent connections only this often (its default is 30 s).
-        "cleanup_interval": max(1, min(30, timeout // 2)),
-        # Flask answers bodies over 64 KiB with a JSON 413; waitress stops far bigger ones.
-        "max_request_body_size": 1 << 20,
-    }
 
     def make_app() -> Any:
-        # Imported here: with --workers, the supervisor forks before the app, the model and
-        # FAISS are loaded, so none of their threads or sessions is copied into a worker.
+        # Called in each worker with --workers: the master forks before the app, the model
+        # and FAISS are loaded, so none of their threads or sessions is copied into a worker.
         from semsearch.web import create_app
 
         app = create_app(
@@ -520,23 +518,10 @@ def serve(
     if workers == 1:
         app = make_app()
         click.echo(f"serving {index_dir} on http://{host}:{port}/  (Ctrl-C to stop)")
-        waitress.serve(app, host=host, port=port, **options)
+        serve_waitress(app, host, port, threads=threads, timeout=timeout)
         return
-
-    from semsearch.web.workers import listening_sockets, reload_on_signal, serve_workers
-
-    try:
-        sockets = listening_sockets(host, port)
-    except OSError as exc:
-        raise click.ClickException(f"cannot listen on {host}:{port}: {exc}") from exc
-
-    def run_worker(sockets: list[Any], number: int) -> None:
-        app = make_app()
-        reload_on_signal(app)
-        waitress.serve(app, sockets=sockets, **options)
-
     click.echo(f"serving {index_dir} on http://{host}:{port}/ with {workers} workers")
-    sys.exit(serve_workers(workers, sockets, run_worker))
+    serve_gunicorn(make_app, host, port, workers=workers, threads=threads, timeout=timeout)
 
 
 def _numbers(option: str, text: str) -> tuple[int, ...]:

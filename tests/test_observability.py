@@ -5,8 +5,10 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +26,7 @@ from semsearch.web.observability import (
     init_observability,
     record_reload,
 )
+from semsearch.web.server import MULTIPROCESS_DIR, multiprocess_metrics_folder
 
 HEX_ID = re.compile(r"[0-9a-f]{32}")
 
@@ -282,3 +285,20 @@ def test_two_apps_do_not_share_counts(demo_service: Any) -> None:
         first_client.get("/healthz")
     assert request_count(scrape(first_client), endpoint="search.healthz") == 2
     assert request_count(scrape(second_client), endpoint="search.healthz") == 0
+
+
+def test_each_multiprocess_run_gets_a_folder_of_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`serve --workers N` keeps its metrics files in a new folder inside the one given,
+    removed at the end with the variable put back, so no run adds another's counts."""
+    monkeypatch.setenv(MULTIPROCESS_DIR, str(tmp_path))
+    with multiprocess_metrics_folder() as folder:
+        assert os.environ[MULTIPROCESS_DIR] == folder
+        assert [p.name for p in tmp_path.iterdir()] == [os.path.basename(folder)]
+    assert list(tmp_path.iterdir()) == []
+    assert os.environ[MULTIPROCESS_DIR] == str(tmp_path)
+    monkeypatch.delenv(MULTIPROCESS_DIR)
+    with multiprocess_metrics_folder() as folder:
+        assert os.path.isdir(folder)
+    assert not os.path.exists(folder) and MULTIPROCESS_DIR not in os.environ

@@ -1,5 +1,6 @@
 """Real processes, real signals: writers killed with SIGKILL at every step and at random
-moments, and a live server that swaps index versions under load without failing a request.
+moments, a live server that swaps index versions under load without failing a request, and
+the server itself: waitress in one process, gunicorn with `--workers N`.
 
 The fake embedder (`--model hashing-256`) keeps each process fast; what is under test is
 the file handling, the locking and the server, which are the same for the real model.
@@ -15,6 +16,7 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -28,8 +30,11 @@ from semsearch.index.embed import load_embedder
 from semsearch.index.storage.directory import versions_dir
 from semsearch.index.storage.manifest import read_manifest, verify_files
 from semsearch.search.service import SearchService
+from semsearch.web.server import gunicorn_binds
 from tests.conftest import FAKE_MIN_SCORE
 from tests.support.servers import semsearch, serve, serve_process
+
+pytestmark = pytest.mark.process  # every test here starts child processes
 
 MODEL = "hashing-256"
 WORDS = [
@@ -213,9 +218,11 @@ def test_server_swaps_versions_under_load_without_failing(
     assert report.requests > 100
 
 
-def test_silent_client_is_disconnected(tmp_path: Path, base: Path) -> None:
-    """A client that sends half a request and goes quiet is cut off after --timeout."""
-    with serve(base, tmp_path / "serve.log", "--timeout", "2") as url:
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_silent_client_is_disconnected(tmp_path: Path, base: Path, workers: str) -> None:
+    """A client that sends half a request and goes quiet is cut off after --timeout, by
+    waitress and by gunicorn's workers."""
+    with serve(base, tmp_path / "serve.log", "--timeout", "2", "--workers", workers) as url:
         port = int(url.rsplit(":", 1)[1])
         with socket.create_connection(("127.0.0.1", port), timeout=20) as slow:
             slow.sendall(b"GET /api/search?q=river HTTP/1.1\r\nHost: localhost\r\n")
@@ -247,7 +254,7 @@ def metric(url: str, name: str) -> float:
 
 def test_workers_share_the_port_and_count_every_request(tmp_path: Path, base: Path) -> None:
     """Two workers answer on one port; /metrics counts both workers' requests whichever
-    worker answers it; SIGTERM stops the supervisor and both workers cleanly."""
+    worker answers it; SIGTERM stops the master and both workers cleanly."""
     with serve_process(base, tmp_path / "serve.log", "--workers", "2") as (url, server):
         workers = workers_of(server)
         assert len(workers) == 2
@@ -281,16 +288,30 @@ def test_admin_reload_reaches_every_worker(tmp_path: Path, base: Path, embedder:
         assert versions == {new}
 
 
-def test_a_dead_worker_stops_the_server_and_workers_die_with_it(tmp_path: Path, base: Path) -> None:
-    """A worker killed from outside stops the server (status 1, the other worker too), so a
-    process manager restarts it whole; workers of a supervisor killed with SIGKILL exit."""
-    with serve_process(base, tmp_path / "a.log", "--workers", "2") as (_, server):
+def test_a_dead_worker_is_replaced_and_workers_die_with_the_master(
+    tmp_path: Path, base: Path
+) -> None:
+    """A worker killed from outside is replaced by a new one (gunicorn's documented way; the
+    other worker and the server go on), and its requests stay counted; workers of a master
+    killed with SIGKILL exit."""
+    searches = 'semsearch_requests_total{endpoint="search.api_search"'
+    with serve_process(base, tmp_path / "a.log", "--workers", "2") as (url, server):
         first, second = workers_of(server)
+        for _ in range(10):
+            fetch(url + "/api/search?q=river")
         os.kill(first, signal.SIGKILL)
-        assert server.wait(timeout=30) == 1
-        assert not Path(f"/proc/{second}").exists()
-        assert "exited with status -9: stopping the server" in (tmp_path / "a.log").read_text()
-    # The supervisor cannot clean up after a SIGKILL: its metrics folder goes in tmp_path.
+        deadline = time.monotonic() + 30
+        while len(now := workers_of(server)) < 2 or first in now:
+            assert time.monotonic() < deadline, "the dead worker was not replaced"
+            time.sleep(0.1)
+        assert second in now and server.poll() is None
+        assert json.loads(fetch(url + "/readyz"))["ok"] is True
+        for _ in range(6):  # whichever worker answers, the dead one's requests count
+            assert metric(url, searches) == 10
+        assert f"Worker (pid:{first}) was sent SIGKILL" in (tmp_path / "a.log").read_text()
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=30) == 0
+    # The master cannot clean up after a SIGKILL: its metrics folder goes in tmp_path.
     metrics_dir = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
     with serve_process(base, tmp_path / "b.log", "--workers", "2", env=metrics_dir) as (
         _,
@@ -301,7 +322,7 @@ def test_a_dead_worker_stops_the_server_and_workers_die_with_it(tmp_path: Path, 
         server.wait(timeout=30)
         deadline = time.monotonic() + 10
         while [pid for pid in workers if Path(f"/proc/{pid}").exists()]:
-            assert time.monotonic() < deadline, "workers outlived their supervisor"
+            assert time.monotonic() < deadline, "workers outlived their master"
             time.sleep(0.1)
 
 
@@ -335,7 +356,7 @@ def test_a_reload_notice_to_a_starting_worker_is_not_lost(
         update_index(base, embedder, add=[write_articles(tmp_path / "new.jsonl", 500, 5)])
         new = read_manifest(base).version
         fetch(url + "/api/admin/reload", "POST", {"Authorization": f"Bearer {key}"})
-        time.sleep(0.5)  # the supervisor has passed the notice on by now
+        time.sleep(0.5)  # the master has passed the notice on by now
         os.kill(late, signal.SIGCONT)
         while metric(url, 'semsearch_reloads_total{result="ok"}') < 2:
             assert time.monotonic() < deadline + 20, "the starting worker lost the notice"
@@ -352,17 +373,16 @@ def test_a_reload_notice_to_a_starting_worker_is_not_lost(
     [
         (["SIGTERM", "SIGTERM"], True),
         (["SIGTERM", "SIGUSR1"], True),
-        (["SIGHUP"], True),
+        (["SIGTERM", "SIGHUP"], True),
         (["SIGTERM", "SIGUSR1"], False),
         (["SIGINT", "SIGINT"], False),
     ],
 )
-def test_the_supervisor_stops_cleanly_whatever_signals_come(
+def test_the_master_stops_cleanly_whatever_signals_come(
     tmp_path: Path, base: Path, signals: list[str], slow_worker: bool
 ) -> None:
-    """A second signal while the workers stop (a second Ctrl-C, a reload notice) or just
-    after they have, or a hang-up, still ends in exit status 0 with the metrics folder
-    removed."""
+    """A second signal while the workers stop (a second Ctrl-C, a reload notice, a hang-up)
+    or just after they have still ends in exit status 0 with the metrics folder removed."""
     folder = tmp_path / "metrics"
     folder.mkdir()
     env = {"PROMETHEUS_MULTIPROC_DIR": str(folder)}
@@ -383,6 +403,78 @@ def test_the_supervisor_stops_cleanly_whatever_signals_come(
     assert list(folder.iterdir()) == []
 
 
+def test_sighup_replaces_the_workers_on_the_current_index(
+    tmp_path: Path, base: Path, embedder: Any
+) -> None:
+    """SIGHUP (gunicorn's graceful reload): new workers start on the version the index link
+    points to now, the old ones stop, the counts go on; then SIGTERM stops it all cleanly."""
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(folder)}
+    searches = 'semsearch_requests_total{endpoint="search.api_search"'
+    with serve_process(
+        base, tmp_path / "serve.log", "--workers", "2", "--reload-interval", "0", env=env
+    ) as (url, server):
+        old = workers_of(server)
+        for _ in range(5):
+            fetch(url + "/api/search?q=river")
+        update_index(base, embedder, add=[write_articles(tmp_path / "new.jsonl", 500, 5)])
+        new = read_manifest(base).version
+        server.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 30
+        while set(workers := workers_of(server)) & set(old) or len(workers) < 2:
+            assert server.poll() is None and time.monotonic() < deadline, workers
+            time.sleep(0.1)
+        while True:  # the new workers may still be loading
+            try:
+                versions = {json.loads(fetch(url + "/readyz"))["index"]["version"]}
+                break
+            except OSError:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        versions |= {json.loads(fetch(url + "/readyz"))["index"]["version"] for _ in range(10)}
+        assert versions == {new}
+        assert metric(url, searches) == 5
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=30) == 0
+    assert list(folder.iterdir()) == []
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_body_over_the_limit_gets_the_json_413(tmp_path: Path, base: Path, workers: str) -> None:
+    """However big the body (over waitress's old 1 MiB, sent whole, or chunked), a Python
+    client reads the app's JSON 413 instead of a connection reset, and the server goes on."""
+    with serve(base, tmp_path / "serve.log", "--workers", workers) as url:
+        bodies: list[Any] = [b"x" * (2 << 20), b"x" * (20 << 20)]
+        bodies.append(iter([b"x" * (1 << 20)] * 3))  # no length: sent chunked
+        for body in bodies:
+            request = urllib.request.Request(
+                url + "/api/search", data=body, headers={"Content-Type": "application/json"}
+            )
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(request, timeout=30)
+            assert refused.value.code == 413
+            assert refused.value.headers["Content-Type"] == "application/json"
+            answer = json.loads(refused.value.read())
+            assert answer["ok"] is False and answer["status"] == 413
+            assert "Too Large" in answer["error"]
+        assert json.loads(fetch(url + "/api/search?q=river"))["ok"] is True
+        small = iter([b'{"q": ', b'"river"}'])  # a chunked body under the limit is read whole
+        request = urllib.request.Request(
+            url + "/api/search", data=small, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert json.loads(response.read())["query"] == "river"
+
+
+def test_star_binds_every_interface_with_gunicorn() -> None:
+    """`--host '*'` with workers: one dual-stack socket, which takes IPv4 too (binding a
+    second one on 0.0.0.0 would find the port taken)."""
+    assert gunicorn_binds("*", 8000) == ["[::]:8000" if socket.has_ipv6 else "0.0.0.0:8000"]
+    assert gunicorn_binds("127.0.0.1", 8000) == ["127.0.0.1:8000"]
+    assert gunicorn_binds("::1", 8000) == ["[::1]:8000"]
+
+
 def test_metrics_count_this_run_only_with_a_given_folder(tmp_path: Path, base: Path) -> None:
     """Counts kept in a user's PROMETHEUS_MULTIPROC_DIR by an earlier run are not added to
     this run's, with or without workers."""
@@ -393,27 +485,3 @@ def test_metrics_count_this_run_only_with_a_given_folder(tmp_path: Path, base: P
             for _ in range(5):
                 fetch(url + "/api/search?q=river")
             assert metric(url, searches) == 5
-
-
-def test_workers_listen_on_every_interface_for_star(tmp_path: Path, base: Path) -> None:
-    """`--host '*'` means every interface with workers too, as waitress reads it alone."""
-    port = free_port()
-    command = semsearch(
-        "serve", "--index", str(base), "--model", MODEL, "--host", "*", "--port", str(port),
-        "--workers", "2", "--reload-interval", "0",
-    )  # fmt: skip
-    with (tmp_path / "serve.log").open("wb") as log:
-        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                fetch(f"http://127.0.0.1:{port}/healthz")
-                break
-            except OSError:
-                assert server.poll() is None, (tmp_path / "serve.log").read_text()
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
-    finally:
-        server.terminate()
-        assert server.wait(timeout=30) == 0

@@ -27,7 +27,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
-from semsearch.web.workers import is_worker
+from semsearch.web.server import is_worker
 
 EXTENSION = "semsearch_observability"
 #: Where create_app keeps the search state; the service there is swapped on reload.
@@ -185,8 +185,8 @@ def _metrics_view() -> Response:
 
 
 def _multiprocess() -> bool:
-    """True in a worker of `semsearch serve --workers N` (see `semsearch.web.workers`), whose
-    supervisor gives the workers a fresh folder for their metrics."""
+    """True in a worker of `semsearch serve --workers N` (see `semsearch.web.server`), whose
+    master gives the workers a fresh folder for their metrics."""
     return is_worker() and bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
 
