@@ -1,6 +1,6 @@
 """The offline build: articles → clean text → chunks → embeddings → FAISS + SQLite + manifest.
 
-Everything is written to a staging folder and published atomically (see `semsearch.index.storage.directory`);
+Everything is written to a staging folder and published atomically (see `storage.directory`);
 a bad article is reported and skipped, and a build that fails leaves the served index alone.
 """
 
@@ -16,11 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from semsearch.index.ingest.articles import Article, Skipped
-from semsearch.index.text.chunking import Chunk, Chunker
-from semsearch.index.storage.directory import crash_point, new_staging_dir, publish, writer_lock
-from semsearch.index.embed import Embedder
 from semsearch.errors import BuildError
+from semsearch.index.build.pipeline import EmbeddingPipeline
+from semsearch.index.build.reuse import VectorReuse
+from semsearch.index.embed import Embedder
+from semsearch.index.ingest.articles import Article, Skipped
+from semsearch.index.ingest.readers import iter_input_files, read_file
+from semsearch.index.storage.directory import crash_point, new_staging_dir, publish, writer_lock
 from semsearch.index.storage.keyword_index import write_keyword_index
 from semsearch.index.storage.manifest import (
     FORMAT_VERSION,
@@ -32,12 +34,10 @@ from semsearch.index.storage.manifest import (
     index_files,
     library_versions,
 )
-from semsearch.index.build.pipeline import EmbeddingPipeline
-from semsearch.index.ingest.readers import iter_input_files, read_file
-from semsearch.index.build.reuse import VectorReuse
-from semsearch.settings import get_setting
 from semsearch.index.storage.store import StoreReader, StoreWriter
 from semsearch.index.storage.vectors import write_vector_index
+from semsearch.index.text.chunking import Chunk, Chunker
+from semsearch.settings import get_setting
 
 log = logging.getLogger(__name__)
 

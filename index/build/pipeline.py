@@ -1,10 +1,11 @@
 """Embedding in the background: the build goes on reading and chunking while passages embed.
 
 The build hands every stored passage to an `EmbeddingPipeline`. Passages whose vector is
-already known (`semsearch.index.build.reuse`) are taken as they are; the rest are grouped and encoded on one
+already known (`build.reuse`) are taken as they are; the rest are grouped and encoded on one
 background thread, which keeps the model busy while the caller's thread parses the next
-files (the model runs outside the GIL, so both cores work). At most `max_in_flight` groups
-wait at once, so a fast reader never piles up a whole collection's text in memory.
+files (the model runs outside the GIL, so reading and embedding use two cores at once). At
+most `max_in_flight` groups wait at once, so a fast reader never piles up a whole
+collection's text in memory.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
-from semsearch.index.embed import Embedder
 from semsearch.index.build.reuse import VectorReuse
+from semsearch.index.embed import Embedder
 
 #: Called as progress("embed", done, queued): passages embedded so far, and handed in so far.
 EmbedProgress = Callable[[str, int, int], None]

@@ -14,14 +14,13 @@ import contextlib
 import hashlib
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from semsearch.index.text.chunking import Chunker
-from semsearch.index.storage.directory import resolve_index_dir
-from semsearch.index.embed import Embedder
 from semsearch.errors import SemsearchError
+from semsearch.index.embed import Embedder
+from semsearch.index.storage.directory import resolve_index_dir
 from semsearch.index.storage.manifest import (
     REUSABLE_FORMATS,
     STORE_NAME,
@@ -31,6 +30,10 @@ from semsearch.index.storage.manifest import (
 )
 from semsearch.index.storage.store import StoreReader
 from semsearch.index.storage.vectors import read_vector_index
+from semsearch.index.text.chunking import Chunker
+
+if TYPE_CHECKING:
+    import faiss
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +45,7 @@ def _key(text: str) -> bytes:
 class VectorReuse:
     """The previous version's vectors, looked up by the exact text that was embedded."""
 
-    def __init__(self, index: Any, keys: dict[bytes, int]) -> None:
+    def __init__(self, index: faiss.Index, keys: dict[bytes, int]) -> None:
         self.index = index
         self.keys = keys
         self.hits = 0

@@ -13,12 +13,15 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from semsearch.errors import ModelLoadError
 from semsearch.settings import DEFAULT_MODEL
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
 
 
 class Embedder(Protocol):
@@ -95,7 +98,7 @@ def fingerprint_model(path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def load_fast_tokenizer(model_dir: Path) -> Any:
+def load_fast_tokenizer(model_dir: Path) -> Tokenizer | None:
     """The model's tokenizer.json via `tokenizers`, with truncation and padding off; None if
     the model has no tokenizer.json.
 

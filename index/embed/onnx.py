@@ -55,11 +55,10 @@ LOCK_NAME = ".export.lock"
 MIN_COSINE = 0.98
 #: Bumped when the export recipe changes, so older cached models are exported again.
 RECIPE = "bert-meanpool-eager-opset17-dynamic-int8-per-channel-float-l0-attn-out-v1"
-#: Matrix products kept in float32. Measured on all-MiniLM-L6-v2 (2 AVX2 cores, no VNNI):
-#: quantising all 36 gave a lowest cosine of 0.977 on the probe set (Russian and Arabic
-#: queries); keeping only layer 0's attention output projection (1/72 of the weights'
-#: multiply-adds) in float raised it to 0.986, and SciFact's 300 queries and 150 passages
-#: from 0.984 to 0.987. Names are those of a BERT exported by `export_fp32`.
+#: Matrix products kept in float32. Quantising every one of them drifts too far from the
+#: reference on some probe texts (non-Latin scripts); keeping only layer 0's attention output
+#: projection, a small share of the work, in float brings every probe back above MIN_COSINE
+#: (figures: docs/benchmarks.md). Names are those of a BERT exported by `export_fp32`.
 FLOAT_NODES = ("/encoder/encoder/layer.0/attention/output/dense/MatMul",)
 OPSET = 17
 
@@ -335,12 +334,10 @@ def export_checked_model(model_dir: Path, fingerprint: str, folder: Path) -> Dri
     return check
 
 
-def drift_cosines(candidate: Any, reference: Any, texts: list[str]) -> Any:
+def drift_cosines(candidate: Embedder, reference: Embedder, texts: list[str]) -> np.ndarray:
     """Cosine of each text's vector from two embedders, as documents (one encode_documents
     call, so any batching and padding is exercised) and as queries (one at a time); shape
     (2 * len(texts),)."""
-    import numpy as np
-
     documents = np.sum(
         candidate.encode_documents(texts) * reference.encode_documents(texts), axis=1
     )
@@ -473,6 +470,10 @@ def quantise_int8(fp32: Path, out: Path, float_nodes: tuple[str, ...] = FLOAT_NO
         logging.disable(logging.NOTSET)
 
 
+#: Passages per ONNX Runtime call. Dynamic quantisation scales each call's activations by
+#: their range over the whole batch (padding included), so batched texts would change each
+#: other's vectors; one text per call keeps a passage's vector independent of its
+#: neighbours, and is as fast as batching (docs/benchmarks.md).
 ONNX_BATCH_SIZE = 1
 
 
@@ -503,16 +504,17 @@ class OnnxEmbedder:
         self.batch_size = max(1, int(batch_size))
         self.revision = fingerprint_model(self.path)
         self.max_seq_tokens = max_seq_tokens_of(self.path)
-        tokenizer = load_fast_tokenizer(self.path)
-        if tokenizer is None:
+        # Two instances of the model's tokenizer: one without truncation, for the chunker's
+        # offsets, and one truncating at the model's window (the file says 128): what the
+        # model sees. Padding is done per batch, to the longest text in it.
+        tokenizer, window = load_fast_tokenizer(self.path), load_fast_tokenizer(self.path)
+        if tokenizer is None or window is None:
             raise ModelLoadError(
                 f"{self.path} has no tokenizer.json: the onnx-int8 backend needs a fast "
                 "tokenizer; use the torch backend"
             )
-        self._tokenizer = tokenizer  # no truncation: offsets for the chunker
-        # A second instance, truncating at the model's window (the file says 128): what the
-        # model sees. Padding is done per batch, to the longest text in it.
-        self._window = load_fast_tokenizer(self.path)
+        self._tokenizer = tokenizer
+        self._window = window
         self._window.enable_truncation(max_length=self.max_seq_tokens)
         config = json.loads((self.path / "config.json").read_text(encoding="utf-8"))
         self._pad_id = int(config.get("pad_token_id") or 0)
@@ -523,10 +525,10 @@ class OnnxEmbedder:
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
-        # One thread per call, and as many calls at once as there are cores: measured on 2
-        # cores, two one-thread calls side by side embed 32.6 passages/s against 27.6 for one
-        # two-thread call, and a query alone takes about as long either way (5.6 against
-        # 5.3 ms). A server's request threads then encode in parallel, not in turn.
+        # One thread per call, and as many calls at once as there are cores: one-thread calls
+        # side by side embed faster than one call with every thread, and a query alone takes
+        # about as long either way (docs/benchmarks.md). A server's request threads then
+        # encode in parallel, not in turn.
         options.intra_op_num_threads = max(1, int(threads))
         options.inter_op_num_threads = 1
         self.workers = max(1, int(workers or len(os.sched_getaffinity(0))))
@@ -534,9 +536,9 @@ class OnnxEmbedder:
         self._pool_lock = threading.Lock()
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3  # warnings about unused initialisers are noise here
-        # Idle pool threads sleep instead of spinning. Measured on 2 cores with another
-        # process busy on one: spinning cut passages/s from ~17 to ~11 and doubled query time
-        # (7 -> 16 ms); on a quiet machine the two were within noise of each other.
+        # Idle pool threads sleep instead of spinning: spinning threads steal the cores other
+        # processes (another worker, a build) need, and gain nothing on a quiet machine
+        # (docs/benchmarks.md).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self._session = onnxruntime.InferenceSession(

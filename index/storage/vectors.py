@@ -20,13 +20,16 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+if TYPE_CHECKING:
+    import faiss
+
 #: The exact top 10 an IVF index must find on the build's probe queries. Well above the 0.95
-#: promised, because probes made from stored vectors are easier than real questions: at
-#: 100k chunks, probes at 0.971 went with real SciFact questions at 0.942 (same nprobe).
+#: promised, because probes made from stored vectors are easier than real questions: real
+#: questions score a few points under the probes at the same nprobe (docs/benchmarks.md).
 TARGET_RECALL = 0.985
 #: How far under the recall of visiting every cell a build may settle, when that ceiling
 #: is under TARGET_RECALL.
@@ -49,16 +52,18 @@ def write_vector_index(
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     ids = np.ascontiguousarray(ids, dtype=np.int64)
     if len(ids) < max(exact_below, MIN_IVF_VECTORS):
-        index = faiss.IndexIDMap2(faiss.IndexFlatIP(vectors.shape[1]))
-        index.add_with_ids(vectors, ids)
-        write_index_object(index, path)
+        flat = faiss.IndexIDMap2(faiss.IndexFlatIP(vectors.shape[1]))
+        flat.add_with_ids(vectors, ids)
+        write_index_object(flat, path)
         return {"type": "flat"}
     index, info = _build_ivf(ids, vectors, seed)
     write_index_object(index, path)
     return info
 
 
-def _build_ivf(ids: np.ndarray, vectors: np.ndarray, seed: int) -> tuple[Any, dict[str, Any]]:
+def _build_ivf(
+    ids: np.ndarray, vectors: np.ndarray, seed: int
+) -> tuple[faiss.Index, dict[str, Any]]:
     import faiss
 
     faiss.omp_set_num_threads(os.cpu_count() or 1)  # training and adding use every core
@@ -71,9 +76,9 @@ def _build_ivf(ids: np.ndarray, vectors: np.ndarray, seed: int) -> tuple[Any, di
     index: Any = faiss.index_factory(dimension, f"IVF{nlist},SQ8", faiss.METRIC_INNER_PRODUCT)
     index.train(train)
     index.add_with_ids(vectors, ids)
-    # Probe queries: stored vectors moved as far as a real question is from its nearest
-    # passage (SciFact's questions: cosine 0.63 on average; these probes: ~0.6). Even so
-    # they are easier than real questions, hence the margin in TARGET_RECALL.
+    # Probe queries: stored vectors moved about as far as a real question is from its
+    # nearest passage (docs/benchmarks.md). Even so they are easier than real questions,
+    # hence the margin in TARGET_RECALL.
     picked = vectors[rng.choice(count, size=min(count, RECALL_PROBES), replace=False)]
     noise = rng.normal(0.0, 1.3 / math.sqrt(dimension), picked.shape).astype(np.float32)
     probes = picked + noise
@@ -88,8 +93,8 @@ def _build_ivf(ids: np.ndarray, vectors: np.ndarray, seed: int) -> tuple[Any, di
         _, found = index.search(probes, 10)
         return recall_at_10(found, truth)
 
-    # Quantisation caps recall even when every cell is visited (0.984 at 1M chunks here):
-    # aim a little under that ceiling rather than fall back to a full scan.
+    # Quantisation caps recall even when every cell is visited (under TARGET_RECALL at a
+    # million chunks): aim a little under that ceiling rather than fall back to a full scan.
     ceiling = recall_with(nlist)
     goal = min(TARGET_RECALL, ceiling - CEILING_MARGIN)
     nprobe, recall = nlist, ceiling
@@ -115,14 +120,14 @@ def recall_at_10(found: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean([len(set(f[:10]) & set(t[:10])) / 10 for f, t in rows]))
 
 
-def write_index_object(index: Any, path: Path) -> None:
+def write_index_object(index: faiss.Index, path: Path) -> None:
     """Write a FAISS index object to `path`."""
     import faiss
 
     faiss.write_index(index, str(path))
 
 
-def read_vector_index(path: Path, mmap: bool = False) -> Any:
+def read_vector_index(path: Path, mmap: bool = False) -> faiss.Index:
     """Load a FAISS index written by `write_vector_index`. With `mmap`, an IVF index is
     memory-mapped read-only (pages are read as queries touch them); a flat one is read."""
     import faiss
@@ -138,12 +143,12 @@ def read_vector_index(path: Path, mmap: bool = False) -> Any:
     return faiss.read_index(str(path))
 
 
-def _no_prefetch_threads(index: Any) -> None:
+def _no_prefetch_threads(index: faiss.Index) -> None:
     """A mapped IVF index reads its cells through `OnDiskInvertedLists`, which by default
     starts 32 threads to prefetch the cells of every search. The pages are already mapped
-    (and cached by the kernel once read), so the threads only cost: a query over 96k
-    vectors (nprobe 32) took 1.6 ms with them and 0.52 ms without, the same as the index
-    read whole into memory (measured on 2 cores, one search thread)."""
+    (and cached by the kernel once read), so the threads only cost time: without them a
+    mapped search is as fast as one over the index read whole into memory
+    (docs/benchmarks.md)."""
     import faiss
 
     ivf = faiss.try_extract_index_ivf(index)
@@ -154,7 +159,7 @@ def _no_prefetch_threads(index: Any) -> None:
         lists.prefetch_nthread = 0
 
 
-def remove_vectors(index: Any, ids: list[int]) -> None:
+def remove_vectors(index: faiss.Index, ids: list[int]) -> None:
     """Remove the vectors of these chunk ids from an index loaded in memory."""
     import faiss
 
@@ -167,7 +172,7 @@ def remove_vectors(index: Any, ids: list[int]) -> None:
 
 
 def search_vectors(
-    index: Any, query: np.ndarray, k: int, allowed: np.ndarray | None = None
+    index: faiss.Index, query: np.ndarray, k: int, allowed: np.ndarray | None = None
 ) -> list[tuple[int, float]]:
     """The k nearest chunk ids to a unit query vector, with their cosine scores.
 

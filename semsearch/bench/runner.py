@@ -8,7 +8,7 @@ From the articles given it measures, in one run and on the same chunks:
 2. embedding passages/s and query encoding time for each backend, on a sample of passages;
 3. with `--scale-to N`, a second index of about N chunks: the real passages plus passages
    made by recombining their sentences, whose vectors are synthesised around the real ones
-   (a random mix of two real vectors plus a little noise). Text, FTS5 and the FAISS index
+   (a random mix of two real vectors plus a little noise). Text, BM25 and the FAISS index
    choice are all real; only those vectors are not computed by the model;
 4. query latency in-process for each mode, and for the baseline (encode + exact search);
 5. `semsearch serve` as a separate process, with one worker and with one per core
@@ -34,7 +34,7 @@ import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -366,7 +366,8 @@ def served(
         finally:
             process.terminate()
             try:
-                process.wait(10)
+                # With workers, gunicorn gives them up to 10 s to finish (STOP_SECONDS).
+                process.wait(30)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
@@ -390,8 +391,8 @@ def _wait_ready(process: subprocess.Popen[bytes], base: str, log: Path, started:
 
 def resident_memory(pid: int) -> dict[str, float]:
     """Memory of a server, in MB: VmRSS (now) and VmHWM (peak) summed over the process and
-    its workers, and Pss (pages shared between them, such as the mapped index, counted
-    once in all)."""
+    its workers (gunicorn's master and its children), and Pss (pages shared between them,
+    such as the mapped index, counted once in all)."""
     figures = {"VmRSS": 0.0, "VmHWM": 0.0, "Pss": 0.0}
     children = Path(f"/proc/{pid}/task/{pid}/children")
     pids = [pid, *(int(p) for p in children.read_text().split())] if children.exists() else [pid]
@@ -424,7 +425,8 @@ def in_fresh_process(work: Path, task: str, **arguments: Any) -> Any:
     return json.loads(lines[-1])
 
 
-#: Longest a measurement in its own process may take (the baseline over 10k passages: ~8 min).
+#: Longest a measurement in its own process may take; the slowest, the baseline over 10k
+#: passages, takes minutes (docs/benchmarks.md).
 STEP_TIMEOUT = 3600
 
 
@@ -560,7 +562,7 @@ def _measure_server(
         echo(f"server ({named}): process start to /readyz 200 in {ready_s:.2f} s")
         # /readyz answers once one worker is up; the others, started at the same moment,
         # may still be loading. Two seconds of unmeasured requests let every one finish
-        # loading (about one second each here) and warm up.
+        # loading and warm up.
         run_load(url, queries, clients=4 * workers, seconds=2.0)
         for clients in config.clients:
             load = run_load(
@@ -592,11 +594,15 @@ def _measure_server(
 
 def _vectors_of(index_dir: Path) -> np.ndarray:
     """The real vectors of a flat index, in chunk order."""
+    import faiss
+
     from semsearch.index.storage.directory import resolve_index_dir
     from semsearch.index.storage.vectors import read_vector_index
 
     stored = read_vector_index(resolve_index_dir(index_dir) / "vectors.faiss")
-    return np.asarray(stored.index.reconstruct_n(0, stored.ntotal), dtype=np.float32)
+    # A flat index is an IndexIDMap2 around the vectors, which it holds in chunk order.
+    flat = cast("faiss.IndexIDMap2", faiss.downcast_index(stored)).index
+    return np.asarray(flat.reconstruct_n(0, stored.ntotal), dtype=np.float32)
 
 
 def _build_scaled(
