@@ -116,6 +116,6 @@ def test_a_small_bench_run_measures_everything(tmp_path: Path) -> None:
         for clients in ("1", "4"):
             http = server["http"][clients]
             assert http["failed"] == 0 and http["requests"] > 0, http
-    # Two workers: the supervisor's and both workers' memory, shared pages counted once.
+    # Two workers: the gunicorn master's and both workers' memory, shared pages counted once.
     two = figures["server"]["2"]["memory_mb"]
     assert two["Pss"] < two["VmRSS"]
