@@ -8,6 +8,13 @@ F1 from the two averages. Also the reader's throughput in pages per second.
     .venv/bin/python scripts/bench_extraction.py                  # the reader as shipped
     .venv/bin/python scripts/bench_extraction.py --study          # settings compared
     .venv/bin/python scripts/bench_extraction.py --split 2        # half the pages only
+    .venv/bin/python scripts/bench_extraction.py --end-to-end     # through the product
+
+`--end-to-end` builds the benchmark's `html/` folder with the product's build (the default
+model unless `--model`; no fusion tuning), reads each article back through
+`GET /api/articles/{id}` (a Flask test client) and scores that text; then it writes the same
+articles (their extracted text and metadata) as JSONL, builds that too, and compares the two
+builds' wall times: reading and extracting HTML against reading JSONL, the embedding alike.
 
 `--split N` keeps every N-th page (by sorted name) apart and reports the figures on the
 kept-apart pages and on the rest, to check that a choice made on one half holds on the
@@ -132,17 +139,87 @@ def report(name: str, scores: list[Scores], rate: float, split: int) -> None:
     print(f"{out}  {rate:6.1f} pages/s", flush=True)
 
 
+def end_to_end(data: Path, model: str | None, split: int) -> None:
+    """Build the benchmark's pages, score the texts the API gives back, time HTML vs JSONL."""
+    import tempfile
+
+    from semsearch.index.build.builder import build_index
+    from semsearch.index.embed import load_embedder
+    from semsearch.search.service import SearchService
+    from semsearch.settings import get_setting
+    from semsearch.web import create_app
+
+    truth = json.loads((data / "ground-truth.json").read_text(encoding="utf-8"))
+    settings = {"model": model} if model else {}
+    embedder = load_embedder(get_setting("model", settings), int(get_setting("batch_size")))
+    embedder.encode_documents(["warm up the model before timing"])
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        html_report = build_index([data / "html"], Path(tmp) / "html-idx", embedder, settings)
+        html_seconds = time.perf_counter() - started
+        service = SearchService(Path(tmp) / "html-idx", embedder)
+        client = create_app({"TESTING": True, "SEARCH_SERVICE": service}).test_client()
+        texts: dict[str, str] = {}
+        records = []
+        copy_of: dict[str, str] = {}
+        missing = 0
+        for key in sorted(truth):
+            response = client.get(f"/api/articles/{key}")
+            if response.status_code != 200:
+                continue
+            article = response.get_json()["article"]
+            texts[key] = article["text"]
+            copy_of.update({c["id"]: key for c in article["copies"]})
+            records.append(
+                {name: article[name] for name in ("id", "title", "text", "publication", "url")}
+                | {"published": article["published"], "author": article["author"]}
+            )
+        scores = []
+        for key in sorted(truth):
+            if key not in texts and key in copy_of:
+                texts[key] = texts[copy_of[key]]  # a copy is read back as the story it copies
+            missing += key not in texts
+            scores.append(page_scores(truth[key]["articleBody"], texts.get(key, "")))
+        report("end to end (GET /api/articles)", scores, len(scores) / html_seconds, split)
+        print(
+            f"  {html_report.articles} articles, {len(copy_of)} pages recorded as copies, "
+            f"{missing} pages with no article, {len(html_report.skipped)} skipped"
+        )
+        jsonl = Path(tmp) / "same.jsonl"
+        jsonl.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+        started = time.perf_counter()
+        json_report = build_index([jsonl], Path(tmp) / "json-idx", embedder, settings)
+        json_seconds = time.perf_counter() - started
+        print(
+            f"build from HTML  {html_seconds:6.1f} s  {html_report.chunks} chunks "
+            f"(model busy {html_report.embed_seconds:.1f} s)\n"
+            f"build from JSONL {json_seconds:6.1f} s  {json_report.chunks} chunks "
+            f"(model busy {json_report.embed_seconds:.1f} s)\n"
+            f"HTML is {100 * (html_seconds / json_seconds - 1):+.1f} % against JSONL "
+            f"(model {embedder.name})"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--study", action="store_true", help="compare extraction settings")
     parser.add_argument("--split", type=int, default=2, help="keep every N-th page apart")
+    parser.add_argument(
+        "--end-to-end", action="store_true", help="build the pages and read them back"
+    )
+    parser.add_argument(
+        "--model", default=None, help="model for --end-to-end (default: the setting)"
+    )
     args = parser.parse_args(argv)
     if not (args.data / "ground-truth.json").exists():
         print(
             f"{args.data} has no ground-truth.json: point --data at the benchmark", file=sys.stderr
         )
         return 2
+    if args.end_to_end:
+        end_to_end(args.data, args.model, args.split)
+        return 0
     pages = load_pages(args.data)
     print(f"{len(pages)} pages from {args.data}; settings {html_reader.EXTRACT_SETTINGS}")
     candidates: dict[str, Callable[[bytes, str], str]] = {"reader (as shipped)": reader_text}

@@ -150,3 +150,19 @@ def test_fakenewscorpus_footer_leaves_the_text() -> None:
         assert not any(phrase in a.text for a in cleaned), phrase
     assert report.blocks_removed.get("beforeitsnews.com", 0) > 0
     assert len(cleaned) == len(arts) and all(a.text.strip() for a in cleaned)
+
+
+def test_a_sign_off_paragraph_of_several_prompts_is_a_footer_however_long() -> None:
+    sign_off = (
+        "If for some reason you actually liked this post, click the “Like” button below. "
+        "If you feel like someone else needs to see this, click the Share Button at the "
+        "bottom of the post and heap this upon some undeserving soul. "
+        + "And as sad as this thought may be, it may be remotely possible that we please you " * 4
+        + "enough that you subscribe via the Email subscription on the right hand panel."
+    )
+    assert len(sign_off.split()) > 100 and footer_shape(sign_off) == "share_prompt"
+    prose = (
+        "The committee debated whether the share button on the ballot machine confused "
+        "voters, and the clerk agreed to replace it before the spring election."
+    )
+    assert footer_shape(prose) is None

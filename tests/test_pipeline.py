@@ -1,4 +1,4 @@
-"""The build's background embedding: overlap with reading, bounded memory, failures."""
+"""The build's background embedding: overlap with chunking, bounded memory, failures."""
 
 from __future__ import annotations
 
@@ -61,9 +61,11 @@ def test_vectors_come_back_in_id_order_with_reused_ones_in_place() -> None:
     np.testing.assert_allclose(vectors, embedder.encode_documents(texts), atol=1e-6)
 
 
-def test_embedding_runs_while_files_are_still_read(tmp_path: Path) -> None:
-    """The reader hands groups of 64 passages to a background thread; with at most 4 groups
-    waiting, the 5th makes it take a finished group, so vectors arrive before reading ends."""
+def test_embedding_runs_while_passages_are_still_handed_in(tmp_path: Path) -> None:
+    """The collection is read and cleaned first (copies and learned boilerplate need every
+    article); then chunking hands groups of 64 passages to a background thread, and with at
+    most 4 groups waiting the 5th makes it take a finished group, so vectors arrive before
+    the last passage is handed in."""
     folder = one_passage_files(tmp_path / "in", 400)
     embedder = Recording()
     events: list[tuple[str, int, int]] = []
@@ -76,11 +78,13 @@ def test_embedding_runs_while_files_are_still_read(tmp_path: Path) -> None:
     )
     assert report.chunks == 400
     assert embedder.threads and all(t.startswith("build-embed") for t in embedder.threads)
+    embeds = [e for e in events if e[0] == "embed"]
     last_read = max(i for i, e in enumerate(events) if e[0] == "read")
-    embedded_while_reading = [e for e in events[:last_read] if e[0] == "embed"]
-    assert embedded_while_reading, "no passage was embedded before the last file was read"
-    # Never more than 4 groups of 64 (plus the one being filled) between reader and model.
-    assert all(queued - done <= 5 * 64 for _, done, queued in embedded_while_reading)
+    assert last_read < events.index(embeds[0])  # every file read before the first vector
+    embedded_while_chunking = [e for e in embeds if e[2] < 400 and e[1] > 0]
+    assert embedded_while_chunking, "no passage was embedded before the last was handed in"
+    # Never more than 4 groups of 64 (plus the one being filled) between chunker and model.
+    assert all(queued - done <= 5 * 64 for _, done, queued in embeds)
     assert ("embed", 400, 400) in events
 
 

@@ -1,5 +1,10 @@
 """The offline build: articles → clean text → chunks → embeddings → FAISS + SQLite + manifest.
 
+Every input is read first and cleaned as a collection (`semsearch.index.ingest.collection`:
+footer shapes, syndicated copies, boilerplate learned per source), so the articles' metadata
+and text, not their vectors, are in memory at once between reading and chunking; then each
+article is chunked, stored with its copies, and its passages embedded in the background.
+
 Everything is written to a staging folder and published atomically (see `storage.directory`);
 a bad article is reported and skipped, and a build that fails leaves the served index alone.
 """
@@ -19,9 +24,9 @@ import numpy as np
 from semsearch.errors import BuildError
 from semsearch.index.build.pipeline import EmbeddingPipeline
 from semsearch.index.build.reuse import VectorReuse
-from semsearch.index.embed import Embedder
+from semsearch.index.embed import Embedder, model_record, passage_window
 from semsearch.index.ingest.articles import Article, Skipped
-from semsearch.index.ingest.readers import iter_input_files, read_file
+from semsearch.index.ingest.collection import IngestSummary, read_collection
 from semsearch.index.storage.directory import crash_point, new_staging_dir, publish, writer_lock
 from semsearch.index.storage.keyword_index import write_keyword_index
 from semsearch.index.storage.manifest import (
@@ -46,6 +51,9 @@ Progress = Callable[[str, int, int], None]
 #: Called with the finished staging folder before it is published; what it returns (or None)
 #: is stored as the manifest's `fusion`. The search layer provides it (`semsearch.search.tuning`).
 Tuner = Callable[[Path], dict[str, Any] | None]
+#: Called like a Tuner, after it; what it returns is stored as the manifest's `no_match` (the
+#: calibrated "no good match" threshold, `semsearch.search.calibration`).
+Calibrator = Callable[[Path], dict[str, Any] | None]
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,8 @@ class BuildReport:
     fusion: dict[str, Any] | None = None
     tune_seconds: float = 0.0
     reused: int = 0  # passages whose vector came from the version replaced
+    ingest: IngestSummary | None = None  # boilerplate removed, copies found, WARC counts
+    no_match: dict[str, Any] | None = None  # the calibrated min_score and its evidence
 
     @property
     def chunks_per_second(self) -> float:
@@ -74,7 +84,7 @@ def make_chunker(embedder: Embedder, overrides: dict[str, Any] | None = None) ->
     """The chunker for an embedder, with settings from the overrides, environment, defaults."""
     return Chunker(
         embedder.token_offsets,
-        embedder.max_seq_tokens,
+        passage_window(embedder),  # the model's window less its document prompt
         chunk_tokens=get_setting("chunk_tokens", overrides),
         overlap_tokens=get_setting("overlap_tokens", overrides),
         min_chunk_tokens=get_setting("min_chunk_tokens", overrides),
@@ -90,6 +100,7 @@ def build_index(
     column_map: dict[str, str] | None = None,
     progress: Progress | None = None,
     tune: Tuner | None = None,
+    calibrate: Calibrator | None = None,
 ) -> BuildReport:
     """Build an index from files and folders into `out`, replacing it atomically."""
     started = time.perf_counter()
@@ -102,11 +113,17 @@ def build_index(
         pipeline: EmbeddingPipeline | None = None
         try:
             reuse = VectorReuse.from_previous(out, embedder, chunker)
-            # Passages embed in the background while the next files are read and chunked.
+            # Passages embed in the background while the next articles are chunked and stored.
             pipeline = EmbeddingPipeline(embedder, _group_size(batch_size), reuse, progress)
             store = StoreWriter(staging / STORE_NAME)
-            articles, skipped = _read_and_chunk(
-                paths, chunker, store, column_map, progress, pipeline
+            articles, skipped, ingest = _read_and_chunk(
+                paths,
+                chunker,
+                store,
+                column_map,
+                progress,
+                pipeline,
+                bool(get_setting("find_copies", settings)),
             )
             chunk_total = store.next_chunk_id - 1
             store.close()
@@ -131,15 +148,22 @@ def build_index(
                     "dimension": embedder.dimension,
                     "max_seq_tokens": embedder.max_seq_tokens,
                     "backend": getattr(embedder, "backend", "unknown"),
+                    **model_record(embedder),
                 },
                 chunker=chunker.settings(),
-                counts={"articles": articles, "chunks": chunk_total, "skipped": len(skipped)},
+                counts={
+                    "articles": articles,
+                    "chunks": chunk_total,
+                    "skipped": len(skipped),
+                    **ingest.counts(),
+                },
                 built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 build_seconds=round(seconds, 3),
                 files=index_files(staging),
                 libraries=library_versions(),
                 vectors=vector_info,
                 next_chunk_id=chunk_total + 1,
+                ingest=ingest.as_dict(),
             )
             (staging / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
             crash_point("staged")
@@ -154,6 +178,13 @@ def build_index(
                     (staging / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
                 if progress:
                     progress("tune", 1, 1)
+            if calibrate is not None:
+                calibrate_started = time.perf_counter()
+                no_match = calibrate(staging)
+                tune_seconds += time.perf_counter() - calibrate_started
+                if no_match is not None:
+                    manifest = replace(manifest, no_match=no_match)
+                    (staging / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
             version_dir = publish(staging, out)
         except BaseException:
             if pipeline is not None:
@@ -171,6 +202,8 @@ def build_index(
         manifest.fusion,
         tune_seconds,
         reused,
+        ingest,
+        manifest.no_match,
     )
     log.info(
         "built %s: %d articles, %d chunks, %d skipped in %.1fs",
@@ -190,55 +223,60 @@ def _read_and_chunk(
     column_map: dict[str, str] | None,
     progress: Progress | None,
     pipeline: EmbeddingPipeline,
-) -> tuple[int, list[Skipped]]:
+    find_copies: bool = True,
+) -> tuple[int, list[Skipped], IngestSummary]:
     """Parse every input, chunk each article, store it and queue its passages for
-    embedding; returns (articles, skipped)."""
+    embedding; returns (articles, skipped, what cleaning the collection did)."""
     skipped: list[Skipped] = []
 
     def stored(article: Article, chunks: list[Chunk], ids: list[int]) -> None:
         for chunk_id, chunk in zip(ids, chunks, strict=True):
             pipeline.add(chunk_id, chunker.embedding_text(article.title, chunk.text))
 
-    articles = index_inputs(
+    articles, ingest = ingest_inputs(
         inputs,
         column_map,
         lambda article: store_article(article, chunker, writer, stored),
+        writer,
         skipped,
         progress,
+        find_copies=find_copies,
     )
-    return articles, skipped
+    return articles, skipped, ingest
 
 
-def index_inputs(
+def ingest_inputs(
     inputs: list[Path],
     column_map: dict[str, str] | None,
     handle: Callable[[Article], str | None],
+    store: StoreWriter,
     skipped: list[Skipped],
     progress: Progress | None = None,
-) -> int:
-    """Read every input and hand each article with a new id to `handle`, which returns why
-    it could not be indexed, or None. Bad records, duplicate ids and what `handle` refused
-    are reported in `skipped`; returns how many articles `handle` took. Shared by the build
-    and by `add`."""
-    files = list(iter_input_files(inputs))
-    seen: dict[str, str] = {}
+    known_blocks: dict[str, set[str]] | None = None,
+    find_copies: bool = True,
+) -> tuple[int, IngestSummary]:
+    """Read every input, clean the articles as a collection (boilerplate blocks already
+    learned, `known_blocks`, applied too), and hand each article to `handle`, which returns
+    why it could not be indexed, or None; the copies of each article taken and the blocks
+    learned go into `store`. Bad records, duplicate ids and what `handle` refused are
+    reported in `skipped`; returns how many articles `handle` took and the cleaning's
+    summary. Shared by the build and by `add`."""
+    collection = read_collection(inputs, column_map, progress, known_blocks, find_copies)
+    skipped.extend(collection.skipped)
     taken = 0
-    for done, (path, root) in enumerate(files, start=1):
-        for item in read_file(path, root, column_map):
-            if isinstance(item, Skipped):
-                log.warning("skipped %s", item)
-                skipped.append(item)
-                continue
-            problem = _check_article(item, seen) or handle(item)
-            if problem:
-                skipped.append(Skipped(item.origin, problem))
-                log.warning("skipped %s: %s", item.origin, problem)
-                continue
-            seen[item.id] = item.origin
-            taken += 1
-        if progress:
-            progress("read", done, len(files))
-    return taken
+    for article in collection.articles:
+        problem = handle(article)
+        if problem:
+            skipped.append(Skipped(article.origin, problem))
+            log.warning("skipped %s: %s", article.origin, problem)
+            continue
+        if copies := collection.copies.get(article.id):
+            store.add_copies(article.id, copies)
+        taken += 1
+    store.save_learned_blocks(collection.learned)
+    for line in collection.summary.lines():
+        log.info("%s", line)
+    return taken, collection.summary
 
 
 def store_article(
@@ -259,15 +297,6 @@ def store_article(
         return f"cannot index this article: {type(exc).__name__}: {exc}"
     if stored is not None:
         stored(article, chunks, ids)
-    return None
-
-
-def _check_article(article: Article, seen: dict[str, str]) -> str | None:
-    if article.id in seen:
-        return (
-            f"duplicate article id {article.id!r} (first read from {seen[article.id]}); ids "
-            "must be unique: for files, pass their common parent folder so paths differ"
-        )
     return None
 
 

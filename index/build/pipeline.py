@@ -1,11 +1,11 @@
-"""Embedding in the background: the build goes on reading and chunking while passages embed.
+"""Embedding in the background: the build goes on chunking and storing while passages embed.
 
 The build hands every stored passage to an `EmbeddingPipeline`. Passages whose vector is
 already known (`build.reuse`) are taken as they are; the rest are grouped and encoded on one
-background thread, which keeps the model busy while the caller's thread parses the next
-files (the model runs outside the GIL, so reading and embedding use two cores at once). At
-most `max_in_flight` groups wait at once, so a fast reader never piles up a whole
-collection's text in memory.
+background thread, which keeps the model busy while the caller's thread chunks and stores
+the next articles (the model runs outside the GIL, so both use a core at once). At most
+`max_in_flight` groups wait at once, so a fast chunker never piles up a whole collection's
+passages in memory.
 """
 
 from __future__ import annotations

@@ -10,6 +10,14 @@ Only new and changed articles are chunked and embedded; an article whose content
 unchanged is left alone. New chunks take ids above every existing one, so a chunk id is
 never reused within a version. The chunker runs with the settings recorded in the manifest,
 and the hybrid fusion tuned by the last build is kept (the README says when to rebuild).
+
+The added articles are cleaned as a build's are (`semsearch.index.ingest.collection`), with
+one choice made for the learned boilerplate: the blocks each source repeats are stored in
+the index (`boilerplate` table) by the build and every update, and applied to the articles
+an update adds, merged with what the added batch itself repeats. Learning again over the
+stored articles could not work: their text has the boilerplate removed already. Syndicated
+copies are looked for among the added articles only (the stored texts' shingles are not
+kept); a copy of a stored article added later is indexed as an article of its own.
 """
 
 from __future__ import annotations
@@ -22,8 +30,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from semsearch.errors import BuildError
-from semsearch.index.build.builder import Progress, embed_chunks, index_inputs, store_article
-from semsearch.index.embed import Embedder
+from semsearch.index.build.builder import Progress, embed_chunks, ingest_inputs, store_article
+from semsearch.index.embed import Embedder, prompts_of
 from semsearch.index.ingest.articles import Article, Skipped
 from semsearch.index.storage.directory import (
     crash_point,
@@ -94,7 +102,13 @@ def update_index(
     with writer_lock(out):
         current = resolve_index_dir(out)
         manifest = read_manifest(current)
-        check_model(manifest, embedder.name, embedder.revision, embedder.dimension)
+        check_model(
+            manifest,
+            embedder.name,
+            embedder.revision,
+            embedder.dimension,
+            prompts_of(embedder).as_dict(),
+        )
         verify_files(current, manifest)
         chunker = Chunker(
             embedder.token_offsets,
@@ -214,12 +228,16 @@ def _apply_additions(
     store: StoreWriter,
     changes: _Changes,
 ) -> None:
-    """Store the new and changed articles read from `paths`, recording each in `changes`."""
-    index_inputs(
+    """Store the new and changed articles read from `paths`, recording each in `changes`;
+    the boilerplate learned for their sources so far is removed from them too."""
+    ingest_inputs(
         paths,
         column_map,
         lambda article: _add_or_replace(article, chunker, store, changes),
+        store,
         changes.skipped,
+        known_blocks=store.learned_blocks(),
+        find_copies=bool(get_setting("find_copies")),
     )
 
 

@@ -25,6 +25,9 @@ class Article:
     tags: dict[str, list[str]] = field(default_factory=dict)  # region, theme, ...
     extra: dict[str, Any] = field(default_factory=dict)  # author bio, contacts, links, ...
     origin: str = ""  # "path" or "path:line" the article was read from
+    #: Where it came from, for the record (not hashed: moving a file changes no content):
+    #: {"file": ..., "line": N} or {"file": ..., "record_id": ..., "fetched": ...} (WARC).
+    provenance: dict[str, Any] = field(default_factory=dict)
 
     def content_hash(self) -> str:
         """Hash of everything that ends up in the index, to detect changed content."""

@@ -126,6 +126,20 @@ def _words(text: str) -> int:
     return len(_WORD.findall(text))
 
 
+#: Calls to action of a blog's sign-off; a paragraph holding two different ones is a footer
+#: even when it is long (a sign-off runs on for a hundred words), up to SIGN_OFF_MAX_WORDS.
+_CALLS_TO_ACTION = (
+    re.compile(r"\bclick (?:on )?(?:the )?[\"'“‘]?like[\"'”’]? button\b", re.I),
+    re.compile(r"\b(?:click|hit|use) (?:on )?(?:the )?[\"'“‘]?share[\"'”’]? button\b", re.I),
+    re.compile(
+        r"\bsubscribe (?:via|by|with|to) (?:the |our |my )?(?:e-?mail|rss|newsletter)", re.I
+    ),
+    re.compile(r"\b(?:leave|post) (?:a |your )?comments? below\b", re.I),
+    re.compile(r"\bfollow (?:me|us) on (?:twitter|facebook|instagram|x|youtube|telegram)\b", re.I),
+)
+SIGN_OFF_MAX_WORDS = 200
+
+
 def footer_shape(line: str) -> str | None:
     """The footer shape a line has ("tag_list", "fair_use", ...), None for prose."""
     stripped = line.strip()
@@ -135,6 +149,10 @@ def footer_shape(line: str) -> str | None:
     for name, pattern, max_words in _SHAPES:
         if words <= max_words and pattern.search(stripped):
             return name
+    if words <= SIGN_OFF_MAX_WORDS:
+        calls = sum(1 for pattern in _CALLS_TO_ACTION if pattern.search(stripped))
+        if calls >= 2:
+            return "share_prompt"
     return None
 
 
@@ -209,9 +227,19 @@ def source_of(article: Article) -> str | None:
     return None
 
 
+#: Lines of at most this many words compare with every number alike ("Posted 2019-03-12 |
+#: 4 comments", "Page 2 of 5"); in longer lines the numbers are content: twelve reports
+#: that differ only in their figures are twelve articles, not a template.
+NUMBERS_ALIKE_MAX_WORDS = 8
+
+
 def block_key(block: str) -> str:
-    """A block as compared across articles: words lower-cased, every number alike."""
-    return " ".join(re.sub(r"\d+", "0", w) for w in _WORD.findall(block.lower()))
+    """A block as compared across articles: its words lower-cased, and in a short line every
+    number alike."""
+    words = _WORD.findall(block.lower())
+    if len(words) <= NUMBERS_ALIKE_MAX_WORDS:
+        words = [re.sub(r"\d+", "0", w) for w in words]
+    return " ".join(words)
 
 
 def learn_boilerplate(
@@ -267,7 +295,23 @@ def remove_learned_boilerplate(
 
     An article whose every line is boilerplate keeps its text: a page that is all template
     is better found than silently emptied."""
-    learned = learn_boilerplate(articles, min_repeats, min_fraction)
+    return apply_boilerplate(articles, learn_boilerplate(articles, min_repeats, min_fraction))
+
+
+def merge_learned(*learned: dict[str, set[str]]) -> dict[str, set[str]]:
+    """The union of several sources-to-blocks tables (a stored one and a newly learned one)."""
+    merged: dict[str, set[str]] = defaultdict(set)
+    for table in learned:
+        for source, blocks in table.items():
+            merged[source] |= blocks
+    return dict(merged)
+
+
+def apply_boilerplate(
+    articles: Sequence[Article], learned: dict[str, set[str]]
+) -> tuple[list[Article], BoilerplateReport]:
+    """Every article without the learned blocks of its source, and what was removed per
+    source; an article whose every line is a learned block keeps its text."""
     removed: Counter[str] = Counter()
     distinct: dict[str, set[str]] = defaultdict(set)
     out: list[Article] = []

@@ -2,7 +2,8 @@
 
 News is republished: the same story under several publications, with its own header and
 footer, sometimes a paragraph cut. Each article's text becomes a set of word 5-shingles
-(lower-cased, numbers alike); datasketch's MinHash LSH proposes candidates and the exact
+(lower-cased; numbers kept, since stories written to one pattern differ in their figures);
+datasketch's MinHash LSH proposes candidates and the exact
 Jaccard similarity of the shingle sets decides (`MIN_JACCARD`). Of each group the earliest
 published article is kept (the first read when dates are missing or equal) and the others
 are recorded as its copies: their id, publication, URL, date and origin, in
@@ -32,11 +33,12 @@ MIN_JACCARD = 0.5
 #: LSH threshold for candidates: below MIN_JACCARD, so that the LSH misses few true copies.
 LSH_THRESHOLD = 0.4
 NUM_PERM = 128
-#: Articles with fewer shingles are only compared exactly (a near-copy of a line is noise).
+#: Articles with fewer shingles are never copies nor re-reads: two one-line texts alike (a
+#: stub, a caption) are no evidence of one story published twice, and dropping either would
+#: lose an article.
 MIN_SHINGLES = 8
 
 _WORD = re.compile(r"\w+")
-_NUMBER = re.compile(r"\d+")
 
 
 @dataclass(frozen=True)
@@ -68,8 +70,8 @@ class CopiesReport:
 
 
 def shingles(text: str, size: int = SHINGLE_WORDS) -> set[str]:
-    """The word shingles of a text, lower-cased, every number alike."""
-    words = _WORD.findall(_NUMBER.sub("0", text.lower()))
+    """The word shingles of a text, lower-cased."""
+    words = _WORD.findall(text.lower())
     if len(words) < size:
         return {" ".join(words)} if words else set()
     return {" ".join(words[i : i + size]) for i in range(len(words) - size + 1)}
@@ -105,6 +107,10 @@ def find_copies(
     rereads = 0
     for i in order:
         article = articles[i]
+        grams = shingles(article.text)
+        if len(grams) < MIN_SHINGLES:
+            kept.append(i)
+            continue
         digest = _text_hash(article.text)
         same_text = by_hash.get(digest, [])
         if any(_is_reread(articles[j], article) for j in same_text):
@@ -113,20 +119,18 @@ def find_copies(
         if same_text:
             rereads += not _attach(copies, same_text[0], article, 1.0)
             continue
-        grams = shingles(article.text)
         match: tuple[float, int] | None = None
-        if len(grams) >= MIN_SHINGLES:
-            # crc32 is C-fast and stable across runs; 32 bits are what MinHash keeps anyway.
-            sketch = MinHash(num_perm=NUM_PERM, hashfunc=zlib.crc32)
-            sketch.update_batch([g.encode("utf-8") for g in grams])
-            for key in lsh.query(sketch):
-                other = shingle_sets[key]
-                score = len(grams & other) / len(grams | other)
-                if score >= min_jaccard and (match is None or score > match[0]):
-                    match = (score, key)
-            if match is None:
-                lsh.insert(i, sketch)
-                shingle_sets[i] = grams
+        # crc32 is C-fast and stable across runs; 32 bits are what MinHash keeps anyway.
+        sketch = MinHash(num_perm=NUM_PERM, hashfunc=zlib.crc32)
+        sketch.update_batch([g.encode("utf-8") for g in grams])
+        for key in lsh.query(sketch):
+            other = shingle_sets[key]
+            score = len(grams & other) / len(grams | other)
+            if score >= min_jaccard and (match is None or score > match[0]):
+                match = (score, key)
+        if match is None:
+            lsh.insert(i, sketch)
+            shingle_sets[i] = grams
         if match is not None:
             rereads += not _attach(copies, match[1], article, round(match[0], 3))
             continue

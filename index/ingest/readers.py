@@ -1,4 +1,6 @@
-"""Read articles from files and folders: markdown/text pages, JSONL (incl. BEIR), CSV.
+"""Read articles from files and folders: markdown/text pages, JSONL (incl. BEIR), CSV,
+saved web pages (`.html`, `.htm`, gzipped or not: `semsearch.index.ingest.html`) and web
+archives (`.warc`, `.warc.gz`: `semsearch.index.ingest.warc`).
 
 Every reader yields `Article` or `Skipped`: a malformed record is reported with its file and
 line and the reading goes on with the next one. No input may end the reading: broken bytes,
@@ -13,9 +15,11 @@ import logging
 import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from semsearch.index.ingest import html, warc
 from semsearch.index.ingest.articles import Article, Skipped, stable_id
 from semsearch.index.ingest.layout import parse_iso_date, parse_layout
 
@@ -25,6 +29,12 @@ TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
 JSONL_SUFFIXES = {".jsonl", ".ndjson"}
 CSV_SUFFIXES = {".csv"}
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | JSONL_SUFFIXES | CSV_SUFFIXES
+#: Every file name ending read, compound ones (`.html.gz`, `.warc.gz`) included, for messages.
+SUPPORTED_NAMES = (
+    *sorted(SUPPORTED_SUFFIXES),
+    *html.HTML_FILE_SUFFIXES,
+    *warc.WARC_SUFFIXES,
+)
 
 #: Column or key names recognised for each article field, first match wins.
 FIELD_ALIASES: dict[str, tuple[str, ...]] = {
@@ -75,6 +85,15 @@ def detect_mapping(columns: Iterable[str], given: dict[str, str] | None = None) 
     return mapping
 
 
+def is_supported_file(path: Path) -> bool:
+    """True for the file names some reader takes (`.html.gz` and `.warc.gz` included)."""
+    return (
+        path.suffix.lower() in SUPPORTED_SUFFIXES
+        or html.is_html_file(path)
+        or warc.is_warc_file(path)
+    )
+
+
 def iter_input_files(paths: Iterable[str | Path]) -> Iterator[tuple[Path, Path]]:
     """Each (file, root) under the given files and folders, folders walked in sorted order."""
     for raw in paths:
@@ -82,30 +101,73 @@ def iter_input_files(paths: Iterable[str | Path]) -> Iterator[tuple[Path, Path]]
         if path.is_dir():
             for child in sorted(path.rglob("*")):
                 hidden = any(part.startswith(".") for part in child.relative_to(path).parts)
-                if child.is_file() and child.suffix.lower() in SUPPORTED_SUFFIXES and not hidden:
+                if child.is_file() and is_supported_file(child) and not hidden:
                     yield child, path
         else:
             yield path, path.parent
 
 
 def read_articles(
-    paths: Iterable[str | Path], column_map: dict[str, str] | None = None
+    paths: Iterable[str | Path],
+    column_map: dict[str, str] | None = None,
+    warc_counts: warc.WarcCounts | None = None,
 ) -> Iterator[Article | Skipped]:
     """Every article (or skipped record) in the given files and folders."""
     for path, root in iter_input_files(paths):
-        yield from read_file(path, root, column_map)
+        yield from read_file(path, root, column_map, warc_counts)
 
 
 def read_file(
-    path: Path, root: Path, column_map: dict[str, str] | None = None
+    path: Path,
+    root: Path,
+    column_map: dict[str, str] | None = None,
+    warc_counts: warc.WarcCounts | None = None,
 ) -> Iterator[Article | Skipped]:
-    """The articles of one file; `root` is the folder that path-derived ids are relative to."""
+    """The articles of one file; `root` is the folder that path-derived ids are relative to.
+
+    A WARC's records that are only counted (not pages, redirects, error statuses) are added
+    to `warc_counts` when it is given."""
     if not path.exists():
         yield Skipped(str(path), "no such file or folder")
         return
+    for item in _read_file(path, root, column_map, warc_counts):
+        yield with_provenance(item, path) if isinstance(item, Article) else item
+
+
+def with_provenance(article: Article, path: Path) -> Article:
+    """The article with where it came from: the input file, and the line (JSONL, CSV) or the
+    WARC record id and fetch date inside it."""
+    if article.provenance:
+        return article
+    provenance: dict[str, Any] = {"file": str(path)}
+    inside = article.origin.removeprefix(f"{path}:") if article.origin != str(path) else ""
+    extra = article.extra
+    warc_record = extra.get("warc")
+    if isinstance(warc_record, dict):
+        # The record's id and fetch date move to the provenance: kept in `extra` they would
+        # be served twice, and a re-crawl would change the content hash.
+        provenance["record_id"] = warc_record.get("record_id")
+        provenance["fetched"] = warc_record.get("fetched")
+        extra = {k: v for k, v in extra.items() if k != "warc"}
+    elif inside.isdigit():
+        provenance["line"] = int(inside)  # of a JSONL record, or where a CSV row starts
+    return replace(article, extra=extra, provenance=provenance)
+
+
+def _read_file(
+    path: Path,
+    root: Path,
+    column_map: dict[str, str] | None,
+    warc_counts: warc.WarcCounts | None,
+) -> Iterator[Article | Skipped]:
     suffix = path.suffix.lower()
     try:
-        if suffix in TEXT_SUFFIXES:
+        # Compound names first: "a.html.gz" has the suffix ".gz".
+        if html.is_html_file(path):
+            yield _guarded(str(path), html.read_html_file, path, root)
+        elif warc.is_warc_file(path):
+            yield from warc.read_warc(path, warc_counts)
+        elif suffix in TEXT_SUFFIXES:
             yield _guarded(str(path), read_text_article, path, root)
         elif suffix in JSONL_SUFFIXES:
             yield from read_jsonl(path, column_map)
@@ -114,8 +176,7 @@ def read_file(
         else:
             yield Skipped(
                 str(path),
-                f"unsupported file type {suffix or '(none)'}: use "
-                + ", ".join(sorted(SUPPORTED_SUFFIXES)),
+                f"unsupported file type {suffix or '(none)'}: use " + ", ".join(SUPPORTED_NAMES),
             )
     except OSError as exc:
         yield Skipped(str(path), f"cannot read file: {exc.strerror or exc}")

@@ -18,11 +18,14 @@ from semsearch.errors import IndexMismatchError, IndexUnavailableError
 
 #: 2: chunks carry their sentence spans. 3: a BM25 keyword index (`keyword/`). 4: the store
 #: no longer holds an FTS5 table (the BM25 index answers every keyword question): a program of
-#: format 3 would fail on its queries, so it refuses the index instead.
-FORMAT_VERSION = 4
+#: format 3 would fail on its queries, so it refuses the index instead. 5: articles record
+#: their provenance, and the store holds their syndicated copies and the boilerplate learned
+#: per source (a program of format 4 would not filter by a copy's publication).
+FORMAT_VERSION = 5
 #: Formats this program serves and updates: 3 differs only by the FTS5 table, which it ignores
-#: (an update drops it from the version it publishes, which is format 4).
-SERVED_FORMATS = (3, FORMAT_VERSION)
+#: (an update drops it from the version it publishes); 3 and 4 lack what 5 added, which reads
+#: as none (no provenance, no copies) and an update adds to its copy (`storage.store`).
+SERVED_FORMATS = (3, 4, FORMAT_VERSION)
 MANIFEST_NAME = "manifest.json"
 VECTORS_NAME = "vectors.faiss"
 STORE_NAME = "store.sqlite"
@@ -58,7 +61,7 @@ class IndexManifest:
 
     format_version: int
     version: str  # build id: the name of the version directory
-    model: dict[str, Any]  # name, revision, dimension, max_seq_tokens
+    model: dict[str, Any]  # name, revision, dimension, max_seq_tokens, prompts, pooling
     chunker: dict[str, int]
     counts: dict[str, int]  # articles, chunks, skipped
     built_at: str
@@ -69,6 +72,10 @@ class IndexManifest:
     parent: str | None = None  # the version an add or delete started from; None for a build
     vectors: dict[str, Any] | None = None  # FAISS index type; for IVF nlist, nprobe, recall
     next_chunk_id: int | None = None  # ids below it were used by this index's history
+    no_match: dict[str, Any] | None = None  # min_score calibrated at build, with its evidence
+    #: What cleaning the collection did: footer lines and learned boilerplate blocks removed
+    #: (per shape, per source), copies found, WARC records counted (format 5 on).
+    ingest: dict[str, Any] | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -163,9 +170,28 @@ def verify_files(
             )
 
 
-def check_model(manifest: IndexManifest, name: str, revision: str, dimension: int) -> None:
-    """Refuse to query an index with a model other than the one that built it."""
+def check_model(
+    manifest: IndexManifest,
+    name: str,
+    revision: str,
+    dimension: int,
+    prompts: dict[str, str] | None = None,
+) -> None:
+    """Refuse to query an index with a model other than the one that built it, or with other
+    prompts (`{"query": ..., "document": ...}`; None skips that check)."""
     built = manifest.model
+    if prompts is not None:
+        # An index from before prompts were recorded was embedded without any.
+        recorded = {"query": "", "document": "", **(built.get("prompts") or {})}
+        wanted = {"query": "", "document": "", **prompts}
+        if recorded != wanted:
+            raise IndexMismatchError(
+                f"the index was built with prompts query {recorded['query']!r}, document "
+                f"{recorded['document']!r} but the configured model uses query "
+                f"{wanted['query']!r}, document {wanted['document']!r}: set query_prompt and "
+                "document_prompt (SEMSEARCH_QUERY_PROMPT, SEMSEARCH_DOCUMENT_PROMPT) as the "
+                "build had them, or rebuild the index"
+            )
     if built.get("dimension") != dimension or built.get("revision") != revision:
         raise IndexMismatchError(
             f"the index was built with model {built.get('name')!r} (revision "

@@ -1,9 +1,17 @@
-"""The SQLite store beside the vectors: articles and chunks.
+"""The SQLite store beside the vectors: articles and chunks, the articles' copies and the
+boilerplate learned per source.
 
 FAISS ids are chunk ids (`chunks.id`), so a vector maps to its passage and article by key,
 never by position; the keyword index (`keyword_index`, bm25s) shares those ids. Stores built
 before it was the one keyword index also hold an FTS5 table, `chunks_fts`: reading ignores
 it, and an update drops it from its copy.
+
+Format 5 added each article's `provenance` (JSON: input file, line or WARC record id and
+fetch date), the `copies` table (other publications of a kept article, found at ingest) and
+the `boilerplate` table (the blocks learned per source, applied again to articles an `add`
+brings). Older stores stay readable: a missing column reads as no provenance, and a
+read-only connection gets an empty temporary `copies` table, so every query runs unchanged;
+an update adds all three to its copy.
 """
 
 from __future__ import annotations
@@ -12,11 +20,12 @@ import contextlib
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from semsearch.index.ingest.articles import Article
+from semsearch.index.ingest.copies import Copy
 from semsearch.index.text.analysis import fold_case
 from semsearch.index.text.chunking import Chunk
 
@@ -35,7 +44,8 @@ CREATE TABLE articles (
     extra TEXT NOT NULL,
     origin TEXT NOT NULL,
     content_hash TEXT NOT NULL,
-    text TEXT NOT NULL
+    text TEXT NOT NULL,
+    provenance TEXT NOT NULL DEFAULT '{}'
 );
 CREATE TABLE chunks (
     id INTEGER PRIMARY KEY,
@@ -48,7 +58,25 @@ CREATE TABLE chunks (
     sentences TEXT NOT NULL  -- JSON [[start, end], ...], offsets in the chunk text
 );
 CREATE INDEX chunks_by_article ON chunks(article_id, ordinal);
+CREATE TABLE copies (
+    article_id TEXT NOT NULL REFERENCES articles(id),  -- the article kept
+    copy_id TEXT NOT NULL,
+    publication TEXT,
+    url TEXT,
+    published TEXT,
+    origin TEXT NOT NULL,
+    similarity REAL NOT NULL
+);
+CREATE INDEX copies_by_article ON copies(article_id);
+CREATE TABLE boilerplate (
+    source TEXT NOT NULL,
+    block TEXT NOT NULL,  -- semsearch.index.ingest.boilerplate.block_key of the line
+    PRIMARY KEY (source, block)
+) WITHOUT ROWID;
 """
+#: The format-5 additions, for upgrading an older store's copy (`StoreWriter.copy_of`).
+_COPIES_SCHEMA = SCHEMA[SCHEMA.index("CREATE TABLE copies") :]
+_COPY_COLUMNS = "copy_id, publication, url, published, origin, similarity"
 
 
 _CHUNK_SELECT = """SELECT c.id, c.ordinal, c.start, c.end, c.text AS chunk_text, c.sentences,
@@ -59,7 +87,8 @@ FROM chunks c JOIN articles a ON a.id = c.article_id"""
 
 @dataclass(frozen=True)
 class StoredChunk:
-    """A chunk row joined with its article row, as the search side reads it."""
+    """A chunk row joined with its article row, as the search side reads it; `fetch_chunks`
+    adds the article's copies to `article` (under "copies", as `fetch_copies` gives them)."""
 
     chunk_id: int
     ordinal: int
@@ -81,6 +110,8 @@ class StoredArticle:
     extra: dict[str, Any]
     text: str
     passages: tuple[tuple[int, int, int], ...]
+    provenance: dict[str, Any] = field(default_factory=dict)
+    copies: tuple[dict[str, Any], ...] = ()
 
 
 class StoreWriter:
@@ -113,7 +144,48 @@ class StoreWriter:
         # The FTS5 keyword table of older stores: nothing reads it, and kept it would go
         # stale with this update's changes.
         writer.db.execute("DROP TABLE IF EXISTS chunks_fts")
+        writer._upgrade()
         return writer
+
+    def _upgrade(self) -> None:
+        """Give a store of format 4 or older the provenance column and the copies and
+        boilerplate tables."""
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(articles)")}
+        if "provenance" not in columns:
+            self.db.execute("ALTER TABLE articles ADD COLUMN provenance TEXT NOT NULL DEFAULT '{}'")
+        if not _has_table(self.db, "copies"):
+            self.db.executescript(_COPIES_SCHEMA)
+
+    def add_copies(self, article_id: str, copies: Iterable[Copy]) -> None:
+        """Record other publications of a stored article (those recorded already once)."""
+        known = {
+            row[0]
+            for row in self.db.execute(
+                "SELECT copy_id FROM copies WHERE article_id = ?", (article_id,)
+            )
+        }
+        copies = [c for c in copies if c.id not in known]
+        self.db.executemany(
+            f"INSERT INTO copies (article_id, {_COPY_COLUMNS}) VALUES (?,?,?,?,?,?,?)",
+            [
+                (article_id, c.id, c.publication, c.url, c.published, c.origin, c.similarity)
+                for c in copies
+            ],
+        )
+
+    def learned_blocks(self) -> dict[str, set[str]]:
+        """The boilerplate blocks learned so far, by source."""
+        learned: dict[str, set[str]] = {}
+        for source, block in self.db.execute("SELECT source, block FROM boilerplate"):
+            learned.setdefault(source, set()).add(block)
+        return learned
+
+    def save_learned_blocks(self, learned: dict[str, set[str]]) -> None:
+        """Keep learned boilerplate blocks (adding to those stored) for later additions."""
+        self.db.executemany(
+            "INSERT OR IGNORE INTO boilerplate VALUES (?, ?)",
+            [(source, block) for source, blocks in learned.items() for block in sorted(blocks)],
+        )
 
     def content_hash(self, article_id: str) -> str | None:
         """The stored content hash of an article, or None when it is not in the store."""
@@ -129,6 +201,7 @@ class StoreWriter:
             for row in self.db.execute("SELECT id FROM chunks WHERE article_id = ?", (article_id,))
         ]
         self.db.execute("DELETE FROM chunks WHERE article_id = ?", (article_id,))
+        self.db.execute("DELETE FROM copies WHERE article_id = ?", (article_id,))
         self.db.execute("DELETE FROM articles WHERE id = ?", (article_id,))
         return ids
 
@@ -153,7 +226,7 @@ class StoreWriter:
 
     def _insert(self, article: Article, chunks: list[Chunk]) -> list[int]:
         self.db.execute(
-            "INSERT INTO articles VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO articles VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 article.id,
                 article.title,
@@ -169,6 +242,7 @@ class StoreWriter:
                 article.origin,
                 article.content_hash(),
                 article.text,
+                json.dumps(article.provenance, ensure_ascii=False),
             ),
         )
         ids = list(range(self.next_chunk_id, self.next_chunk_id + len(chunks)))
@@ -210,6 +284,13 @@ class StoreReader:
         )
         db.row_factory = sqlite3.Row
         db.create_function("fold", 1, _fold, deterministic=True)
+        if not _has_table(db, "copies"):
+            # A store older than format 5: an empty stand-in, in the connection's own temp
+            # schema (allowed read-only), so the filters' SQL needs no second version.
+            db.execute(
+                "CREATE TEMP TABLE copies (article_id TEXT, copy_id TEXT, publication TEXT, "
+                "url TEXT, published TEXT, origin TEXT, similarity REAL)"
+            )
         return db
 
     def fetch_chunks(
@@ -221,7 +302,21 @@ class StoreReader:
             return {}
         marks = ",".join("?" * len(ids))
         rows = db.execute(f"{_CHUNK_SELECT} WHERE c.id IN ({marks})", ids).fetchall()
-        return {row["id"]: _stored_chunk(row) for row in rows}
+        chunks = {row["id"]: _stored_chunk(row) for row in rows}
+        # Each article's copies ride along under "copies" (one indexed query a page of hits).
+        copies = self.fetch_copies(db, (c.article["id"] for c in chunks.values()))
+        for chunk in chunks.values():
+            chunk.article["copies"] = copies.get(chunk.article["id"], [])
+        return chunks
+
+    def has_dates(self, db: sqlite3.Connection) -> bool:
+        """Whether any article has a publication date."""
+        sql = "SELECT 1 FROM articles WHERE published IS NOT NULL AND published != '' LIMIT 1"
+        return db.execute(sql).fetchone() is not None
+
+    def copy_owners(self, db: sqlite3.Connection) -> dict[str, str]:
+        """Each recorded copy's id and the id of the article it is a copy of."""
+        return {row[0]: row[1] for row in db.execute("SELECT copy_id, article_id FROM copies")}
 
     def fetch_article(self, db: sqlite3.Connection, article_id: str) -> StoredArticle | None:
         """One article with its clean text and passage offsets; None for an unknown id."""
@@ -233,13 +328,45 @@ class StoreReader:
             (article_id,),
         ).fetchall()
         extra = json.loads(row["extra"])
+        # sqlite3.Row's `in` looks among the values; its names are in keys().
+        has_provenance = "provenance" in row.keys()  # noqa: SIM118
+        provenance = json.loads(row["provenance"]) if has_provenance else {}
         return StoredArticle(
             article=_article_fields(row, extra),
             origin=row["origin"],
             extra=extra,
             text=row["text"],
             passages=tuple((int(p["id"]), int(p["start"]), int(p["end"])) for p in passages),
+            provenance=provenance,
+            copies=tuple(self.fetch_copies(db, [article_id]).get(article_id, [])),
         )
+
+    def fetch_copies(
+        self, db: sqlite3.Connection, article_ids: Iterable[str]
+    ) -> dict[str, list[dict[str, Any]]]:
+        """The recorded copies of each of these articles (those with none left out), each as
+        a Copy's fields, the most similar first."""
+        ids = list(dict.fromkeys(article_ids))
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = db.execute(
+            f"SELECT article_id, {_COPY_COLUMNS} FROM copies WHERE article_id IN ({marks}) "
+            "ORDER BY article_id, similarity DESC, copy_id",
+            ids,
+        ).fetchall()
+        found: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            copy = Copy(
+                id=row["copy_id"],
+                publication=row["publication"],
+                url=row["url"],
+                published=row["published"],
+                origin=row["origin"],
+                similarity=float(row["similarity"]),
+            )
+            found.setdefault(row["article_id"], []).append(asdict(copy))
+        return found
 
     def chunk_ids_where(self, db: sqlite3.Connection, where: str, params: list[Any]) -> list[int]:
         """Ids of the chunks whose article matches an SQL condition on `a` (articles)."""
@@ -250,6 +377,12 @@ class StoreReader:
         """Every chunk from `from_id` on, in id order, with its article."""
         rows = db.execute(f"{_CHUNK_SELECT} WHERE c.id >= ? ORDER BY c.id", (from_id,))
         yield from (_stored_chunk(row) for row in rows)
+
+
+def _has_table(db: sqlite3.Connection, name: str) -> bool:
+    """True when the store's main schema has this table."""
+    sql = "SELECT 1 FROM main.sqlite_master WHERE type = 'table' AND name = ?"
+    return db.execute(sql, (name,)).fetchone() is not None
 
 
 def _fold(value: Any) -> Any:

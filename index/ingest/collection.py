@@ -1,0 +1,158 @@
+"""A build's articles read whole, then cleaned as a collection: footer shapes out of every
+article, syndicated copies found, and the boilerplate each source repeats learned and removed.
+
+The two collection passes need every article at once: a copy may be read long after its
+original, and a block is only boilerplate once it is seen across a source's articles. So the
+articles (metadata and clean text, no vectors) are held in memory between reading and
+chunking; datasketch's MinHash LSH and the shingle sets of the articles kept add a few times
+the text's size while copies are looked for. The order:
+
+1. read every file (duplicate ids reported, as before);
+2. `strip_footer_shapes` on every article of every format;
+3. `find_copies` on all of them: before the learned pass, or two copies' shared paragraphs
+   would look like a template and leave both;
+4. the learned pass on the kept articles, with the blocks already learned for the same
+   sources (an `add` passes those stored in the index) merged with what this batch repeats.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from semsearch.index.ingest.articles import Article, Skipped
+from semsearch.index.ingest.boilerplate import (
+    BoilerplateReport,
+    apply_boilerplate,
+    learn_boilerplate,
+    merge_learned,
+    strip_footer_shapes,
+)
+from semsearch.index.ingest.copies import CopiesReport, Copy, find_copies
+from semsearch.index.ingest.readers import iter_input_files, read_file
+from semsearch.index.ingest.warc import WarcCounts, is_warc_file
+
+log = logging.getLogger(__name__)
+
+#: Called as progress("read", files done, files).
+ReadProgress = Callable[[str, int, int], None]
+
+
+@dataclass
+class IngestSummary:
+    """What cleaning the collection did, for the build summary and the manifest."""
+
+    footer_lines: Counter[str] = field(default_factory=Counter)  # lines removed, by shape
+    boilerplate: BoilerplateReport = field(default_factory=lambda: BoilerplateReport({}, {}, 0))
+    copies: CopiesReport = field(default_factory=lambda: CopiesReport(0, 0, 0))
+    warc: WarcCounts = field(default_factory=WarcCounts)
+    warc_files: int = 0
+
+    def counts(self) -> dict[str, int]:
+        """Flat counts for the manifest's `counts`."""
+        counts = {
+            "footer_lines_removed": sum(self.footer_lines.values()),
+            "boilerplate_blocks_removed": sum(self.boilerplate.blocks_removed.values()),
+            "copies": self.copies.copies,
+            "rereads": self.copies.rereads,
+        }
+        if self.warc_files:
+            counts |= {f"warc_{name}": value for name, value in vars(self.warc).items()}
+        return counts
+
+    def as_dict(self) -> dict[str, Any]:
+        """Everything, per source and per shape, for the manifest's `ingest` record."""
+        return {
+            "footer_lines_removed": dict(sorted(self.footer_lines.items())),
+            "boilerplate_blocks_removed": dict(sorted(self.boilerplate.blocks_removed.items())),
+            "boilerplate_distinct_blocks": dict(sorted(self.boilerplate.distinct_blocks.items())),
+            "articles_with_boilerplate_removed": self.boilerplate.articles_changed,
+            "copies": self.copies.copies,
+            "rereads": self.copies.rereads,
+            "warc": vars(self.warc).copy() if self.warc_files else None,
+        }
+
+    def lines(self) -> list[str]:
+        """The summary as lines for people (the CLI prints them)."""
+        out = []
+        if self.footer_lines:
+            shapes = ", ".join(f"{k} {v:,}" for k, v in sorted(self.footer_lines.items()))
+            out.append(f"footer lines removed: {sum(self.footer_lines.values()):,} ({shapes})")
+        removed = sum(self.boilerplate.blocks_removed.values())
+        out.append(
+            f"learned boilerplate: {removed:,} blocks removed from "
+            f"{self.boilerplate.articles_changed:,} articles"
+        )
+        out += [f"  {line}" for line in self.boilerplate.summary().splitlines()]
+        out.append(f"copies: {self.copies.summary()}")
+        if self.warc_files:
+            out.append(f"WARC ({self.warc_files} files): {self.warc.summary()}")
+        return out
+
+
+@dataclass
+class Collection:
+    """The articles to index (cleaned, copies attached by `copies`), what was skipped, and
+    the blocks learned per source (to be stored for later additions)."""
+
+    articles: list[Article]
+    copies: dict[str, list[Copy]]
+    skipped: list[Skipped]
+    summary: IngestSummary
+    learned: dict[str, set[str]]
+
+
+def read_collection(
+    inputs: Iterable[Path],
+    column_map: dict[str, str] | None = None,
+    progress: ReadProgress | None = None,
+    known_blocks: dict[str, set[str]] | None = None,
+    find_copies_too: bool = True,
+) -> Collection:
+    """Read every input, then clean the articles as a collection (see the module's doc);
+    with `find_copies_too` off, near-identical articles are all kept as they are."""
+    files = list(iter_input_files(inputs))
+    summary = IngestSummary()
+    skipped: list[Skipped] = []
+    seen: dict[str, str] = {}
+    articles: list[Article] = []
+    for done, (path, root) in enumerate(files, start=1):
+        summary.warc_files += is_warc_file(path)
+        for item in read_file(path, root, column_map, summary.warc):
+            if isinstance(item, Skipped):
+                log.warning("skipped %s", item)
+                skipped.append(item)
+                continue
+            if item.id in seen:
+                problem = (
+                    f"duplicate article id {item.id!r} (first read from {seen[item.id]}); ids "
+                    "must be unique: for files, pass their common parent folder so paths differ"
+                )
+                skipped.append(Skipped(item.origin, problem))
+                log.warning("skipped %s: %s", item.origin, problem)
+                continue
+            seen[item.id] = item.origin
+            clean, shapes = strip_footer_shapes(item)
+            summary.footer_lines.update(shapes)
+            articles.append(clean)
+        if progress:
+            progress("read", done, len(files))
+    if find_copies_too:
+        kept, copies, summary.copies = find_copies(articles)
+    else:
+        kept, copies = articles, {}
+        summary.copies = CopiesReport(kept=len(articles), copies=0, rereads=0)
+    # The copies go to their own table; in `extra` they would be hashed and served twice.
+    kept = [
+        replace(a, extra={k: v for k, v in a.extra.items() if k != "copies"})
+        if "copies" in a.extra
+        else a
+        for a in kept
+    ]
+    learned = merge_learned(known_blocks or {}, learn_boilerplate(kept))
+    cleaned, summary.boilerplate = apply_boilerplate(kept, learned)
+    return Collection(cleaned, copies, skipped, summary, learned)
