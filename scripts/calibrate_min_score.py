@@ -14,7 +14,10 @@
 Each collection is NAME=INDEX:QUERIES[:QRELS] (BEIR queries.jsonl, only the judged ones when
 QRELS is given; or a QUESTIONS.md list). A collection's queries against its own index are
 answerable; against the other indexes, off-topic. Prints the top-1 cosine of each pairing
-and, for a range of thresholds, the share of answerable and off-topic queries refused.
+and, for a range of thresholds, the share of answerable and off-topic queries refused; then
+the same shares with each index's own threshold as the build calibrates it
+(`semsearch.search.calibration`, recomputed here so indexes built before it count too).
+The model is the `model` setting (SEMSEARCH_MODEL).
 """
 
 from __future__ import annotations
@@ -27,7 +30,9 @@ import numpy as np
 
 from semsearch.index.embed import load_embedder
 from semsearch.index.storage.vectors import read_vector_index, search_vectors
+from semsearch.search.calibration import calibrate_no_match
 from semsearch.search.evaluate import read_qrels, read_queries
+from semsearch.search.service import SearchService
 from semsearch.settings import get_setting
 
 
@@ -45,11 +50,13 @@ def main(specs: list[str]) -> None:
     if len(specs) < 2:
         sys.exit(__doc__)
     embedder = load_embedder(get_setting("model"))
-    indexes, questions = {}, {}
+    indexes, questions, calibrated = {}, {}, {}
     for spec in specs:
         name, _, rest = spec.partition("=")
         index_dir, queries, *qrels = rest.split(":")
-        indexes[name] = read_vector_index(Path(index_dir) / "vectors.faiss")
+        service = SearchService(index_dir, embedder)
+        indexes[name] = read_vector_index(service.version_dir / "vectors.faiss")
+        calibrated[name] = calibrate_no_match(service)
         questions[name] = [
             embedder.encode_query(q) for q in load_questions(queries, *qrels or [None])
         ]
@@ -73,6 +80,16 @@ def main(specs: list[str]) -> None:
             f"min_score {threshold:.2f}: answerable refused {np.mean(answerable < threshold):6.1%}"
             f"  off-topic refused {np.mean(off_topic < threshold):6.1%}"
         )
+    own = {n: (c or {}).get("min_score", 0.25) for n, c in calibrated.items()}
+    print("calibrated per index: " + ", ".join(f"{n} {t:.3f}" for n, t in own.items()))
+    answerable_refused = np.concatenate([top[(n, n)] < own[n] for n in questions])
+    off_topic_refused = np.concatenate([s < own[i] for (q, i), s in top.items() if q != i])
+    print(
+        f"calibrated: answerable refused {np.mean(answerable_refused):6.1%}"
+        f"  off-topic refused {np.mean(off_topic_refused):6.1%}"
+    )
+    for n, c in calibrated.items():
+        print(f"  {n}: {c}")
 
 
 if __name__ == "__main__":

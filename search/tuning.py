@@ -68,15 +68,24 @@ def paraphrase_like(keyword: KeywordIndex, sentence: str, drop: float) -> str:
 
 
 def make_probes(
-    service: SearchService, count: int = 200, seed: int = 0, drop: float = 0.0
+    service: SearchService,
+    count: int = 200,
+    seed: int = 0,
+    drop: float = 0.0,
+    single_passage: bool = False,
+    per_article: int = 1,
 ) -> list[Probe]:
-    """Up to `count` probes from articles with at least two chunks, reproducibly; `drop`
-    takes that fraction of each probe's rarest words out (see `paraphrase_like`)."""
+    """Up to `count` probes from articles with at least two chunks (any article with
+    `single_passage`), reproducibly; `drop` takes that fraction of each probe's rarest words
+    out (see `paraphrase_like`); `per_article` sentences of each article at most, for
+    collections of few articles."""
+    least = 1 if single_passage else 2
     db = service.store.connect()
     try:
         rows = db.execute(
             """SELECT a.id, a.text FROM articles a
-               WHERE (SELECT count(*) FROM chunks c WHERE c.article_id = a.id) >= 2"""
+               WHERE (SELECT count(*) FROM chunks c WHERE c.article_id = a.id) >= ?""",
+            (least,),
         ).fetchall()
         rng = random.Random(seed)
         rng.shuffle(rows)
@@ -87,16 +96,16 @@ def make_probes(
             ]
             if not sentences:
                 continue
-            start, end = rng.choice(sentences)
-            holding = db.execute(
-                "SELECT id FROM chunks WHERE article_id = ? AND start <= ? AND end >= ?",
-                (article_id, start, end),
-            ).fetchall()
-            query = paraphrase_like(service.keyword, text[start:end], drop)
-            probes.append(Probe(query, article_id, frozenset(r[0] for r in holding)))
+            for start, end in rng.sample(sentences, min(per_article, len(sentences))):
+                holding = db.execute(
+                    "SELECT id FROM chunks WHERE article_id = ? AND start <= ? AND end >= ?",
+                    (article_id, start, end),
+                ).fetchall()
+                query = paraphrase_like(service.keyword, text[start:end], drop)
+                probes.append(Probe(query, article_id, frozenset(r[0] for r in holding)))
             if len(probes) >= count:
                 break
-        return probes
+        return probes[:count]
     finally:
         db.close()
 

@@ -237,6 +237,24 @@ SETTINGS: tuple[Setting, ...] = (
         "batch, padding included.",
         "model",
     ),
+    Setting(
+        "query_prompt",
+        TEXT,
+        "",
+        "Text put before every query before it is embedded (e.g. 'query: '), for models "
+        "whose folder declares no prompts; empty means the model folder's own (its `prompts` "
+        "in config_sentence_transformers.json). Recorded in the index manifest: a server "
+        "with other prompts refuses the index.",
+        "model",
+    ),
+    Setting(
+        "document_prompt",
+        TEXT,
+        "",
+        "Text put before every passage before it is embedded (e.g. 'passage: '); empty "
+        "means the model folder's own. Recorded in the index manifest like query_prompt.",
+        "model",
+    ),
     # --- the build ---------------------------------------------------------------------------
     Setting(
         "chunk_tokens", INTEGER, 200, "Most word pieces in one passage, title excluded.", "build"
@@ -260,6 +278,14 @@ SETTINGS: tuple[Setting, ...] = (
         INTEGER,
         32,
         "Most word pieces of the title embedded with every passage.",
+        "build",
+    ),
+    Setting(
+        "find_copies",
+        BOOLEAN,
+        True,
+        "Find syndicated and duplicate copies at ingest: of near-identical articles one is "
+        "indexed and the others are recorded as its copies (publication, URL, date).",
         "build",
     ),
     # --- the search --------------------------------------------------------------------------

@@ -12,13 +12,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from semsearch.errors import ModelLoadError
-from semsearch.settings import DEFAULT_MODEL
+from semsearch.settings import DEFAULT_MODEL, get_setting
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -117,11 +119,148 @@ def load_fast_tokenizer(model_dir: Path) -> Tokenizer | None:
 
 def max_seq_tokens_of(model_dir: Path) -> int:
     """The model's window in word pieces, [CLS] and [SEP] included, as sentence-transformers
-    reads it: sentence_bert_config.json, else the position embeddings (at most 512)."""
-    st_config = model_dir / "sentence_bert_config.json"
-    if st_config.exists():
-        length = json.loads(st_config.read_text(encoding="utf-8")).get("max_seq_length")
-        if length:
-            return int(length)
+    reads it: sentence_bert_config.json's `max_seq_length` (sentence-transformers before 6),
+    else tokenizer_config.json's `model_max_length` (where 6.x saves it), else the position
+    embeddings (at most 512); never more than the position embeddings."""
     config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-    return min(int(config.get("max_position_embeddings", 512)), 512)
+    positions = int(config.get("max_position_embeddings", 512))
+    length = _read_json(model_dir / "sentence_bert_config.json").get("max_seq_length")
+    if not length:
+        length = _read_json(model_dir / "tokenizer_config.json").get("model_max_length")
+        # Tokenizers with no limit say so with a huge sentinel (1e30).
+        if not isinstance(length, int | float) or length > positions:
+            length = None
+    if isinstance(length, int | float) and length > 0:
+        return min(int(length), positions)
+    return min(positions, 512)
+
+
+@dataclass(frozen=True)
+class Prompts:
+    """Text put before every query and every passage before they are embedded ("query: ",
+    "Represent this sentence for searching relevant passages: "); empty for none."""
+
+    query: str = ""
+    document: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        """The manifest's record of them."""
+        return {"query": self.query, "document": self.document}
+
+
+#: Names sentence-transformers' `encode_document` looks for in a model's prompts, in order.
+DOCUMENT_PROMPT_NAMES = ("document", "passage", "corpus")
+
+
+def _read_json(path: Path) -> dict[str, object]:
+    if not path.exists():
+        return {}
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"unreadable model file {path}: {exc}") from exc
+    return raw if isinstance(raw, dict) else {}
+
+
+def model_prompts(model_dir: Path) -> Prompts:
+    """The prompts a model folder declares, read as sentence-transformers' `encode_query`
+    and `encode_document` pick them: `prompts["query"]`, the first of
+    `prompts["document" | "passage" | "corpus"]`, else the `default_prompt_name`'s."""
+    config = _read_json(model_dir / "config_sentence_transformers.json")
+    raw = config.get("prompts")
+    prompts = {str(k): str(v) for k, v in raw.items() if v} if isinstance(raw, dict) else {}
+    default_name = config.get("default_prompt_name")
+    default = prompts.get(str(default_name), "") if default_name else ""
+    query = prompts.get("query", default)
+    document = next((prompts[n] for n in DOCUMENT_PROMPT_NAMES if n in prompts), default)
+    return Prompts(query=query, document=document)
+
+
+def resolve_prompts(model_dir: Path, overrides: Mapping[str, object] | None = None) -> Prompts:
+    """The prompts to use: the `query_prompt` / `document_prompt` settings where they are set
+    (for models whose folder does not declare them), else the model folder's own."""
+    own = model_prompts(model_dir)
+    query = str(get_setting("query_prompt", overrides) or "") or own.query
+    document = str(get_setting("document_prompt", overrides) or "") or own.document
+    return Prompts(query=query, document=document)
+
+
+def prompts_of(embedder: object) -> Prompts:
+    """An embedder's prompts; none for embedders that take none (the hashing fake)."""
+    prompts = getattr(embedder, "prompts", None)
+    return prompts if isinstance(prompts, Prompts) else Prompts()
+
+
+def passage_window(embedder: Embedder) -> int:
+    """The word pieces left for a passage and its title in the model's window once the
+    document prompt is in: sentence-transformers cuts prompt and text together."""
+    document = prompts_of(embedder).document
+    used = len(embedder.token_offsets(document)) if document else 0
+    return max(8, embedder.max_seq_tokens - used)
+
+
+@dataclass(frozen=True)
+class Pooling:
+    """How a model folder turns word-piece vectors into one vector, and what follows it."""
+
+    mode: str  # "mean", "cls", "max", ... ("+"-joined when several are concatenated)
+    include_prompt: bool = True
+    normalize: bool = False  # a Normalize module after pooling
+    extra_modules: tuple[str, ...] = ()  # modules other than Transformer, Pooling, Normalize
+
+
+#: sentence-transformers before 6.x: one boolean per mode (its own order, for concatenation).
+_LEGACY_POOLING_KEYS = {
+    "pooling_mode_cls_token": "cls",
+    "pooling_mode_max_tokens": "max",
+    "pooling_mode_mean_tokens": "mean",
+    "pooling_mode_mean_sqrt_len_tokens": "mean_sqrt_len_tokens",
+    "pooling_mode_weightedmean_tokens": "weightedmean",
+    "pooling_mode_lasttoken": "lasttoken",
+}
+
+
+def read_pooling(model_dir: Path) -> Pooling:
+    """The pooling of a model folder, from either config format: `{"pooling_mode": "mean"}`
+    (sentence-transformers 6.x) or `{"pooling_mode_mean_tokens": true, ...}` (older)."""
+    modules = (
+        json.loads((model_dir / "modules.json").read_text(encoding="utf-8"))
+        if (model_dir / "modules.json").exists()
+        else []
+    )
+    pooling_dir, normalize, extra = None, False, []
+    for module in modules:
+        kind = str(module.get("type", "")).rsplit(".", 1)[-1]
+        if kind == "Pooling":
+            pooling_dir = model_dir / str(module.get("path", ""))
+        elif kind == "Normalize":
+            normalize = True
+        elif kind != "Transformer":
+            extra.append(kind)
+    if pooling_dir is None:
+        # A plain transformers folder: sentence-transformers pools it by mean.
+        return Pooling("mean", True, normalize, tuple(extra))
+    raw = _read_json(pooling_dir / "config.json")
+    mode = raw.get("pooling_mode")
+    if isinstance(mode, str):
+        modes = [mode]
+    elif isinstance(mode, list):
+        modes = [str(m) for m in mode]
+    else:
+        modes = [name for key, name in _LEGACY_POOLING_KEYS.items() if raw.get(key)] or ["mean"]
+    return Pooling("+".join(modes), bool(raw.get("include_prompt", True)), normalize, tuple(extra))
+
+
+def model_record(embedder: Embedder) -> dict[str, object]:
+    """What the manifest records of an embedder beyond name, revision, dimension and window:
+    its prompts (checked when the index is served; left out when there are none, as in
+    manifests from before prompts), and its pooling where it has a folder."""
+    record: dict[str, object] = {}
+    prompts = prompts_of(embedder)
+    if prompts != Prompts():
+        record["prompts"] = prompts.as_dict()
+    pooling = getattr(embedder, "pooling", None)
+    if isinstance(pooling, Pooling):
+        record["pooling"] = pooling.mode
+        record["normalize"] = pooling.normalize
+    return record

@@ -1,13 +1,16 @@
 """An ONNX Runtime int8 copy of a local sentence-transformers model, exported once and cached.
 
-The export needs torch (and only then): the BERT encoder with mean pooling is exported with
+The export needs torch (and only then): a BERT-family encoder with mean or CLS pooling (read
+from either format of `1_Pooling/config.json`) is exported with
 `torch.onnx.export` (eager attention, dynamic batch and sequence axes), quantised with ONNX
 Runtime's dynamic int8 quantisation (per channel), and compared with the sentence-transformers
 model on a probe set of varied texts. The quantised model is kept under
 `<cache>/onnx/<model fingerprint>/`, beside a JSON record of that comparison and the model
 file's checksum. Loading reads the record first and refuses a model whose check is missing,
 failed, or does not match the file; it never imports torch, so a server starts in a fraction
-of a second.
+of a second. A model the export cannot reproduce (other pooling, a Dense layer after it, a
+prompt left out of the pooling, an architecture the exporter fails on) raises
+`OnnxUnsupportedError`, and `load_embedder` then runs it on torch and says so.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import inspect
 import json
 import logging
 import os
@@ -34,11 +38,15 @@ import numpy as np
 from semsearch.errors import ModelLoadError
 from semsearch.index.embed.base import (
     Embedder,
+    Pooling,
+    Prompts,
     fingerprint_model,
     load_fast_tokenizer,
     max_seq_tokens_of,
     normalise_rows,
+    read_pooling,
     resolve_model_path,
+    resolve_prompts,
 )
 from semsearch.settings import DEFAULT_MODEL, get_setting
 
@@ -151,6 +159,35 @@ PROBE_TEXTS: list[str] = [
 
 class ModelDriftError(ModelLoadError):
     """A backend's vectors differ from the reference model's beyond the allowed drift."""
+
+
+class OnnxUnsupportedError(ModelLoadError):
+    """The onnx-int8 backend cannot reproduce this model; the torch backend can."""
+
+
+#: Poolings the export reproduces.
+EXPORTED_POOLINGS = ("mean", "cls")
+
+
+def check_exportable(model_dir: Path) -> Pooling:
+    """The model's pooling if the ONNX export reproduces it, else OnnxUnsupportedError."""
+    pooling = read_pooling(model_dir)
+    if pooling.mode not in EXPORTED_POOLINGS:
+        raise OnnxUnsupportedError(
+            f"the onnx-int8 backend exports mean or CLS pooling only; {model_dir} pools by "
+            f"{pooling.mode}"
+        )
+    if not pooling.include_prompt:
+        raise OnnxUnsupportedError(
+            f"{model_dir} leaves its prompt out of the pooling, which the onnx-int8 export "
+            "does not reproduce"
+        )
+    if pooling.extra_modules:
+        raise OnnxUnsupportedError(
+            f"{model_dir} has modules after pooling ({', '.join(pooling.extra_modules)}) "
+            "that the onnx-int8 export does not reproduce"
+        )
+    return pooling
 
 
 @dataclass(frozen=True)
@@ -370,26 +407,12 @@ def _library_versions() -> dict[str, str]:
     return versions
 
 
-def _pooling_mode(model_dir: Path) -> str:
-    """The pooling of a sentence-transformers model folder; only mean pooling is exported."""
-    config = model_dir / "1_Pooling" / "config.json"
-    if not config.exists():
-        return "mean"  # a plain transformers folder: sentence-transformers pools by mean
-    raw = json.loads(config.read_text(encoding="utf-8"))
-    modes = [k.removeprefix("pooling_mode_") for k, v in raw.items() if k.startswith("pool") and v]
-    return modes[0] if len(modes) == 1 else "+".join(modes)
-
-
 def export_fp32(model_dir: Path, out: Path) -> None:
-    """The model's encoder with mean pooling as a float32 ONNX graph: inputs input_ids,
-    attention_mask, token_type_ids (batch, sequence); output sentence_embedding (batch, dim),
-    not normalised."""
-    pooling = _pooling_mode(model_dir)
-    if pooling != "mean_tokens" and pooling != "mean":
-        raise ModelLoadError(
-            f"the onnx-int8 backend exports mean-pooling models only; {model_dir} pools by "
-            f"{pooling}: use the torch backend"
-        )
+    """The model's encoder with its pooling (mean or CLS) as a float32 ONNX graph: inputs
+    input_ids, attention_mask and, where the architecture takes them, token_type_ids (batch,
+    sequence); output sentence_embedding (batch, dim), not normalised. OnnxUnsupportedError
+    when the model cannot be exported."""
+    cls_pooling = check_exportable(model_dir).mode == "cls"
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
     try:
@@ -407,46 +430,62 @@ def export_fp32(model_dir: Path, out: Path) -> None:
     except Exception as exc:  # the library raises many types; the message is what matters
         raise ModelLoadError(f"cannot load {model_dir} for the ONNX export: {exc}") from exc
     encoder.eval()
+    # BERT takes token types; RoBERTa-style models without a segment embedding may not.
+    with_types = "token_type_ids" in inspect.signature(encoder.forward).parameters
 
-    class MeanPooled(torch.nn.Module):
+    class Pooled(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.encoder = encoder
 
         def forward(
-            self, input_ids: Any, attention_mask: Any, token_type_ids: Any
+            self, input_ids: Any, attention_mask: Any, *token_type_ids: Any
         ) -> Any:  # pragma: no cover - traced, not called by tests directly
+            extra = {"token_type_ids": token_type_ids[0]} if token_type_ids else {}
             hidden = self.encoder(
-                input_ids=input_ids,
-                attention_mask=attention_mask,
-                token_type_ids=token_type_ids,
+                input_ids=input_ids, attention_mask=attention_mask, **extra
             ).last_hidden_state
+            if cls_pooling:
+                return hidden[:, 0]
             mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
             return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
 
-    # Two texts of different lengths, so padding is in the traced example.
-    ids = torch.tensor([[101, 7592, 2088, 2003, 1037, 3231, 102], [101, 7592, 102, 0, 0, 0, 0]])
-    mask = (ids != 0).to(torch.int64)
-    types = torch.zeros_like(ids)
+    # Two texts of different lengths, so padding is in the traced example; the ids come from
+    # the model's own tokenizer, since vocabularies differ between models.
+    tokenizer = load_fast_tokenizer(model_dir)
+    if tokenizer is None:
+        raise OnnxUnsupportedError(f"{model_dir} has no tokenizer.json for the ONNX export")
+    long, short = (tokenizer.encode(t).ids for t in ("hello world, this is a test", "hello"))
+    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    pad = int(config.get("pad_token_id") or 0)
+    ids = torch.full((2, len(long)), pad, dtype=torch.int64)
+    ids[0, : len(long)] = torch.tensor(long)
+    ids[1, : len(short)] = torch.tensor(short)
+    mask = torch.zeros_like(ids)
+    mask[0, : len(long)] = 1
+    mask[1, : len(short)] = 1
+    inputs = (ids, mask, torch.zeros_like(ids)) if with_types else (ids, mask)
+    names = ["input_ids", "attention_mask", "token_type_ids"][: len(inputs)]
     axes = {0: "batch", 1: "sequence"}
-    with torch.inference_mode(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the legacy exporter's deprecation and tracer notes
-        torch.onnx.export(
-            MeanPooled().eval(),
-            (ids, mask, types),
-            str(out),
-            input_names=["input_ids", "attention_mask", "token_type_ids"],
-            output_names=["sentence_embedding"],
-            dynamic_axes={
-                "input_ids": axes,
-                "attention_mask": axes,
-                "token_type_ids": axes,
-                "sentence_embedding": {0: "batch"},
-            },
-            opset_version=OPSET,
-            do_constant_folding=True,
-            dynamo=False,  # the new exporter needs onnxscript, which is not a dependency
-        )
+    try:
+        with torch.inference_mode(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the legacy exporter's deprecation and tracer notes
+            torch.onnx.export(
+                Pooled().eval(),
+                inputs,
+                str(out),
+                input_names=names,
+                output_names=["sentence_embedding"],
+                dynamic_axes={
+                    **{name: axes for name in names},
+                    "sentence_embedding": {0: "batch"},
+                },
+                opset_version=OPSET,
+                do_constant_folding=True,
+                dynamo=False,  # the new exporter needs onnxscript, which is not a dependency
+            )
+    except Exception as exc:  # the exporter raises many types; the message is what matters
+        raise OnnxUnsupportedError(f"the ONNX export of {model_dir} failed: {exc}") from exc
 
 
 def quantise_int8(fp32: Path, out: Path, float_nodes: tuple[str, ...] = FLOAT_NODES) -> None:
@@ -497,9 +536,12 @@ class OnnxEmbedder:
         onnx_file: Path | None = None,
         threads: int = 1,
         workers: int | None = None,
+        prompts: Prompts | None = None,
     ) -> None:
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         self.path = resolve_model_path(model)
+        self.pooling = check_exportable(self.path)
+        self.prompts = prompts if prompts is not None else resolve_prompts(self.path)
         self.name = model if model == DEFAULT_MODEL else self.path.name
         self.batch_size = max(1, int(batch_size))
         self.revision = fingerprint_model(self.path)
@@ -576,7 +618,9 @@ class OnnxEmbedder:
     def encode_documents(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        encodings = self._window.encode_batch(list(texts))
+        # The prompt goes in front of the text before the cut, as sentence-transformers does.
+        prompt = self.prompts.document
+        encodings = self._window.encode_batch([prompt + t for t in texts])
         # Batches of similar lengths pad least; rows go back to their places after.
         order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
         vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
@@ -600,7 +644,7 @@ class OnnxEmbedder:
     def encode_query(self, text: str) -> np.ndarray:
         # Safe from many threads at once: the session and the (never reconfigured)
         # tokenizer are only read.
-        return normalise_rows(self._run([self._window.encode(text)]))[0]
+        return normalise_rows(self._run([self._window.encode(self.prompts.query + text)]))[0]
 
 
 def check_drift(

@@ -1,4 +1,10 @@
-"""The reference backend: the real model through sentence-transformers on torch, on the CPU."""
+"""The reference backend: the real model through sentence-transformers on torch, on the CPU.
+
+Dimension and window are the loaded model's own; queries and passages get the prompts
+`resolve_prompts` finds (the model folder's, or the `query_prompt` / `document_prompt`
+settings), passed to sentence-transformers as `prompt`, so its pooling treats them as its own
+`encode_query` / `encode_document` would (`include_prompt` included).
+"""
 
 from __future__ import annotations
 
@@ -9,10 +15,13 @@ import numpy as np
 
 from semsearch.errors import ModelLoadError
 from semsearch.index.embed.base import (
+    Prompts,
     fingerprint_model,
     load_fast_tokenizer,
     normalise_rows,
+    read_pooling,
     resolve_model_path,
+    resolve_prompts,
 )
 from semsearch.settings import DEFAULT_MODEL
 
@@ -24,7 +33,9 @@ class SentenceTransformerEmbedder:
 
     backend = "torch"
 
-    def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 32) -> None:
+    def __init__(
+        self, model: str = DEFAULT_MODEL, batch_size: int = 32, prompts: Prompts | None = None
+    ) -> None:
         # Set before transformers is imported: no hub calls at load or query time.
         os.environ["HF_HUB_OFFLINE"] = "1"
         os.environ["TRANSFORMERS_OFFLINE"] = "1"
@@ -45,6 +56,8 @@ class SentenceTransformerEmbedder:
             raise ModelLoadError(f"model at {self.path} does not report its embedding size")
         self.dimension = int(dimension)
         self.max_seq_tokens = int(self.model.max_seq_length or 512)
+        self.pooling = read_pooling(self.path)
+        self.prompts = prompts if prompts is not None else resolve_prompts(self.path)
         self.revision = fingerprint_model(self.path)
         self._tokenizer = load_fast_tokenizer(self.path)
         # sentence-transformers sets the tokenizer's truncation on every call: two calls at
@@ -64,9 +77,14 @@ class SentenceTransformerEmbedder:
     def encode_documents(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        # encode_document where the library has it (sentence-transformers >= 5): it also routes
+        # the text through a model's document side (Router models); the prompt is given
+        # explicitly, so a setting can supply one the folder lacks.
+        encode = getattr(self.model, "encode_document", self.model.encode)
         with self._lock:
-            vectors = self.model.encode(
+            vectors = encode(
                 texts,
+                prompt=self.prompts.document,
                 batch_size=self.batch_size,
                 convert_to_numpy=True,
                 normalize_embeddings=True,
@@ -75,8 +93,13 @@ class SentenceTransformerEmbedder:
         return normalise_rows(vectors)
 
     def encode_query(self, text: str) -> np.ndarray:
+        encode = getattr(self.model, "encode_query", self.model.encode)
         with self._lock:
-            vector = self.model.encode(
-                [text], convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
+            vector = encode(
+                [text],
+                prompt=self.prompts.query,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                show_progress_bar=False,
             )
         return normalise_rows(vector)[0]
