@@ -74,6 +74,17 @@ def mrr_at(ranked: list[str], relevant: dict[str, int], k: int) -> float:
     return 0.0
 
 
+def credited_to_kept(relevant: dict[str, int], owners: dict[str, str]) -> dict[str, int]:
+    """The judgments with each syndicated copy's grade given to the article indexed for it
+    (the best grade where several are judged): the index shows one story once, so the
+    judged copies are one document, found when that article is."""
+    credited: dict[str, int] = {}
+    for doc, grade in relevant.items():
+        kept = owners.get(doc, doc)
+        credited[kept] = max(credited.get(kept, grade), grade)
+    return credited
+
+
 def evaluate(
     service: SearchService,
     queries: dict[str, str],
@@ -87,12 +98,13 @@ def evaluate(
         raise ValueError("no query id in the qrels is in the queries file")
     totals = {"ndcg": 0.0, "r10": 0.0, "r100": 0.0, "mrr": 0.0}
     timings = []
+    owners = service.copy_owners()
     for qid in judged:
         started = time.perf_counter()
         result = service.search(queries[qid], depth, mode=mode, group="article")
         timings.append((time.perf_counter() - started) * 1000)
         ranked = [hit.article.id for hit in result.hits]
-        relevant = qrels[qid]
+        relevant = credited_to_kept(qrels[qid], owners)
         totals["ndcg"] += ndcg_at(ranked, relevant, 10)
         totals["r10"] += recall_at(ranked, relevant, 10)
         totals["r100"] += recall_at(ranked, relevant, 100)

@@ -31,11 +31,20 @@ from semsearch.settings import get_setting
 
 Mode = Literal["hybrid", "dense", "keyword"]
 Group = Literal["article"]
+#: What /api/search answers in: the JSON document, or the result list as CSV.
+OutputFormat = Literal["json", "csv"]
 MODES: tuple[str, ...] = get_args(Mode)
 GROUPS: tuple[str, ...] = get_args(Group)
+OUTPUT_FORMATS: tuple[str, ...] = get_args(OutputFormat)
 FILTER_NAMES = ("published_from", "published_to", "publication", "author")
 #: The parameters a search takes, in the order the model checks them.
-SEARCH_PARAMS = ("q", "k", "mode", "group", *FILTER_NAMES)
+SEARCH_PARAMS = ("q", "k", "mode", "group", *FILTER_NAMES, "format", "page", "sort", "infer_dates")
+#: How results may be ordered: best first, or the same matches by publication date.
+Sort = Literal["relevance", "newest", "oldest"]
+SORTS: tuple[str, ...] = get_args(Sort)
+#: Deepest hit a page may reach (page * k): past it, a 400 says so.
+MAX_DEPTH = 1000
+_BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 
 #: Longest publication or author filter value.
 MAX_FILTER_CHARS = 200
@@ -104,8 +113,12 @@ class Filters:
         # fold() is Python's casefold, registered on the connection: SQLite's own NOCASE and
         # lower() fold ASCII only ("Ärzte" would not match "ärzte").
         if self.publication:
-            clauses.append("fold(a.publication) = ?")
-            params.append(self.publication.casefold())
+            # A story kept under one publication is found under each of its copies' too.
+            clauses.append(
+                "(fold(a.publication) = ? OR a.id IN "
+                "(SELECT article_id FROM copies WHERE fold(publication) = ?))"
+            )
+            params += [self.publication.casefold()] * 2
         if self.author:
             clauses.append("instr(fold(a.author), ?) > 0")
             params.append(self.author.casefold())
@@ -158,6 +171,30 @@ class Query(BaseModel):
     )
     author: str | None = Field(
         None, max_length=MAX_FILTER_CHARS, description="A part of the byline, ignoring case."
+    )
+    format: OutputFormat = Field(
+        "json",
+        description="json (the default), or csv: the result list as CSV with the attribution "
+        "columns, as a download. Case and surrounding spaces are ignored.",
+    )
+
+    page: int = Field(
+        1,
+        ge=1,
+        le=MAX_DEPTH,
+        description=f"Which page of k results, from 1. page * k may not exceed {MAX_DEPTH}: "
+        "past that a 400 says so; a page past the last result is empty, with has_next false.",
+    )
+    sort: Sort = Field(
+        "relevance",
+        description="relevance (best first), newest or oldest: the same matches ordered by "
+        "publication date, undated articles last.",
+    )
+    infer_dates: bool = Field(
+        True,
+        description='Read date words in q ("since 2017", "in March 2019", "last year") as '
+        "date filters and leave them out of the searched text; false turns it off. Explicit "
+        "published_from/published_to turn it off too.",
     )
 
     @property
@@ -224,6 +261,47 @@ class Query(BaseModel):
             raise _bad(f"{info.field_name} must be one of {', '.join(choices)}; got {value!r}")
         return value.strip().lower()
 
+    @field_validator("format", mode="before")
+    @classmethod
+    def _format(cls, value: Any) -> str:
+        if not isinstance(value, str) or value.strip().lower() not in OUTPUT_FORMATS:
+            raise _bad(f"format must be one of {', '.join(OUTPUT_FORMATS)}; got {value!r}")
+        return value.strip().lower()
+
+    @field_validator("page", mode="before")
+    @classmethod
+    def _page(cls, value: Any) -> int:
+        message = f"page must be an integer from 1 to {MAX_DEPTH}, got {value!r}"
+        if isinstance(value, bool):
+            raise _bad(message)
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, int):
+            number = value
+        elif isinstance(value, str) and (digits := _INTEGER.fullmatch(value.strip())):
+            number = int(digits.group(1))
+        else:
+            raise _bad(message)
+        if not 1 <= number <= MAX_DEPTH:
+            raise _bad(message)
+        return number
+
+    @field_validator("sort", mode="before")
+    @classmethod
+    def _sort(cls, value: Any) -> str:
+        if not isinstance(value, str) or value.strip().lower() not in SORTS:
+            raise _bad(f"sort must be one of {', '.join(SORTS)}; got {value!r}")
+        return value.strip().lower()
+
+    @field_validator("infer_dates", mode="before")
+    @classmethod
+    def _infer_dates(cls, value: Any) -> bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _BOOLEANS:
+            return _BOOLEANS[value.strip().lower()]
+        raise _bad(f"infer_dates must be true or false; got {value!r}")
+
     @field_validator(*FILTER_NAMES, mode="before")
     @classmethod
     def _filter_value(cls, value: Any, info: Any) -> str | None:
@@ -246,6 +324,11 @@ class Query(BaseModel):
         start, end = self.published_from, self.published_to
         if start and end and start > end + "\uffff":
             raise _bad(f"published_from {start} is after published_to {end}")
+        if self.page * self.k > MAX_DEPTH:
+            raise _bad(
+                f"page {self.page} with k={self.k} reaches result {self.page * self.k}; "
+                f"results go {MAX_DEPTH} deep at most (page * k <= {MAX_DEPTH})"
+            )
         return self
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from semsearch.errors import IndexUnavailableError, NotFoundError
-from semsearch.index.embed import Embedder, load_embedder
+from semsearch.index.embed import Embedder, load_embedder, prompts_of
 from semsearch.index.storage.directory import resolve_index_dir
 from semsearch.index.storage.keyword_index import KeywordIndex
 from semsearch.index.storage.manifest import (
@@ -31,10 +31,20 @@ from semsearch.index.storage.manifest import (
 )
 from semsearch.index.storage.store import StoredChunk, StoreReader
 from semsearch.index.storage.vectors import read_vector_index, search_vectors
+from semsearch.search.dates import InferredDates, infer_dates
+from semsearch.search.facets import (
+    FACET_FILTERS,
+    article_facts,
+    count_facet,
+    date_ordered,
+    matched_chunks,
+)
 from semsearch.search.fusion import Fusion, fuse
 from semsearch.search.highlight import best_sentence, find_highlights, near_duplicate, shingle
 from semsearch.search.keyword import has_all_terms
-from semsearch.search.query import Query, validate_query
+from semsearch.search.query import MAX_DEPTH, Query, validate_query
+from semsearch.search.similar import article_vector, copy_ids, nearest_chunks
+from semsearch.search.strength import mark_strength
 from semsearch.settings import explicit_setting, get_setting
 
 log = logging.getLogger(__name__)
@@ -72,6 +82,26 @@ class ArticleRef:
     license: str | None
     source_note: str | None
     tags: dict[str, list[str]] = field(default_factory=dict)
+    copies: tuple[CopyRef, ...] = ()  # the same story under other publications
+
+
+@dataclass(frozen=True)
+class CopyRef:
+    """Another publication of an article (a syndicated copy found at ingest): a hit lists
+    publication, URL and date; the article read back also its id, origin and similarity."""
+
+    publication: str | None
+    url: str | None
+    published: str | None
+    id: str = ""
+    origin: str = ""
+    similarity: float | None = None
+
+
+def article_ref(fields: Mapping[str, Any]) -> ArticleRef:
+    """An ArticleRef from the store's article fields, its copies (dicts there) made CopyRefs."""
+    copies = tuple(CopyRef(**copy) for copy in fields.get("copies", ()))
+    return ArticleRef(**{**fields, "copies": copies})
 
 
 @dataclass(frozen=True)
@@ -85,6 +115,7 @@ class Hit:
     dense_score: float | None = None
     keyword_score: float | None = None
     also: tuple[Passage, ...] = ()
+    strength: str | None = None  # strong or weak (semsearch.search.strength)
 
 
 @dataclass(frozen=True)
@@ -98,6 +129,8 @@ class FullArticle:
     extra: dict[str, Any]
     text: str
     passages: tuple[tuple[int, int, int], ...]
+    #: The input file, and the line (JSONL, CSV) or WARC record id and fetch date in it.
+    provenance: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -114,6 +147,41 @@ class SearchResult:
     group: str | None = None
     filters: dict[str, str] = field(default_factory=dict)
     reason: str | None = None  # why the list is empty, when it is
+    page: int = 1
+    has_next: bool = False
+    facets: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: Date filters read from the query's words (also in `filters`), with the phrase.
+    inferred: dict[str, str] | None = None
+    sort: str = "relevance"
+    past_end: bool = False  # the page is past the last result (`reason` says so)
+
+
+#: One round of retrieval: the dense, keyword and fused lists, and the matched chunk ids.
+_Candidates = tuple[
+    list[tuple[int, float]], list[tuple[int, float]], list[tuple[int, float]], list[int]
+]
+
+
+@dataclass(frozen=True)
+class SimilarResult:
+    """The articles most like one article: each once, with its closest passage."""
+
+    article: ArticleRef
+    k: int
+    took_ms: float
+    hits: list[Hit]
+
+
+@dataclass(frozen=True)
+class _Ranking:
+    """The ranked hits of one query to the depth its page needs, and what facets reuse:
+    the matched chunk ids of its first candidate list, its query vector and filter."""
+
+    hits: list[Hit]
+    reason: str | None = None
+    matched: list[int] = field(default_factory=list)
+    vector: np.ndarray | None = None
+    depth: int = 0
 
 
 class SearchService:
@@ -127,7 +195,13 @@ class SearchService:
         self.embedder = embedder
         self.version_dir = resolve_index_dir(self.index_path)
         self.manifest = read_manifest(self.version_dir)
-        check_model(self.manifest, embedder.name, embedder.revision, embedder.dimension)
+        check_model(
+            self.manifest,
+            embedder.name,
+            embedder.revision,
+            embedder.dimension,
+            prompts_of(embedder).as_dict(),
+        )
         verify_files(self.version_dir, self.manifest)
         _single_threaded_faiss()
         try:
@@ -142,6 +216,9 @@ class SearchService:
         # prunes this version's folder, so threads that query late never find it gone.
         self._db = self.store.connect()
         self._db_lock = threading.Lock()
+        # A date read from a question filters out undated articles: in a collection with no
+        # dates at all it would only ever empty the answer, so it is not read there.
+        self._has_dates = self.store.has_dates(self._db)
         counts = self.manifest.counts
         if self.vectors.ntotal != counts["chunks"]:
             raise IndexUnavailableError(
@@ -159,7 +236,7 @@ class SearchService:
     def open(cls, index_dir: str | Path, settings: dict[str, Any] | None = None) -> SearchService:
         """Load the configured model (local files only), then the index."""
         embedder = load_embedder(
-            get_setting("model", settings), get_setting("batch_size", settings)
+            get_setting("model", settings), get_setting("batch_size", settings), settings=settings
         )
         return cls(index_dir, embedder, settings)
 
@@ -179,12 +256,62 @@ class SearchService:
         if stored is None:
             raise NotFoundError(f"no article with id {article_id!r} in this index")
         return FullArticle(
-            article=ArticleRef(**stored.article),
+            article=article_ref({**stored.article, "copies": stored.copies}),
             origin=stored.origin,
             extra=stored.extra,
             text=stored.text,
             passages=stored.passages,
+            provenance=stored.provenance,
         )
+
+    def passage(self, chunk_id: int, query: str = "") -> Passage | None:
+        """One stored passage with `query`'s words and best sentence marked, as a hit shows
+        it (for the article page reached from a hit); None for an unknown chunk id."""
+        with self._db_lock:
+            chunk = self.store.fetch_chunks(self._db, [chunk_id]).get(chunk_id)
+        if chunk is None:
+            return None
+        text = " ".join(query.split())
+        highlights = find_highlights(chunk.text, text) if text else []
+        best = best_sentence(chunk.text, text, chunk.sentences, highlights) if text else None
+        return Passage(chunk.text, chunk.chunk_id, chunk.start, chunk.end, tuple(highlights), best)
+
+    def similar(self, article_id: str, k: int = 10) -> SimilarResult:
+        """The k articles nearest to this one by their stored passage vectors (their mean),
+        leaving out the article and its copies; NotFoundError for an unknown id."""
+        started = time.perf_counter()
+        found = self.article(article_id)
+        chunk_ids = [cid for cid, _, _ in found.passages]
+
+        def encode() -> np.ndarray:
+            return self.embedder.encode_documents([found.text[s:e] for _, s, e in found.passages])
+
+        vector = article_vector(self.vectors, chunk_ids, encode)
+        excluded = {article_id} | copy_ids(found.extra, found.article.copies)
+        depth = max(int(get_setting("candidates", self.settings)), k * 10)
+        while True:
+            ranked = nearest_chunks(self.vectors, vector, depth, chunk_ids)
+            hits: list[Hit] = []
+            listed: set[str] = set()
+            for _, score, chunk in self._fetched(ranked, first=max(2 * k, 20)):
+                if chunk is None or chunk.article["id"] in excluded | listed:
+                    continue
+                listed.add(chunk.article["id"])
+                passage = Passage(chunk.text, chunk.chunk_id, chunk.start, chunk.end)
+                hits.append(Hit(round(score, 4), passage, article_ref(chunk.article), score))
+                if len(hits) >= k:
+                    break
+            if len(hits) >= k or depth >= self.chunk_count:
+                break
+            depth = min(depth * 4, self.chunk_count)
+        took_ms = round((time.perf_counter() - started) * 1000, 2)
+        return SimilarResult(found.article, k, took_ms, hits)
+
+    def copy_owners(self) -> dict[str, str]:
+        """Each syndicated copy's id (found at ingest) and the id of the article indexed for
+        it: evaluation credits a judged copy to that article."""
+        with self._db_lock:
+            return self.store.copy_owners(self._db)
 
     def warm_up(self) -> None:
         """Run one query end to end so the first user does not pay for lazy set-up."""
@@ -207,6 +334,18 @@ class SearchService:
             rrf_k=int(get_setting("rrf_k", self.settings)),
         )
 
+    def min_score(self) -> float:
+        """The "no good match" threshold: a `min_score` you chose (config or environment)
+        wins, then the one the build calibrated for this model and collection (`no_match`
+        in the manifest, `semsearch.search.calibration`), then the default."""
+        chosen = explicit_setting("min_score", self.settings)
+        if chosen is not None:
+            return float(chosen)
+        calibrated = (self.manifest.no_match or {}).get("min_score")
+        if calibrated is not None:
+            return float(calibrated)
+        return float(get_setting("min_score", self.settings))
+
     def search(
         self,
         query: Query | str,
@@ -228,7 +367,17 @@ class SearchService:
         else:
             params = {"q": query, "k": k, "mode": mode, "group": group, **(filters or {})}
             valid = validate_query(params, self.settings)
-        hits, reason = self._ranked_hits(valid)
+        searched, inferred = self._with_inferred_dates(valid)
+        ranking = self._ranked_hits(searched)
+        start = (valid.page - 1) * valid.k
+        hits = mark_strength(ranking.hits, valid.mode)[start : start + valid.k]
+        reason, past_end = ranking.reason, not hits and bool(ranking.hits)
+        if past_end:
+            pages = -(-len(ranking.hits) // valid.k)
+            reason = (
+                f"page {valid.page} is past the last result: this query has "
+                f"{len(ranking.hits)} results, {pages} page{'s' * (pages != 1)} of {valid.k}"
+            )
         took_ms = (time.perf_counter() - started) * 1000
         return SearchResult(
             valid.text,
@@ -239,55 +388,140 @@ class SearchService:
             self.chunk_count,
             valid.mode,
             valid.group,
-            valid.filters.as_dict(),
+            searched.filters.as_dict(),
             reason,
+            page=valid.page,
+            has_next=len(ranking.hits) > start + valid.k,
+            facets=self._facets(searched, ranking),
+            inferred=None if inferred is None else inferred.as_dict(),
+            sort=valid.sort,
+            past_end=past_end,
         )
 
-    def _ranked_hits(self, query: Query) -> tuple[list[Hit], str | None]:
-        allowed = None
-        if query.filters.active():
-            where, params = query.filters.sql()
+    def _with_inferred_dates(self, query: Query) -> tuple[Query, InferredDates | None]:
+        """The query to run: with infer_dates, date words read as date filters and left out
+        of the searched text; dates the user gave turn the inference off."""
+        if not query.infer_dates or query.published_from or query.published_to:
+            return query, None
+        if not self._has_dates:
+            return query, None
+        found = infer_dates(query.text)
+        if found is None:
+            return query, None
+        update = {
+            "text": found.text,
+            "published_from": found.published_from,
+            "published_to": found.published_to,
+        }
+        return query.model_copy(update=update), found
+
+    def _allowed(self, query: Query) -> list[int] | None:
+        """The chunk ids the query's filters admit; None without filters."""
+        if not query.filters.active():
+            return None
+        where, params = query.filters.sql()
+        with self._db_lock:
+            return self.store.chunk_ids_where(self._db, where, params)
+
+    def _facets(self, query: Query, ranking: _Ranking) -> dict[str, dict[str, int]]:
+        """Matching articles per publication, author and year; each facet counted with its
+        own filter removed, so a filtered facet still shows its other values."""
+        if not ranking.depth:
+            return {name: {} for name in FACET_FILTERS}
+        matched: dict[tuple[str, ...], list[int]] = {(): ranking.matched}
+        facets = {}
+        for name, names in FACET_FILTERS.items():
+            active = tuple(n for n in names if getattr(query, n))
+            if active not in matched:
+                wider = query.model_copy(update=dict.fromkeys(active))
+                found = self._candidates(wider, ranking.vector, self._allowed(wider), ranking.depth)
+                matched[active] = [] if isinstance(found, str) else found[3]
             with self._db_lock:
-                allowed = self.store.chunk_ids_where(self._db, where, params)
-            if not allowed:
-                return [], "no article matches the filters"
+                facts = article_facts(self._db, matched[active])
+            facets[name] = count_facet(name, facts.values())
+        return facets
+
+    def _candidates(
+        self, query: Query, vector: np.ndarray | None, allowed: list[int] | None, depth: int
+    ) -> str | _Candidates:
+        """One round of retrieval at `depth`: the dense, keyword and fused lists and the
+        matched chunk ids, or why nothing is answered."""
+        if allowed is not None and not allowed:
+            return "no article matches the filters"
         allowed_ids = None if allowed is None else np.asarray(allowed)
+        threshold = self.min_score()
+        dense: list[tuple[int, float]] = []
+        keyword: list[tuple[int, float]] = []
+        if vector is not None:
+            dense = search_vectors(self.vectors, vector, depth, allowed_ids)
+            if dense and dense[0][1] < threshold:
+                if not self._exact_match(query, allowed):
+                    return (
+                        f"no passage is close enough to the query (best similarity "
+                        f"{dense[0][1]:.2f}, threshold {threshold:.2f})"
+                    )
+                # Answering on the exact match alone: no passage under the threshold
+                # rides along on its dense score.
+                dense = []
+        if query.mode in ("keyword", "hybrid"):
+            keyword = self.keyword.search(query.text, depth, allowed)
+            if query.mode == "keyword" and not keyword:
+                return "no passage contains any of the query's words"
+        if query.mode == "dense":
+            ranked = dense
+        elif query.mode == "keyword":
+            ranked = keyword
+        else:
+            ranked = fuse(dense, keyword, self.fusion())
+        return dense, keyword, ranked, matched_chunks(dense, keyword, ranked, threshold)
+
+    def _ranked_hits(self, query: Query) -> _Ranking:
+        """The ranked, de-duplicated (and grouped) hits from the first to the end of the
+        query's page, one more to tell whether a next page exists."""
+        allowed = self._allowed(query)
+        if allowed is not None and not allowed:
+            return _Ranking([], "no article matches the filters")
         vector = None
         if query.mode in ("dense", "hybrid"):
             vector = self.embedder.encode_query(query.text)  # embedders are thread-safe
-        threshold = float(get_setting("min_score", self.settings))
-        # Candidates well beyond k: fusion, duplicates and grouping all eat into them.
+        # Candidates well beyond k: fusion, duplicates and grouping all eat into them. The
+        # first depth depends on k alone, not on the page: every page ranks the same list.
         depth = max(int(get_setting("candidates", self.settings)), query.k * 4)
         if query.group:
             depth = max(depth, query.k * 10)
+        first_depth = depth
+        wanted = query.model_copy(update={"k": min(query.page * query.k + 1, MAX_DEPTH)})
+        ranked: list[tuple[int, float]] = []
+        dense_scores: dict[int, float] = {}
+        keyword_scores: dict[int, float] = {}
+        matched: list[int] | None = None
         while True:
-            dense: list[tuple[int, float]] = []
-            keyword: list[tuple[int, float]] = []
-            if vector is not None:
-                dense = search_vectors(self.vectors, vector, depth, allowed_ids)
-                if dense and dense[0][1] < threshold:
-                    if not self._exact_match(query, allowed):
-                        return [], (
-                            f"no passage is close enough to the query (best similarity "
-                            f"{dense[0][1]:.2f}, threshold {threshold:.2f})"
-                        )
-                    # Answering on the exact match alone: no passage under the threshold
-                    # rides along on its dense score.
-                    dense = []
-            if query.mode in ("keyword", "hybrid"):
-                keyword = self.keyword.search(query.text, depth, allowed)
-                if query.mode == "keyword" and not keyword:
-                    return [], "no passage contains any of the query's words"
-            if query.mode == "dense":
-                ranked = dense
-            elif query.mode == "keyword":
-                ranked = keyword
-            else:
-                ranked = fuse(dense, keyword, self.fusion())
-            hits = self._hits(query, ranked, dict(dense), dict(keyword))
+            found = self._candidates(query, vector, allowed, depth)
+            if isinstance(found, str):
+                return _Ranking([], found)
+            dense, keyword, fused, level_matched = found
+            dense_scores.update(dense)
+            keyword_scores.update(keyword)
+            if matched is None:
+                matched = level_matched
+                if query.sort != "relevance":
+                    # The matches, not the whole collection, ordered by date: one fixed set.
+                    with self._db_lock:
+                        facts = article_facts(self._db, matched)
+                    in_order = dict(fused)
+                    by_date = date_ordered(
+                        [(cid, in_order[cid]) for cid in matched], facts, query.sort == "newest"
+                    )
+                    hits = self._hits(wanted, by_date, dense_scores, keyword_scores)
+                    return _Ranking(hits, None, matched, vector, first_depth)
+            # A deeper list fuses differently (min-max spans move): keep the order already
+            # ranked and append only the new candidates, so no page re-orders earlier ones.
+            seen = {cid for cid, _ in ranked}
+            ranked = ranked + [(cid, score) for cid, score in fused if cid not in seen]
+            hits = self._hits(wanted, ranked, dense_scores, keyword_scores)
             exhausted = len(dense) < depth and len(keyword) < depth
-            if len(hits) >= query.k or exhausted or depth >= self.chunk_count:
-                return hits, None
+            if len(hits) >= wanted.k or exhausted or depth >= self.chunk_count:
+                return _Ranking(hits, None, matched, vector, first_depth)
             # A few long articles or many duplicates used up the candidates: look deeper.
             depth = min(depth * 4, self.chunk_count)
 
@@ -346,7 +580,7 @@ class SearchService:
                 Hit(
                     score=round(score, 4),
                     passage=passage_of(chunk),
-                    article=ArticleRef(**chunk.article),
+                    article=article_ref(chunk.article),
                     dense_score=_rounded(dense.get(chunk_id)),
                     keyword_score=_rounded(keyword.get(chunk_id)),
                 )
@@ -371,8 +605,8 @@ class SearchService:
 
 def _single_threaded_faiss() -> None:
     """One OpenMP thread per FAISS search: a server runs many searches at once, one per
-    request thread, and OpenMP threads spinning against each other on 2 cores made a flat
-    search over 100k vectors 3x slower under load (95 ms against 28 ms, measured here)."""
+    request thread, and OpenMP threads spinning against each other made searches several
+    times slower under load (docs/benchmarks.md)."""
     import faiss
 
     faiss.omp_set_num_threads(1)

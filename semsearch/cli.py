@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from semsearch.errors import SemsearchError
-from semsearch.search.query import MODES
+from semsearch.search.query import MODES, SORTS
 from semsearch.settings import DEFAULT_MODEL, SETTINGS, get_setting
 
 
@@ -129,9 +129,11 @@ def build(
     tune: bool,
     quiet: bool,
 ) -> None:
-    """Build an index from article files and folders (.md/.txt pages, .jsonl, .csv)."""
+    """Build an index from article files and folders (.md/.txt pages, .jsonl, .csv, web
+    pages .html/.htm, gzipped too, and web archives .warc/.warc.gz)."""
     from semsearch.index.build.builder import build_index
     from semsearch.index.embed import load_embedder
+    from semsearch.search.calibration import build_calibrator
     from semsearch.search.tuning import build_tuner
     from semsearch.settings import get_setting
 
@@ -147,8 +149,16 @@ def build(
             get_setting("model", settings), int(get_setting("batch_size", settings))
         )
         tuner = build_tuner(embedder) if tune else None
+        calibrator = build_calibrator(embedder) if tune else None
         report = build_index(
-            inputs, out, embedder, settings, _parse_column_map(csv_map), bars, tuner
+            inputs,
+            out,
+            embedder,
+            settings,
+            _parse_column_map(csv_map),
+            bars,
+            tuner,
+            calibrate=calibrator,
         )
     except SemsearchError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -162,10 +172,13 @@ def build(
         click.echo(f"  {item}")
     if len(report.skipped) > 50:
         click.echo(f"  ... and {len(report.skipped) - 50} more (run with -v to log all)")
+    if report.ingest is not None:
+        for line in report.ingest.lines():
+            click.echo(line)
     click.echo(f"chunks: {report.chunks} ({report.reused} unchanged, their vectors reused)")
     click.echo(
         f"seconds: {report.seconds:.1f} (the model busy embedding {report.embed_seconds:.1f}, "
-        f"alongside reading; tuning {report.tune_seconds:.1f})"
+        f"alongside chunking; tuning {report.tune_seconds:.1f})"
     )
     click.echo(f"chunks/s: {report.chunks_per_second:.1f} (tuning excluded)")
     fusion = report.fusion
@@ -184,6 +197,15 @@ def build(
             )
     elif tune:
         click.echo("hybrid fusion: defaults (too few articles with several passages to tune)")
+    no_match = report.no_match
+    if no_match:
+        click.echo(
+            f"no good match below: {no_match['min_score']} (set by {no_match['set_by']}; "
+            f"off-topic probes refused {no_match['off_topic_refused']:.0%}, on-topic "
+            f"{no_match['on_topic_refused']:.0%}; {no_match['on_topic']['n']} probes)"
+        )
+    elif tune:
+        click.echo("no good match below: the min_score setting (too few probes to calibrate)")
 
 
 @cli.command()
@@ -266,6 +288,19 @@ def _print_update(report: Any) -> None:
 @click.option("--to", "published_to", default=None, help="Published on or before (YYYY[-MM[-DD]]).")
 @click.option("--publication", default=None, help="Only this publication (case ignored).")
 @click.option("--author", default=None, help="Only bylines containing this (case ignored).")
+@click.option("--page", type=int, default=None, help="Which page of k results, from 1.")
+@click.option(
+    "--sort",
+    type=click.Choice(SORTS),
+    default=None,
+    help="relevance (default), or the same matches newest or oldest first.",
+)
+@click.option(
+    "--no-infer-dates",
+    "no_infer_dates",
+    is_flag=True,
+    help='Do not read date words in the query ("since 2017") as date filters.',
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON instead of text.")
 @click.option("--model", default=None, help=_setting_help("model"))
 def query(
@@ -278,11 +313,16 @@ def query(
     published_to: str | None,
     publication: str | None,
     author: str | None,
+    page: int | None,
+    sort: str | None,
+    no_infer_dates: bool,
     as_json: bool,
     model: str | None,
 ) -> None:
     """Search an index from the command line."""
+    from semsearch.search.query import validate_query
     from semsearch.search.service import SearchService
+    from semsearch.web.navigation import date_phrase
     from semsearch.web.render import result_to_dict
 
     filters = {
@@ -293,17 +333,33 @@ def query(
     }
     try:
         service = SearchService.open(index_dir, {"model": model})
-        result = service.search(text, k, mode=mode, group=group, filters=filters)
+        params = {"q": text, "k": k, "mode": mode, "group": group, **filters}
+        params.update(page=page, sort=sort, infer_dates=False if no_infer_dates else None)
+        result = service.search(validate_query(params, service.settings))
     except SemsearchError as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:
         click.echo(json.dumps(result_to_dict(result), ensure_ascii=False, indent=2))
         return
+    if result.inferred:
+        click.echo(
+            f"Dates read from the query: {date_phrase(result.inferred)} "
+            "(--no-infer-dates searches all dates)"
+        )
     if not result.hits:
-        click.echo(f"No good match: {result.reason}.")
+        click.echo(f"No good match: {result.reason}." if not result.past_end else result.reason)
         return
-    click.echo(f"{len(result.hits)} results ({result.mode}) in {result.took_ms:.0f} ms")
-    for rank, hit in enumerate(result.hits, start=1):
+    click.echo(
+        f"{len(result.hits)} results ({result.mode}"
+        + (f", {result.sort}" if result.sort != "relevance" else "")
+        + f", page {result.page}) in {result.took_ms:.0f} ms"
+    )
+    first = (result.page - 1) * result.k + 1
+    weaker_said = result.sort != "relevance"  # date order mixes them: no heading
+    for rank, hit in enumerate(result.hits, start=first):
+        if hit.strength == "weak" and not weaker_said:
+            click.echo("\n-- weaker matches --")
+            weaker_said = True
         a = hit.article
         byline = ", ".join(x for x in (a.publication, a.author, a.published) if x)
         click.echo(f"\n{rank}. [{hit.score:.3f}] {a.title}" + (f" — {byline}" if byline else ""))
@@ -312,6 +368,77 @@ def query(
         click.echo(f"   {credit}" + (f" · {a.url}" if a.url else ""))
         if hit.also:
             click.echo(f"   (+{len(hit.also)} more passages from this article)")
+    if result.has_next:
+        click.echo(f"\nMore: --page {result.page + 1}")
+
+
+@cli.command()
+@click.argument("article_id")
+@click.option("--index", "index_dir", required=True, type=click.Path(), help="Index directory.")
+@click.option("--model", default=None, help=_setting_help("model"))
+def show(article_id: str, index_dir: str, model: str | None) -> None:
+    """Print one article as its page shows it: credits, citations, then the text."""
+    from semsearch.index.ingest.readers import is_web_url
+    from semsearch.search.citation import cite, web_url
+    from semsearch.search.service import SearchService
+
+    try:
+        found = SearchService.open(index_dir, {"model": model}).article(article_id)
+    except SemsearchError as exc:
+        raise click.ClickException(str(exc)) from exc
+    a = found.article
+    click.echo(click.style(a.title, bold=True))
+    byline = " · ".join(x for x in (a.author, a.publication, a.published) if x)
+    if byline:
+        click.echo(byline)
+    site = a.site_url if a.site_url and is_web_url(a.site_url) else None
+    for label, value in (("URL", web_url(a)), ("Site", site), ("Copyright", a.copyright)):
+        if value:
+            click.echo(f"{label}: {value}")
+    for name, values in a.tags.items():
+        click.echo(f"{name}: {', '.join(values)}")
+    citations = cite(a)
+    click.echo("\nCite:")
+    for label, value in (
+        ("Credit", citations.text),
+        ("APA", citations.apa),
+        ("Chicago", citations.chicago),
+    ):
+        click.echo(f"  {label}: {value}")
+    click.echo("\n" + found.text.strip())
+    for value in (a.license, a.source_note):
+        if value:
+            click.echo("\n" + value)
+
+
+@cli.command()
+@click.option("--index", "index_dir", required=True, type=click.Path(), help="Index directory.")
+def info(index_dir: str) -> None:
+    """Print what an index holds: model, version, counts, articles by publication and year."""
+    from semsearch.index.storage.overview import index_overview
+
+    try:
+        overview = index_overview(index_dir)
+    except SemsearchError as exc:
+        raise click.ClickException(str(exc)) from exc
+    model = overview.model
+    click.echo(f"index:    {overview.path}")
+    click.echo(f"version:  {overview.version} (format {overview.format_version})")
+    click.echo(f"built:    {overview.built_at}")
+    revision = f" (revision {model['revision']})" if model.get("revision") else ""
+    click.echo(f"model:    {model.get('name')}{revision}, dimension {model.get('dimension')}")
+    click.echo("counts:   " + ", ".join(f"{n} {name}" for name, n in overview.counts.items()))
+    if overview.earliest:
+        undated = f", {overview.undated} undated" if overview.undated else ""
+        click.echo(f"dates:    {overview.earliest} to {overview.latest}{undated}")
+    else:
+        click.echo("dates:    none given")
+    click.echo("\nby publication:")
+    for publication, n in overview.by_publication:
+        click.echo(f"  {n:6d}  {publication or '(none given)'}")
+    click.echo("\nby year:")
+    for year, n in overview.by_year:
+        click.echo(f"  {n:6d}  {year or '(undated)'}")
 
 
 @cli.command(name="eval")

@@ -26,6 +26,8 @@ ARTICLE_KEYS = [
     "source_note",
     "tags",
 ]
+#: A hit's article: the credits, then its copies under other publications.
+HIT_ARTICLE_KEYS = [*ARTICLE_KEYS, "copies"]
 
 
 def test_search_success_shape(client) -> None:
@@ -43,12 +45,16 @@ def test_search_success_shape(client) -> None:
         "index",
         "results",
         "no_match_reason",
+        "sort",
+        "page",
+        "has_next",
+        "facets",
     ]
     assert body["mode"] == "hybrid" and body["group"] is None and body["filters"] == {}
     assert body["ok"] is True and body["k"] == 3 and len(body["results"]) == 3
     assert set(body["index"]) == {"version", "chunks"}
     first = body["results"][0]
-    assert list(first) == ["score", "scores", "passage", "article"]
+    assert list(first) == ["score", "scores", "passage", "article", "strength"]
     assert list(first["scores"]) == ["dense", "keyword"]
     assert list(first["passage"]) == [
         "text",
@@ -58,7 +64,8 @@ def test_search_success_shape(client) -> None:
         "end",
         "best_sentence",
     ]
-    assert list(first["article"]) == ARTICLE_KEYS
+    assert list(first["article"]) == HIT_ARTICLE_KEYS
+    assert first["article"]["copies"] == []
     assert first["article"]["id"] == "08_century_old_rye_starter"
     assert first["article"]["copyright"].startswith("Copyright ©")
     assert any("<mark>" in r["passage"]["highlight"] for r in body["results"])
@@ -238,8 +245,20 @@ def test_article_reads_back_whole_with_its_passages(client) -> None:
     body = response.get_json()
     assert list(body) == ["ok", "article"] and body["ok"] is True
     article = body["article"]
-    assert list(article) == [*ARTICLE_KEYS, "origin", "extra", "text", "passages"]
-    assert {key: article[key] for key in ARTICLE_KEYS} == hit["article"]
+    assert list(article) == [
+        *ARTICLE_KEYS,
+        "origin",
+        "extra",
+        "text",
+        "passages",
+        "provenance",
+        "copies",
+    ]
+    assert {key: article[key] for key in ARTICLE_KEYS} == {
+        key: hit["article"][key] for key in ARTICLE_KEYS
+    }
+    assert article["copies"] == hit["article"]["copies"] == []
+    assert article["provenance"]["file"] == article["origin"]
     assert article["origin"].endswith(".md")
     # The passages' offsets point into the text; the hit's passage is one of them.
     text, passages = article["text"], article["passages"]

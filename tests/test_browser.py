@@ -58,3 +58,71 @@ def test_type_query_submit_and_see_attributed_result(browser, server_url, javasc
     assert first.locator("blockquote mark").count() > 0
     assert "q=sourdough" in page.url
     context.close()
+
+
+@pytest.mark.parametrize("javascript", [True, False])
+def test_read_in_article_marks_the_passage_and_offers_a_citation(
+    browser, server_url, javascript
+) -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    context = browser.new_context(
+        java_script_enabled=javascript, viewport={"width": 1000, "height": 800}
+    )
+    page = context.new_page()
+    page.goto(server_url + "/")
+    page.fill("input[name=q]", "sourdough rye starter bakery")
+    page.press("input[name=q]", "Enter")
+    page.wait_for_selector("li.hit")
+    read = page.locator("li.hit").first.locator("a.read")
+    chunk = parse_qs(urlsplit(read.get_attribute("href") or "").query)["chunk"][0]
+    read.click()
+    page.wait_for_url(f"**/articles/08_century_old_rye_starter?*#c{chunk}")
+    passage = page.locator(f"#c{chunk}")
+    assert "marked" in (passage.get_attribute("class") or "").split()
+    assert passage.locator("span.best mark").count() >= 2
+    # In view, at the top: the browser jumped to the fragment (unscrolled, the passage sits
+    # below the title, credits and quotation, about 400 px down).
+    box = passage.bounding_box()
+    assert box is not None and 0 <= box["y"] < 100, box
+    assert page.locator("h1.title").bounding_box()["y"] < 0  # scrolled past the title
+    apa = page.locator("#cite-apa")
+    assert apa.input_value().startswith("Inglehart, R. (2024, January 19).")
+    assert apa.get_attribute("readonly") is not None
+    quote = page.locator(".quotation textarea").input_value()
+    assert quote.startswith("“The loaf is made with a sourdough rye starter")
+    assert quote.endswith("Copyright © Rosa Inglehart, Prairie Signal, 2024")
+    context.close()
+
+
+@pytest.mark.parametrize("javascript", [True, False])
+def test_query_facet_next_page_and_weaker_matches(browser, server_url, javascript) -> None:
+    context = browser.new_context(java_script_enabled=javascript)
+    page = context.new_page()
+    page.goto(server_url + "/")
+    page.fill("input[name=q]", "the harbour and the city council")
+    page.press("input[name=q]", "Enter")
+    page.wait_for_selector("nav.facets")
+    # Narrow by a publication: its facet keeps the other publications visible.
+    facet = page.locator("section.facet-publication li a").first
+    publication = facet.locator(".value").inner_text()
+    others = page.locator("section.facet-publication li").count()
+    facet.click()
+    page.wait_for_selector("section.facet-publication li.selected")
+    assert "publication=" in page.url
+    assert page.locator("section.facet-publication li").count() == others
+    assert {p.inner_text() for p in page.locator("li.hit .publication").all()} == {publication}
+    # Page through: page 2 shows other passages, and a way back.
+    first_page = page.locator("li.hit blockquote").all_inner_texts()
+    page.locator("nav.pages a.next").click()
+    page.wait_for_selector("nav.pages a.previous")
+    assert "page=2" in page.url
+    second_page = page.locator("li.hit blockquote").all_inner_texts()
+    assert second_page and not set(second_page) & set(first_page)
+    # A longer list reaches past the strong matches: the weaker ones are set apart.
+    page.goto(server_url + "/?q=sourdough+rye+starter+fermentation&k=30")
+    page.wait_for_selector("h2.weaker")
+    assert page.locator("ol.results.strong li.hit").count() >= 1
+    assert page.locator("ol.results.weak li.hit").count() >= 1
+    assert "Rye Starter" in page.locator("ol.results.strong li.hit h2.title").first.inner_text()
+    context.close()

@@ -88,3 +88,43 @@ def test_settings_doc_documents_every_setting() -> None:
     doc = (ROOT / "docs" / "settings.md").read_text(encoding="utf-8")
     missing = [s.name for s in SETTINGS if f"`{s.name}`" not in doc or f"`{s.env}`" not in doc]
     assert not missing, f"settings missing from docs/settings.md's tables: {missing}"
+
+
+def test_show_prints_the_article_with_its_citations(runner, demo_index: Path) -> None:
+    article_id = "08_century_old_rye_starter"
+    result = runner.invoke(
+        cli, ["show", "--index", str(demo_index), "--model", "hashing-256", article_id]
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "A Century-Old Rye Starter Returns to the Ovens of Oskaloo"
+    assert lines[1] == "Rosa Inglehart · Prairie Signal · 2024-01-19"
+    assert "Copyright: Copyright © Rosa Inglehart, Prairie Signal, 2024" in lines
+    assert "theme: Food and Culture, Rural Heritage" in lines
+    assert "  APA: Inglehart, R. (2024, January 19). A Century-Old Rye Starter Returns to the " \
+        "Ovens of Oskaloo. Prairie Signal." in lines  # fmt: skip
+    assert any(line.startswith("  Chicago: Inglehart, Rosa. “A Century-Old") for line in lines)
+    assert "None" not in result.output
+    assert "a sourdough rye starter that the Vandermolen family" in result.output
+    missing = runner.invoke(
+        cli, ["show", "--index", str(demo_index), "--model", "hashing-256", "nope"]
+    )
+    assert missing.exit_code == 1 and "Traceback" not in missing.output
+    assert "Error: no article with id 'nope'" in missing.output
+
+
+def test_info_prints_what_the_index_holds(runner, demo_index: Path) -> None:
+    result = runner.invoke(cli, ["info", "--index", str(demo_index)])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "model:    hashing-256 (revision 1), dimension 256" in out
+    assert "counts:   10 articles, " in out and " chunks" in out
+    assert "dates:    2016-08-26 to 2025-05-12" in out
+    publications = out.split("by publication:\n")[1].split("\n\n")[0].splitlines()
+    assert publications[0].split() == ["3", "Harbor", "Ledger"]
+    assert sum(int(line.split()[0]) for line in publications) == 10
+    years = out.split("by year:\n")[1].splitlines()
+    assert [line.split()[1] for line in years] == [str(y) for y in range(2016, 2026)]
+    assert "(format " in out and "version:" in out
+    gone = runner.invoke(cli, ["info", "--index", "/nonexistent/index"])
+    assert gone.exit_code == 1 and "Error:" in gone.output and "Traceback" not in gone.output

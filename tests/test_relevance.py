@@ -569,3 +569,12 @@ def test_representation_study_ranks_as_the_service_does(tmp_path: Path) -> None:
     assert 0.2 < baseline[1] < 0.9, "the fixture should not be trivially ranked"
     assert len(results) == 13  # the service, the baseline and eleven variants
     assert all(0.0 <= hybrid <= 1.0 for _, hybrid in results.values())
+
+
+def test_a_judged_copy_is_credited_to_the_article_indexed_for_it() -> None:
+    from semsearch.search.evaluate import credited_to_kept
+
+    owners = {"copy": "kept", "copy2": "kept"}
+    assert credited_to_kept({"copy": 1, "other": 2}, owners) == {"kept": 1, "other": 2}
+    assert credited_to_kept({"copy": 1, "kept": 2, "copy2": 3}, owners) == {"kept": 3}
+    assert credited_to_kept({"a": 1}, {}) == {"a": 1}

@@ -17,6 +17,7 @@ from apispec import APISpec
 from flask import Flask, current_app, jsonify
 from pydantic.json_schema import models_json_schema
 
+from semsearch.search.citation import FORMATS as CITATION_FORMATS
 from semsearch.search.query import SEARCH_PARAMS, Limits, query_model
 from semsearch.web.render import RESPONSE_MODELS
 
@@ -98,6 +99,15 @@ def _search_operation(method: str, max_body_bytes: int) -> dict[str, Any]:
             **_errors("TooManyRequests", "InternalError", "Unavailable"),
         },
     }
+    # format=csv: the same results as a CSV download (the reader's export).
+    operation["responses"]["200"]["content"]["text/csv"] = {
+        "schema": {"type": "string", "description": "RFC 4180 CSV, a header row first."}
+    }
+    operation["responses"]["200"]["headers"]["Content-Disposition"] = {
+        "description": 'With format=csv: `attachment; filename="search-<query>.csv"`.',
+        "required": False,
+        "schema": {"type": "string"},
+    }
     if method == "get":
         operation["summary"] = "Search, parameters in the query string"
         operation["description"] = unknown
@@ -147,6 +157,8 @@ def _paths(max_body_bytes: int) -> dict[str, dict[str, Any]]:
                 },
             )
         },
+        "/api/articles/{article_id}/cite": {"get": _cite_operation()},
+        "/api/articles/{article_id}/similar": {"get": _similar_operation()},
         "/healthz": {
             "get": _operation(
                 "healthz",
@@ -208,6 +220,90 @@ def _paths(max_body_bytes: int) -> dict[str, dict[str, Any]]:
             )
         },
     }
+
+
+def _similar_operation() -> dict[str, Any]:
+    """GET /api/articles/{article_id}/similar: more like this, from the stored vectors."""
+    return _operation(
+        "similarArticles",
+        "articles",
+        "The articles most like this one",
+        description="Nearest by the mean of the article's stored passage vectors; each "
+        "other article once, with its closest passage; the article and its syndicated "
+        "copies left out. Any parameter but k is refused with 400.",
+        parameters=[
+            {
+                "name": "article_id",
+                "in": "path",
+                "required": True,
+                "description": "The article's id, URL-quoted; it may contain slashes.",
+                "schema": {"type": "string", "minLength": 1},
+            },
+            {
+                "name": "k",
+                "in": "query",
+                "required": False,
+                "description": "How many articles (default: the server's default_k).",
+                "schema": {"type": "integer", "minimum": 1, "maximum": 100},
+            },
+        ],
+        responses={
+            "200": _json_response("The similar articles, nearest first.", "SimilarResponse"),
+            **_errors("BadRequest", "NotFound", "InternalError", "Unavailable"),
+        },
+    )
+
+
+def _cite_operation() -> dict[str, Any]:
+    """GET /api/articles/{article_id}/cite: one citation format, as its own media type."""
+    text = {"schema": {"type": "string"}}
+    return _operation(
+        "citeArticle",
+        "articles",
+        "The article's citation: credit line, APA, Chicago, BibTeX or CSL-JSON",
+        description="Built from the stored metadata; fields the article lacks are left out. "
+        "text, apa and chicago answer text/plain; bibtex and csl-json are downloads "
+        "(Content-Disposition: attachment). Any parameter but format is refused with 400.",
+        parameters=[
+            {
+                "name": "article_id",
+                "in": "path",
+                "required": True,
+                "description": "The article's id, URL-quoted; it may contain slashes.",
+                "schema": {"type": "string", "minLength": 1},
+            },
+            {
+                "name": "format",
+                "in": "query",
+                "required": False,
+                "description": "text (the plain credit line: author, title, publication, "
+                "date, URL, copyright), apa (7th edition), chicago (notes and bibliography), "
+                "bibtex or csl-json. Case and surrounding spaces are ignored.",
+                "schema": {"type": "string", "enum": list(CITATION_FORMATS), "default": "text"},
+            },
+        ],
+        responses={
+            "200": {
+                "description": "The citation.",
+                "headers": {
+                    "X-Request-ID": "RequestId",
+                    "Content-Disposition": {
+                        "description": "For bibtex and csl-json: `attachment; filename=...`.",
+                        "required": False,
+                        "schema": {"type": "string"},
+                    },
+                },
+                "content": {
+                    "text/plain": text,
+                    "application/x-bibtex": text,
+                    "application/vnd.citationstyles.csl+json": {
+                        "schema": {"type": "array", "items": {"type": "object"}}
+                    },
+                },
+            },
+            **_errors("BadRequest", "NotFound", "InternalError", "Unavailable"),
+        },
+    )
 
 
 def _version() -> str:

@@ -16,8 +16,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypedDict
 
 from semsearch.index.ingest.readers import is_web_url
-from semsearch.search.query import DATE_PATTERN, MAX_FILTER_CHARS, Group, Mode
-from semsearch.search.service import MAX_ALSO, ArticleRef, FullArticle, Hit, SearchResult
+from semsearch.search.query import DATE_PATTERN, MAX_FILTER_CHARS, Group, Mode, Sort
+from semsearch.search.service import (
+    MAX_ALSO,
+    ArticleRef,
+    FullArticle,
+    Hit,
+    SearchResult,
+    SimilarResult,
+)
 from semsearch.search.service import Passage as FoundPassage
 
 
@@ -90,7 +97,7 @@ class Passage(_Shape):
     best_sentence: BestSentence | None
 
 
-class Article(_Shape):
+class ArticleCredits(_Shape):
     """The article a passage comes from, with everything needed to credit it."""
 
     id: str
@@ -104,6 +111,45 @@ class Article(_Shape):
     license: str | None
     source_note: str | None
     tags: dict[str, list[str]]
+
+
+class HitCopy(_Shape):
+    """Another publication of the story (a syndicated copy found when the index was built)."""
+
+    publication: str | None
+    url: str | None
+    published: str | None = Field(description="ISO 8601: YYYY, YYYY-MM or YYYY-MM-DD.")
+
+
+class Article(ArticleCredits):
+    """The article a passage comes from, with everything needed to credit it, and the other
+    publications of the same story."""
+
+    copies: list[HitCopy] = Field(
+        description="The same story under other publications (found at ingest); filtering "
+        "by one of their publications finds this article."
+    )
+
+
+class ArticleCopy(HitCopy):
+    """Another publication of the article, as recorded at ingest."""
+
+    id: str = Field(description="The copy's own id (not indexed: the article stands for it).")
+    origin: str = Field(description="The input the copy was read from.")
+    similarity: float = Field(
+        ge=0, le=1, description="Jaccard similarity of the two texts' word 5-shingles."
+    )
+
+
+class Provenance(_Shape):
+    """Where the article was read from."""
+
+    file: str | None = Field(default=None, description="The input file.")
+    line: int | None = Field(
+        default=None, description="The line of a JSONL record, or the line a CSV row starts on."
+    )
+    record_id: str | None = Field(default=None, description="The WARC record's WARC-Record-ID.")
+    fetched: str | None = Field(default=None, description="The WARC record's fetch date.")
 
 
 class Scores(_Shape):
@@ -130,10 +176,25 @@ class Result(_Shape):
         description="Other matching passages of the same article (only with group=article, "
         "only when there are some).",
     )
+    strength: Literal["strong", "weak"] = Field(
+        description="strong while the score stays close to the best result's; weak after: "
+        "passages that share a word with the query and little else (docs/relevance.md)."
+    )
 
 
 _Date = Annotated[str, Field(pattern=DATE_PATTERN)]
 _Name = Annotated[str, Field(min_length=1, max_length=MAX_FILTER_CHARS)]
+
+
+class InferredFilters(TypedDict, total=False):
+    """Date filters read from the query's words (infer_dates), and those words (`phrase`),
+    which were left out of the searched text; the dates are in `filters` too."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
+
+    published_from: _Date
+    published_to: _Date
+    phrase: Annotated[str, Field(min_length=1)]
 
 
 class AppliedFilters(TypedDict, total=False):
@@ -145,6 +206,7 @@ class AppliedFilters(TypedDict, total=False):
     published_to: _Date
     publication: _Name
     author: _Name
+    inferred: InferredFilters
 
 
 class IndexInfo(_Shape):
@@ -152,6 +214,14 @@ class IndexInfo(_Shape):
 
     version: str
     chunks: int = Field(ge=0)
+
+
+class Facets(_Shape):
+    """Counts of matching articles by value; empty when nothing matches."""
+
+    publication: dict[str, int]
+    author: dict[str, int]
+    year: dict[str, int]
 
 
 class SearchResponse(_Shape):
@@ -178,6 +248,24 @@ class SearchResponse(_Shape):
     no_match_reason: str | None = Field(
         description="Why `results` is empty, when the server refuses to answer with weak passages."
     )
+    sort: Sort = Field(description="The order of the results: relevance, newest or oldest.")
+    page: int = Field(ge=1, description="The page of k results this answer is, from 1.")
+    has_next: bool = Field(description="Whether the next page has results.")
+    facets: Facets = Field(
+        description="Matching articles per publication, author and year (most first, at "
+        "most 20 each); each facet is counted without its own filter (docs/api.md)."
+    )
+
+
+class SimilarResponse(_Shape):
+    """The articles most like one article (by its stored passage vectors), each once with
+    its closest passage; the article itself and its copies are left out."""
+
+    ok: Literal[True]
+    article: Article
+    k: int = Field(ge=1)
+    took_ms: float = Field(ge=0)
+    results: list[Result]
 
 
 class IndexSummary(_Shape):
@@ -222,7 +310,7 @@ class ArticlePassage(_Shape):
     end: int = Field(ge=0)
 
 
-class FullArticleBody(Article):
+class FullArticleBody(ArticleCredits):
     """The article read back whole: its credits, where it was read from, its clean text
     exactly as indexed (passage offsets point into it) and its passages in reading order."""
 
@@ -232,6 +320,13 @@ class FullArticleBody(Article):
     )
     text: str
     passages: list[ArticlePassage]
+    provenance: Provenance = Field(
+        description="Where the article was read from; members the input has no place for "
+        "are null (an index built before format 5 records none)."
+    )
+    copies: list[ArticleCopy] = Field(
+        description="The same story under other publications, found at ingest."
+    )
 
 
 class ArticleResponse(_Shape):
@@ -257,6 +352,7 @@ RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     Ready,
     Reloaded,
     ArticleResponse,
+    SimilarResponse,
     Error,
 )
 
@@ -280,9 +376,13 @@ def passage_model(passage: FoundPassage) -> Passage:
 
 
 def article_model(article: ArticleRef) -> Article:
-    """An article's credits (read field by field: `dataclasses.asdict` deep-copies every
-    field, measured at ~1 ms of a 15 ms request)."""
-    return Article(**{name: getattr(article, name) for name in _ARTICLE_FIELDS})
+    """An article's credits, read field by field: `dataclasses.asdict` deep-copies every
+    field, a noticeable share of a request (docs/benchmarks.md)."""
+    fields = {name: getattr(article, name) for name in _ARTICLE_FIELDS}
+    fields["copies"] = [
+        HitCopy(publication=c.publication, url=c.url, published=c.published) for c in article.copies
+    ]
+    return Article(**fields)
 
 
 _ARTICLE_FIELDS = tuple(f.name for f in dataclass_fields(ArticleRef))
@@ -293,11 +393,23 @@ def full_article_model(found: FullArticle) -> ArticleResponse:
     return ArticleResponse(
         ok=True,
         article=FullArticleBody(
-            **article_model(found.article).model_dump(),
+            **article_model(found.article).model_dump(exclude={"copies"}),
             origin=found.origin,
             extra=found.extra,
             text=found.text,
             passages=[ArticlePassage(chunk_id=c, start=s, end=e) for c, s, e in found.passages],
+            provenance=Provenance(**{k: found.provenance.get(k) for k in Provenance.model_fields}),
+            copies=[
+                ArticleCopy(
+                    publication=c.publication,
+                    url=c.url,
+                    published=c.published,
+                    id=c.id,
+                    origin=c.origin,
+                    similarity=c.similarity or 0.0,
+                )
+                for c in found.article.copies
+            ],
         ),
     )
 
@@ -310,6 +422,7 @@ def hit_model(hit: Hit) -> Result:
         passage=passage_model(hit.passage),
         article=article_model(hit.article),
         also=[passage_model(p) for p in hit.also],
+        strength="weak" if hit.strength == "weak" else "strong",
     )
 
 
@@ -321,11 +434,34 @@ def result_model(result: SearchResult) -> SearchResponse:
         k=result.k,
         mode=result.mode,  # type: ignore[arg-type]  # validated: one of MODES
         group=result.group,  # type: ignore[arg-type]
-        filters=result.filters,  # type: ignore[arg-type]  # the names are FILTER_NAMES
+        filters=applied_filters(result),
         took_ms=result.took_ms,
         index=IndexInfo(version=result.index_version, chunks=result.chunks),
         results=[hit_model(hit) for hit in result.hits],
         no_match_reason=result.reason,
+        sort=result.sort,  # type: ignore[arg-type]  # validated: one of SORTS
+        page=result.page,
+        has_next=result.has_next,
+        facets=Facets(**{name: result.facets.get(name, {}) for name in Facets.model_fields}),
+    )
+
+
+def applied_filters(result: SearchResult) -> AppliedFilters:
+    """The filters in force, with those read from the query's words under `inferred`."""
+    applied: dict[str, Any] = dict(result.filters)
+    if result.inferred:
+        applied["inferred"] = dict(result.inferred)
+    return applied  # type: ignore[return-value]  # the names are FILTER_NAMES
+
+
+def similar_model(result: SimilarResult) -> SimilarResponse:
+    """The articles like one article."""
+    return SimilarResponse(
+        ok=True,
+        article=article_model(result.article),
+        k=result.k,
+        took_ms=result.took_ms,
+        results=[hit_model(hit) for hit in result.hits],
     )
 
 

@@ -10,11 +10,21 @@ from typing import Any
 from flask import Blueprint, Flask, current_app, jsonify, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
-from semsearch.errors import IndexUnavailableError, SemsearchError
-from semsearch.search.query import FILTER_NAMES, MODES, SEARCH_PARAMS, Query, validate_query
+from semsearch.errors import BadQueryError, IndexUnavailableError, NotFoundError, SemsearchError
+from semsearch.search.citation import FORMATS as CITATION_FORMATS
+from semsearch.search.citation import credit_line, format_citation
+from semsearch.search.query import (
+    FILTER_NAMES,
+    MODES,
+    SEARCH_PARAMS,
+    SORTS,
+    Limits,
+    Query,
+    validate_query,
+)
 from semsearch.search.service import SearchService
 from semsearch.settings import get_setting
-from semsearch.web import EXTENSION
+from semsearch.web import EXTENSION, navigation, reader
 from semsearch.web.render import (
     Error,
     Healthy,
@@ -23,6 +33,7 @@ from semsearch.web.render import (
     Reloaded,
     full_article_model,
     result_to_dict,
+    similar_model,
 )
 from semsearch.web.server import notify_siblings
 
@@ -66,7 +77,9 @@ def page_context(args: Any) -> dict[str, Any]:
     return {
         "q": args.get("q", ""),
         "k": args.get("k") or get_setting("default_k"),
-        "form": {name: args.get(name, "") for name in ("mode", "group", *FILTER_NAMES)},
+        "form": {name: args.get(name, "") for name in ("mode", "group", *FILTER_NAMES, "sort")},
+        "sorts": SORTS,
+        "args": args,
         "default_mode": get_setting("mode"),
         "modes": MODES,
         "max_k": get_setting("max_k"),
@@ -109,6 +122,8 @@ def api_search() -> Any:
     else:
         params = request.args.to_dict()  # a repeated parameter: its first value, as before
     valid = search_request(params)
+    if valid.format == "csv":
+        return reader.results_csv(get_service().search(valid))
     return jsonify(result_to_dict(get_service().search(valid)))
 
 
@@ -117,6 +132,95 @@ def api_article(article_id: str) -> Any:
     """One article, whole: its credits, provenance, clean text and passage offsets."""
     found = get_service().article(article_id)
     return jsonify(full_article_model(found).model_dump(mode="json"))
+
+
+@bp.get("/api/articles/<path:article_id>/cite")
+def api_cite(article_id: str) -> Any:
+    """The article's citation: ?format=text (default), apa, chicago, bibtex or csl-json."""
+    unknown = sorted(set(request.args) - {"format"})
+    if unknown:
+        raise BadQueryError(f"unknown parameter {unknown[0][:40]!r}; known: format")
+    fmt = request.args.get("format", "").strip().lower() or "text"
+    if fmt not in CITATION_FORMATS:
+        raise BadQueryError(
+            f"format must be one of {', '.join(CITATION_FORMATS)}; got {request.args['format']!r}"
+        )
+    article = get_service().article(article_id).article
+    return reader.citation_response(article, fmt, format_citation(article, fmt))
+
+
+@bp.get("/articles/<path:article_id>")
+def article_page(article_id: str) -> Any:
+    """The article, whole, on a page: credits, citations and its addressable passages
+    (#c{chunk_id}); from a hit (?q=...&chunk=N) that passage and its best sentence marked."""
+    service = get_service()
+    try:
+        found = service.article(article_id)
+    except NotFoundError as exc:
+        return render_template("article.html", found=None, error=str(exc)), 404
+    query = request.args.get("q", "")[: int(get_setting("max_query_chars", service.settings))]
+    chunk = request.args.get("chunk", "").strip()
+    marked = None
+    # A chunk of another article, or not a number: the page without a mark, not an error.
+    if chunk.isascii() and chunk.isdigit() and int(chunk) in {p[0] for p in found.passages}:
+        marked = service.passage(int(chunk), query)
+    article = found.article
+    return render_template(
+        "article.html",
+        found=found,
+        article=article,
+        query=" ".join(query.split()),
+        marked=marked,
+        segments=reader.article_segments(found, marked),
+        quotation=reader.best_quotation(marked, article),
+        citations=reader.citations(article),
+        json_url=url_for("search.api_article", article_id=article.id),
+        error=None,
+    )
+
+
+# For the search page's "Cite" on each hit.
+bp.add_app_template_global(reader.best_quotation, "best_quotation")
+bp.add_app_template_global(credit_line, "credit_line")
+
+
+def similar_k(args: Mapping[str, str], service: SearchService) -> int:
+    """The k of a similar-articles request (default_k when not given); BadQueryError else."""
+    unknown = sorted(set(args) - {"k"})
+    if unknown:
+        raise BadQueryError(f"unknown parameter {unknown[0][:40]!r}; known: k")
+    limits = Limits.from_settings(service.settings)
+    given = args.get("k", "").strip()
+    if not given:
+        return limits.default_k
+    if not (given.isascii() and given.isdigit() and 1 <= int(given) <= limits.max_k):
+        raise BadQueryError(f"k must be an integer from 1 to {limits.max_k}, got {given[:40]!r}")
+    return int(given)
+
+
+@bp.get("/api/articles/<path:article_id>/similar")
+def api_similar(article_id: str) -> Any:
+    """The k articles most like this one, from its stored passage vectors."""
+    service = get_service()
+    found = service.similar(article_id, similar_k(request.args, service))
+    return jsonify(similar_model(found).model_dump(mode="json"))
+
+
+@bp.get("/articles/<path:article_id>/similar")
+def similar_page(article_id: str) -> Any:
+    """The articles most like this one, on a page."""
+    service = get_service()
+    found = service.similar(article_id, similar_k(request.args, service))
+    args: dict[str, Any] = request.args.to_dict()  # only k: similar_k refused the rest
+    json_url = url_for("search.api_similar", article_id=article_id, **args)
+    return render_template("similar.html", found=found, json_url=json_url)
+
+
+# For the search page's pages, facets and inferred dates.
+bp.add_app_template_global(navigation.search_link, "search_link")
+bp.add_app_template_global(navigation.facet_link, "facet_link")
+bp.add_app_template_global(navigation.facet_selected, "facet_selected")
+bp.add_app_template_global(navigation.date_phrase, "date_phrase")
 
 
 @bp.post("/api/admin/reload")

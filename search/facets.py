@@ -1,0 +1,102 @@
+"""Facet counts and date order over a query's matches.
+
+A query's *matches* are the articles with a passage in its first fused candidate list (the
+`candidates` deepest of each retriever, filters applied inside the retrievers) that a
+retriever really found: a keyword candidate (it holds a query word), or a dense one at or
+above the no-match threshold (`min_score`). Facets count those articles by publication,
+author and year; `sort=newest|oldest` orders the same set by date. Each facet is counted
+with its own filter removed (publication without the publication filter, year without the
+dates, as Elasticsearch's post_filter does), so a filtered facet keeps its other values.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+#: The facets, each with the filters that narrow it (and are left out when counting it).
+FACET_FILTERS: dict[str, tuple[str, ...]] = {
+    "publication": ("publication",),
+    "author": ("author",),
+    "year": ("published_from", "published_to"),
+}
+#: Most values listed per facet, most frequent first.
+FACET_VALUES = 20
+#: Chunk ids per SQL statement (SQLite's default limit on variables is 32766).
+_BATCH = 900
+
+
+@dataclass(frozen=True)
+class ArticleFacts:
+    """What facets and date order read about the article of one chunk."""
+
+    article_id: str
+    publication: str | None
+    author: str | None
+    published: str | None
+
+
+def matched_chunks(
+    dense: Sequence[tuple[int, float]],
+    keyword: Sequence[tuple[int, float]],
+    ranked: Sequence[tuple[int, float]],
+    min_score: float,
+) -> list[int]:
+    """The ranked chunk ids that are matches: keyword candidates, and dense candidates at or
+    above the no-match threshold, in ranked order."""
+    found = {cid for cid, _ in keyword}
+    found.update(cid for cid, score in dense if score >= min_score)
+    return [cid for cid, _ in ranked if cid in found]
+
+
+def article_facts(db: sqlite3.Connection, chunk_ids: Iterable[int]) -> dict[int, ArticleFacts]:
+    """The article facts of each chunk id, read from the store's tables."""
+    ids = list(dict.fromkeys(int(cid) for cid in chunk_ids))
+    facts: dict[int, ArticleFacts] = {}
+    for start in range(0, len(ids), _BATCH):
+        batch = ids[start : start + _BATCH]
+        rows = db.execute(
+            "SELECT c.id, a.id, a.publication, a.author, a.published FROM chunks c "
+            f"JOIN articles a ON a.id = c.article_id WHERE c.id IN ({','.join('?' * len(batch))})",
+            batch,
+        )
+        for cid, article_id, publication, author, published in rows:
+            facts[int(cid)] = ArticleFacts(article_id, publication, author, published)
+    return facts
+
+
+def facet_value(name: str, facts: ArticleFacts) -> str | None:
+    """The value of one facet for an article; None when the article has none."""
+    if name == "year":
+        return facts.published[:4] if facts.published else None
+    value = facts.publication if name == "publication" else facts.author
+    return value or None
+
+
+def count_facet(name: str, articles: Iterable[ArticleFacts]) -> dict[str, int]:
+    """Articles per value of one facet, most first (ties by value), at most FACET_VALUES."""
+    seen: dict[str, ArticleFacts] = {}
+    for facts in articles:
+        seen.setdefault(facts.article_id, facts)
+    counts = Counter(
+        value for facts in seen.values() if (value := facet_value(name, facts)) is not None
+    )
+    ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return dict(ordered[:FACET_VALUES])
+
+
+def date_ordered(
+    ranked: Sequence[tuple[int, float]], facts: Mapping[int, ArticleFacts], newest: bool
+) -> list[tuple[int, float]]:
+    """The ranked chunks ordered by their article's date (newest or oldest first), undated
+    ones last; equal dates keep their relevance order."""
+    dated = [item for item in ranked if (f := facts.get(item[0])) and f.published]
+    undated = [item for item in ranked if not ((f := facts.get(item[0])) and f.published)]
+
+    def published(item: tuple[int, float]) -> str:
+        return facts[item[0]].published or ""
+
+    # ISO dates sort as strings; a bare "2019" sorts before "2019-01": it is less precise.
+    return sorted(dated, key=published, reverse=newest) + undated

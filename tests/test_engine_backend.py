@@ -1,0 +1,158 @@
+"""The Milvus passage backend (index/storage/engine_backend.py) on Milvus Lite's real engine:
+dense and BM25 candidates against brute force, filters applied before ranking (k hits under
+a narrow filter), quoting in filter values, updates and deletes, and the engine process
+listening on no TCP port (a unix socket only), checked from /proc."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pytest
+
+from semsearch.errors import IndexUnavailableError
+from semsearch.index.build.distributed import check_loopback_only, listening_sockets, process_tree
+from semsearch.index.storage.engine_backend import (
+    EngineFilter,
+    EnginePassage,
+    MilvusPassages,
+    milvus_string,
+    published_number,
+)
+from tests.support.fake_embedder import HashingEmbedder
+
+pytestmark = pytest.mark.process
+
+DIMENSION = 32
+TOPICS = ["harbour storm", "council budget", "vaccine trial", "river flood", "school exam"]
+PUBLICATIONS = ["Tribune", "Herald", 'The "Quoted" O\'Brien Post']
+
+
+def make_passages(n: int = 200) -> list[EnginePassage]:
+    """Passages over five topics, ten publications-by-author combinations and dated days."""
+    embedder = HashingEmbedder(dimension=DIMENSION)
+    texts = [
+        f"{TOPICS[i % 5]} report number {i} from the {TOPICS[(i * 3) % 5]} desk" for i in range(n)
+    ]
+    vectors = embedder.encode_documents(texts)
+    return [
+        EnginePassage(
+            chunk_id=1000 + i,
+            article_id=f"art-{i // 2}",
+            text=texts[i],
+            vector=vectors[i],
+            published=None if i % 17 == 0 else f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}",
+            publication=PUBLICATIONS[i % 3],
+            author=f"author {i % 7}",
+        )
+        for i in range(n)
+    ]
+
+
+def engine_pids() -> list[int]:
+    """The Milvus Lite engine processes this test process started."""
+    return [p for p in process_tree() if psutil.Process(p).name() == "milvus"]
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[tuple[MilvusPassages, list[EnginePassage]]]:
+    backend = MilvusPassages(str(tmp_path / "engine.db"))
+    backend.create(DIMENSION)
+    passages = make_passages()
+    assert backend.write(passages) == len(passages)
+    # The real C++ engine runs as a child process, and listens on no TCP port at all.
+    pids = engine_pids()
+    assert pids, "Milvus Lite started no engine process"
+    assert listening_sockets(pids) == []
+    check_loopback_only(process_tree())
+    yield backend, passages
+    backend.close()
+
+
+def test_filter_expressions_quote_values() -> None:
+    assert published_number("2024-03-05T10:00:00Z") == 20240305
+    assert published_number(None) == 0 and published_number("2024") == 0
+    assert milvus_string('O"Brien\\') == '"O\\"Brien\\\\"'
+    expression = EngineFilter(
+        published_from="2024-01-01", publications=('a"] or chunk_id > 0 or ["',)
+    ).expression()
+    assert expression == (
+        "published >= 20240101 and published > 0 and "
+        'publication in ["a\\"] or chunk_id > 0 or [\\""]'
+    )
+    assert EngineFilter().expression() == ""
+
+
+def test_dense_candidates_are_the_exact_nearest(engine) -> None:
+    backend, passages = engine
+    assert backend.count() == len(passages)
+    query = HashingEmbedder(dimension=DIMENSION).encode_query("storm at the harbour")
+    hits = backend.dense(query, 10)
+    matrix = np.stack([p.vector for p in passages])
+    scores = matrix @ query
+    assert len(hits) == 10
+    assert np.allclose([h.score for h in hits], np.sort(scores)[::-1][:10], atol=1e-5)
+    by_id = {p.chunk_id: p for p in passages}
+    for hit in hits:
+        assert hit.article_id == by_id[hit.chunk_id].article_id
+        assert abs(float(by_id[hit.chunk_id].vector @ query) - hit.score) < 1e-5
+
+
+def test_keyword_candidates_are_stemmed_bm25(engine) -> None:
+    backend, passages = engine
+    # "storms" and "floods" meet "storm" and "flood" through the English stemmer.
+    hits = backend.keyword("storms", 10)
+    assert len(hits) == 10
+    by_id = {p.chunk_id: p for p in passages}
+    assert all("storm" in by_id[h.chunk_id].text for h in hits)
+    assert hits == sorted(hits, key=lambda h: -h.score)
+    assert backend.keyword("zeppelin", 10) == []
+
+
+def test_filters_apply_before_ranking(engine) -> None:
+    backend, passages = engine
+    query = HashingEmbedder(dimension=DIMENSION).encode_query("harbour storm")
+    quoted = PUBLICATIONS[2]
+    # About 1 passage in 21: a filter after ranking would return far fewer than k.
+    narrow = EngineFilter(publications=(quoted,), authors=("author 3",))
+    allowed = {p.chunk_id for p in passages if p.publication == quoted and p.author == "author 3"}
+    assert len(allowed) >= 9
+    for hits in (backend.dense(query, 5, narrow), backend.keyword("report", 5, narrow)):
+        assert len(hits) == 5 and {h.chunk_id for h in hits} <= allowed
+    dated = EngineFilter(published_from="2024-03-01", published_to="2024-03-31")
+    in_march = {p.chunk_id for p in passages if p.published and p.published.startswith("2024-03")}
+    hits = backend.dense(query, 50, dated)
+    assert {h.chunk_id for h in hits} == in_march
+    one = EngineFilter(article_ids=("art-7",))
+    assert {h.chunk_id for h in backend.keyword("report", 10, one)} == {1014, 1015}
+
+
+def test_updates_and_deletes_reach_the_engine(engine) -> None:
+    backend, passages = engine
+    backend.delete_articles(["art-0", "art-1"])
+    assert backend.count() == len(passages) - 4
+    assert not {1000, 1001, 1002, 1003} & {h.chunk_id for h in backend.keyword("report", 200)}
+    changed = EnginePassage(
+        chunk_id=1010,
+        article_id="art-5",
+        text="zeppelin sighted over the harbour",
+        vector=HashingEmbedder(dimension=DIMENSION).encode_documents(["zeppelin"])[0],
+        published="2025-01-02",
+        publication="Herald",
+    )
+    backend.write([changed])
+    assert backend.count() == len(passages) - 4
+    assert [h.chunk_id for h in backend.keyword("zeppelins", 5)] == [1010]
+
+
+def test_a_killed_engine_is_an_unavailable_index(engine) -> None:
+    backend, _ = engine
+    backend.timeout = 3
+    for pid in engine_pids():
+        os.kill(pid, signal.SIGKILL)
+    with pytest.raises(IndexUnavailableError, match="did not answer"):
+        backend.keyword("storm", 5)
