@@ -10,7 +10,7 @@ python3 -m venv .venv
 # torch first and pinned: a CPU build; a looser requirement can pull a multi-GB CUDA build.
 .venv/bin/python -m pip install --quiet "torch==2.13.0"
 if [ "$extra" = "test" ]; then
-  .venv/bin/python -m pip install --quiet -e ".[test]"
+  .venv/bin/python -m pip install --quiet -e ".[test,cluster]"
   if [ ! -x /usr/bin/chromium ]; then
     sudo_cmd=""; [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
     $sudo_cmd apt-get update -qq
