@@ -2,18 +2,17 @@
 the exact-match question from the same index.
 
 Why not SQLite FTS5, which the store once had: FTS5 computes `bm25()` for every passage that
-holds any query word, and at 124k passages a SciFact question took p50 62–81 ms that way.
-bm25s keeps the BM25 weight of every (word, passage) pair in a sparse matrix computed at
-build time, so a query is a few column sums: p50 1.2 ms on the same 124k passages, with the
-same relevance (SciFact keyword nDCG@10 0.6911 against FTS5's 0.6919, article level). A
+holds any query word, which grows with the collection; bm25s keeps the BM25 weight of every
+(word, passage) pair in a sparse matrix computed at build time, so a query is a few column
+sums, with the same relevance (docs/benchmarks.md, "Keyword ranking"; docs/relevance.md). A
 column of that matrix is also a word's inverted list (the passages holding it), which answers
 "does some passage hold every query word" and the build's document frequencies; so there is
 one keyword index, not two.
 
 Words are `semsearch.index.text.analysis` index words (folded, stop words out, Snowball
 stems). The index is written beside the store (`keyword/`), memory-mapped when served, and
-rebuilt from the store on every update (13.6 s for 96k passages here, reading the store
-included).
+rebuilt from the store on every update (its cost: docs/benchmarks.md, "Builds and
+updates").
 """
 
 from __future__ import annotations
@@ -96,8 +95,8 @@ class KeywordIndex:
         if not words or limit <= 0 or total == 0:
             return []
         # One score per passage: a few sparse columns summed (bm25s `get_scores`); taking the
-        # top here is 3x faster than bm25s's `retrieve`, whose thread pool and progress
-        # wrapper cost more than the sums at 94k passages (0.7 against 2.1 ms a query).
+        # top here is faster than bm25s's `retrieve`, whose thread pool and progress wrapper
+        # cost more than the sums (docs/benchmarks.md, "Keyword ranking").
         scores = np.asarray(self._model.get_scores(words), dtype=np.float32)
         if allowed_chunks is None:
             rows = np.flatnonzero(scores > 0)
@@ -154,7 +153,8 @@ class KeywordIndex:
 
 def _sorted_ids(chunk_ids: Iterable[int]) -> npt.NDArray[np.int64]:
     """The ids as a sorted array without repeats; sorted only when they are not already
-    (the filters' ids come from SQLite in id order, and sorting 30k ids took 7 ms)."""
+    (the filters' ids come from SQLite in id order, and sorting tens of thousands of ids
+    costs milliseconds a query)."""
     ids = np.fromiter(chunk_ids, dtype=np.int64)
     if len(ids) > 1 and not bool(np.all(ids[1:] > ids[:-1])):
         ids = np.unique(ids)

@@ -245,8 +245,8 @@ def index_words(texts: list[str], stemmer: Stemmer | None = None) -> list[list[s
 
 def query_words(text: str, stemmer: Stemmer | None = None) -> list[str]:
     """The index words of one text, as `index_words` gives them, without bm25s's per-call
-    set-up (its stop-word set, progress wrapper and vocabulary), which made a keyword search
-    over 96k passages take 0.76 ms instead of 0.65."""
+    set-up (its stop-word set, progress wrapper and vocabulary), a sizeable part of a keyword
+    search's time (docs/benchmarks.md)."""
     # bm25s lower-cases the folded text again: NFKD can make capitals (ᴬ -> A).
     words = [w for w in _WORDS(fold_text(text).lower()) if w not in STOP_WORDS]
     stemmed: list[str] = (thread_stemmer() if stemmer is None else stemmer).stemWords(words)
