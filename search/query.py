@@ -253,19 +253,14 @@ class Query(BaseModel):
             raise _bad(message)
         return number
 
-    @field_validator("mode", "group", mode="before")
+    @field_validator("mode", "group", "format", "sort", mode="before")
     @classmethod
     def _choice(cls, value: Any, info: Any) -> str:
-        choices = MODES if info.field_name == "mode" else GROUPS
+        choices = {"mode": MODES, "group": GROUPS, "format": OUTPUT_FORMATS, "sort": SORTS}[
+            info.field_name
+        ]
         if not isinstance(value, str) or value.strip().lower() not in choices:
             raise _bad(f"{info.field_name} must be one of {', '.join(choices)}; got {value!r}")
-        return value.strip().lower()
-
-    @field_validator("format", mode="before")
-    @classmethod
-    def _format(cls, value: Any) -> str:
-        if not isinstance(value, str) or value.strip().lower() not in OUTPUT_FORMATS:
-            raise _bad(f"format must be one of {', '.join(OUTPUT_FORMATS)}; got {value!r}")
         return value.strip().lower()
 
     @field_validator("page", mode="before")
@@ -285,13 +280,6 @@ class Query(BaseModel):
         if not 1 <= number <= MAX_DEPTH:
             raise _bad(message)
         return number
-
-    @field_validator("sort", mode="before")
-    @classmethod
-    def _sort(cls, value: Any) -> str:
-        if not isinstance(value, str) or value.strip().lower() not in SORTS:
-            raise _bad(f"sort must be one of {', '.join(SORTS)}; got {value!r}")
-        return value.strip().lower()
 
     @field_validator("infer_dates", mode="before")
     @classmethod
