@@ -9,8 +9,9 @@ Bare numbers are never dates: dateparser's own `search_dates` finds "2-1" in "a 
 "2017" in "the 2017 songs", and on the labelled list in `scripts/eval/date-queries.tsv`
 its precision is far below the framed reading (docs/relevance.md, "Date-aware questions").
 
-Relative phrases count from a reference date, today unless the caller passes one: the words
-mean the reader's calendar, and the page shows the filter it applied with a way to undo it.
+Relative phrases count from a reference date, today unless the caller passes one. The search
+service reads absolute dates only: over an archive, "her costume this year" means the year of
+the story, not today's (a news question of the judged set lost its answer that way).
 """
 
 from __future__ import annotations
@@ -168,11 +169,16 @@ def _is_count(query: str, end: int) -> bool:
     return bool(following and following.group(1).lower() in UNIT_WORDS)
 
 
-def infer_dates(query: str, today: dt.date | None = None) -> InferredDates | None:
-    """The date filters the question's words ask for, or None when it names no date."""
+def infer_dates(
+    query: str, today: dt.date | None = None, relative: bool = True
+) -> InferredDates | None:
+    """The date filters the question's words ask for, or None when it names no date; with
+    `relative` off, only absolute dates ("since 2017", "in March 2019") are read."""
     today = today or dt.date.today()
     for match in _PATTERN.finditer(query):
         if _is_count(query, match.end()):
+            continue
+        if not relative and match.group("rel"):
             continue
         found = _filters(match, today)
         if found is None:

@@ -405,7 +405,8 @@ class SearchService:
             return query, None
         if not self._has_dates:
             return query, None
-        found = infer_dates(query.text)
+        # Absolute dates only: an archive's "this year" is rarely the reader's (see dates.py).
+        found = infer_dates(query.text, relative=False)
         if found is None:
             return query, None
         update = {

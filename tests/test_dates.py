@@ -120,3 +120,12 @@ def test_a_collection_without_dates_never_infers_a_date_filter(tmp_path: Path) -
         "tidal power plans since 2017", 3
     )
     assert result.inferred is None and result.hits
+
+
+def test_the_search_reads_absolute_dates_only() -> None:
+    """An archive's "this year" is the story's, not the reader's: the service leaves
+    relative phrases in the question."""
+    question = "Which creator dressed up as the boast for her costume this year?"
+    assert infer_dates(question, dt.date(2026, 12, 1)) is not None
+    assert infer_dates(question, dt.date(2026, 12, 1), relative=False) is None
+    assert infer_dates("strikes since 2017", relative=False).published_from == "2017"
