@@ -235,10 +235,11 @@ class Query(BaseModel):
             raise _bad(f"query is {len(text)} characters long; the limit is {cls.limits.max_chars}")
         return text
 
-    @field_validator("k", mode="before")
+    @field_validator("k", "page", mode="before")
     @classmethod
-    def _k(cls, value: Any) -> int:
-        message = f"k must be an integer from 1 to {cls.limits.max_k}, got {value!r}"
+    def _count(cls, value: Any, info: Any) -> int:
+        high = cls.limits.max_k if info.field_name == "k" else MAX_DEPTH
+        message = f"{info.field_name} must be an integer from 1 to {high}, got {value!r}"
         if isinstance(value, bool):
             raise _bad(message)
         if isinstance(value, float) and value.is_integer():
@@ -249,7 +250,7 @@ class Query(BaseModel):
             number = int(digits.group(1))
         else:
             raise _bad(message)
-        if not 1 <= number <= cls.limits.max_k:
+        if not 1 <= number <= high:
             raise _bad(message)
         return number
 
@@ -262,24 +263,6 @@ class Query(BaseModel):
         if not isinstance(value, str) or value.strip().lower() not in choices:
             raise _bad(f"{info.field_name} must be one of {', '.join(choices)}; got {value!r}")
         return value.strip().lower()
-
-    @field_validator("page", mode="before")
-    @classmethod
-    def _page(cls, value: Any) -> int:
-        message = f"page must be an integer from 1 to {MAX_DEPTH}, got {value!r}"
-        if isinstance(value, bool):
-            raise _bad(message)
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        if isinstance(value, int):
-            number = value
-        elif isinstance(value, str) and (digits := _INTEGER.fullmatch(value.strip())):
-            number = int(digits.group(1))
-        else:
-            raise _bad(message)
-        if not 1 <= number <= MAX_DEPTH:
-            raise _bad(message)
-        return number
 
     @field_validator("infer_dates", mode="before")
     @classmethod

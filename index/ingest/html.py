@@ -105,18 +105,6 @@ def read_html_file(path: Path, root: Path) -> Article | Skipped:
     return parse_html(data, article_id=html_article_id(path, root), origin=origin)
 
 
-def iter_html_files(paths: list[Path]) -> Iterator[tuple[Path, Path]]:
-    """Each (page file, root) under the given files and folders, in sorted order."""
-    for path in paths:
-        if path.is_dir():
-            for child in sorted(path.rglob("*")):
-                hidden = any(part.startswith(".") for part in child.relative_to(path).parts)
-                if child.is_file() and is_html_file(child) and not hidden:
-                    yield child, path
-        else:
-            yield path, path.parent
-
-
 def _read_limited(path: Path) -> bytes | Skipped:
     """The page's bytes, gunzipped, or a Skipped when too large or the gzip is broken."""
     origin = str(path)
