@@ -15,7 +15,7 @@ import click
 
 from semsearch.errors import SemsearchError
 from semsearch.search.query import MODES, SORTS
-from semsearch.settings import DEFAULT_MODEL, SETTINGS, get_setting
+from semsearch.settings import BUILD_ENGINES, DEFAULT_MODEL, SETTINGS, get_setting
 
 
 def _setting_help(name: str) -> str:
@@ -112,6 +112,32 @@ def cli(verbose: bool, log_json: bool) -> None:
 @click.option("--overlap-tokens", type=int, default=None, help=_setting_help("overlap_tokens"))
 @click.option("--batch-size", type=int, default=None, help=_setting_help("batch_size"))
 @click.option(
+    "--engine",
+    type=click.Choice(BUILD_ENGINES),
+    default=_setting_default("build_engine"),
+    help=_setting_help("build_engine"),
+)
+@click.option(
+    "--address",
+    default=None,
+    metavar="tcp://HOST:PORT",
+    help="With --engine dask: the scheduler to embed on; without it, a cluster of --workers "
+    "processes on 127.0.0.1 is started for the build and stopped after.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="With --engine dask and no --address: worker processes to start [default: 2].",
+)
+@click.option(
+    "--worker-setup",
+    default=None,
+    metavar="MODULE:FUNCTION",
+    help="With --engine dask: a function every worker runs before loading the model (to "
+    "register an embedder defined in code; a model folder needs none).",
+)
+@click.option(
     "--tune/--no-tune",
     default=True,
     show_default=True,
@@ -126,6 +152,10 @@ def build(
     chunk_tokens: int | None,
     overlap_tokens: int | None,
     batch_size: int | None,
+    engine: str,
+    address: str | None,
+    workers: int | None,
+    worker_setup: str | None,
     tune: bool,
     quiet: bool,
 ) -> None:
@@ -143,6 +173,7 @@ def build(
         "overlap_tokens": overlap_tokens,
         "batch_size": batch_size,
     }
+    pipeline = _build_engine(engine, address, workers, worker_setup)
     bars = None if quiet else _Bars()
     try:
         embedder = load_embedder(
@@ -159,6 +190,7 @@ def build(
             bars,
             tuner,
             calibrate=calibrator,
+            engine=pipeline,
         )
     except SemsearchError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -188,15 +220,11 @@ def build(
             f"(probe MRR@10 {fusion['probe_mrr_10']}; dense only {fusion['dense_only_mrr_10']}, "
             f"keyword only {fusion['keyword_only_mrr_10']}; {fusion['probes']} probes)"
         )
-        best = fusion.get("best_probe_setting")
-        if best and best != f"{fusion['method']}:{fusion['dense_weight']}":
-            click.echo(
-                f"  the probes' best, {best}, gained {fusion['best_gain_over_default']} MRR "
-                f"(standard error {fusion['best_gain_standard_error']}): within the noise, "
-                "so the default stays"
-            )
+        kind = fusion.get("probe_kind", "other passages")
+        click.echo(f"  chosen by {fusion.get('chosen_by', 'probes')}: {fusion.get('reason', '')}")
+        click.echo(f"  probes found their article through {kind}")
     elif tune:
-        click.echo("hybrid fusion: defaults (too few articles with several passages to tune)")
+        click.echo("hybrid fusion: defaults (too few probes: the collection is too small to tune)")
     no_match = report.no_match
     if no_match:
         click.echo(
@@ -206,6 +234,21 @@ def build(
         )
     elif tune:
         click.echo("no good match below: the min_score setting (too few probes to calibrate)")
+
+
+def _build_engine(
+    engine: str, address: str | None, workers: int | None, worker_setup: str | None
+) -> Any:
+    """The build's embedding engine: None (this process) or a Dask pipeline factory."""
+    if engine != "dask":
+        if address or workers or worker_setup:
+            raise click.UsageError("--address, --workers and --worker-setup need --engine dask")
+        return None
+    if address and workers:
+        raise click.UsageError("--workers sizes the cluster started without --address")
+    from semsearch.index.build.distributed import dask_pipeline
+
+    return dask_pipeline(address, workers or 2, worker_setup)
 
 
 @cli.command()
@@ -242,18 +285,118 @@ def delete(ids: tuple[str, ...], index_dir: str, model: str | None) -> None:
 def _run_update(index_dir: str, model: str | None, quiet: bool, **change: Any) -> Any:
     from semsearch.index.build.update import update_index
     from semsearch.index.embed import load_embedder
+    from semsearch.search.backend import is_engine_uri
     from semsearch.settings import get_setting
 
     settings = {"model": model}
     bars = None if quiet else _Bars()
     try:
         embedder = load_embedder(get_setting("model", settings), int(get_setting("batch_size")))
+        if is_engine_uri(index_dir):
+            # An engine's index changes in the directory it was published from, which is
+            # then published again (semsearch.index.build.publish says why).
+            from semsearch.index.build.publish import engine_source, engine_store_dir
+
+            source = engine_source(index_dir)
+            report = update_index(source, embedder, progress=bars, **change)
+            if report.version_dir is not None:
+                _publish(source, index_dir, engine_store_dir(index_dir))
+            return report
         return update_index(index_dir, embedder, progress=bars, **change)
     except SemsearchError as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
         if bars:
             bars.close()
+
+
+@cli.command()
+@click.argument("index_dir", type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--to",
+    "uri",
+    required=True,
+    help="Engine URI: milvus:///path/engine.db?collection=NAME (Milvus Lite), "
+    "milvus+unix:///path.sock?collection=NAME, milvus+http://host:19530?collection=NAME.",
+)
+@click.option(
+    "--store-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder every server reads, for the store's copy [default: beside a Lite database].",
+)
+@click.option(
+    "--vector-index",
+    type=click.Choice(["FLAT", "IVF_FLAT", "HNSW"]),
+    default="FLAT",
+    show_default=True,
+    help="The engine's vector index (Milvus Lite has FLAT and IVF_FLAT).",
+)
+def publish(index_dir: str, uri: str, store_dir: str | None, vector_index: str) -> None:
+    """Publish a built index directory into a search engine, then `serve --index URI`."""
+    try:
+        _publish(Path(index_dir), uri, store_dir, vector_index)
+    except SemsearchError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@cli.command()
+@click.option(
+    "--db",
+    "db_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Milvus Lite database file (.db).",
+)
+@click.option(
+    "--socket",
+    "socket_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Unix socket to serve on.",
+)
+def engine(db_path: str, socket_path: str) -> None:
+    """Run Milvus Lite's engine on a unix socket (no TCP port) for several server processes:
+    publish to and serve `milvus+unix://SOCKET?collection=NAME`. Ctrl-C stops it."""
+    import signal
+
+    from semsearch.index.storage.engine_backend import start_lite_engine, stop_lite_engine
+
+    try:
+        process = start_lite_engine(Path(db_path), Path(socket_path))
+    except SemsearchError as exc:
+        raise click.ClickException(str(exc)) from exc
+    stopping: list[int] = []
+
+    def stop(*_: Any) -> None:
+        stopping.append(1)
+        process.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    address = f"milvus+unix://{Path(socket_path).absolute()}"
+    click.echo(f"engine: {db_path} on {address}  (Ctrl-C to stop)")
+    try:
+        code = process.wait()
+    except KeyboardInterrupt:
+        code = 0
+    finally:
+        stop_lite_engine(process)
+    if code and not stopping:
+        raise click.ClickException(f"the engine exited with status {code}")
+
+
+def _publish(
+    index_dir: Path, uri: str, store_dir: str | Path | None, vector_index: str = "FLAT"
+) -> None:
+    from semsearch.index.build.publish import publish_index
+
+    report = publish_index(index_dir, uri, store_dir=store_dir, vector_index=vector_index)
+    click.echo(f"published: {index_dir} (version {report.version}) -> {uri}")
+    click.echo(f"passages: {report.passages} in collection {report.collection}")
+    click.echo(f"store: {report.store}")
+    if report.dropped:
+        click.echo(f"dropped: {', '.join(report.dropped)}")
+    click.echo(f"seconds: {report.seconds:.1f}")
 
 
 def _print_update(report: Any) -> None:
@@ -416,8 +559,15 @@ def show(article_id: str, index_dir: str, model: str | None) -> None:
 def info(index_dir: str) -> None:
     """Print what an index holds: model, version, counts, articles by publication and year."""
     from semsearch.index.storage.overview import index_overview
+    from semsearch.search.backend import is_engine_uri
 
     try:
+        if is_engine_uri(index_dir):  # its counts are the directory's it was published from
+            from semsearch.index.build.publish import engine_source
+
+            source = engine_source(index_dir)
+            click.echo(f"engine:   {index_dir} (published from {source})")
+            index_dir = str(source)
         overview = index_overview(index_dir)
     except SemsearchError as exc:
         raise click.ClickException(str(exc)) from exc

@@ -197,6 +197,8 @@ DEFAULT_MODEL = "packaged:all-MiniLM-L6-v2"
 #: What runs the real model: sentence-transformers on torch (the reference), or an int8 copy
 #: of the same weights on ONNX Runtime (see semsearch.index.embed.onnx).
 BACKENDS = ("torch", "onnx-int8")
+#: Where a build embeds: this process, or a Dask cluster's workers (index/build/distributed.py).
+BUILD_ENGINES = ("local", "dask")
 
 SETTINGS: tuple[Setting, ...] = (
     # --- the model ---------------------------------------------------------------------------
@@ -288,6 +290,15 @@ SETTINGS: tuple[Setting, ...] = (
         "indexed and the others are recorded as its copies (publication, URL, date).",
         "build",
     ),
+    Setting(
+        "build_engine",
+        TEXT,
+        "local",
+        "Where a build embeds its passages: 'local' (this process) or 'dask' (the workers of "
+        "a Dask cluster: the scheduler given by `semsearch build --address`, or a cluster on "
+        "127.0.0.1 started for the build). Same index either way; docs/operations.md.",
+        "build",
+    ),
     # --- the search --------------------------------------------------------------------------
     Setting(
         "default_k", INTEGER, 10, "Results returned when a query does not say how many.", "search"
@@ -322,6 +333,15 @@ SETTINGS: tuple[Setting, ...] = (
         "search",
     ),
     Setting("rrf_k", INTEGER, 60, "The constant k of reciprocal rank fusion.", "search"),
+    Setting(
+        "article_weight",
+        NUMBER,
+        0.5,
+        "Most of a hybrid hit's score that comes from its whole article (BM25 over the "
+        "article, the cosine of its pooled passage vectors), 0..1, reached by queries as long "
+        "as a passage and scaled down for shorter ones; 0 ranks passages alone.",
+        "search",
+    ),
     Setting(
         "min_score",
         NUMBER,

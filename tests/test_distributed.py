@@ -1,6 +1,11 @@
 """Embedding on a Dask cluster (index/build/distributed.py): order, equality with the
 single-process embedder, one model load per worker, a worker killed mid-run, and every
-service the cluster starts listening on loopback only (checked from /proc in each test)."""
+service the cluster starts listening on loopback only (checked from /proc in each test).
+
+Then the build on it: `semsearch build --engine dask` makes the index the single-process
+build makes (chunks, offsets, vectors, manifest); a worker killed mid-build is retried, or,
+with retries off, fails the build with a BuildError and leaves the served index as it was;
+workers with another model than the client's refuse the build."""
 
 from __future__ import annotations
 
@@ -9,8 +14,14 @@ import json
 import os
 import signal
 import socket
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import dask
 import numpy as np
@@ -19,10 +30,12 @@ import pytest
 from distributed import Client
 
 from semsearch.errors import BuildError
+from semsearch.index.build.builder import build_index
 from semsearch.index.build.distributed import (
     ListeningSocket,
     _decode_address,
     check_loopback_only,
+    dask_pipeline,
     embed_on_client,
     embed_passages_distributed,
     listening_sockets,
@@ -31,8 +44,13 @@ from semsearch.index.build.distributed import (
     worker_loads,
 )
 from semsearch.index.embed import load_embedder, register_embedder
+from semsearch.index.storage.directory import resolve_index_dir, versions_dir
+from semsearch.index.storage.manifest import read_manifest
+from semsearch.index.storage.store import StoreReader
+from semsearch.index.storage.vectors import read_vector_index
+from semsearch.search.similar import stored_vectors
 from semsearch.settings import DEFAULT_MODEL
-from tests.conftest import DATASETS, need_shared
+from tests.conftest import DATASETS, DEMO_ARTICLES, ROOT, need_shared
 from tests.support.fake_embedder import HashingEmbedder
 
 FAKE_SETUP = "tests.support.fake_embedder:register"
@@ -63,6 +81,10 @@ def make_texts(n: int) -> list[str]:
 
 class SlowHashingEmbedder(HashingEmbedder):
     """The hashing fake, slowed down, so a worker can be killed in the middle of a task."""
+
+    def __init__(self, dimension: int = 64) -> None:
+        super().__init__(dimension)
+        self.name = f"slowhash-{dimension}"  # what the workers load by
 
     def encode_documents(self, texts: list[str]) -> np.ndarray:
         time.sleep(SLOW_SECONDS * len(texts))
@@ -225,3 +247,253 @@ def test_real_model_vectors_match_the_single_process_embedder() -> None:
     cosines = np.sum(vectors * expected, axis=1)
     assert float(cosines.min()) >= 0.9999
     assert float(np.abs(vectors - expected).max()) <= 1e-4
+
+
+# --- the build on a cluster ------------------------------------------------------------------
+
+OTHER_SETUP = "tests.test_distributed:register_other_revision"
+
+
+def register_other_revision() -> None:
+    """Let `hashing-N` load a fake of another revision (a worker with other model files)."""
+
+    def load(name: str) -> HashingEmbedder:
+        embedder = HashingEmbedder(dimension=int(name.partition("-")[2]))
+        embedder.revision = "2"
+        return embedder
+
+    register_embedder("hashing", load)
+
+
+def write_articles(folder: Path, count: int) -> Path:
+    """`count` Markdown articles of four paragraphs each: several passages per article."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for n in range(count):
+        paragraphs = [
+            " ".join(
+                f"The {WORDS[(n + p + w) % 10]} report {n} said the {WORDS[(n * p + w) % 10]} "
+                f"rose by {w + p} points."
+                for w in range(6)
+            )
+            for p in range(4)
+        ]
+        (folder / f"{n:03d}.md").write_text(
+            f"# Article {n} on the {WORDS[n % 10]}\n\n" + "\n\n".join(paragraphs) + "\n",
+            encoding="utf-8",
+        )
+    return folder
+
+
+def index_contents(out: Path) -> tuple[list[tuple[Any, ...]], np.ndarray]:
+    """Every stored chunk (id, article, ordinal, offsets, text) and their vectors, in id order."""
+    reader = StoreReader(resolve_index_dir(out) / "store.sqlite")
+    db = reader.connect()
+    try:
+        chunks = [
+            (c.chunk_id, c.article["id"], c.ordinal, c.start, c.end, c.text)
+            for c in reader.iter_chunks(db)
+        ]
+    finally:
+        db.close()
+    index = read_vector_index(resolve_index_dir(out) / "vectors.faiss")
+    vectors = stored_vectors(index, [chunk[0] for chunk in chunks])
+    assert vectors is not None
+    return chunks, vectors
+
+
+def comparable_manifest(out: Path) -> dict[str, Any]:
+    """The manifest less what differs between any two builds of the same input: times, the
+    version name, the BM25 files' checksums (bm25s writes its vocabulary in set order), and
+    the record of where the passages were embedded."""
+    record = dict(read_manifest(resolve_index_dir(out)).__dict__)
+    for key in ("built_at", "build_seconds", "version"):
+        record.pop(key)
+    record["files"] = {
+        name: info if not name.startswith("keyword") else {"bytes": info["bytes"]}
+        for name, info in record["files"].items()
+    }
+    record["vectors"] = {k: v for k, v in record["vectors"].items() if k != "embedded_by"}
+    return record
+
+
+def assert_same_index(built: Path, reference: Path) -> None:
+    chunks, vectors = index_contents(built)
+    expected_chunks, expected_vectors = index_contents(reference)
+    assert chunks == expected_chunks and len(chunks) > 0
+    assert np.allclose(vectors, expected_vectors, atol=1e-6)
+    assert comparable_manifest(built) == comparable_manifest(reference)
+
+
+def run_cli_watching_listeners(
+    args: list[str], log: Path
+) -> tuple[int, str, list[ListeningSocket]]:
+    """Run `python -m tests.support.cli ARGS` and, while it runs, read /proc for the sockets
+    it and its children listen on; returns (exit code, output, the most seen at once)."""
+    with log.open("w") as output:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "tests.support.cli", *args],
+            cwd=ROOT,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+        most: list[ListeningSocket] = []
+        while child.poll() is None:
+            try:
+                now = listening_sockets(process_tree(child.pid))
+            except psutil.Error:  # it ended between the two reads
+                now = []
+            assert all(s.loopback for s in now), now
+            if len(now) > len(most):
+                most = now
+            time.sleep(0.05)
+    return child.returncode, log.read_text(), most
+
+
+@pytest.mark.process
+def test_cli_build_on_dask_equals_the_single_process_build(tmp_path: Path) -> None:
+    common = ["build", str(DEMO_ARTICLES), "--model", "hashing-64", "--quiet", "--no-tune"]
+    local = tmp_path / "local"
+    code, output, _ = run_cli_watching_listeners([*common, "--out", str(local)], tmp_path / "a")
+    assert code == 0, output
+    on_dask = tmp_path / "dask"
+    code, output, sockets = run_cli_watching_listeners(
+        [
+            *common,
+            "--out",
+            str(on_dask),
+            "--engine",
+            "dask",
+            "--workers",
+            "2",
+            "--worker-setup",
+            "tests.support.fake_embedder:register",
+        ],
+        tmp_path / "b",
+    )
+    assert code == 0, output
+    # The scheduler and its HTTP server, and a nanny and a worker for each of the two: all on
+    # loopback (asserted at every read), seen while the build ran.
+    assert len(sockets) >= 5, sockets
+    assert_same_index(on_dask, local)
+    embedded_by = read_manifest(resolve_index_dir(on_dask)).vectors["embedded_by"]
+    assert embedded_by["engine"] == "dask" and embedded_by["workers"] == 2
+    assert "embedded_by" not in (read_manifest(resolve_index_dir(local)).vectors or {})
+
+
+@pytest.mark.process
+def test_a_build_on_a_cluster_given_by_address_reuses_vectors(
+    cluster_client: Client, tmp_path: Path
+) -> None:
+    articles = write_articles(tmp_path / "articles", 12)
+    embedder = HashingEmbedder(dimension=32)
+    local, on_dask = tmp_path / "local", tmp_path / "dask"
+    build_index([articles], local, embedder)
+    engine = dask_pipeline(cluster_client.scheduler.address, setup=FAKE_SETUP)
+    report = build_index([articles], on_dask, embedder, engine=engine)
+    assert report.chunks > 64  # more than one group, so several tasks
+    assert_same_index(on_dask, local)
+    assert read_manifest(resolve_index_dir(on_dask)).vectors["embedded_by"]["address"] == (
+        cluster_client.scheduler.address
+    )
+    # A rebuild takes the unchanged passages' vectors from the version it replaces.
+    again = build_index([articles], on_dask, embedder, engine=engine)
+    assert again.reused == again.chunks
+    assert_same_index(on_dask, local)
+    assert all(loads == {"hashing-32": 1} for loads in cluster_client.run(worker_loads).values())
+    assert_loopback(min_sockets=5)
+
+
+@contextmanager
+def killing_a_busy_worker(client: Client) -> Iterator[list[int]]:
+    """While the block runs (a build), SIGKILL a worker in the middle of a task, from a
+    thread; yields the list the killed pid is put in."""
+    killed: list[int] = []
+    thread = threading.Thread(target=lambda: killed.append(kill_a_busy_worker(client)))
+    thread.start()
+    try:
+        yield killed
+    finally:
+        thread.join(timeout=60)
+
+
+@pytest.mark.process
+def test_a_worker_killed_mid_build_is_retried(
+    cluster_client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    articles = write_articles(tmp_path / "articles", 30)
+    register_slow()
+    on_dask = tmp_path / "dask"
+    with killing_a_busy_worker(cluster_client) as killed:
+        build_index(
+            [articles],
+            on_dask,
+            SlowHashingEmbedder(dimension=32),
+            engine=dask_pipeline(cluster_client.scheduler.address, setup=SLOW_SETUP),
+        )
+    assert len(killed) == 1 and not process_alive(killed[0])
+    monkeypatch.setitem(globals(), "SLOW_SECONDS", 0.0)  # the same fake, unhurried, here
+    local = tmp_path / "local"
+    build_index([articles], local, SlowHashingEmbedder(dimension=32))
+    assert_same_index(on_dask, local)
+    assert_loopback(min_sockets=3)
+
+
+@pytest.mark.process
+def test_a_worker_killed_mid_build_fails_it_and_leaves_the_served_index(tmp_path: Path) -> None:
+    articles = write_articles(tmp_path / "articles", 30)
+    register_slow()
+    out = tmp_path / "index"
+    build_index([write_articles(tmp_path / "old", 3)], out, SlowHashingEmbedder(dimension=32))
+    served = resolve_index_dir(out)
+    manifest = (served / "manifest.json").read_text()
+    versions = sorted(p.name for p in versions_dir(out).iterdir())
+    retries_off = dask.config.set({"distributed.scheduler.allowed-failures": 0})
+    with retries_off, local_cluster(workers=2) as cluster, Client(cluster) as client:
+        client.wait_for_workers(2)
+        assert_loopback(min_sockets=5)
+        with killing_a_busy_worker(client) as killed, pytest.raises(BuildError, match="stopped"):
+            build_index(
+                [articles],
+                out,
+                SlowHashingEmbedder(dimension=32),
+                engine=dask_pipeline(cluster.scheduler_address, setup=SLOW_SETUP),
+            )
+        assert len(killed) == 1
+    # The old version is still the one served, whole; the failed build left nothing behind.
+    assert resolve_index_dir(out) == served
+    assert (served / "manifest.json").read_text() == manifest
+    assert sorted(p.name for p in versions_dir(out).iterdir()) == versions
+    chunks, _ = index_contents(out)
+    assert {chunk[1] for chunk in chunks} == {"000", "001", "002"}
+
+
+@pytest.mark.process
+def test_workers_with_another_model_refuse_the_build(
+    cluster_client: Client, tmp_path: Path
+) -> None:
+    out = tmp_path / "index"
+    with pytest.raises(BuildError, match=r"loaded another model.*revision"):
+        build_index(
+            [DEMO_ARTICLES],
+            out,
+            HashingEmbedder(dimension=32),
+            engine=dask_pipeline(cluster_client.scheduler.address, setup=OTHER_SETUP),
+        )
+    assert not out.exists()
+    assert_loopback(min_sockets=5)
+
+
+def test_cluster_options_need_the_dask_engine(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from semsearch.cli import cli
+
+    runner = CliRunner()
+    common = ["build", str(DEMO_ARTICLES), "--out", str(tmp_path / "i"), "--model", "hashing-8"]
+    result = runner.invoke(cli, [*common, "--address", "tcp://127.0.0.1:1"])
+    assert result.exit_code == 2 and "need --engine dask" in result.output
+    result = runner.invoke(
+        cli, [*common, "--engine", "dask", "--address", "tcp://127.0.0.1:1", "--workers", "2"]
+    )
+    assert result.exit_code == 2 and "--workers sizes the cluster" in result.output
+    assert not (tmp_path / "i").exists()

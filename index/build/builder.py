@@ -22,14 +22,18 @@ from typing import Any
 import numpy as np
 
 from semsearch.errors import BuildError
-from semsearch.index.build.pipeline import EmbeddingPipeline
+from semsearch.index.build.pipeline import EmbeddingPipeline, PipelineFactory
 from semsearch.index.build.reuse import VectorReuse
 from semsearch.index.embed import Embedder, model_record, passage_window
 from semsearch.index.ingest.articles import Article, Skipped
 from semsearch.index.ingest.collection import IngestSummary, read_collection
 from semsearch.index.storage.directory import crash_point, new_staging_dir, publish, writer_lock
-from semsearch.index.storage.keyword_index import write_keyword_index
+from semsearch.index.storage.keyword_index import (
+    write_article_keyword_index,
+    write_keyword_index,
+)
 from semsearch.index.storage.manifest import (
+    ARTICLE_KEYWORD_DIR,
     FORMAT_VERSION,
     KEYWORD_DIR,
     MANIFEST_NAME,
@@ -101,8 +105,10 @@ def build_index(
     progress: Progress | None = None,
     tune: Tuner | None = None,
     calibrate: Calibrator | None = None,
+    engine: PipelineFactory | None = None,
 ) -> BuildReport:
-    """Build an index from files and folders into `out`, replacing it atomically."""
+    """Build an index from files and folders into `out`, replacing it atomically. Passages
+    embed in this process, or through `engine` (a Dask cluster's workers: `distributed`)."""
     started = time.perf_counter()
     paths = [Path(p) for p in inputs]
     out = Path(out)
@@ -114,7 +120,8 @@ def build_index(
         try:
             reuse = VectorReuse.from_previous(out, embedder, chunker)
             # Passages embed in the background while the next articles are chunked and stored.
-            pipeline = EmbeddingPipeline(embedder, _group_size(batch_size), reuse, progress)
+            make_pipeline = engine or EmbeddingPipeline
+            pipeline = make_pipeline(embedder, _group_size(batch_size), reuse, progress)
             store = StoreWriter(staging / STORE_NAME)
             articles, skipped, ingest = _read_and_chunk(
                 paths,
@@ -137,7 +144,10 @@ def build_index(
             embed_seconds = pipeline.busy_seconds
             tune_seconds = 0.0
             vector_info = write_vector_index(ids, vectors, staging / VECTORS_NAME)
+            if pipeline.engine:  # where the vectors were made; absent when in this process
+                vector_info = {**vector_info, "embedded_by": pipeline.engine}
             write_keyword_index(staging / STORE_NAME, staging / KEYWORD_DIR)
+            write_article_keyword_index(staging / STORE_NAME, staging / ARTICLE_KEYWORD_DIR)
             seconds = time.perf_counter() - started
             manifest = IndexManifest(
                 format_version=FORMAT_VERSION,

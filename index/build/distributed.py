@@ -1,5 +1,14 @@
-"""Embedding passages on a Dask distributed cluster: groundwork for `semsearch build` past one
-machine, not yet wired into the build.
+"""Embedding passages on a Dask distributed cluster: `semsearch build --engine dask`.
+
+`dask_pipeline(address, workers, setup)` is the build's way in: a `PipelineFactory` for
+`build_index(engine=...)` whose `DaskEmbeddingPipeline` is the twin of the in-process
+`EmbeddingPipeline` (same `add`/`finish`/`close`/`busy_seconds`, same vector reuse), except
+that each group of passages is a task on a worker of the cluster. Reading, parsing, chunking
+and storing stay in the client process (docs/scaling.md measures why: about a tenth of a
+build's CPU, next to embedding's nine), so the store, its chunk ids and offsets are made
+exactly as in a single-process build; only texts go out and vectors come back. Before the
+first task the pipeline checks that every worker loaded the same model as the client (name,
+revision, dimension, window, prompts, pooling) and refuses the build otherwise.
 
 `embed_passages_distributed` cuts a list of passage texts into chunks, embeds each chunk on a
 worker of a Dask cluster (one given by its scheduler address, or a `LocalCluster` it starts
@@ -25,17 +34,27 @@ import ipaddress
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from concurrent.futures import CancelledError
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from semsearch.errors import BuildError
-from semsearch.index.embed import Embedder, load_embedder
+from semsearch.index.build.pipeline import (
+    EmbeddingPipeline,
+    EmbedProgress,
+    GroupFuture,
+    PipelineFactory,
+)
+from semsearch.index.build.reuse import VectorReuse
+from semsearch.index.embed import Embedder, load_embedder, model_record, prompts_of
 from semsearch.settings import DEFAULT_MODEL
 
 if TYPE_CHECKING:
@@ -48,10 +67,16 @@ log = logging.getLogger(__name__)
 CHUNK_SIZE = 64
 LOOPBACK_HOST = "127.0.0.1"
 PLUGIN_NAME = "semsearch-embedder"
+#: How long a build waits for a cluster given by address to have a worker at all.
+WORKER_WAIT_SECONDS = 60
 
-# The worker side: one embedder per (model, backend) in each worker process, and how many
-# times each was loaded there (tests check it is once).
-_EMBEDDERS: dict[tuple[str, str | None], Embedder] = {}
+#: How the client's embedder is loaded again on a worker: its query and document prompts
+#: (so a worker's environment cannot change them) and the torch batch size.
+Prompts = tuple[str, str]
+
+# The worker side: one embedder per (model, backend, prompts, batch size) in each worker
+# process, and how many times each model was loaded there (tests check it is once).
+_EMBEDDERS: dict[tuple[str, str | None, Prompts | None, int | None], Embedder] = {}
 _LOADS: dict[str, int] = {}
 _LOCK = threading.Lock()
 
@@ -65,13 +90,22 @@ def call_import_path(path: str) -> None:
     function()
 
 
-def worker_embedder(model: str, backend: str | None = None) -> Embedder:
-    """The embedder of this process for a model, loaded on first use and kept."""
-    key = (model, backend)
+def worker_embedder(
+    model: str,
+    backend: str | None = None,
+    prompts: Prompts | None = None,
+    batch_size: int | None = None,
+) -> Embedder:
+    """The embedder of this process for a model, loaded on first use and kept; `prompts`
+    (query, document) override the worker's settings, as the client resolved them."""
+    key = (model, backend, prompts, batch_size)
     with _LOCK:
         embedder = _EMBEDDERS.get(key)
         if embedder is None:
-            embedder = load_embedder(model, backend=backend)
+            overrides = (
+                {"query_prompt": prompts[0], "document_prompt": prompts[1]} if prompts else None
+            )
+            embedder = load_embedder(model, batch_size, backend=backend, settings=overrides)
             _EMBEDDERS[key] = embedder
             _LOADS[model] = _LOADS.get(model, 0) + 1
             log.info("worker %d loaded %s", os.getpid(), model)
@@ -90,6 +124,49 @@ def embed_chunk(texts: list[str], model: str, backend: str | None = None) -> np.
     return np.asarray(vectors, dtype=np.float32)
 
 
+def embed_group(
+    texts: list[str],
+    model: str,
+    backend: str | None,
+    prompts: Prompts | None,
+    batch_size: int | None,
+) -> tuple[np.ndarray, float]:
+    """A build's task: the vectors of one group of passages, and the seconds it took."""
+    embedder = worker_embedder(model, backend, prompts, batch_size)
+    started = time.perf_counter()
+    vectors = np.asarray(embedder.encode_documents(texts), dtype=np.float32)
+    return vectors, time.perf_counter() - started
+
+
+def describe_embedder(embedder: Embedder) -> dict[str, Any]:
+    """What must be equal between the client's and each worker's model: the manifest's
+    record of it, backend included."""
+    return {
+        "name": embedder.name,
+        "revision": embedder.revision,
+        "dimension": embedder.dimension,
+        "max_seq_tokens": embedder.max_seq_tokens,
+        "backend": getattr(embedder, "backend", "unknown"),
+        **model_record(embedder),
+    }
+
+
+def model_reference(embedder: Embedder) -> str:
+    """The name a worker loads the client's model by: the packaged or a registered model's
+    name, else the path of its folder (which must be at the same path on every worker)."""
+    path = getattr(embedder, "path", None)
+    if embedder.name == DEFAULT_MODEL or path is None:
+        return embedder.name
+    return str(Path(path).resolve())
+
+
+def worker_model(
+    model: str, backend: str | None, prompts: Prompts | None, batch_size: int | None
+) -> dict[str, Any]:
+    """`describe_embedder` of this worker's embedder (run on every worker by the build)."""
+    return describe_embedder(worker_embedder(model, backend, prompts, batch_size))
+
+
 class EmbedderPlugin(WorkerPlugin):
     """Runs on every worker as it starts (a restarted one too): the optional setup
     function, then the model load."""
@@ -97,16 +174,25 @@ class EmbedderPlugin(WorkerPlugin):
     name = PLUGIN_NAME
     idempotent = False
 
-    def __init__(self, model: str, backend: str | None = None, setup: str | None = None):
+    def __init__(
+        self,
+        model: str,
+        backend: str | None = None,
+        setup: str | None = None,
+        prompts: Prompts | None = None,
+        batch_size: int | None = None,
+    ):
         self.model = model
         self.backend = backend
         self.setup_path = setup
+        self.prompts = prompts
+        self.batch_size = batch_size
 
     def setup(self, worker: Worker) -> None:
         """Register what the model name needs, then load the model into this process."""
         if self.setup_path:
             call_import_path(self.setup_path)
-        worker_embedder(self.model, self.backend)
+        worker_embedder(self.model, self.backend, self.prompts, self.batch_size)
 
 
 @contextmanager
@@ -139,7 +225,11 @@ def cluster_client(address: str | None = None, workers: int = 2) -> Iterator[Cli
     from distributed import Client
 
     if address is not None:
-        with Client(address) as client:
+        try:
+            client = Client(address, timeout=WORKER_WAIT_SECONDS)
+        except (OSError, TimeoutError) as exc:
+            raise BuildError(f"cannot reach the Dask scheduler at {address}: {exc}") from exc
+        with client:
             yield client
         return
     with local_cluster(workers) as cluster, Client(cluster) as client:
@@ -173,8 +263,8 @@ def embed_on_client(
         parts = client.gather(futures)
     except KilledWorker as exc:
         raise BuildError(
-            f"embedding stopped: {exc}. Workers kept dying on the same passages (out of "
-            "memory?); see the workers' logs. Nothing was written."
+            f"embedding stopped: {str(exc).rstrip('.')}. Workers kept dying on the same "
+            "passages (out of memory?); see the workers' logs. Nothing was written."
         ) from exc
     finally:
         client.cancel(futures)
@@ -207,6 +297,159 @@ def embed_passages_distributed(
         return embed_on_client(
             client, texts, model, backend=backend, setup=setup, chunk_size=chunk_size
         )
+
+
+class DaskEmbeddingPipeline(EmbeddingPipeline):
+    """The build's embedding pipeline with each group of passages a task on a Dask worker.
+
+    Takes passages, reuses known vectors and returns (ids, vectors) in id order exactly as
+    `EmbeddingPipeline` does; `busy_seconds` is the workers' encoding time summed over them
+    (more than the wall time when several embed at once). A task whose workers kept dying
+    fails `finish()` with a `BuildError`; `close()` cancels what is still queued and calls
+    `on_close` (which stops a cluster started for the build)."""
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        group: int,
+        reuse: VectorReuse | None = None,
+        progress: EmbedProgress | None = None,
+        *,
+        client: Client,
+        setup: str | None = None,
+        address: str | None = None,
+        max_in_flight: int | None = None,
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
+        self.client = client
+        self._on_close = on_close
+        self._closed = False
+        prompts = prompts_of(embedder)
+        self._task_args = (
+            model_reference(embedder),
+            getattr(embedder, "backend", None),
+            (prompts.query, prompts.document),
+            getattr(embedder, "batch_size", None),
+        )
+        threads = self._start_workers(embedder, setup)
+        # Enough groups queued that every worker thread has one running and one waiting.
+        super().__init__(embedder, group, reuse, progress, max_in_flight or 2 * threads + 2)
+        self.engine = {
+            "engine": "dask",
+            "address": address or "LocalCluster on 127.0.0.1",
+            "workers": len(client.nthreads()),
+            "threads": threads,
+            "distributed": metadata.version("distributed"),
+        }
+
+    def _start_workers(self, embedder: Embedder, setup: str | None) -> int:
+        """Load the model on every worker (once each, in the plugin) and check it is the
+        client's; returns how many worker threads the cluster has."""
+        name, backend, prompts, batch_size = self._task_args
+        try:
+            self.client.register_plugin(
+                EmbedderPlugin(name, backend, setup, prompts, batch_size), name=PLUGIN_NAME
+            )
+            models = self.client.run(worker_model, *self._task_args)
+        except BuildError:
+            raise
+        except Exception as exc:  # whatever the worker raised, pickled back to us
+            raise BuildError(
+                f"the Dask workers could not load {name}: {type(exc).__name__}: {exc}. Every "
+                "worker needs the model's folder at the same path (shared storage) and, for an "
+                "embedder registered in code, a --worker-setup that registers it"
+            ) from exc
+        expected = describe_embedder(embedder)
+        for worker, found in models.items():
+            if found != expected:
+                differs = sorted(
+                    k for k in expected.keys() | found.keys() if found.get(k) != expected.get(k)
+                )
+                raise BuildError(
+                    f"the Dask worker {worker} loaded another model than this process: "
+                    f"{', '.join(differs)} differ (the worker's {found}, this process's "
+                    f"{expected}); give every worker the same model files"
+                )
+        return max(1, sum(self.client.nthreads().values()))
+
+    def _start(self, texts: list[str]) -> GroupFuture:
+        future: GroupFuture = self.client.submit(embed_group, texts, *self._task_args, pure=False)
+        return future
+
+    def _wait(self, future: GroupFuture) -> np.ndarray:
+        from distributed import KilledWorker
+
+        try:
+            vectors, seconds = future.result()
+        except KilledWorker as exc:
+            raise BuildError(
+                f"embedding stopped: {str(exc).rstrip('.')}. Workers kept dying on the same "
+                "passages (out of memory?); see the workers' logs. Nothing was published."
+            ) from exc
+        except (CancelledError, OSError) as exc:
+            raise BuildError(
+                f"embedding stopped: lost the Dask cluster ({type(exc).__name__}: {exc}). "
+                "Nothing was published."
+            ) from exc
+        self.busy_seconds += float(seconds)
+        # Not normalised again: a second pass moves the last bit (see embed_on_client).
+        return np.asarray(vectors, dtype=np.float32)
+
+    def close(self) -> None:
+        """Cancel the groups still queued, then stop the cluster if it was started here."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            pending = [future for _, future in self._in_flight]
+            self._in_flight.clear()
+            if pending:
+                self.client.cancel(pending)
+            super().close()
+        finally:
+            if self._on_close is not None:
+                self._on_close()
+
+
+def dask_pipeline(
+    address: str | None = None, workers: int = 2, setup: str | None = None
+) -> PipelineFactory:
+    """A `PipelineFactory` for `build_index(engine=...)`: embeds on the Dask cluster whose
+    scheduler is at `address`, or on a LocalCluster of `workers` processes bound to
+    127.0.0.1, started with the pipeline and stopped when it closes. `setup`
+    ("module:function") runs on every worker before the model loads."""
+
+    def make(
+        embedder: Embedder,
+        group: int,
+        reuse: VectorReuse | None,
+        progress: EmbedProgress | None,
+    ) -> EmbeddingPipeline:
+        stack = ExitStack()
+        try:
+            client = stack.enter_context(cluster_client(address, workers))
+            try:
+                client.wait_for_workers(1 if address else workers, timeout=WORKER_WAIT_SECONDS)
+            except TimeoutError as exc:
+                raise BuildError(
+                    f"no Dask worker joined the scheduler at {address or 'LocalCluster'} "
+                    f"within {WORKER_WAIT_SECONDS} s: start some with `dask worker {address}`"
+                ) from exc
+            return DaskEmbeddingPipeline(
+                embedder,
+                group,
+                reuse,
+                progress,
+                client=client,
+                setup=setup,
+                address=address,
+                on_close=stack.close,
+            )
+        except BaseException:
+            stack.close()
+            raise
+
+    return make
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,11 @@ background thread, which keeps the model busy while the caller's thread chunks a
 the next articles (the model runs outside the GIL, so both use a core at once). At most
 `max_in_flight` groups wait at once, so a fast chunker never piles up a whole collection's
 passages in memory.
+
+Where a group is encoded is two methods, `_start` and `_wait`: the Dask twin
+(`semsearch.index.build.distributed.DaskEmbeddingPipeline`) overrides them to send each group
+to a cluster's workers, and `build_index` takes either through its `pipeline` parameter, a
+`PipelineFactory` (this class is one).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -24,8 +30,20 @@ from semsearch.index.embed import Embedder
 EmbedProgress = Callable[[str, int, int], None]
 
 
+class GroupFuture(Protocol):
+    """What `_start` returns: a concurrent.futures or a Dask future of a group's vectors."""
+
+    def done(self) -> bool: ...
+
+    def result(self) -> Any: ...
+
+
 class EmbeddingPipeline:
     """Collects (chunk id, text) pairs and returns their vectors from `finish()`."""
+
+    #: Where the passages were embedded, for the manifest (`vectors["embedded_by"]`); None is
+    #: this process, and leaves the manifest as it always was.
+    engine: dict[str, Any] | None = None
 
     def __init__(
         self,
@@ -49,8 +67,8 @@ class EmbeddingPipeline:
         self._reused_vectors: list[np.ndarray] = []
         self._pending_ids: list[int] = []
         self._pending_texts: list[str] = []
-        self._in_flight: deque[tuple[list[int], Future[np.ndarray]]] = deque()
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="build-embed")
+        self._in_flight: deque[tuple[list[int], GroupFuture]] = deque()
+        self._executor: ThreadPoolExecutor | None = None  # started with the first group
 
     def add(self, chunk_id: int, text: str) -> None:
         """Queue one passage; encodes a group in the background once enough have come."""
@@ -92,16 +110,28 @@ class EmbeddingPipeline:
 
     def close(self) -> None:
         """Stop the background thread; queued groups that have not started are dropped."""
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
 
     def _submit(self) -> None:
         ids, texts = self._pending_ids, self._pending_texts
         self._pending_ids, self._pending_texts = [], []
-        self._in_flight.append((ids, self._executor.submit(self._encode, texts)))
+        self._in_flight.append((ids, self._start(texts)))
         while self._in_flight and (
             len(self._in_flight) > self.max_in_flight or self._in_flight[0][1].done()
         ):
             self._collect_oldest()  # what is done, and if too much waits, the reader waits
+
+    def _start(self, texts: list[str]) -> GroupFuture:
+        """Begin encoding one group; its vectors come from `_wait` on what this returns."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="build-embed")
+        future: Future[np.ndarray] = self._executor.submit(self._encode, texts)
+        return future
+
+    def _wait(self, future: GroupFuture) -> np.ndarray:
+        """The vectors of a group `_start` began; its encoding error, raised in the build."""
+        return np.asarray(future.result(), dtype=np.float32)
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         started = time.perf_counter()
@@ -111,7 +141,7 @@ class EmbeddingPipeline:
 
     def _collect_oldest(self) -> None:
         ids, future = self._in_flight.popleft()
-        self._keep(ids, future.result())  # an encoding error surfaces here, in the build
+        self._keep(ids, self._wait(future))  # an encoding error surfaces here, in the build
 
     def _keep(self, ids: list[int], vectors: np.ndarray) -> None:
         self._ids.append(np.asarray(ids, dtype=np.int64))
@@ -119,3 +149,10 @@ class EmbeddingPipeline:
         self.done += len(ids)
         if self.progress:
             self.progress("embed", self.done, self.queued)
+
+
+#: Makes a build's pipeline from (embedder, group, reuse, progress): this class is one, and
+#: `semsearch.index.build.distributed.dask_pipeline(...)` returns another.
+PipelineFactory = Callable[
+    [Embedder, int, VectorReuse | None, EmbedProgress | None], EmbeddingPipeline
+]
