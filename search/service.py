@@ -1,14 +1,14 @@
 """The search service: one object answers queries for the web app and the CLI.
 
-It loads an index directory (manifest first, then checks files and model), encodes the
-query, searches FAISS, joins the passages with their articles' metadata, and returns frozen
-dataclasses. Nothing here knows about HTTP.
+It loads an index directory or an index published in a search engine (manifest first, then
+checks files and model), encodes the query, asks the backend for candidates (FAISS + BM25,
+or the engine: `semsearch.search.backend`), fuses, groups and joins the passages with their
+articles' metadata, and returns frozen dataclasses. Nothing here knows about HTTP.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -22,15 +22,19 @@ from semsearch.index.embed import Embedder, load_embedder, prompts_of
 from semsearch.index.storage.directory import resolve_index_dir
 from semsearch.index.storage.keyword_index import KeywordIndex
 from semsearch.index.storage.manifest import (
-    KEYWORD_DIR,
-    STORE_NAME,
-    VECTORS_NAME,
     check_model,
     read_manifest,
     verify_files,
 )
-from semsearch.index.storage.store import StoredChunk, StoreReader
-from semsearch.index.storage.vectors import read_vector_index, search_vectors
+from semsearch.index.storage.store import StoredChunk
+from semsearch.search.articles import article_share, blend, pooled_scores
+from semsearch.search.backend import (
+    EmbeddedBackend,
+    RetrievalBackend,
+    Scope,
+    is_engine_uri,
+    open_engine_index,
+)
 from semsearch.search.dates import InferredDates, infer_dates
 from semsearch.search.facets import (
     FACET_FILTERS,
@@ -41,9 +45,8 @@ from semsearch.search.facets import (
 )
 from semsearch.search.fusion import Fusion, fuse
 from semsearch.search.highlight import best_sentence, find_highlights, near_duplicate, shingle
-from semsearch.search.keyword import has_all_terms
 from semsearch.search.query import MAX_DEPTH, Query, validate_query
-from semsearch.search.similar import article_vector, copy_ids, nearest_chunks
+from semsearch.search.similar import copy_ids
 from semsearch.search.strength import mark_strength
 from semsearch.settings import explicit_setting, get_setting
 
@@ -190,47 +193,76 @@ class SearchService:
     def __init__(
         self, index_dir: str | Path, embedder: Embedder, settings: dict[str, Any] | None = None
     ) -> None:
-        self.index_path = Path(index_dir)
         self.settings = settings or {}
         self.embedder = embedder
-        self.version_dir = resolve_index_dir(self.index_path)
-        self.manifest = read_manifest(self.version_dir)
-        check_model(
-            self.manifest,
-            embedder.name,
-            embedder.revision,
-            embedder.dimension,
-            prompts_of(embedder).as_dict(),
-        )
-        verify_files(self.version_dir, self.manifest)
-        _single_threaded_faiss()
+        # Where candidates come from (semsearch.search.backend): an index directory, or a
+        # search engine named by its URI, whose manifest is in the engine's catalog.
+        self.backend: RetrievalBackend
+        self.index_path: str | Path
+        self.version_dir: str | Path
+        engine = is_engine_uri(index_dir)
+        if engine:
+            self.index_path = str(index_dir)
+            self.manifest, self.backend = open_engine_index(str(index_dir))
+            self.version_dir = f"{index_dir}#{self.manifest.version}"
+        else:
+            self.index_path = Path(index_dir)
+            self.version_dir = resolve_index_dir(self.index_path)
+            self.manifest = read_manifest(self.version_dir)
         try:
-            # Mapped, not read, where FAISS can (IVF): start-up does not read the whole file.
-            self.vectors = read_vector_index(self.version_dir / VECTORS_NAME, mmap=True)
-        except RuntimeError as exc:
-            raise IndexUnavailableError(f"cannot read {VECTORS_NAME}: {exc}; rebuild") from exc
-        self.keyword = KeywordIndex(self.version_dir / KEYWORD_DIR)
-        self.store = StoreReader(self.version_dir / STORE_NAME)
-        # One read-only connection, opened now and shared under a lock (a lookup takes well
-        # under a millisecond): the open file stays readable even after a later build
-        # prunes this version's folder, so threads that query late never find it gone.
-        self._db = self.store.connect()
-        self._db_lock = threading.Lock()
+            check_model(
+                self.manifest,
+                embedder.name,
+                embedder.revision,
+                embedder.dimension,
+                prompts_of(embedder).as_dict(),
+            )
+        except IndexUnavailableError:
+            if engine:
+                self.backend.close()
+            raise
+        if isinstance(self.version_dir, Path):
+            verify_files(self.version_dir, self.manifest)
+            _single_threaded_faiss()
+            self.backend = EmbeddedBackend(self.version_dir, self.manifest)
+        # Article-level evidence (semsearch.search.articles); indexes built before it lack it.
+        self.article_keyword = self.backend.article_keyword
+        # The store's one read-only connection, opened by the backend and shared under a
+        # lock (a lookup takes well under a millisecond): the open file stays readable even
+        # after a later build prunes this version's folder.
+        self.store = self.backend.store
+        self._db = self.backend.db
+        self._db_lock = self.backend.db_lock
         # A date read from a question filters out undated articles: in a collection with no
         # dates at all it would only ever empty the answer, so it is not read there.
         self._has_dates = self.store.has_dates(self._db)
-        counts = self.manifest.counts
-        if self.vectors.ntotal != counts["chunks"]:
-            raise IndexUnavailableError(
-                f"{VECTORS_NAME} holds {self.vectors.ntotal} vectors, the manifest says "
-                f"{counts['chunks']} chunks: rebuild the index"
-            )
         log.info(
-            "loaded index %s (version %s, %d chunks)",
+            "loaded index %s (version %s, %d chunks, %s backend)",
             self.index_path,
             self.manifest.version,
-            counts["chunks"],
+            self.manifest.counts["chunks"],
+            self.backend.kind,
         )
+
+    @property
+    def vectors(self) -> Any:
+        """The FAISS index of a directory backend (build-time tuning and studies use it)."""
+        return self._embedded().vectors
+
+    @property
+    def keyword(self) -> KeywordIndex:
+        """The bm25s keyword index of a directory backend."""
+        return self._embedded().keyword
+
+    def _embedded(self) -> EmbeddedBackend:
+        if not isinstance(self.backend, EmbeddedBackend):
+            raise IndexUnavailableError(f"{self.index_path} is served by a search engine")
+        return self.backend
+
+    def check_ready(self) -> None:
+        """Raise IndexUnavailableError when the backend cannot answer now (an engine that
+        stopped); /readyz asks this."""
+        self.backend.check()
 
     @classmethod
     def open(cls, index_dir: str | Path, settings: dict[str, Any] | None = None) -> SearchService:
@@ -242,8 +274,7 @@ class SearchService:
 
     def close(self) -> None:
         """Release the store's connection (and with it the file). Searching after this fails."""
-        with self._db_lock:
-            self._db.close()
+        self.backend.close()
 
     @property
     def chunk_count(self) -> int:
@@ -286,11 +317,11 @@ class SearchService:
         def encode() -> np.ndarray:
             return self.embedder.encode_documents([found.text[s:e] for _, s, e in found.passages])
 
-        vector = article_vector(self.vectors, chunk_ids, encode)
+        vector = self.backend.article_vector(chunk_ids, encode)
         excluded = {article_id} | copy_ids(found.extra, found.article.copies)
         depth = max(int(get_setting("candidates", self.settings)), k * 10)
         while True:
-            ranked = nearest_chunks(self.vectors, vector, depth, chunk_ids)
+            ranked = self.backend.nearest(vector, depth, chunk_ids)
             hits: list[Hit] = []
             listed: set[str] = set()
             for _, score, chunk in self._fetched(ranked, first=max(2 * k, 20)):
@@ -416,13 +447,9 @@ class SearchService:
         }
         return query.model_copy(update=update), found
 
-    def _allowed(self, query: Query) -> list[int] | None:
-        """The chunk ids the query's filters admit; None without filters."""
-        if not query.filters.active():
-            return None
-        where, params = query.filters.sql()
-        with self._db_lock:
-            return self.store.chunk_ids_where(self._db, where, params)
+    def _allowed(self, query: Query) -> Scope | None:
+        """The passages the query's filters admit (the backend's scope); None without filters."""
+        return self.backend.scope(query.filters)
 
     def _facets(self, query: Query, ranking: _Ranking) -> dict[str, dict[str, int]]:
         """Matching articles per publication, author and year; each facet counted with its
@@ -443,18 +470,17 @@ class SearchService:
         return facets
 
     def _candidates(
-        self, query: Query, vector: np.ndarray | None, allowed: list[int] | None, depth: int
+        self, query: Query, vector: np.ndarray | None, allowed: Scope | None, depth: int
     ) -> str | _Candidates:
         """One round of retrieval at `depth`: the dense, keyword and fused lists and the
         matched chunk ids, or why nothing is answered."""
-        if allowed is not None and not allowed:
+        if allowed is not None and allowed.empty:
             return "no article matches the filters"
-        allowed_ids = None if allowed is None else np.asarray(allowed)
         threshold = self.min_score()
         dense: list[tuple[int, float]] = []
         keyword: list[tuple[int, float]] = []
         if vector is not None:
-            dense = search_vectors(self.vectors, vector, depth, allowed_ids)
+            dense = self.backend.dense(vector, depth, allowed)
             if dense and dense[0][1] < threshold:
                 if not self._exact_match(query, allowed):
                     return (
@@ -465,7 +491,7 @@ class SearchService:
                 # rides along on its dense score.
                 dense = []
         if query.mode in ("keyword", "hybrid"):
-            keyword = self.keyword.search(query.text, depth, allowed)
+            keyword = self.backend.keyword_search(query.text, depth, allowed)
             if query.mode == "keyword" and not keyword:
                 return "no passage contains any of the query's words"
         if query.mode == "dense":
@@ -473,14 +499,42 @@ class SearchService:
         elif query.mode == "keyword":
             ranked = keyword
         else:
-            ranked = fuse(dense, keyword, self.fusion())
+            ranked = self._with_articles(query, vector, fuse(dense, keyword, self.fusion()))
         return dense, keyword, ranked, matched_chunks(dense, keyword, ranked, threshold)
+
+    def _article_share(self, query: Query) -> float:
+        """How much of article_weight a query gets (`semsearch.search.articles`)."""
+        passage = int(self.manifest.chunker.get("chunk_tokens") or 200)
+        return article_share(len(self.embedder.token_offsets(query.text)), passage)
+
+    def _with_articles(
+        self, query: Query, vector: np.ndarray | None, fused: list[tuple[int, float]]
+    ) -> list[tuple[int, float]]:
+        """The fused passages re-scored with their articles' whole-article evidence
+        (`semsearch.search.articles`); unchanged without it or at article_weight 0."""
+        weight = float(get_setting("article_weight", self.settings)) * self._article_share(query)
+        if weight <= 0 or self.article_keyword is None or vector is None or not fused:
+            return fused
+        with self._db_lock:
+            articles = self.store.article_chunks(self._db, [cid for cid, _ in fused])
+        chunk_article = {cid: key for key, chunks in articles.items() for cid in chunks}
+        every = [cid for chunks in articles.values() for cid in chunks]
+        vectors = self.backend.stored_vectors(every)
+        if vectors is None:
+            return fused
+        groups, start = {}, 0
+        for key, chunks in articles.items():
+            groups[key] = slice(start, start + len(chunks))
+            start += len(chunks)
+        dense = pooled_scores(vector, vectors, groups)
+        keyword = self.article_keyword.search(query.text, len(articles), list(articles))
+        return blend(fused, chunk_article, dense, keyword, self.fusion(), weight)
 
     def _ranked_hits(self, query: Query) -> _Ranking:
         """The ranked, de-duplicated (and grouped) hits from the first to the end of the
         query's page, one more to tell whether a next page exists."""
         allowed = self._allowed(query)
-        if allowed is not None and not allowed:
+        if allowed is not None and allowed.empty:
             return _Ranking([], "no article matches the filters")
         vector = None
         if query.mode in ("dense", "hybrid"):
@@ -526,12 +580,12 @@ class SearchService:
             # A few long articles or many duplicates used up the candidates: look deeper.
             depth = min(depth * 4, self.chunk_count)
 
-    def _exact_match(self, query: Query, allowed: list[int] | None) -> bool:
+    def _exact_match(self, query: Query, allowed: Scope | None) -> bool:
         """In hybrid mode, a passage with every query word is evidence enough to answer:
         a rare name can be far from everything in meaning and still be right there."""
         if query.mode != "hybrid":
             return False
-        return has_all_terms(self.keyword, query.text, allowed)  # reads only: no lock
+        return self.backend.has_all_terms(query.text, allowed)  # reads only: no lock
 
     def _hits(
         self,

@@ -1,7 +1,8 @@
 """The Milvus passage backend (index/storage/engine_backend.py) on Milvus Lite's real engine:
-dense and BM25 candidates against brute force, filters applied before ranking (k hits under
-a narrow filter), quoting in filter values, updates and deletes, and the engine process
-listening on no TCP port (a unix socket only), checked from /proc."""
+dense and BM25 candidates against brute force (the engine's BM25 and the product's weights
+as sparse vectors), filters applied before ranking (k hits under a narrow filter) with the
+store's meaning (case folding, substrings, date prefixes), quoting in filter values, updates
+and deletes, and the engine process listening on no TCP port (a unix socket only)."""
 
 from __future__ import annotations
 
@@ -46,8 +47,9 @@ def make_passages(n: int = 200) -> list[EnginePassage]:
             text=texts[i],
             vector=vectors[i],
             published=None if i % 17 == 0 else f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}",
-            publication=PUBLICATIONS[i % 3],
-            author=f"author {i % 7}",
+            publications=(PUBLICATIONS[i % 3], *(["Gazette"] if i % 10 == 0 else [])),
+            author=f"Author {i % 7}",
+            weights={1 + (i % 5): 1.0 + i / 100, 10 + (i % 3): 0.5 + i / 1000},
         )
         for i in range(n)
     ]
@@ -60,7 +62,7 @@ def engine_pids() -> list[int]:
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Iterator[tuple[MilvusPassages, list[EnginePassage]]]:
-    backend = MilvusPassages(str(tmp_path / "engine.db"))
+    backend = MilvusPassages(str(tmp_path / "engine.db"), keyword_mode="engine")
     backend.create(DIMENSION)
     passages = make_passages()
     assert backend.write(passages) == len(passages)
@@ -78,12 +80,14 @@ def test_filter_expressions_quote_values() -> None:
     assert published_number(None) == 0 and published_number("2024") == 0
     assert milvus_string('O"Brien\\') == '"O\\"Brien\\\\"'
     expression = EngineFilter(
-        published_from="2024-01-01", publications=('a"] or chunk_id > 0 or ["',)
+        published_from="2024-01", publication='A") or chunk_id > 0 or ("'
     ).expression()
     assert expression == (
-        "published >= 20240101 and published > 0 and "
-        'publication in ["a\\"] or chunk_id > 0 or [\\""]'
+        'published >= "2024-01" and published != "" and '
+        'array_contains(publications, "a\\") or chunk_id > 0 or (\\"")'
     )
+    # An author is a substring: its own % and _ are not wildcards.
+    assert EngineFilter(author="50%_X").expression() == 'author like "%50\\\\%\\\\_x%"'
     assert EngineFilter().expression() == ""
 
 
@@ -118,17 +122,24 @@ def test_filters_apply_before_ranking(engine) -> None:
     query = HashingEmbedder(dimension=DIMENSION).encode_query("harbour storm")
     quoted = PUBLICATIONS[2]
     # About 1 passage in 21: a filter after ranking would return far fewer than k.
-    narrow = EngineFilter(publications=(quoted,), authors=("author 3",))
-    allowed = {p.chunk_id for p in passages if p.publication == quoted and p.author == "author 3"}
+    narrow = EngineFilter(publication=quoted.upper(), author="OR 3")
+    allowed = {
+        p.chunk_id for p in passages if p.publications[0] == quoted and p.author == "Author 3"
+    }
     assert len(allowed) >= 9
     for hits in (backend.dense(query, 5, narrow), backend.keyword("report", 5, narrow)):
         assert len(hits) == 5 and {h.chunk_id for h in hits} <= allowed
-    dated = EngineFilter(published_from="2024-03-01", published_to="2024-03-31")
+    dated = EngineFilter(published_from="2024-03", published_to="2024-03")
     in_march = {p.chunk_id for p in passages if p.published and p.published.startswith("2024-03")}
     hits = backend.dense(query, 50, dated)
     assert {h.chunk_id for h in hits} == in_march
     one = EngineFilter(article_ids=("art-7",))
     assert {h.chunk_id for h in backend.keyword("report", 10, one)} == {1014, 1015}
+    # A copy's publication finds the article too, as the store's SQL does.
+    copies = EngineFilter(publication="gazette")
+    assert {h.chunk_id for h in backend.dense(query, 50, copies)} == {
+        p.chunk_id for p in passages if "Gazette" in p.publications
+    }
 
 
 def test_updates_and_deletes_reach_the_engine(engine) -> None:
@@ -142,7 +153,7 @@ def test_updates_and_deletes_reach_the_engine(engine) -> None:
         text="zeppelin sighted over the harbour",
         vector=HashingEmbedder(dimension=DIMENSION).encode_documents(["zeppelin"])[0],
         published="2025-01-02",
-        publication="Herald",
+        publications=("Herald",),
     )
     backend.write([changed])
     assert backend.count() == len(passages) - 4
@@ -156,3 +167,24 @@ def test_a_killed_engine_is_an_unavailable_index(engine) -> None:
         os.kill(pid, signal.SIGKILL)
     with pytest.raises(IndexUnavailableError, match="did not answer"):
         backend.keyword("storm", 5)
+
+
+def test_product_weights_score_exactly(tmp_path: Path) -> None:
+    backend = MilvusPassages(str(tmp_path / "product.db"))
+    backend.create(DIMENSION)
+    passages = make_passages(60)
+    backend.write(passages)
+    query = {1: 1.0, 10: 1.0}
+    expected = sorted(
+        ((p.chunk_id, sum(p.weights.get(t, 0.0) for t in query)) for p in passages),
+        key=lambda cs: (-cs[1], cs[0]),
+    )
+    expected = [(c, s) for c, s in expected if s > 0][:15]
+    hits = backend.sparse(query, 15)
+    assert [h.chunk_id for h in hits] == [c for c, _ in expected]
+    assert np.allclose([h.score for h in hits], [s for _, s in expected], rtol=1e-6)
+    assert backend.has_all_terms([1, 10])  # passages 0, 15, 30, 45 hold both
+    assert not backend.has_all_terms([1, 2])  # no passage holds both
+    assert not backend.has_all_terms([1, 10], EngineFilter(author="author 6"))
+    assert backend.vectors([1000])[1000] == pytest.approx(passages[0].vector, abs=1e-6)
+    backend.close()

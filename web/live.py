@@ -11,6 +11,11 @@ If the new version cannot be loaded, the server keeps answering from the last go
 `/readyz` says why (`reload_error`). A watcher thread polls the link (a `realpath`, a few
 microseconds) every `RELOAD_INTERVAL` seconds; the admin endpoint reloads on demand.
 
+An index in a search engine (`--index milvus://...`, `semsearch.search.backend`) is watched
+the same way through its catalog: a new `semsearch publish` is a new version. An engine that
+stops answering leaves the service in place (requests get 503, `/readyz` says why), and the
+next request after it is back is answered again: the client reconnects by itself.
+
 The state lives in `app.extensions["semsearch"]`, a dict the views and metrics read:
 `service` (a SearchService or None), `error` (why there is none), `reload_error`, `live`.
 """
@@ -26,6 +31,7 @@ from typing import Any
 from semsearch.errors import SemsearchError
 from semsearch.index.embed import Embedder, load_embedder
 from semsearch.index.storage.directory import resolve_index_dir
+from semsearch.search.backend import is_engine_uri, read_engine_record
 from semsearch.search.service import SearchService
 from semsearch.settings import get_setting
 
@@ -33,6 +39,15 @@ log = logging.getLogger(__name__)
 
 #: Seconds a replaced service stays open for the requests that were using it.
 RETIRE_AFTER_SECONDS = 60.0
+
+
+def index_target(index: str | Path) -> str | Path:
+    """What the index name points to now: a directory's current version folder, or an
+    engine's published version (`uri#version`, read from its catalog)."""
+    if is_engine_uri(index):
+        record = read_engine_record(str(index))
+        return f"{index}#{record['manifest']['version']}"
+    return resolve_index_dir(Path(index))
 
 
 class LiveIndex:
@@ -46,13 +61,16 @@ class LiveIndex:
         warm_up: bool = True,
     ) -> None:
         self.state = state
-        self.index_dir = Path(index_dir) if index_dir else None
+        # An engine URI stays a string (a Path would fold its "//").
+        self.index_dir: str | Path | None = (
+            index_dir if is_engine_uri(index_dir or "") else Path(index_dir) if index_dir else None
+        )
         self.settings = settings
         self.warm_up = warm_up
         self.reloads = {"ok": 0, "failed": 0}
         self._embedder: Embedder | None = None
         self._lock = threading.Lock()  # one load at a time
-        self._failed_target: Path | None = None
+        self._failed_target: str | Path | None = None
         self._loaded: SearchService | None = None  # the last service this object loaded
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
@@ -78,7 +96,16 @@ class LiveIndex:
             return False
         with self._lock:
             current: SearchService | None = self.state["service"]
-            target = resolve_index_dir(self.index_dir)
+            try:
+                target = index_target(self.index_dir)
+            except SemsearchError as exc:
+                if current is None:
+                    self.state["error"] = str(exc)
+                    return False
+                # The engine is not answering: keep the service (/readyz says why) and
+                # look again on the next poll.
+                log.warning("index %s: cannot tell its version now: %s", self.index_dir, exc)
+                return False
             if not force and current is not None and current.version_dir == target:
                 # Back on the version served (a rollback, say): nothing failed any more.
                 self.state["reload_error"] = None

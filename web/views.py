@@ -261,6 +261,10 @@ def readyz() -> Any:
     service = state["service"]
     if service is None:
         return error_body(f"not ready: {state['error']}", 503)
+    try:
+        service.check_ready()  # an engine-backed index: is the engine answering now?
+    except IndexUnavailableError as exc:
+        return error_body(f"not ready: {exc.__cause__ or exc}", 503)
     # Still ready after a failed reload (the last good version answers), but say so.
     ready = Ready(ok=True, index=index_summary(service), reload_error=state.get("reload_error"))
     return jsonify(ready.model_dump())

@@ -40,8 +40,12 @@ from semsearch.index.storage.directory import (
     resolve_index_dir,
     writer_lock,
 )
-from semsearch.index.storage.keyword_index import write_keyword_index
+from semsearch.index.storage.keyword_index import (
+    write_article_keyword_index,
+    write_keyword_index,
+)
 from semsearch.index.storage.manifest import (
+    ARTICLE_KEYWORD_DIR,
     FORMAT_VERSION,
     KEYWORD_DIR,
     MANIFEST_NAME,
@@ -179,6 +183,7 @@ def update_index(
                 )
             write_index_object(vectors, staging / VECTORS_NAME)
             write_keyword_index(staging / STORE_NAME, staging / KEYWORD_DIR)  # whole store
+            write_article_keyword_index(staging / STORE_NAME, staging / ARTICLE_KEYWORD_DIR)
             new_manifest = replace(
                 manifest,
                 version=staging.name.removesuffix(".partial"),

@@ -30,6 +30,9 @@ MANIFEST_NAME = "manifest.json"
 VECTORS_NAME = "vectors.faiss"
 STORE_NAME = "store.sqlite"
 KEYWORD_DIR = "keyword"
+#: BM25 over whole articles (title + clean text), each found by its first chunk id: the
+#: article-level keyword evidence of hybrid search. Indexes built before it have none.
+ARTICLE_KEYWORD_DIR = "keyword-articles"
 #: Files every index has; the manifest lists these and each file of KEYWORD_DIR.
 REQUIRED_FILES = (
     VECTORS_NAME,
@@ -51,7 +54,9 @@ REQUIRED_FILES = (
 def index_files(folder: Path) -> dict[str, dict[str, Any]]:
     """Checksum and size of every file of an index folder but the manifest, by name."""
     names = [VECTORS_NAME, STORE_NAME]
-    names += sorted(f"{KEYWORD_DIR}/{p.name}" for p in (folder / KEYWORD_DIR).iterdir())
+    for keyword in (KEYWORD_DIR, ARTICLE_KEYWORD_DIR):
+        if (folder / keyword).is_dir():
+            names += sorted(f"{keyword}/{p.name}" for p in (folder / keyword).iterdir())
     return {name: file_digest(folder / name) for name in names}
 
 
@@ -138,6 +143,26 @@ def read_manifest(index_dir: Path, formats: tuple[int, ...] = SERVED_FORMATS) ->
         raise IndexMismatchError(
             f"index format {manifest.format_version} at {index_dir}, this program reads formats "
             f"{', '.join(map(str, formats))}: rebuild the index with this version of semsearch"
+        )
+    return manifest
+
+
+def manifest_from_dict(
+    raw: Any, where: str, formats: tuple[int, ...] = SERVED_FORMATS
+) -> IndexManifest:
+    """A manifest kept elsewhere than in a directory (a search engine's catalog record, at
+    `where`), with the same format check as `read_manifest`."""
+    try:
+        manifest = IndexManifest(**raw)
+    except TypeError as exc:
+        raise IndexUnavailableError(
+            f"unreadable manifest at {where}: {exc}; publish the index again"
+        ) from exc
+    if manifest.format_version not in formats:
+        raise IndexMismatchError(
+            f"index format {manifest.format_version} at {where}, this program reads formats "
+            f"{', '.join(map(str, formats))}: publish the index again with this version of "
+            "semsearch"
         )
     return manifest
 

@@ -1,0 +1,416 @@
+"""Serving from a search engine (Milvus Lite's real C++ core): `semsearch publish` of a built
+index, `SearchService` over `milvus://...` answering exactly as over the directory (same
+article ids, passages, scores, filters, grouping, facets, pages, no-match reasons), the
+manifest's checks held in the engine's catalog, `/readyz` and the API's 503 while the engine
+is down and answers again once it is back, updates reaching the engine, and no TCP port.
+
+Dense search is exact on both sides (FAISS flat, Milvus FLAT): the answers are equal but for
+the order of passages whose scores tie to float precision (`same_answers`). Keyword search
+sends the product's own BM25 weights, so its scores are bm25s's to float rounding.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from semsearch.cli import cli
+from semsearch.errors import IndexMismatchError, IndexUnavailableError
+from semsearch.index.build.builder import build_index
+from semsearch.index.build.distributed import check_loopback_only, listening_sockets, process_tree
+from semsearch.index.build.publish import publish_index
+from semsearch.index.embed.base import Prompts
+from semsearch.index.storage.engine_backend import start_lite_engine, stop_lite_engine
+from semsearch.search.backend import is_engine_uri, parse_engine_uri
+from semsearch.search.service import SearchResult, SearchService
+from semsearch.web import create_app
+from tests.conftest import DEMO_ARTICLES, FAKE_MIN_SCORE
+from tests.support.fake_embedder import HashingEmbedder
+
+pytestmark = pytest.mark.process
+
+SETTINGS = {"min_score": FAKE_MIN_SCORE}
+QUERIES = [
+    "how long did the tram strike last?",
+    "swing bridge repairs",
+    "microphones on streetlights",
+    "tidal energy array",
+    "sourdough rye starter",
+    "naming rights for the stadium",
+    "a zeppelin over the harbour",  # no passage holds "zeppelin"
+    "Okafor",
+]
+FILTERS: list[dict[str, str]] = [
+    {},
+    {"publication": "harbor ledger"},  # case folded, as the store's SQL does
+    {"published_from": "2020"},
+    {"published_to": "2019-06"},  # a prefix: the whole of June 2019 included
+    {"author": "oka"},  # a substring of the byline
+    {"publication": "no such paper"},
+]
+
+
+def engine_pids() -> list[int]:
+    """The Milvus engine processes this test process started."""
+    return [p for p in process_tree() if psutil.Process(p).name() == "milvus"]
+
+
+def assert_no_tcp() -> None:
+    pids = engine_pids()
+    assert pids, "no Milvus engine process is running"
+    assert listening_sockets(pids) == []  # a unix socket only
+    check_loopback_only(process_tree())
+
+
+def hit_view(result: SearchResult) -> list[tuple[str, int, float]]:
+    return [(h.article.id, h.passage.chunk_id, round(h.score, 4)) for h in result.hits]
+
+
+def same_answers(a: SearchResult, b: SearchResult, service: SearchService | None = None) -> None:
+    """Equal answers: reasons, paging and facets; hits with the same scores at each rank,
+    and the same passages, but for the order of those whose scores tie, and which of them
+    make the cut when the tie is at the last place. A dense answer's passages listed under
+    a hit (`also`) may differ only by passages whose cosines tie (checked with `service`'s
+    stored vectors)."""
+    assert (a.reason, a.has_next, a.past_end, a.filters) == (
+        b.reason,
+        b.has_next,
+        b.past_end,
+        b.filters,
+    )
+    assert a.facets == b.facets
+    left, right = hit_view(a), hit_view(b)
+    assert [s for *_, s in left] == pytest.approx([s for *_, s in right], abs=2e-4)
+    if left:
+        last = left[-1][2]
+        above = [{(h[0], h[2]) for h in hits if h[2] > last + 2e-4} for hits in (left, right)]
+        assert above[0] == above[1]  # article ids and scores; tied passages may swap
+    for x, y in zip(a.hits, b.hits, strict=True):
+        if x.passage.chunk_id != y.passage.chunk_id:
+            continue
+        assert x.passage == y.passage and x.article == y.article
+        if x.also == y.also:
+            continue
+        assert a.mode == "dense" and service is not None, (a.query, a.mode, a.filters)
+        query = service.embedder.encode_query(a.query)
+        cosines = [
+            sorted(round(float(v @ query), 4) for v in service.backend.stored_vectors(ids))
+            for ids in ([p.chunk_id for p in x.also], [p.chunk_id for p in y.also])
+        ]
+        assert cosines[0] == cosines[1]
+
+
+@pytest.fixture(scope="module")
+def engine_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("engine")
+
+
+@pytest.fixture(scope="module")
+def engine_uri(demo_index: Path, engine_dir: Path) -> str:
+    """The demo index (fake embedder) published into a Milvus Lite engine."""
+    uri = f"milvus://{engine_dir}/lite.db?collection=demo&timeout=3"
+    report = publish_index(demo_index, uri)
+    assert report.passages > 100
+    return uri
+
+
+@pytest.fixture(scope="module")
+def engine_service(engine_uri: str, fake_embedder: HashingEmbedder) -> Iterator[SearchService]:
+    service = SearchService(engine_uri, fake_embedder, SETTINGS)
+    yield service
+    service.close()
+
+
+def test_engine_uris_name_the_engine() -> None:
+    assert is_engine_uri("milvus:///srv/x.db?collection=a") and not is_engine_uri(Path("milvus:"))
+    lite = parse_engine_uri("milvus:///srv/x.db?collection=news&timeout=7")
+    assert (lite.client_uri, lite.collection, lite.timeout) == ("/srv/x.db", "news", 7)
+    assert parse_engine_uri("milvus+unix:///run/m.sock").client_uri == "unix:/run/m.sock"
+    assert parse_engine_uri("milvus+http://h:19530?collection=n").client_uri == "http://h:19530"
+    with pytest.raises(IndexUnavailableError, match="unknown parameter 'token'"):
+        parse_engine_uri("milvus:///x.db?token=secret")
+    with pytest.raises(IndexUnavailableError, match=r"ends in \.db"):
+        parse_engine_uri("milvus:///srv/x")
+
+
+def test_the_engine_listens_on_no_tcp_port(engine_service: SearchService) -> None:
+    engine_service.search("tram strike", 3)
+    assert_no_tcp()
+
+
+def test_both_backends_answer_the_same(
+    demo_service: SearchService, engine_service: SearchService
+) -> None:
+    assert engine_service.backend.kind == "engine" and demo_service.backend.kind == "directory"
+    assert engine_service.manifest == demo_service.manifest
+    compared = 0
+    for text in QUERIES:
+        for mode in ("dense", "keyword", "hybrid"):
+            for filters in FILTERS:
+                for group in (None, "article"):
+                    args: dict[str, Any] = {"mode": mode, "group": group, "filters": filters}
+                    a = demo_service.search(text, 5, **args)
+                    b = engine_service.search(text, 5, **args)
+                    same_answers(a, b, demo_service)
+                    compared += bool(a.hits)
+    assert compared > 150  # most combinations answer something
+
+
+def test_keyword_scores_are_the_products_bm25(
+    demo_service: SearchService, engine_service: SearchService
+) -> None:
+    for text in QUERIES:
+        embedded = demo_service.backend.keyword_search(text, 50, None)
+        engine = engine_service.backend.keyword_search(text, 50, None)
+        assert [c for c, _ in engine] == [c for c, _ in embedded]
+        assert [s for _, s in engine] == pytest.approx([s for _, s in embedded], rel=1e-5)
+        for exact in (text, "tram strike", "zeppelin harbour"):
+            assert engine_service.backend.has_all_terms(exact, None) == (
+                demo_service.backend.has_all_terms(exact, None)
+            )
+
+
+def test_pages_sort_similar_and_articles(
+    demo_service: SearchService, engine_service: SearchService
+) -> None:
+    for page in (1, 2, 9):
+        for sort in ("relevance", "newest", "oldest"):
+            query = {"q": "the council said", "k": 3, "page": page, "sort": sort}
+            from semsearch.search.query import validate_query
+
+            valid = validate_query(query, SETTINGS)
+            same_answers(demo_service.search(valid), engine_service.search(valid))
+    some = demo_service.search("tram strike", 1).hits[0].article.id
+    a, b = demo_service.similar(some, 4), engine_service.similar(some, 4)
+    assert [h.article.id for h in a.hits] == [h.article.id for h in b.hits]
+    assert [h.score for h in a.hits] == pytest.approx([h.score for h in b.hits], abs=2e-4)
+    assert engine_service.article(some) == demo_service.article(some)
+
+
+def test_the_manifest_checks_hold_in_the_engine(engine_uri: str, engine_dir: Path) -> None:
+    with pytest.raises(IndexMismatchError, match="built with model 'hashing-256'"):
+        SearchService(engine_uri, HashingEmbedder(dimension=128), SETTINGS)
+    prompted = HashingEmbedder(dimension=256)
+    prompted.prompts = Prompts(query="query: ")  # type: ignore[attr-defined]
+    with pytest.raises(IndexMismatchError, match="built with prompts"):
+        SearchService(engine_uri, prompted, SETTINGS)
+    missing = f"milvus://{engine_dir}/lite.db?collection=nothing_here"
+    with pytest.raises(IndexUnavailableError, match="no index published"):
+        SearchService(missing, HashingEmbedder(dimension=256), SETTINGS)
+
+
+def test_a_changed_store_copy_is_refused(
+    demo_index: Path, tmp_path: Path, fake_embedder: HashingEmbedder
+) -> None:
+    uri = f"milvus://{tmp_path}/lite.db?collection=tampered"
+    report = publish_index(demo_index, uri)
+    with report.store.open("ab") as handle:
+        handle.write(b"\0")
+    with pytest.raises(IndexMismatchError, match="does not match the checksum"):
+        SearchService(uri, fake_embedder, SETTINGS)
+
+
+def test_a_killed_lite_engine_is_restarted_on_the_next_request(
+    engine_service: SearchService,
+) -> None:
+    before = hit_view(engine_service.search("tram strike", 3))
+    for pid in engine_pids():
+        os.kill(pid, signal.SIGKILL)
+    time.sleep(0.2)
+    with pytest.raises(IndexUnavailableError, match="did not answer"):
+        engine_service.search("tram strike", 3)
+    # The dead child is forgotten; the next call starts a new one on the same database.
+    assert hit_view(engine_service.search("tram strike", 3)) == before
+    engine_service.check_ready()
+    assert_no_tcp()
+
+
+@pytest.fixture
+def socket_engine(demo_index: Path, tmp_path: Path) -> Iterator[tuple[str, Path, Path, list[Any]]]:
+    """An engine process of its own on a unix socket, as a server would reach a cluster."""
+    db, socket = tmp_path / "shared.db", Path(f"/tmp/semsearch-test-{os.getpid()}.sock")
+    engines = [start_lite_engine(db, socket)]
+    uri = f"milvus+unix://{socket}?collection=news&timeout=2"
+    publish_index(demo_index, uri, store_dir=tmp_path / "stores")
+    yield uri, db, socket, engines
+    for engine in engines:
+        if engine.poll() is None:
+            stop_lite_engine(engine)
+    socket.unlink(missing_ok=True)
+
+
+def test_readyz_and_the_api_follow_the_engine(
+    socket_engine: tuple[str, Path, Path, list[Any]],
+    demo_service: SearchService,
+    fake_embedder: HashingEmbedder,
+) -> None:
+    uri, db, socket, engines = socket_engine
+    service = SearchService(uri, fake_embedder, SETTINGS)
+    client = create_app({"TESTING": True, "SEARCH_SERVICE": service}).test_client()
+    directory = create_app({"TESTING": True, "SEARCH_SERVICE": demo_service}).test_client()
+    params = "/api/search?q=tram+strike&k=3&group=article&publication=ashcombe+courier"
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.get_json()["index"]["chunks"] == service.chunk_count
+    answer = client.get(params)
+    assert answer.status_code == 200
+    expected = directory.get(params).get_json()
+    assert [r["article"]["id"] for r in answer.get_json()["results"]] == [
+        r["article"]["id"] for r in expected["results"]
+    ]
+    assert_no_tcp()
+
+    stop_lite_engine(engines[0], kill=True)
+    for _ in range(2):  # stays down: no request brings it back by itself
+        down = client.get(params)
+        assert down.status_code == 503
+        body = down.get_json()
+        assert (
+            body["ok"] is False and body["status"] == 503 and set(body) == {"ok", "error", "status"}
+        )
+        assert "search engine did not answer" in body["error"]
+        assert str(socket) not in body["error"]  # where the engine is: for operators only
+        not_ready = client.get("/readyz")
+        assert not_ready.status_code == 503
+        assert not_ready.get_json()["error"].startswith("not ready:")
+    page = client.get("/?q=tram+strike")
+    assert page.status_code == 503 and b"search engine did not answer" in page.data
+
+    socket.unlink(missing_ok=True)
+    engines.append(start_lite_engine(db, socket))  # the engine is back, with its data
+    deadline = time.monotonic() + 30
+    while client.get("/readyz").status_code != 200:
+        assert time.monotonic() < deadline, "serving did not resume"
+        time.sleep(0.5)
+    again = client.get(params)
+    assert again.status_code == 200 and again.get_json()["results"] == answer.get_json()["results"]
+    service.close()
+
+
+def test_publish_query_add_and_delete_through_the_cli(runner, tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    articles = tmp_path / "articles"
+    shutil.copytree(DEMO_ARTICLES, articles)
+    later = articles / "10_ashcombe_tram_strike.md"
+    held_back = tmp_path / later.name
+    later.rename(held_back)
+    build_index([articles], index, HashingEmbedder(dimension=64))
+    uri = f"milvus://{tmp_path}/lite.db?collection=cli"
+    published = runner.invoke(cli, ["publish", str(index), "--to", uri])
+    assert published.exit_code == 0, published.output
+    assert "published:" in published.output and "passages:" in published.output
+
+    def top(text: str) -> str:
+        result = runner.invoke(
+            cli, ["query", "--index", uri, "--model", "hashing-64", text, "--json"]
+        )
+        assert result.exit_code == 0, result.output
+        import json
+
+        found = json.loads(result.output)["results"]
+        return found[0]["article"]["id"] if found else ""
+
+    assert top("how long did the tram strike last") != "10_ashcombe_tram_strike"
+    added = runner.invoke(
+        cli, ["add", str(held_back), "--index", uri, "--model", "hashing-64", "--quiet"]
+    )
+    assert added.exit_code == 0, added.output
+    assert "added: 1" in added.output and "published:" in added.output
+    assert top("how long did the tram strike last") == held_back.stem
+    deleted = runner.invoke(
+        cli, ["delete", held_back.stem, "--index", uri, "--model", "hashing-64"]
+    )
+    assert deleted.exit_code == 0, deleted.output
+    assert top("how long did the tram strike last") != held_back.stem
+    # The engine keeps the collection served before the last publish, and drops older ones.
+    engine = parse_engine_uri(uri).passages()
+    assert len([c for c in engine.collections() if c.startswith("cli__") and c != "cli__meta"]) == 2
+    engine.close()
+
+
+def test_updates_need_the_source_directory(runner, tmp_path: Path, demo_index: Path) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(demo_index, copy, symlinks=True)
+    uri = f"milvus://{tmp_path}/lite.db?collection=orphan"
+    publish_index(copy, uri)
+    shutil.rmtree(copy)
+    result = runner.invoke(cli, ["delete", "x", "--index", uri, "--model", "hashing-256"])
+    assert result.exit_code != 0 and "which is not there" in result.output
+
+
+@pytest.mark.slow
+def test_the_real_model_answers_the_same_from_both(real_embedder, tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    build_index([DEMO_ARTICLES], index, real_embedder)
+    uri = f"milvus://{tmp_path}/lite.db?collection=real"
+    publish_index(index, uri)
+    directory = SearchService(index, real_embedder)
+    engine = SearchService(uri, real_embedder)
+    for text in [*QUERIES, "who paid for the bridge?", "what did the judge rule on car seizures"]:
+        for mode in ("dense", "keyword", "hybrid"):
+            for filters in FILTERS[:3]:
+                a = directory.search(text, 5, mode=mode, filters=filters)
+                b = engine.search(text, 5, mode=mode, filters=filters)
+                same_answers(a, b)
+                assert [h.article.id for h in a.hits] == [h.article.id for h in b.hits]
+    engine.close()
+    directory.close()
+
+
+def test_semsearch_engine_serves_a_unix_socket(demo_index: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    socket = Path(f"/tmp/semsearch-cli-{os.getpid()}.sock")
+    command = "from semsearch.cli import main; main()"
+    args = ["engine", "--db", str(tmp_path / "e.db"), "--socket", str(socket)]
+    process = subprocess.Popen([sys.executable, "-c", command, *args])
+    try:
+        deadline = time.monotonic() + 30
+        while not socket.exists():
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
+        uri = f"milvus+unix://{socket}?collection=cli"
+        publish_index(demo_index, uri, store_dir=tmp_path / "stores")
+        service = SearchService(uri, HashingEmbedder(dimension=256), SETTINGS)
+        assert service.search("tram strike", 1).hits
+        assert_no_tcp()
+        service.close()
+    finally:
+        process.terminate()
+        assert process.wait(timeout=30) == 0
+        socket.unlink(missing_ok=True)
+
+
+def test_a_new_publish_is_picked_up_while_serving(demo_index: Path, tmp_path: Path) -> None:
+    from semsearch.web.live import LiveIndex
+
+    uri = f"milvus://{tmp_path}/lite.db?collection=live"
+    publish_index(demo_index, uri)
+    state: dict[str, Any] = {}
+    live = LiveIndex(state, uri, {"model": "hashing-256", **SETTINGS}, warm_up=False)
+    assert live.load() and state["service"].backend.kind == "engine"
+    first = state["service"].manifest.version
+    assert not live.reload()  # the catalog still names the same version
+    articles = tmp_path / "articles"
+    articles.mkdir()
+    for source in sorted(DEMO_ARTICLES.glob("*.md"))[:3]:
+        shutil.copy(source, articles / source.name)
+    smaller = tmp_path / "smaller"
+    build_index([articles], smaller, HashingEmbedder(dimension=256, max_seq_tokens=96))
+    publish_index(smaller, uri)
+    assert live.reload()
+    service = state["service"]
+    assert service.manifest.version != first and service.manifest.counts["articles"] == 3
+    assert {h.article.id for h in service.search("bridge", 10).hits} <= {
+        p.stem for p in articles.glob("*.md")
+    }
+    live.stop()
+    service.close()
