@@ -86,7 +86,8 @@ def main() -> None:
     parser.add_argument("--qrels", required=True, type=Path)
     parser.add_argument("--k", type=int, default=100, help="results a query asks for")
     args = parser.parse_args()
-    service = SearchService.open(args.index)
+    # Passages alone: the study emulates the passage-level ranking (article_weight 0).
+    service = SearchService.open(args.index, {"article_weight": 0.0})
     study(service, read_queries(args.queries), read_qrels(args.qrels), args.k)
 
 

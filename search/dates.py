@@ -9,6 +9,12 @@ Bare numbers are never dates: dateparser's own `search_dates` finds "2-1" in "a 
 "2017" in "the 2017 songs", and on the labelled list in `scripts/eval/date-queries.tsv`
 its precision is far below the framed reading (docs/relevance.md, "Date-aware questions").
 
+Only questions are read: a query of more than `MAX_QUESTION_WORDS` words is text to match (a
+paragraph pasted in to find the articles like it), and a date in it is part of that text,
+not a filter. Reading dates from paragraph-long queries filtered out the answer of 24 of 150
+such queries over the hyperpartisan articles (hybrid nDCG@10 0.696 against 0.812 unread;
+docs/relevance.md, "Across collections"); the longest labelled date question has 9 words.
+
 Relative phrases count from a reference date, today unless the caller passes one. The search
 service reads absolute dates only: over an archive, "her costume this year" means the year of
 the story, not today's (a news question of the judged set lost its answer that way).
@@ -169,11 +175,18 @@ def _is_count(query: str, end: int) -> bool:
     return bool(following and following.group(1).lower() in UNIT_WORDS)
 
 
+#: The longest query read for dates, in words (see the module's docstring).
+MAX_QUESTION_WORDS = 32
+
+
 def infer_dates(
     query: str, today: dt.date | None = None, relative: bool = True
 ) -> InferredDates | None:
-    """The date filters the question's words ask for, or None when it names no date; with
-    `relative` off, only absolute dates ("since 2017", "in March 2019") are read."""
+    """The date filters the question's words ask for, or None when it names no date or is
+    longer than a question (`MAX_QUESTION_WORDS`); with `relative` off, only absolute dates
+    ("since 2017", "in March 2019") are read."""
+    if len(query.split()) > MAX_QUESTION_WORDS:
+        return None
     today = today or dt.date.today()
     for match in _PATTERN.finditer(query):
         if _is_count(query, match.end()):

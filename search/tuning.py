@@ -1,10 +1,16 @@
 """Tune hybrid fusion to the collection at build time, with probes made from its own articles.
 
 A probe is a known-item search with the answer held out: one sentence of an article is the
-query, every chunk that contains that sentence is removed from both candidate lists, and the
-article must still be found through its other passages (a sentence is never matched to
-itself). Dense and keyword candidates are computed once per probe; every fusion setting in
-the grid is then scored by MRR@10 of the article, and the best one is stored in the manifest.
+query, and the article must be found without the passage being rewarded for containing the
+very words searched for. Two ways to hold the sentence out:
+- every chunk that contains the sentence is removed from both candidate lists, so the
+  article must be found through its *other* passages (articles of several passages);
+- where the article has no other passage (news wires, abstracts, Q&A: one passage each), the
+  passage is scored as a *held-out copy*, its text without the sentence: embedded afresh for
+  the dense list, scored with the index's own BM25 statistics for the keyword list
+  (`KeywordIndex.score_text`), each put in its list at the rank that score earns.
+Dense and keyword candidates are computed once per probe; every fusion setting in the grid
+is then scored by MRR@10 of the article, and the choice is stored in the manifest.
 """
 
 from __future__ import annotations
@@ -18,7 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from semsearch.index.storage.keyword_index import KeywordIndex
+from semsearch.index.build.builder import make_chunker
+from semsearch.index.storage.keyword_index import KeywordIndex, keyword_text
 from semsearch.index.storage.vectors import search_vectors
 from semsearch.index.text.analysis import STOP_WORDS, query_words, split_words
 from semsearch.index.text.chunking import split_sentences
@@ -36,12 +43,24 @@ MIN_PROBES = 30
 
 
 @dataclass(frozen=True)
+class HeldOut:
+    """A passage that held the probe's sentence, without it: its chunk id, its article's
+    title and its text with the sentence cut out."""
+
+    chunk_id: int
+    title: str
+    text: str
+
+
+@dataclass(frozen=True)
 class Probe:
-    """One held-out query: the sentence, its article, the chunks that contain it."""
+    """One held-out query: the sentence, its article, the chunks that contain it, and
+    (for an article with no other passage) those chunks' held-out copies."""
 
     text: str
     article_id: str
     excluded: frozenset[int]
+    held_out: tuple[HeldOut, ...] = ()
 
 
 def _document_frequencies(keyword: KeywordIndex, words: set[str]) -> dict[str, int]:
@@ -76,33 +95,42 @@ def make_probes(
     per_article: int = 1,
 ) -> list[Probe]:
     """Up to `count` probes from articles with at least two chunks (any article with
-    `single_passage`), reproducibly; `drop` takes that fraction of each probe's rarest words
+    `single_passage`; a probe whose article has no passage without its sentence then carries
+    held-out copies), reproducibly; `drop` takes that fraction of each probe's rarest words
     out (see `paraphrase_like`); `per_article` sentences of each article at most, for
     collections of few articles."""
     least = 1 if single_passage else 2
     db = service.store.connect()
     try:
         rows = db.execute(
-            """SELECT a.id, a.text FROM articles a
+            """SELECT a.id, a.text, a.title FROM articles a
                WHERE (SELECT count(*) FROM chunks c WHERE c.article_id = a.id) >= ?""",
             (least,),
         ).fetchall()
         rng = random.Random(seed)
         rng.shuffle(rows)
         probes = []
-        for article_id, text in rows:
+        for article_id, text, title in rows:
             sentences = [
                 (s, e) for s, e in split_sentences(text) if 8 <= len(split_words(text[s:e])) <= 60
             ]
             if not sentences:
                 continue
             for start, end in rng.sample(sentences, min(per_article, len(sentences))):
-                holding = db.execute(
-                    "SELECT id FROM chunks WHERE article_id = ? AND start <= ? AND end >= ?",
-                    (article_id, start, end),
+                chunks = db.execute(
+                    "SELECT id, start, end FROM chunks WHERE article_id = ?", (article_id,)
                 ).fetchall()
+                holding = [c for c in chunks if c[1] <= start and c[2] >= end]
+                # No other passage to find the article by: score the passage without the
+                # sentence instead (the text on either side of it, joined by a space).
+                held_out = tuple(
+                    HeldOut(cid, title, f"{text[c_start:start].rstrip()} {text[end:c_end]}".strip())
+                    for cid, c_start, c_end in holding
+                    if len(holding) == len(chunks)
+                )
                 query = paraphrase_like(service.keyword, text[start:end], drop)
-                probes.append(Probe(query, article_id, frozenset(r[0] for r in holding)))
+                excluded = frozenset(c[0] for c in holding)
+                probes.append(Probe(query, article_id, excluded, held_out))
             if len(probes) >= count:
                 break
         return probes[:count]
@@ -134,16 +162,23 @@ PROBE_DROP = 0.3
 
 
 def tune_fusion(
-    service: SearchService, depth: int = 100, drop: float = PROBE_DROP
+    service: SearchService, depth: int = 100, drop: float = PROBE_DROP, count: int = 200
 ) -> dict[str, Any] | None:
-    """The best fusion setting for this collection by probe MRR@10, with the evidence; None
-    when the collection is too small to tell (the defaults then apply)."""
-    probes = make_probes(service, drop=drop)
+    """The best fusion setting for this collection by probe MRR@10, with the evidence and the
+    reason for the choice; None when the collection is too small to tell (the defaults then
+    apply)."""
+    probes = make_probes(service, count=count, drop=drop)
+    kind = "other passages"
+    if len(probes) < count and service.keyword.can_score_texts:
+        # Too few articles of several passages: probe every article, with held-out copies.
+        probes = make_probes(service, count=count, drop=drop, single_passage=True)
+        kind = "held-out copies" if all(p.held_out for p in probes) else "mixed"
     if len(probes) < MIN_PROBES:
         log.info("fusion not tuned: %d probes, need %d", len(probes), MIN_PROBES)
         return None
     with closing(service.store.connect()) as db:
         chunk_article = dict(db.execute("SELECT id, article_id FROM chunks").fetchall())
+    copies = _held_out_vectors(service, probes)
     reciprocal: dict[Fusion, list[float]] = defaultdict(list)  # per probe, in probe order
     for probe in probes:
         vector = service.embedder.encode_query(probe.text)
@@ -157,6 +192,11 @@ def tune_fusion(
             for hit in service.keyword.search(probe.text, depth + len(probe.excluded))
             if hit[0] not in probe.excluded
         ]
+        for held in probe.held_out:
+            dense = _placed(dense, held.chunk_id, float(copies[held.chunk_id] @ vector), depth)
+            bm25 = service.keyword.score_text(probe.text, keyword_text(held.title, held.text))
+            if bm25 > 0:
+                keyword = _placed(keyword, held.chunk_id, bm25, depth)
         for fusion in GRID:
             rank = _article_rank(fuse(dense, keyword, fusion), chunk_article, probe.article_id)
             reciprocal[fusion].append(1.0 / rank if rank else 0.0)
@@ -170,18 +210,62 @@ def tune_fusion(
         default = best
     gain, error = paired_gain(reciprocal[best], reciprocal[default])
     chosen = best if gain > NOISE_ERRORS * error else default
+    best_name, default_name = _name(best), _name(default)
+    if chosen == default and best != default:
+        reason = (
+            f"probes prefer {best_name} by {gain:.4f} MRR@10 (standard error {error:.4f}), "
+            f"within {NOISE_ERRORS:g} standard errors: kept the default {default_name}, "
+            "the setting measured safest across collections"
+        )
+    elif chosen == default:
+        reason = f"the probes' best setting is the default {default_name}"
+    else:
+        reason = (
+            f"probes prefer {best_name} to the default {default_name} by {gain:.4f} MRR@10, "
+            f"more than {NOISE_ERRORS:g} standard errors ({error:.4f})"
+        )
     return {
         "method": chosen.method,
         "dense_weight": chosen.dense_weight,
+        "chosen_by": "probes" if chosen != default else "default",
+        "reason": reason,
         "probes": len(probes),
+        "probe_kind": kind,
+        "held_out_probes": sum(1 for p in probes if p.held_out),
         "probe_mrr_10": round(scores[chosen], 4),
-        "best_probe_setting": f"{best.method}:{best.dense_weight}",
+        "best_probe_setting": best_name,
         "best_gain_over_default": round(gain, 4),
         "best_gain_standard_error": round(error, 4),
         "dense_only_mrr_10": round(scores[Fusion("rrf", 1.0)], 4),
         "keyword_only_mrr_10": round(scores[Fusion("rrf", 0.0)], 4),
-        "grid": {f"{f.method}:{f.dense_weight}": round(s, 4) for f, s in scores.items()},
+        "grid": {_name(f): round(s, 4) for f, s in scores.items()},
     }
+
+
+def _name(fusion: Fusion) -> str:
+    return f"{fusion.method}:{fusion.dense_weight}"
+
+
+def _held_out_vectors(service: SearchService, probes: list[Probe]) -> dict[int, Any]:
+    """The vector of every held-out copy, by chunk id, embedded as the build embeds a
+    passage (its short title, then the text) in one batch."""
+    held = {h.chunk_id: h for p in probes for h in p.held_out}
+    if not held:
+        return {}
+    chunker = make_chunker(service.embedder, service.manifest.chunker)
+    texts = [chunker.embedding_text(h.title, h.text) for h in held.values()]
+    vectors = service.embedder.encode_documents(texts)
+    return dict(zip(held, vectors, strict=True))
+
+
+def _placed(
+    ranked: list[tuple[int, float]], chunk_id: int, score: float, depth: int
+) -> list[tuple[int, float]]:
+    """`ranked` with (chunk_id, score) at the rank its score earns, if that rank is within
+    the list's `depth` (as a search to that depth would have found it)."""
+    if len(ranked) >= depth and score <= ranked[-1][1]:
+        return ranked
+    return sorted([*ranked, (chunk_id, score)], key=lambda hit: -hit[1])
 
 
 #: The best probe setting replaces the default only when its mean gain in reciprocal rank is

@@ -55,6 +55,18 @@ def test_date_words_leave_the_searched_text() -> None:
     assert infer_dates("since 2017", TODAY).text == "since 2017"
 
 
+def test_a_paragraph_is_text_to_match_not_a_question_with_dates() -> None:
+    question = "what did the senator's office say in July 2017"
+    assert infer_dates(question) is not None
+    paragraph = (
+        "The office of the senator sent a statement in July 2017 that said the procedure had "
+        "gone well, that the family was reviewing further treatment options with the doctors, "
+        "and that he was in good spirits and would return to work as soon as he could."
+    )
+    assert len(paragraph.split()) > 32
+    assert infer_dates(paragraph) is None
+
+
 def test_relative_dates_count_from_the_reference_date() -> None:
     assert infer_dates("strikes last year", dt.date(2019, 3, 4)).published_from == "2018"
     assert infer_dates("strikes this month", dt.date(2019, 3, 4)).published_from == "2019-03"

@@ -51,8 +51,10 @@ def test_round_trip(demo_index: Path, demo_service: SearchService) -> None:
     assert {VECTORS_NAME, STORE_NAME, "keyword/params.index.json", "keyword/chunk_ids.npy"} <= set(
         manifest["files"]
     )
+    assert "keyword-articles/params.index.json" in manifest["files"]
     assert all(
-        name.startswith("keyword/") for name in set(manifest["files"]) - {VECTORS_NAME, STORE_NAME}
+        name.startswith(("keyword/", "keyword-articles/"))
+        for name in set(manifest["files"]) - {VECTORS_NAME, STORE_NAME}
     )
     # FAISS ids are the store's chunk ids, not positions.
     vectors = read_vector_index(demo_index / VECTORS_NAME)

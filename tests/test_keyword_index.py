@@ -278,3 +278,23 @@ def test_an_index_with_the_old_fts5_table_loads_answers_and_updates(
     strict = SearchService(tmp_path / "idx", embedder, {"min_score": 0.99})
     assert strict.search("sleeper trains", 3, mode="hybrid").hits
     assert not strict.search("rooftop honey", 3, mode="hybrid").hits
+
+
+def test_a_text_outside_the_index_scores_as_the_same_text_inside_it(index: KeywordIndex) -> None:
+    # score_text is how the build's probes score a passage with their sentence held out: for
+    # a passage that is in the index it must give the index's own score.
+    passage = "\nThe council voted to repair the old bridges over the river."
+    for query in ("council bridges", "repair river bridge vote", "old café"):
+        found = dict(index.search(query, 10))
+        expected = found.get(3, 0.0)
+        assert index.score_text(query, passage) == pytest.approx(expected, rel=1e-5)
+    assert index.score_text("penguins", passage) == 0.0
+    assert index.can_score_texts
+
+
+def test_an_index_without_its_stats_cannot_score_texts(tmp_path: Path, index: KeywordIndex) -> None:
+    (tmp_path / "keyword" / "stats.json").unlink()
+    older = KeywordIndex(tmp_path / "keyword")
+    assert not older.can_score_texts
+    with pytest.raises(ValueError, match="rebuild"):
+        older.score_text("council", "the council")

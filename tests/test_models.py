@@ -144,3 +144,49 @@ def test_a_model_onnx_cannot_export_runs_on_torch_with_a_warning(
     assert isinstance(embedder, SentenceTransformerEmbedder)
     assert "pools by max" in caplog.text and "torch backend instead" in caplog.text
     assert not (tmp_path / "cache").exists()  # nothing was exported
+
+
+def test_the_cli_builds_evaluates_and_serves_with_the_second_model(
+    model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The user's path with the second model: `semsearch build --model DIR`, `semsearch eval
+    --model DIR`, and the web app answering with the query prompt the index was built with."""
+    import json
+
+    from click.testing import CliRunner
+
+    from semsearch.cli import cli
+    from semsearch.web import create_app
+
+    monkeypatch.setenv("SEMSEARCH_BACKEND", "torch")
+    runner = CliRunner()
+    out = tmp_path / "idx"
+    built = runner.invoke(cli, ["build", str(DEMO), "--out", str(out), "--model", str(model_dir)])
+    assert built.exit_code == 0, built.output
+    assert "no good match below" in built.output  # calibrated for this model
+    (tmp_path / "q.jsonl").write_text(
+        json.dumps({"_id": "q1", "text": "tram drivers strike over wages"}) + "\n"
+    )
+    (tmp_path / "r.tsv").write_text("query-id\tcorpus-id\tscore\nq1\ttram-strike\t1\n")
+    scored = runner.invoke(
+        cli,
+        [
+            "eval",
+            "--index",
+            str(out),
+            "--queries",
+            str(tmp_path / "q.jsonl"),
+            "--qrels",
+            str(tmp_path / "r.tsv"),
+            "--model",
+            str(model_dir),
+        ],
+    )
+    assert scored.exit_code == 0, scored.output
+    assert "nDCG@10" in scored.output
+    app = create_app({"INDEX_DIR": str(out), "MODEL": str(model_dir), "TESTING": True})
+    answer = app.test_client().get("/api/search?q=tram+strike&k=3")
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["query"] == "tram strike"
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["model"]["prompts"] == {"query": "query: ", "document": "passage: "}

@@ -324,6 +324,45 @@ def test_build_tunes_fusion_and_search_uses_it(tmp_path: Path) -> None:
     assert (override.fusion().method, override.fusion().dense_weight) == ("rrf", 0.9)
 
 
+def test_one_passage_articles_are_tuned_with_held_out_copies(tmp_path: Path) -> None:
+    """News wires and abstracts are one passage each: the probes cannot find an article by
+    its other passages, so each probe scores its passage without the probe's sentence."""
+    import random
+
+    from semsearch.search.tuning import build_tuner, make_probes
+
+    rng = random.Random(3)
+    vocabulary = [f"w{i}" for i in range(400)]
+    records = []
+    for i in range(60):
+        topic = rng.sample(vocabulary, 30)
+        sentences = [" ".join(rng.choices(topic, k=10)).capitalize() + "." for _ in range(3)]
+        records.append({"id": f"a{i}", "title": f"Article {i}", "text": " ".join(sentences)})
+    write_jsonl(tmp_path / "a.jsonl", records)
+    embedder = HashingEmbedder(dimension=256, max_seq_tokens=200)
+    report = build_index(
+        [tmp_path / "a.jsonl"], tmp_path / "idx", embedder, tune=build_tuner(embedder)
+    )
+    assert report.chunks == 60  # one passage each
+    fusion = report.fusion
+    assert fusion is not None, "a one-passage collection must still be tuned"
+    assert fusion["probe_kind"] == "held-out copies"
+    assert fusion["held_out_probes"] == fusion["probes"] >= 30
+    assert fusion["chosen_by"] in ("probes", "default") and fusion["reason"]
+    # The held-out sentences are hard to find among 60 articles of shared words only if the
+    # sentence were gone with its passage: with held-out copies most probes find theirs.
+    assert fusion["probe_mrr_10"] > 0.5
+    service = SearchService(tmp_path / "idx", embedder)
+    text = {r["id"]: r["text"] for r in records}
+    for probe in make_probes(service, count=20, single_passage=True):
+        (held,) = probe.held_out
+        assert held.chunk_id in probe.excluded
+        whole = " ".join(text[probe.article_id].split())
+        assert len(held.text) < len(whole)
+        assert held.text.split() != whole.split()
+        assert set(held.text.split()) <= set(whole.split())
+
+
 def test_tuning_works_whatever_weight_the_environment_sets(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -548,7 +587,8 @@ def test_representation_study_ranks_as_the_service_does(tmp_path: Path) -> None:
     corpus = write_jsonl(tmp_path / "corpus.jsonl", records)
     embedder = HashingEmbedder(dimension=256)
     build_index([corpus], tmp_path / "idx", embedder)
-    service = SearchService(tmp_path / "idx", embedder, {"min_score": 0.0})
+    # The study emulates passage-level ranking: article-level evidence off.
+    service = SearchService(tmp_path / "idx", embedder, {"min_score": 0.0, "article_weight": 0.0})
     # Every pair of topics is a query; judged at random among the articles that mention
     # either, so that any change in the order of the top 10 changes nDCG.
     pairs = [(a, b) for a in topics for b in topics if a < b]

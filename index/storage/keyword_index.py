@@ -18,6 +18,9 @@ updates").
 from __future__ import annotations
 
 import contextlib
+import json
+import math
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -31,6 +34,9 @@ from semsearch.index.text.analysis import bm25s_library, index_words, query_word
 #: BM25 parameters (Lucene's defaults, as FTS5 and Anserini use).
 K1, B = 1.2, 0.75
 CHUNK_IDS_NAME = "chunk_ids.npy"
+#: The collection's statistics that the matrix does not keep (its mean length in words), so
+#: a text outside the index can be scored as if it were in it (`KeywordIndex.score_text`).
+STATS_NAME = "stats.json"
 #: The one word of an index whose passages have no word at all (or of one with no passage):
 #: bm25s cannot index an empty vocabulary, and no query can produce this word.
 _NO_WORD = "\x00"
@@ -44,10 +50,34 @@ def write_keyword_index(store: Path, folder: Path) -> None:
     with contextlib.closing(reader.connect()) as db:
         for chunk in reader.iter_chunks(db):
             ids.append(chunk.chunk_id)
-            texts.append(f"{chunk.article['title']}\n{chunk.text}")
+            texts.append(keyword_text(chunk.article["title"], chunk.text))
+    write_bm25(ids, texts, folder)
+
+
+def write_article_keyword_index(store: Path, folder: Path) -> None:
+    """BM25 over every stored article (title, then its whole clean text) into `folder`, each
+    article found by its first chunk id (articles without a chunk are left out)."""
+    reader = StoreReader(store)
+    with contextlib.closing(reader.connect()) as db:
+        rows = db.execute(
+            """SELECT min(c.id), a.title, a.text FROM articles a
+               JOIN chunks c ON c.article_id = a.id GROUP BY a.id ORDER BY min(c.id)"""
+        ).fetchall()
+    write_bm25([r[0] for r in rows], [keyword_text(r[1], r[2]) for r in rows], folder)
+
+
+def keyword_text(title: str, text: str) -> str:
+    """What the keyword index holds for a passage (or an article): its title, then its text."""
+    return f"{title}\n{text}"
+
+
+def write_bm25(ids: list[int], texts: list[str], folder: Path) -> None:
+    """BM25 over `texts` into `folder`, each text found by its id in `ids`."""
     folder.mkdir(parents=True, exist_ok=True)
     model = bm25s_library().BM25(k1=K1, b=B)
     words = index_words(texts)
+    mean_words = sum(map(len, words)) / len(words) if words else 0.0
+    (folder / STATS_NAME).write_text(json.dumps({"mean_words": mean_words}), encoding="utf-8")
     if not any(words):  # no passage (all deleted), or only stop words: nothing can match
         words = [[_NO_WORD] for _ in range(max(1, len(texts)))]
     model.index(words, show_progress=False)
@@ -72,6 +102,35 @@ class KeywordIndex:
         self._passages = int(self._model.scores["num_docs"])
         if len(self.chunk_ids) not in (0, self._passages):
             raise IndexUnavailableError(f"{folder}: chunk ids and passages differ; rebuild")
+        stats = folder / STATS_NAME  # indexes built before it have none: see score_text
+        self._mean_words = (
+            float(json.loads(stats.read_text(encoding="utf-8"))["mean_words"])
+            if stats.exists()
+            else None
+        )
+
+    @property
+    def can_score_texts(self) -> bool:
+        """Whether `score_text` can work (the index records its mean passage length)."""
+        return bool(self._mean_words)
+
+    def score_text(self, query: str, text: str) -> float:
+        """The BM25 score `text` would get for `query` if it were one more passage of this
+        index (the index's document frequencies and mean length; bm25s's Lucene formula):
+        how the build's probes score a passage with their own sentence held out of it."""
+        if not self._mean_words:
+            raise ValueError("this keyword index records no mean length: rebuild it")
+        counts = Counter(query_words(text))
+        length = sum(counts.values())
+        norm = K1 * (1 - B + B * length / self._mean_words)
+        score = 0.0
+        for word in self.query_words(query):
+            frequency = counts.get(word, 0)
+            if frequency:
+                df = self.document_frequency(word)
+                idf = math.log(1 + (self._passages - df + 0.5) / (df + 0.5))
+                score += idf * frequency / (frequency + norm)
+        return score
 
     def query_words(self, query: str) -> list[str]:
         """The query's index words that some passage has (the rest cannot score)."""

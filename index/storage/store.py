@@ -309,6 +309,25 @@ class StoreReader:
             chunk.article["copies"] = copies.get(chunk.article["id"], [])
         return chunks
 
+    def article_chunks(
+        self, db: sqlite3.Connection, chunk_ids: Iterable[int]
+    ) -> dict[int, list[int]]:
+        """Every chunk id of the articles these chunks belong to, in id order, keyed by
+        each article's first chunk id (the article key of the article-level indexes)."""
+        ids = [int(i) for i in chunk_ids]
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = db.execute(
+            f"""SELECT id, article_id FROM chunks WHERE article_id IN
+                (SELECT article_id FROM chunks WHERE id IN ({marks})) ORDER BY id""",
+            ids,
+        ).fetchall()
+        by_article: dict[str, list[int]] = {}
+        for chunk_id, article_id in rows:
+            by_article.setdefault(article_id, []).append(chunk_id)
+        return {chunks[0]: chunks for chunks in by_article.values()}
+
     def has_dates(self, db: sqlite3.Connection) -> bool:
         """Whether any article has a publication date."""
         sql = "SELECT 1 FROM articles WHERE published IS NOT NULL AND published != '' LIMIT 1"

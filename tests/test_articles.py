@@ -1,0 +1,80 @@
+"""Article-level evidence in hybrid search: the formula by hand, and a long query that finds
+the article matching it as a whole where its passages each match only part of it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from semsearch.index.build.builder import build_index
+from semsearch.index.storage.manifest import ARTICLE_KEYWORD_DIR
+from semsearch.search.articles import article_share, blend, pooled_scores
+from semsearch.search.fusion import Fusion
+from semsearch.search.service import SearchService
+from tests.support.fake_embedder import HashingEmbedder
+
+
+def test_share_grows_with_the_query_as_a_square_up_to_one() -> None:
+    assert article_share(0, 200) == 0.0
+    assert article_share(20, 200) == pytest.approx(0.01)
+    assert article_share(100, 200) == pytest.approx(0.25)
+    assert article_share(400, 200) == 1.0
+
+
+def test_pooled_vectors_are_normalised_means() -> None:
+    vectors = np.asarray([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]], dtype=np.float32)
+    scores = dict(pooled_scores(np.asarray([1.0, 0.0]), vectors, {7: slice(0, 2), 9: slice(2, 3)}))
+    assert scores[9] == pytest.approx(1.0)
+    assert scores[7] == pytest.approx(1 / np.sqrt(2))
+
+
+def test_blend_mixes_each_passage_with_its_article_and_keeps_the_order_within_it() -> None:
+    fused = [(1, 1.0), (2, 0.6), (3, 0.5)]  # chunks 1, 2 of article 1; chunk 3 of article 3
+    chunk_article = {1: 1, 2: 1, 3: 3}
+    dense, keyword = [(3, 0.9), (1, 0.1)], [(3, 5.0), (1, 1.0)]
+    blended = blend(fused, chunk_article, dense, keyword, Fusion("linear", 0.5), 0.5)
+    # Article 3 is the better article on both lists (1.0 after min-max, article 1 0.0).
+    assert blended == [(3, pytest.approx(0.75)), (1, pytest.approx(0.5)), (2, pytest.approx(0.3))]
+    assert blend(fused, chunk_article, dense, keyword, Fusion(), 0.0) == fused
+
+
+def test_a_paragraph_query_finds_the_article_that_matches_it_as_a_whole(tmp_path: Path) -> None:
+    # "whole" covers the query over its two passages, each passage half of it; "part" has one
+    # passage holding a little more than half of the query's words; "echo" the other half.
+    first = " ".join(f"alpha{i}" for i in range(12))
+    second = " ".join(f"beta{i}" for i in range(12))
+
+    def filler(name: str) -> str:  # words of its own: no article is a copy of another
+        return " ".join(f"{name}{i}" for i in range(30))
+
+    records = [
+        {"id": "whole", "title": "One", "text": f"{first} {filler('w')}. {second} {filler('x')}."},
+        {"id": "part", "title": "Two", "text": f"{first} beta0 beta1 {filler('p')}."},
+        # The second half elsewhere too, so that its words are no rarer than the first's.
+        {"id": "echo", "title": "Three", "text": f"{second} {filler('e')}."},
+    ]
+    records += [
+        {"id": f"other{i}", "title": "Other", "text": f"unrelated words {filler(f'o{i}_')}."}
+        for i in range(6)
+    ]
+    corpus = tmp_path / "a.jsonl"
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    embedder = HashingEmbedder(dimension=512, max_seq_tokens=48)
+    build_index([corpus], tmp_path / "idx", embedder, {"chunk_tokens": 40, "overlap_tokens": 0})
+    assert (tmp_path / "idx" / ARTICLE_KEYWORD_DIR).is_dir()
+    query = f"{first} {second} " * 2  # 48 word pieces: as long as a passage, the full weight
+    ranked = {}
+    for weight in (0.0, 1.0):
+        service = SearchService(
+            tmp_path / "idx", embedder, {"article_weight": weight, "min_score": 0.0}
+        )
+        hits = service.search(query, 2, mode="hybrid", group="article").hits
+        ranked[weight] = [h.article.id for h in hits]
+        # Dense and keyword modes stay passage lists, whatever the weight.
+        dense = service.search(query, 2, mode="dense", group="article").hits
+        assert dense[0].article.id == "part"
+    assert ranked[0.0][0] == "part"  # passages alone: the one passage with most of the query
+    assert ranked[1.0][0] == "whole"  # with the article as a whole
