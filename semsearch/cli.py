@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,29 @@ CSV_MAP = click.option(
     metavar="FIELD=COLUMN",
     help="Map an article field to a CSV/JSONL column, e.g. text=content. Repeatable.",
 )
+
+
+def _prompt_option(name: str) -> Any:
+    """--query-prompt / --document-prompt: the setting for this run, given to the whole
+    process through its SEMSEARCH_ variable, so that every embedder it loads (server
+    workers and a build's local cluster included) encodes with it."""
+
+    def remember(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+        if value is not None:
+            os.environ[f"SEMSEARCH_{name.upper()}"] = value
+
+    return click.option(
+        f"--{name.replace('_', '-')}",
+        default=None,
+        expose_value=False,
+        callback=remember,
+        help=_setting_help(name),
+    )
+
+
+def PROMPTS(command: Any) -> Any:
+    """The two prompt options, for the commands that embed."""
+    return _prompt_option("query_prompt")(_prompt_option("document_prompt")(command))
 
 
 class _Bars:
@@ -107,6 +131,7 @@ def cli(verbose: bool, log_json: bool) -> None:
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--out", required=True, type=click.Path(), help="Index directory to (re)place.")
 @click.option("--model", default=None, help=_setting_help("model"))
+@PROMPTS
 @CSV_MAP
 @click.option("--chunk-tokens", type=int, default=None, help=_setting_help("chunk_tokens"))
 @click.option("--overlap-tokens", type=int, default=None, help=_setting_help("overlap_tokens"))
@@ -255,6 +280,7 @@ def _build_engine(
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--index", "index_dir", required=True, type=click.Path(), help="Index directory.")
 @click.option("--model", default=None, help=_setting_help("model"))
+@PROMPTS
 @CSV_MAP
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def add(
@@ -446,6 +472,7 @@ def _print_update(report: Any) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON instead of text.")
 @click.option("--model", default=None, help=_setting_help("model"))
+@PROMPTS
 def query(
     text: str,
     index_dir: str,
@@ -613,6 +640,7 @@ def info(index_dir: str) -> None:
     help="Mode to evaluate; repeatable. Default: all three.",
 )
 @click.option("--model", default=None, help=_setting_help("model"))
+@PROMPTS
 def evaluate_index(
     index_dir: str, queries: str, qrels: str, modes: tuple[str, ...], model: str | None
 ) -> None:
@@ -744,6 +772,7 @@ def bench(
     help="Request threads; they share one model and one index.",
 )
 @click.option("--model", default=None, help=_setting_help("model"))
+@PROMPTS
 @click.option("--reload-interval", default=None, type=float, help=_setting_help("reload_interval"))
 @click.option(
     "--timeout",

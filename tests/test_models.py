@@ -190,3 +190,37 @@ def test_the_cli_builds_evaluates_and_serves_with_the_second_model(
     assert answer.get_json()["query"] == "tram strike"
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["model"]["prompts"] == {"query": "query: ", "document": "passage: "}
+
+
+def test_prompts_given_on_the_command_line_are_recorded_and_checked(
+    model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--query-prompt / --document-prompt set the prompts for a run (here over the model's
+    own); the index records them, and a query with other prompts is refused."""
+    import json
+
+    from click.testing import CliRunner
+
+    from semsearch.cli import cli
+
+    # The options set these for the whole process: monkeypatch puts them back afterwards.
+    monkeypatch.setenv("SEMSEARCH_QUERY_PROMPT", "")
+    monkeypatch.setenv("SEMSEARCH_DOCUMENT_PROMPT", "")
+    monkeypatch.setenv("SEMSEARCH_BACKEND", "torch")
+    runner = CliRunner()
+    out = tmp_path / "idx"
+    prompts = ["--query-prompt", "search: ", "--document-prompt", "text: "]
+    built = runner.invoke(
+        cli, ["build", str(DEMO), "--out", str(out), "--model", str(model_dir), *prompts]
+    )
+    assert built.exit_code == 0, built.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["model"]["prompts"] == {"query": "search: ", "document": "text: "}
+    ask = ["query", "tram strike", "--index", str(out), "--model", str(model_dir)]
+    answered = runner.invoke(cli, [*ask, "--query-prompt", "search: "])
+    assert answered.exit_code == 0, answered.output
+    monkeypatch.setenv("SEMSEARCH_QUERY_PROMPT", "")
+    monkeypatch.setenv("SEMSEARCH_DOCUMENT_PROMPT", "")
+    refused = runner.invoke(cli, ask)  # the model's own prompts now: not the index's
+    assert refused.exit_code != 0
+    assert "prompts" in refused.output
