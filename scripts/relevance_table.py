@@ -150,7 +150,22 @@ def build(collection: dict[str, Any], index: Path, log: Path) -> float:
     log.write_text(done.stdout + done.stderr, encoding="utf-8")
     if done.returncode != 0:
         raise SystemExit(f"the build of {collection['name']} failed; see {log}")
+    built_by(index).write_text(json.dumps(code_version()) + "\n", encoding="utf-8")
     return seconds
+
+
+def built_by(index: Path) -> Path:
+    """Where the code version that built a cached index is noted."""
+    return index.parent / f"{index.name}.code.json"
+
+
+def same_code(first: dict[str, Any] | None, second: dict[str, Any]) -> bool:
+    """Whether two code versions are surely the same: one commit, no changed files."""
+    if not first:
+        return False
+    return first.get("commit") == second.get("commit") and not (
+        first.get("changed") or second.get("changed")
+    )
 
 
 def open_index(
@@ -172,6 +187,13 @@ def open_index(
         info["build_seconds"] = round(build(collection, index, log), 1)
         service = SearchService.open(index)
     info["cached"] = "build_seconds" not in info
+    noted = built_by(index)
+    info["built_by"] = json.loads(noted.read_text(encoding="utf-8")) if noted.exists() else None
+    # Reused indexes are not rebuilt (builds take minutes), but the table says when the
+    # code that measures them is not surely the code that built them.
+    info["built_by_other_code"] = not same_code(info["built_by"], code_version())
+    if info["cached"] and info["built_by_other_code"]:
+        print("  the cached index may be from other code: --rebuild to build it again")
     if log.exists():
         info["build_summary"] = log.read_text(encoding="utf-8").strip().splitlines()[-12:]
     return service, info
@@ -324,7 +346,10 @@ def probes_picked(fusion: dict[str, Any] | None, summary: list[str]) -> str:
     text = f"{method} {weight}"
     best = fusion.get("best_probe_setting")
     gain, error = fusion.get("best_gain_over_default"), fusion.get("best_gain_standard_error")
-    if best is not None and gain is not None and error is not None:
+    reason, kind = fusion.get("reason"), fusion.get("probe_kind")
+    if isinstance(reason, str):  # the tuner says why in words: its own account wins
+        text += f" ({fusion.get('probes')} {kind + ' ' if kind else ''}probes): {reason}"
+    elif best is not None and gain is not None and error is not None:
         if best == f"{method}:{weight}" and gain == 0:
             text += " (the probes' best, and the default"
         elif best == f"{method}:{weight}":
@@ -332,7 +357,9 @@ def probes_picked(fusion: dict[str, Any] | None, summary: list[str]) -> str:
         else:
             text += f" (default kept: best {best} only {gain:+.4f} ± {error:.4f}"
         text += f", {fusion.get('probes')} probes)"
-    known = {"method", "dense_weight", "best_probe_setting", "grid"}
+    # Shown above, or said by the reason (chosen_by); any other words the tuner adds follow.
+    known = {"method", "dense_weight", "best_probe_setting", "grid", "reason", "probe_kind"}
+    known |= {"chosen_by"}
     for key, value in fusion.items():
         if isinstance(value, str) and key not in known:
             text += f"; {key}: {value}"
@@ -517,6 +544,14 @@ def main() -> None:
         f"{table}\n\n`{header['command']}`, {header['date']}, code {code.get('commit')}"
         f"{changed} ({code['path']}), {header['machine']}.\n"
     )
+    stale = [r for r in results if r["cached"] and r["built_by_other_code"]]
+    for r in stale:
+        by = r["built_by"] or {}
+        text += (
+            f"\nWarning: the {r['name']} index was cached, built by code {by.get('commit')} "
+            f"with {len(by.get('changed') or [])} files changed (unknown if none is noted); "
+            "--rebuild builds it with the code measuring it.\n"
+        )
     (args.out / "table.md").write_text(text, encoding="utf-8")
     print(text)
 

@@ -95,6 +95,10 @@ def test_the_table_says_what_the_probes_picked_and_whether_the_target_is_met() -
     assert table.probes_picked({**tuned, "fallback": "dense-safe"}, []).endswith(
         "; fallback: dense-safe"
     )
+    told = {**tuned, "reason": "probes prefer linear:0.4, within noise", "probe_kind": "mixed"}
+    assert table.probes_picked(told, []) == (
+        "linear 0.5 (200 mixed probes): probes prefer linear:0.4, within noise"
+    )
     met = {"target": {"over_single": True, "over_rrf": True}}
     assert table.target_cell(met) == "**yes**"
     missed = {
@@ -103,6 +107,12 @@ def test_the_table_says_what_the_probes_picked_and_whether_the_target_is_met() -
         "hybrid_minus_whole_article_rrf": {"gain": -0.02},
     }
     assert table.target_cell(missed) == "no (+0.0040 over dense; -0.0200 vs RRF)"
+    # A cached index is surely from the measuring code only at one commit with no changes.
+    clean = {"commit": "abc", "changed": []}
+    assert table.same_code(clean, dict(clean))
+    assert not table.same_code(None, clean)
+    assert not table.same_code(clean, {"commit": "abd", "changed": []})
+    assert not table.same_code(clean, {"commit": "abc", "changed": ["search/service.py"]})
     gain, error = table.paired([1.0, 0.5, 0.0], [0.5, 0.5, 0.5])
     assert gain == pytest.approx(0.0) and error == pytest.approx(0.2887, abs=1e-4)
 
