@@ -54,11 +54,11 @@ from semsearch.index.storage.manifest import (
     manifest_from_dict,
 )
 from semsearch.index.storage.store import StoreReader
-from semsearch.index.storage.vectors import read_vector_index, search_vectors
+from semsearch.index.storage.vectors import read_vector_index, search_vectors, stored_vectors
 from semsearch.index.text.analysis import query_words
 from semsearch.search.keyword import content_terms, has_all_terms
 from semsearch.search.query import Filters
-from semsearch.search.similar import article_vector, nearest_chunks, stored_vectors
+from semsearch.search.similar import article_vector, nearest_chunks
 
 if TYPE_CHECKING:
     import faiss

@@ -17,28 +17,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from semsearch.index.storage.vectors import search_vectors
+from semsearch.index.storage.vectors import search_vectors, stored_vectors
 
 if TYPE_CHECKING:
     import faiss
 
 log = logging.getLogger(__name__)
-
-
-def stored_vectors(index: faiss.Index, chunk_ids: Sequence[int]) -> np.ndarray | None:
-    """The stored vectors of these chunk ids (one row each), or None when the index
-    cannot give them back."""
-    import faiss
-
-    try:
-        ivf = faiss.try_extract_index_ivf(index)
-        if ivf is not None and not ivf.direct_map.type:
-            ivf.make_direct_map()  # reconstruct needs it; mapped read-only lists may refuse
-        rows = [index.reconstruct(int(cid)) for cid in chunk_ids]
-    except RuntimeError as exc:
-        log.info("stored vectors cannot be read back (%s): re-embedding the passages", exc)
-        return None
-    return np.asarray(rows, dtype=np.float32)
 
 
 def article_vector(

@@ -47,8 +47,7 @@ from semsearch.index.embed import load_embedder, register_embedder
 from semsearch.index.storage.directory import resolve_index_dir, versions_dir
 from semsearch.index.storage.manifest import read_manifest
 from semsearch.index.storage.store import StoreReader
-from semsearch.index.storage.vectors import read_vector_index
-from semsearch.search.similar import stored_vectors
+from semsearch.index.storage.vectors import read_vector_index, stored_vectors
 from semsearch.settings import DEFAULT_MODEL
 from tests.conftest import DATASETS, DEMO_ARTICLES, ROOT, need_shared
 from tests.support.fake_embedder import HashingEmbedder

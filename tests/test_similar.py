@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from semsearch.errors import NotFoundError
+from semsearch.index.storage.vectors import stored_vectors
 from semsearch.search.service import SearchService
-from semsearch.search.similar import copy_ids, stored_vectors
+from semsearch.search.similar import copy_ids
 
 BRIDGE = "01_wexley_street_swing_bridge"
 

@@ -55,7 +55,7 @@ from semsearch.index.storage.manifest import (
     verify_files,
 )
 from semsearch.index.storage.store import StoreReader
-from semsearch.index.storage.vectors import read_vector_index
+from semsearch.index.storage.vectors import read_vector_index, stored_vectors
 from semsearch.search.backend import (
     CURRENT_KEY,
     ENGINE_FORMAT,
@@ -63,7 +63,6 @@ from semsearch.search.backend import (
     parse_engine_uri,
     read_engine_record,
 )
-from semsearch.search.similar import stored_vectors
 
 log = logging.getLogger(__name__)
 

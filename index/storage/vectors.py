@@ -17,8 +17,10 @@ that need it, never at module import.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +28,8 @@ import numpy as np
 
 if TYPE_CHECKING:
     import faiss
+
+log = logging.getLogger(__name__)
 
 #: The exact top 10 an IVF index must find on the build's probe queries. Well above the 0.95
 #: promised, because probes made from stored vectors are easier than real questions: real
@@ -157,6 +161,22 @@ def _no_prefetch_threads(index: faiss.Index) -> None:
     lists = faiss.downcast_InvertedLists(ivf.invlists)
     if hasattr(lists, "prefetch_nthread"):
         lists.prefetch_nthread = 0
+
+
+def stored_vectors(index: faiss.Index, chunk_ids: Sequence[int]) -> np.ndarray | None:
+    """The stored vectors of these chunk ids (one row each), or None when the index
+    cannot give them back."""
+    import faiss
+
+    try:
+        ivf = faiss.try_extract_index_ivf(index)
+        if ivf is not None and not ivf.direct_map.type:
+            ivf.make_direct_map()  # reconstruct needs it; mapped read-only lists may refuse
+        rows = [index.reconstruct(int(cid)) for cid in chunk_ids]
+    except RuntimeError as exc:
+        log.info("stored vectors cannot be read back (%s): re-embedding the passages", exc)
+        return None
+    return np.asarray(rows, dtype=np.float32)
 
 
 def remove_vectors(index: faiss.Index, ids: list[int]) -> None:
