@@ -22,14 +22,19 @@ from typing import Any
 import psutil
 import pytest
 
+import semsearch.index.build.publish as publish
 from semsearch.cli import cli
-from semsearch.errors import IndexMismatchError, IndexUnavailableError
+from semsearch.errors import BuildError, IndexMismatchError, IndexUnavailableError
 from semsearch.index.build.builder import build_index
 from semsearch.index.build.distributed import check_loopback_only, listening_sockets, process_tree
 from semsearch.index.build.publish import publish_index
 from semsearch.index.embed.base import Prompts
-from semsearch.index.storage.engine_backend import start_lite_engine, stop_lite_engine
-from semsearch.search.backend import is_engine_uri, parse_engine_uri
+from semsearch.index.storage.engine_backend import (
+    is_engine_uri,
+    parse_engine_uri,
+    start_lite_engine,
+    stop_lite_engine,
+)
 from semsearch.search.service import SearchResult, SearchService
 from semsearch.web import create_app
 from tests.conftest import DEMO_ARTICLES, FAKE_MIN_SCORE
@@ -48,6 +53,13 @@ QUERIES = [
     "a zeppelin over the harbour",  # no passage holds "zeppelin"
     "Okafor",
 ]
+#: A paragraph-length query: article-level evidence weighs in (semsearch.search.articles).
+LONG_QUERY = (
+    "The tram drivers of Ashcombe walked out over wages and the council's plans for the "
+    "network, and the strike went on for weeks while commuters crowded onto buses and the "
+    "harbour ferries; union leaders and councillors met several times before a deal on pay "
+    "and rosters was struck and the trams ran again."
+)
 FILTERS: list[dict[str, str]] = [
     {},
     {"publication": "harbor ledger"},  # case folded, as the store's SQL does
@@ -152,7 +164,7 @@ def test_both_backends_answer_the_same(
     assert engine_service.backend.kind == "engine" and demo_service.backend.kind == "directory"
     assert engine_service.manifest == demo_service.manifest
     compared = 0
-    for text in QUERIES:
+    for text in [*QUERIES, LONG_QUERY]:
         for mode in ("dense", "keyword", "hybrid"):
             for filters in FILTERS:
                 for group in (None, "article"):
@@ -162,6 +174,7 @@ def test_both_backends_answer_the_same(
                     same_answers(a, b, demo_service)
                     compared += bool(a.hits)
     assert compared > 150  # most combinations answer something
+    assert demo_service.search(LONG_QUERY, 5, mode="hybrid").hits  # the long query answers
 
 
 def test_keyword_scores_are_the_products_bm25(
@@ -280,6 +293,8 @@ def test_readyz_and_the_api_follow_the_engine(
         not_ready = client.get("/readyz")
         assert not_ready.status_code == 503
         assert not_ready.get_json()["error"].startswith("not ready:")
+        assert "search engine did not answer" in not_ready.get_json()["error"]
+        assert str(socket) not in not_ready.get_data(as_text=True)  # nor here: the log has it
     page = client.get("/?q=tram+strike")
     assert page.status_code == 503 and b"search engine did not answer" in page.data
 
@@ -399,6 +414,11 @@ def test_a_new_publish_is_picked_up_while_serving(demo_index: Path, tmp_path: Pa
     assert live.load() and state["service"].backend.kind == "engine"
     first = state["service"].manifest.version
     assert not live.reload()  # the catalog still names the same version
+    # The same version published again is a new collection: servers move to it, so the
+    # next publish may drop the old one.
+    again = publish_index(demo_index, uri)
+    assert live.reload() and state["service"].backend.passages.collection == again.collection
+    assert state["service"].manifest.version == first and not live.reload()
     articles = tmp_path / "articles"
     articles.mkdir()
     for source in sorted(DEMO_ARTICLES.glob("*.md"))[:3]:
@@ -414,3 +434,116 @@ def test_a_new_publish_is_picked_up_while_serving(demo_index: Path, tmp_path: Pa
     }
     live.stop()
     service.close()
+
+
+def collections_of(uri: str) -> set[str]:
+    engine = parse_engine_uri(uri).passages()
+    try:
+        return set(engine.collections())
+    finally:
+        engine.close()
+
+
+def test_republishing_the_served_version_keeps_it_served(
+    demo_index: Path, tmp_path: Path, fake_embedder: HashingEmbedder, monkeypatch
+) -> None:
+    uri = f"milvus://{tmp_path}/lite.db?collection=again"
+    first = publish_index(demo_index, uri)
+    serving = SearchService(uri, fake_embedder, SETTINGS)
+    before = hit_view(serving.search("tram strike", 3))
+    assert before
+    # The same version again (what "publish the index again" advises): new names, so the
+    # collection and store copy the service answers from are left alone.
+    second = publish_index(demo_index, uri)
+    assert second.version == first.version and second.collection != first.collection
+    assert second.store != first.store and first.store.is_file()
+    assert hit_view(serving.search("tram strike", 3)) == before
+    fresh = SearchService(uri, fake_embedder, SETTINGS)
+    assert fresh.backend.passages.collection == second.collection
+    assert hit_view(fresh.search("tram strike", 3)) == before
+
+    # A publish that fails half-way: the catalog is not switched, what it wrote is removed.
+    collections, folders = collections_of(uri), sorted(tmp_path.iterdir())
+    real = publish._engine_passages
+
+    def failing(version_dir: Path, published: Path) -> Iterator[Any]:
+        for i, passage in enumerate(real(version_dir, published)):
+            if i == 50:
+                raise RuntimeError("the engine went away")
+            yield passage
+
+    monkeypatch.setattr(publish, "_engine_passages", failing)
+    with pytest.raises(BuildError, match="the engine went away"):
+        publish_index(demo_index, uri)
+    monkeypatch.undo()
+    assert collections_of(uri) == collections and sorted(tmp_path.iterdir()) == folders
+    for service in (serving, fresh, SearchService(uri, fake_embedder, SETTINGS)):
+        assert hit_view(service.search("tram strike", 3)) == before
+    assert SearchService(uri, fake_embedder, SETTINGS).backend.passages.collection == (
+        second.collection
+    )
+
+    # The next publish keeps the one served until now and drops the one before, with its
+    # store copy (item by item: only what the catalog said this index owned).
+    third = publish_index(demo_index, uri)
+    assert third.dropped == (first.collection,)
+    assert not first.store.parent.exists() and second.store.is_file()
+    assert collections_of(uri) == (collections - {first.collection}) | {third.collection}
+    assert hit_view(fresh.search("tram strike", 3)) == before  # still on the second
+    for service in (serving, fresh):
+        service.close()
+
+
+def test_a_publish_drops_only_its_own_index(demo_index: Path, tmp_path: Path) -> None:
+    news = f"milvus://{tmp_path}/lite.db?collection=news"
+    other = f"milvus://{tmp_path}/lite.db?collection=news__eu"  # shares the prefix "news__"
+    kept = publish_index(demo_index, other)
+    publish_index(demo_index, news)
+    publish_index(demo_index, news)
+    last = publish_index(demo_index, news)
+    assert len(last.dropped) == 1 and all(not c.startswith("news__eu") for c in last.dropped)
+    assert {kept.collection, "news__eu__meta"} <= collections_of(news)
+    service = SearchService(other, HashingEmbedder(dimension=256, max_seq_tokens=96), SETTINGS)
+    assert service.search("tram strike", 3).hits and kept.store.is_file()
+    service.close()
+    # Of news, the version served and the one before are left, with their store copies.
+    versions = {c for c in collections_of(news) if c.startswith("news__") and "eu" not in c}
+    versions.discard("news__meta")
+    assert len(versions) == 2 and last.collection in versions
+    copies = {p.name for p in tmp_path.iterdir() if p.name.startswith("news__")}
+    assert copies == versions | {kept.collection}
+
+
+def test_closing_one_client_leaves_the_others_connected(
+    engine_uri: str, engine_service: SearchService, fake_embedder: HashingEmbedder
+) -> None:
+    a = SearchService(engine_uri, fake_embedder, SETTINGS)
+    b = SearchService(engine_uri, fake_embedder, SETTINGS)
+    expected = hit_view(b.search("tram strike", 3))
+    a.close()  # what LiveIndex does to the service it replaced, a minute later
+    assert hit_view(b.search("tram strike", 3)) == expected  # the first call after, too
+    assert hit_view(engine_service.search("tram strike", 3)) == expected
+    b.close()
+    assert hit_view(engine_service.search("tram strike", 3)) == expected
+
+
+def test_term_ids_survive_a_cache_cleared_by_another_thread(
+    engine_service: SearchService,
+) -> None:
+    backend = engine_service.backend
+    expected = backend._term_ids(["tram", "strike", "zeppelin"])
+    assert expected[0] is not None and expected[2] is None
+
+    class ClearedAfterUpdate(dict):  # type: ignore[type-arg]
+        """Another thread's clear() right after this one's update."""
+
+        def update(self, *args: Any, **kwargs: Any) -> None:
+            super().update(*args, **kwargs)
+            self.clear()
+
+    saved, backend._terms = backend._terms, ClearedAfterUpdate()
+    try:
+        assert backend._term_ids(["tram", "strike", "zeppelin"]) == expected
+        assert backend._term_ids(["strike", "tram", "strike"]) == [expected[1], *expected[:2]]
+    finally:
+        backend._terms = saved

@@ -31,7 +31,7 @@ from typing import Any
 from semsearch.errors import SemsearchError
 from semsearch.index.embed import Embedder, load_embedder
 from semsearch.index.storage.directory import resolve_index_dir
-from semsearch.search.backend import is_engine_uri, read_engine_record
+from semsearch.search.backend import EngineBackend, is_engine_uri, read_engine_record
 from semsearch.search.service import SearchService
 from semsearch.settings import get_setting
 
@@ -43,11 +43,19 @@ RETIRE_AFTER_SECONDS = 60.0
 
 def index_target(index: str | Path) -> str | Path:
     """What the index name points to now: a directory's current version folder, or an
-    engine's published version (`uri#version`, read from its catalog)."""
+    engine's published version and collection (`uri#version#collection`, read from its
+    catalog: the same version published again is a new collection)."""
     if is_engine_uri(index):
         record = read_engine_record(str(index))
-        return f"{index}#{record['manifest']['version']}"
+        return f"{index}#{record['manifest']['version']}#{record['passages']}"
     return resolve_index_dir(Path(index))
+
+
+def served_target(service: SearchService) -> str | Path:
+    """What `index_target` said when `service` was loaded."""
+    if isinstance(service.backend, EngineBackend):
+        return f"{service.version_dir}#{service.backend.passages.collection}"
+    return service.version_dir
 
 
 class LiveIndex:
@@ -106,7 +114,7 @@ class LiveIndex:
                 # look again on the next poll.
                 log.warning("index %s: cannot tell its version now: %s", self.index_dir, exc)
                 return False
-            if not force and current is not None and current.version_dir == target:
+            if not force and current is not None and served_target(current) == target:
                 # Back on the version served (a rollback, say): nothing failed any more.
                 self.state["reload_error"] = None
                 self._failed_target = None

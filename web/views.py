@@ -264,7 +264,10 @@ def readyz() -> Any:
     try:
         service.check_ready()  # an engine-backed index: is the engine answering now?
     except IndexUnavailableError as exc:
-        return error_body(f"not ready: {exc.__cause__ or exc}", 503)
+        # What failed, not where: /readyz answers anyone. The engine's own error (with its
+        # address) goes to the log.
+        log.warning("not ready: %s (%s)", exc, exc.__cause__ or "no further detail")
+        return error_body(f"not ready: {exc}", 503)
     # Still ready after a failed reload (the last good version answers), but say so.
     ready = Ready(ok=True, index=index_summary(service), reload_error=state.get("reload_error"))
     return jsonify(ready.model_dump())

@@ -2,7 +2,8 @@
 
 What goes where:
 
-- into the engine, one collection per published version (`<name>__<version>`): every
+- into the engine, one collection per published version (`<name>__<version>`, with a
+  random suffix when that name is taken, as by a republish of the same version): every
   passage's chunk id, article id, vector (read back from the directory's FAISS index, so
   not embedded again), its BM25 weights from the directory's bm25s matrix as a sparse
   vector (the product's own keyword scores, exactly: `engine_backend`'s "product" mode) and
@@ -12,9 +13,16 @@ What goes where:
   passages' text and offsets), with the table of term ids the sparse vectors use, and the
   article-level keyword index;
 - into the engine's catalog (`<name>__meta`), last: the manifest, the collection and store
-  copy it names and the store's checksum. That one row is the switch: servers read the old
-  version or the new one, never a mix, and `semsearch serve --index ENGINE_URI` runs the
-  manifest's checks (format, model, prompts) against it as it does for a directory.
+  copy it names, the store's checksum, and what the index owns (`owns`: this version's
+  collection and store folder, and the previous version's). That one record is the switch:
+  servers read the old version or the new one, never a mix, and `semsearch serve --index
+  ENGINE_URI` runs the manifest's checks (format, model, prompts) against it as it does for
+  a directory.
+
+A publish never replaces what a server may be answering from: the new version's collection
+and store folder are new names, a publish that fails leaves the catalog as it was (and
+removes what it had written), and after the switch only what the previous record owned and
+the new one does not is dropped: never another index's collections, whatever their names.
 
 Why a publish step rather than `build --out ENGINE_URI`: the build stays one code path
 (reading, cleaning, chunking, embedding, tuning, calibration all work on the directory),
@@ -23,7 +31,7 @@ costs no embedding (about 3 s per 10,000 passages here). Updates (`semsearch add
 --index ENGINE_URI`) change the source directory recorded in the catalog, then publish it
 again: the product's BM25 weights depend on the whole collection (IDF, mean length), so a
 re-publish rewrites every passage's row; it keeps the previous collection for servers still
-answering from it and drops older ones.
+answering from it and drops older ones, with their store folders.
 """
 
 from __future__ import annotations
@@ -31,9 +39,11 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import re
 import shutil
 import sqlite3
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -43,7 +53,16 @@ import numpy as np
 
 from semsearch.errors import BuildError, IndexUnavailableError, SemsearchError
 from semsearch.index.storage.directory import resolve_index_dir
-from semsearch.index.storage.engine_backend import EnginePassage, MilvusPassages, collection_name
+from semsearch.index.storage.engine_backend import (
+    CURRENT_KEY,
+    ENGINE_FORMAT,
+    TERMS_TABLE,
+    EnginePassage,
+    MilvusPassages,
+    collection_name,
+    parse_engine_uri,
+    read_engine_record,
+)
 from semsearch.index.storage.keyword_index import KeywordIndex
 from semsearch.index.storage.manifest import (
     ARTICLE_KEYWORD_DIR,
@@ -56,13 +75,6 @@ from semsearch.index.storage.manifest import (
 )
 from semsearch.index.storage.store import StoreReader
 from semsearch.index.storage.vectors import read_vector_index, stored_vectors
-from semsearch.search.backend import (
-    CURRENT_KEY,
-    ENGINE_FORMAT,
-    TERMS_TABLE,
-    parse_engine_uri,
-    read_engine_record,
-)
 
 log = logging.getLogger(__name__)
 
@@ -113,13 +125,20 @@ def publish_index(
         )
     catalog = address.passages()
     catalog.timeout = max(catalog.timeout, 30)  # writes take longer than queries
-    name = collection_name(f"{address.collection}__{manifest.version}")
-    published_store = _copy_store(version_dir, folder.absolute() / name)
-    passages = catalog.with_collection(name)
-    passages.vector_index = vector_index
+    switched = False
+    created: MilvusPassages | None = None
+    target: Path | None = None
     try:
         previous = catalog.read_record(CURRENT_KEY)
-        passages.create(int(manifest.model["dimension"]), replace=True)
+        before = owned_by(previous)
+        name, target = _fresh_names(
+            catalog, f"{address.collection}__{manifest.version}", folder.absolute(), before
+        )
+        published_store = _copy_store(version_dir, target)
+        passages = catalog.with_collection(name)
+        passages.vector_index = vector_index
+        passages.create(int(manifest.model["dimension"]))  # a new name: nothing replaced
+        created = passages
         written = passages.write(_engine_passages(version_dir, published_store.parent))
         if written != manifest.counts["chunks"] or passages.count() != written:
             raise BuildError(
@@ -127,6 +146,11 @@ def publish_index(
                 f"{manifest.counts['chunks']}: nothing was switched"
             )
         articles = published_store.parent / ARTICLE_KEYWORD_DIR
+        # This version's, and the one servers may still answer from until they reload.
+        owns = [{"passages": name, "store_folder": str(target)}]
+        if previous:
+            owns += [o for o in before if o["passages"] == previous.get("passages")]
+        kept = {o["passages"] for o in owns}
         record: dict[str, Any] = {
             "engine_format": ENGINE_FORMAT,
             "manifest": asdict(manifest),
@@ -138,16 +162,23 @@ def publish_index(
             "article_keyword": str(articles) if articles.is_dir() else None,
             "source": str(source),
             "store_dir": str(folder.absolute()),
+            "owns": owns,
+            # Dropped right after the switch; listed so that the next publish retries any
+            # drop that failed.
+            "dropping": [o for o in before if o["passages"] not in kept],
             "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
         catalog.write_record(CURRENT_KEY, record)
-        dropped = _drop_old(
-            catalog, address.collection, keep={name, (previous or {}).get("passages")}
-        )
-    except SemsearchError:
-        raise
-    except Exception as exc:  # the engine's own errors
-        raise BuildError(f"publishing to {uri} failed: {exc}") from exc
+        switched = True
+        dropped = _drop_old(catalog, before, owns)
+        if previous and "owns" not in previous:  # published before records said what they own
+            dropped += _drop_unlisted(catalog, address.collection, previous, owns)
+    except Exception as exc:
+        if not switched:
+            _remove_unpublished(created, target)
+        if isinstance(exc, SemsearchError):
+            raise
+        raise BuildError(f"publishing to {uri} failed: {exc}") from exc  # the engine's own
     finally:
         catalog.close()
     log.info("published %s (%d passages) to %s as %s", manifest.version, written, uri, name)
@@ -162,11 +193,47 @@ def publish_index(
     )
 
 
+def owned_by(record: dict[str, Any] | None) -> list[dict[str, str]]:
+    """The passage collections and store folders a catalog record says its index owns (a
+    record written before `owns`: the one it serves), and those it was dropping."""
+    if not record:
+        return []
+    owns = record.get("owns")
+    if owns is None:
+        return [{"passages": record["passages"], "store_folder": str(Path(record["store"]).parent)}]
+    listed = [*owns, *record.get("dropping", [])]
+    return [
+        {"passages": str(o["passages"]), "store_folder": str(o["store_folder"])} for o in listed
+    ]
+
+
+def _fresh_names(
+    catalog: MilvusPassages, base: str, folder: Path, owned: list[dict[str, str]]
+) -> tuple[str, Path]:
+    """A collection name and store folder for a new version: `base`, or `base` with a
+    random suffix when either is taken (the same version published again, whose collection
+    and store servers are answering from, or what a publish killed half-way left)."""
+    name = collection_name(base)
+    taken = {o["passages"] for o in owned}
+    while name in taken or catalog.with_collection(name).exists() or (folder / name).exists():
+        name = collection_name(f"{base}__{uuid.uuid4().hex[:8]}")
+    return name, folder / name
+
+
+def _remove_unpublished(passages: MilvusPassages | None, folder: Path | None) -> None:
+    """Remove what a failed publish wrote (never switched to, so nothing reads it)."""
+    try:
+        if passages is not None:
+            passages.drop()
+    except Exception:  # the engine may be what failed: the collection is left, unnamed
+        log.warning("a failed publish left collection %s", passages and passages.collection)
+    for path in (folder, folder.with_name(folder.name + ".partial")) if folder else ():
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def _copy_store(version_dir: Path, target: Path) -> Path:
     """The store and the article-level keyword index copied to `target`, the store with
     the term ids of the engine's sparse vectors (the keyword index's vocabulary)."""
-    if target.exists():
-        shutil.rmtree(target)
     partial = target.with_name(target.name + ".partial")
     if partial.exists():
         shutil.rmtree(partial)
@@ -178,8 +245,8 @@ def _copy_store(version_dir: Path, target: Path) -> Path:
         shutil.copytree(articles, partial / ARTICLE_KEYWORD_DIR)
     keyword = KeywordIndex(version_dir / KEYWORD_DIR)
     # The bm25s vocabulary: a word's column of the weight matrix is its term id.
-    vocabulary = keyword._vocabulary  # the index's own words, read only
-    columns = len(keyword._model.scores["indptr"]) - 1
+    vocabulary = keyword.vocabulary
+    columns = keyword.weight_matrix().shape[1]
     with contextlib.closing(sqlite3.connect(store)) as db:
         db.execute(f"CREATE TABLE {TERMS_TABLE} (word TEXT PRIMARY KEY, id INTEGER NOT NULL)")
         db.executemany(
@@ -198,14 +265,8 @@ def _copy_store(version_dir: Path, target: Path) -> Path:
 
 def _engine_passages(version_dir: Path, published: Path) -> Iterator[EnginePassage]:
     """Every passage of the directory with its vector, BM25 weights and filter fields."""
-    from scipy import sparse
-
     keyword = KeywordIndex(version_dir / KEYWORD_DIR)
-    scores = keyword._model.scores  # the bm25s weight matrix, read only
-    matrix = sparse.csc_matrix(
-        (scores["data"], scores["indices"], scores["indptr"]),
-        shape=(int(scores["num_docs"]), len(scores["indptr"]) - 1),
-    ).tocsr()
+    matrix = keyword.weight_matrix()
     row_of = {int(c): r for r, c in enumerate(np.asarray(keyword.chunk_ids))}
     vectors = read_vector_index(version_dir / VECTORS_NAME)
     reader = StoreReader(published / STORE_NAME)
@@ -244,20 +305,62 @@ def _engine_passages(version_dir: Path, published: Path) -> Iterator[EnginePassa
                 )
 
 
-def _drop_old(catalog: MilvusPassages, name: str, keep: set[Any]) -> tuple[str, ...]:
-    """Drop this index's passage collections but those in `keep` (the one just published
-    and the one servers may still answer from until they reload)."""
-    prefix = collection_name(f"{name}__")
+def _drop_old(
+    catalog: MilvusPassages, before: list[dict[str, str]], keep: list[dict[str, str]]
+) -> tuple[str, ...]:
+    """Drop the collections and store folders the previous record owned that the new one
+    does not (it keeps the one just published and the one servers may still answer from)."""
+    kept = {o["passages"] for o in keep}
+    dropped = []
+    for owned in before:
+        if owned["passages"] in kept or not _drop(catalog, owned["passages"]):
+            continue
+        _remove_store_folder(Path(owned["store_folder"]), {o["store_folder"] for o in keep})
+        dropped.append(owned["passages"])
+    return tuple(dropped)
+
+
+def _drop_unlisted(
+    catalog: MilvusPassages, name: str, previous: dict[str, Any], keep: list[dict[str, str]]
+) -> tuple[str, ...]:
+    """Once, after a record written before `owns`: the older versions' collections that
+    publish named `<name>__<version stamp>`, matched exactly (another index's, such as
+    `<name>__eu__<version>`, never match), and their store folders."""
+    stamp = r"\d{8}T\d{6}Z(_[A-Za-z0-9]+)*"
+    version = re.compile(re.escape(collection_name(f"{name}__")) + stamp)
+    kept = {o["passages"] for o in keep}
+    store_dir = previous.get("store_dir")
     dropped = []
     for collection in catalog.collections():
-        if (
-            collection.startswith(prefix)
-            and collection != f"{name}__meta"
-            and collection not in keep
-        ):
-            catalog.with_collection(collection).drop()
+        if version.fullmatch(collection) and collection not in kept:
+            if not _drop(catalog, collection):
+                continue
+            if store_dir:
+                folders = {o["store_folder"] for o in keep}
+                _remove_store_folder(Path(str(store_dir)) / collection, folders)
             dropped.append(collection)
     return tuple(dropped)
+
+
+def _drop(catalog: MilvusPassages, collection: str) -> bool:
+    """Drop a collection after the switch; a failure is logged, not the publish's (the new
+    version is served: the next publish drops it again)."""
+    try:
+        catalog.with_collection(collection).drop()
+    except IndexUnavailableError:
+        log.warning("collection %s of an older version could not be dropped", collection)
+        return False
+    return True
+
+
+def _remove_store_folder(folder: Path, keep: set[str]) -> None:
+    """Delete a dropped version's store copy (a folder publish wrote: it holds the store)."""
+    if str(folder) in keep or not (folder / STORE_NAME).is_file():
+        return
+    try:
+        shutil.rmtree(folder)
+    except OSError as exc:
+        log.warning("the store copy %s of a dropped version is left: %s", folder, exc)
 
 
 def engine_source(uri: str) -> Path:

@@ -26,9 +26,24 @@ case-folded against the article's and its syndicated copies', an author as a cas
 substring of the byline. Fusion, grouping, highlighting and the article metadata stay in
 the product; this module answers only "which chunk ids, with what score".
 
-A catalog row (`write_record`/`read_record`, collection `<name>__meta`) holds the manifest
-of what was published and which passage collection is current: publishing swaps it in one
-upsert, as the directory backend swaps its link.
+A catalog record (`write_record`/`read_record`, collection `<name>__meta`) holds the
+manifest of what was published, which passage collection and store copy are current and
+which collections and store folders the index owns: publishing swaps it with one upsert of
+its head row (the parts it names are written first, under a fresh nonce), as the directory
+backend swaps its link.
+
+An engine is named by an engine URI (`parse_engine_uri`; `read_engine_record` reads its
+catalog), what both `semsearch publish` (`semsearch.index.build.publish`) and the serving
+backend (`semsearch.search.backend`) are given:
+
+- `milvus:///abs/path/engine.db?collection=news` (or `milvus:rel/engine.db?...`): Milvus
+  Lite, its engine a child process of this one on a unix socket;
+- `milvus+unix:///run/engine.sock?collection=news`: an engine process already running on
+  a unix socket (`semsearch engine`), shared by every server process on the machine;
+- `milvus+http://host:19530?collection=news` (or `milvus+https`): a Milvus cluster; its
+  token, if any, from `SEMSEARCH_ENGINE_TOKEN`, never in the URI.
+
+`timeout=N` (whole seconds, default 5) bounds each engine call, retries included.
 """
 
 from __future__ import annotations
@@ -39,15 +54,17 @@ import os
 import re
 import subprocess
 import threading
+import uuid
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 
-from semsearch.errors import IndexUnavailableError
+from semsearch.errors import IndexMismatchError, IndexUnavailableError
 from semsearch.index.text.analysis import fold_case
 
 if TYPE_CHECKING:
@@ -69,6 +86,17 @@ INSERT_BATCH = 1_000
 MAX_LIMIT = 16_384
 KEYWORD_MODES = ("product", "engine")
 _META_PART = 60_000  # characters of a catalog record per row (VARCHAR holds 65,535 bytes)
+
+ENGINE_SCHEMES = ("milvus", "milvus+unix", "milvus+http", "milvus+https")
+#: The layout of what `semsearch publish` writes into an engine (the catalog record, the
+#: passage collection's fields); a server refuses another.
+ENGINE_FORMAT = 1
+#: The catalog key of the published index.
+CURRENT_KEY = "current"
+#: The table of the published store that maps index words to the engine's term ids.
+TERMS_TABLE = "engine_terms"
+DEFAULT_ENGINE_COLLECTION = "semsearch"
+DEFAULT_ENGINE_TIMEOUT = 5
 
 
 def published_number(published: str | None) -> int:
@@ -203,8 +231,13 @@ class MilvusPassages:
                         warnings.filterwarnings(
                             "ignore", message="pkg_resources is deprecated", category=UserWarning
                         )
+                        # A connection of its own: pymilvus otherwise shares one per
+                        # (uri, token) and a client's close() closes it for every other.
                         connection.client = MilvusClient(
-                            uri=self.uri, token=self.token, timeout=int(self.timeout)
+                            uri=self.uri,
+                            token=self.token,
+                            timeout=int(self.timeout),
+                            alias=f"semsearch-{uuid.uuid4().hex}",
                         )
                 except Exception as exc:  # pymilvus raises its own types, and gRPC's
                     log.warning("the search engine at %s cannot be reached: %s", self.uri, exc)
@@ -218,7 +251,7 @@ class MilvusPassages:
                         )
                     raise IndexUnavailableError(
                         f"the search engine did not answer (connecting{hint}); operators: see "
-                        "/readyz and the log"
+                        "the server log"
                     ) from exc
             return connection.client
 
@@ -233,7 +266,7 @@ class MilvusPassages:
             self.reset()
             # The message reaches API clients: what failed, not where (that is in the log).
             raise IndexUnavailableError(
-                f"the search engine did not answer ({what}); operators: see /readyz and the log"
+                f"the search engine did not answer ({what}); operators: see the server log"
             ) from exc
 
     def reset(self) -> None:
@@ -268,8 +301,10 @@ class MilvusPassages:
     def check(self) -> None:
         """Raise IndexUnavailableError unless the engine answers and holds the collection."""
         if not self._call("a health check", "has_collection", self.collection):
+            log.warning("the search engine at %s has no collection %s", self.uri, self.collection)
+            # What is missing, not where (the message reaches /readyz).
             raise IndexUnavailableError(
-                f"the search engine at {self.uri} has no collection {self.collection!r}"
+                f"the search engine has no collection {self.collection!r}: publish the index again"
             )
 
     def exists(self) -> bool:
@@ -492,18 +527,34 @@ class MilvusPassages:
 
     def write_record(self, key: str, record: dict[str, Any]) -> None:
         """Keep a JSON record under `key` in this collection's catalog (`<name>__meta`),
-        replacing the old one in one upsert."""
+        replacing the old one in one upsert.
+
+        The parts are written first under a fresh nonce, then the head row that names the
+        nonce and the part count: a reader sees the old record or the whole new one, never
+        parts of both. The parts of the record before the old one are deleted then (a
+        reader may still be reading the old one's)."""
         meta = self._meta()
+        old_head = meta._call("reading the catalog", "get", meta.collection, ids=[key])
+        old = _head(old_head[0]["value"]) if old_head else {}
+        nonce = uuid.uuid4().hex
         text = json.dumps(record, sort_keys=True)
         parts = [text[i : i + _META_PART] for i in range(0, len(text), _META_PART)] or [""]
         rows = [
-            {"key": f"{key}/{i}", "value": part, "vector": [0.0, 0.0]}
+            {"key": f"{key}/{nonce}/{i}", "value": part, "vector": [0.0, 0.0]}
             for i, part in enumerate(parts)
         ]
-        head = {"key": key, "value": json.dumps({"parts": len(parts)}), "vector": [0.0, 0.0]}
-        meta._call("writing the catalog", "upsert", meta.collection, [*rows])
-        # The head row last: a reader sees the old record or the whole new one.
+        previous = {"nonce": old.get("nonce"), "parts": old.get("parts", 0)}
+        head_value = json.dumps({"parts": len(parts), "nonce": nonce, "previous": previous})
+        head = {"key": key, "value": head_value, "vector": [0.0, 0.0]}
+        meta._call("writing the catalog", "upsert", meta.collection, rows)
         meta._call("writing the catalog", "upsert", meta.collection, [head])
+        before = old.get("previous") or {}
+        stale = _part_keys(key, before.get("nonce"), int(before.get("parts") or 0))
+        if stale:
+            try:
+                meta._call("tidying the catalog", "delete", meta.collection, ids=stale)
+            except IndexUnavailableError:  # the switch is made: leftovers are harmless
+                log.warning("old parts of catalog record %r left in %s", key, meta.collection)
 
     def read_record(self, key: str) -> dict[str, Any] | None:
         """The JSON record kept under `key`, or None."""
@@ -513,15 +564,32 @@ class MilvusPassages:
         head = meta._call("reading the catalog", "get", meta.collection, ids=[key])
         if not head:
             return None
-        parts = int(json.loads(head[0]["value"])["parts"])
-        keys = [f"{key}/{i}" for i in range(parts)]
-        rows = {
-            r["key"]: r["value"]
-            for r in meta._call("reading the catalog", "get", meta.collection, ids=keys)
-        }
-        if set(rows) != set(keys):
-            raise IndexUnavailableError(f"the catalog record {key!r} at {self.uri} is incomplete")
-        return dict(json.loads("".join(rows[k] for k in keys)))
+        try:
+            found = json.loads(head[0]["value"])
+            parts = int(found["parts"])
+            keys = _part_keys(key, found.get("nonce"), parts)
+            rows = {
+                r["key"]: r["value"]
+                for r in meta._call("reading the catalog", "get", meta.collection, ids=keys)
+            }
+            if set(rows) != set(keys):
+                raise IndexUnavailableError(
+                    f"the catalog record {key!r} of {self.collection!r} is incomplete: "
+                    "publish the index again"
+                )
+            record = json.loads("".join(rows[k] for k in keys))
+        except (ValueError, KeyError, TypeError) as exc:  # JSONDecodeError is a ValueError
+            log.warning("catalog record %r of %s on %s: %r", key, meta.collection, self.uri, exc)
+            raise IndexUnavailableError(
+                f"the catalog record {key!r} of {self.collection!r} cannot be read: "
+                "publish the index again"
+            ) from exc
+        if not isinstance(record, dict):
+            raise IndexUnavailableError(
+                f"the catalog record {key!r} of {self.collection!r} is not a record: "
+                "publish the index again"
+            )
+        return record
 
     def _meta(self) -> MilvusPassages:
         from pymilvus import DataType
@@ -558,8 +626,97 @@ class MilvusPassages:
             client.close()
 
 
+def _head(value: str) -> dict[str, Any]:
+    """A catalog head row's value ({} when it cannot be read)."""
+    try:
+        head = json.loads(value)
+    except ValueError:
+        return {}
+    return head if isinstance(head, dict) else {}
+
+
+def _part_keys(key: str, nonce: str | None, parts: int) -> list[str]:
+    """The row keys of a catalog record's parts ("key/i" for records written before the
+    nonce)."""
+    return [f"{key}/{nonce}/{i}" if nonce else f"{key}/{i}" for i in range(parts)]
+
+
 #: The sparse dimension of a passage with no index word: never a query's term id.
 _NO_TERM = 2**32 - 2
+
+
+def is_engine_uri(index: str | Path) -> bool:
+    """Whether `index` names a search engine rather than an index directory."""
+    return isinstance(index, str) and index.split(":", 1)[0].lower() in ENGINE_SCHEMES
+
+
+@dataclass(frozen=True)
+class EngineAddress:
+    """An engine URI taken apart: the client's URI, the index's name, the call timeout."""
+
+    client_uri: str
+    collection: str
+    timeout: int
+
+    def passages(self, collection: str | None = None) -> MilvusPassages:
+        """A client for one of the engine's collections (the catalog's by default)."""
+        return MilvusPassages(
+            self.client_uri,
+            collection or self.collection,
+            token=os.environ.get("SEMSEARCH_ENGINE_TOKEN", ""),
+            timeout=self.timeout,
+        )
+
+
+def parse_engine_uri(uri: str) -> EngineAddress:
+    """The client URI, collection and timeout of an engine URI (see the module docstring)."""
+    parsed = urlparse(uri)
+    params = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
+    unknown = set(params) - {"collection", "timeout"}
+    if unknown:
+        raise IndexUnavailableError(
+            f"engine URI {uri!r}: unknown parameter {sorted(unknown)[0]!r} (collection, timeout)"
+        )
+    collection = params.get("collection", DEFAULT_ENGINE_COLLECTION)
+    try:
+        timeout = int(params.get("timeout", DEFAULT_ENGINE_TIMEOUT))
+    except ValueError:
+        raise IndexUnavailableError(f"engine URI {uri!r}: timeout is whole seconds") from None
+    scheme = parsed.scheme.lower()
+    if scheme == "milvus":
+        path = (parsed.netloc + parsed.path) if parsed.netloc else parsed.path
+        if not path.endswith(".db"):
+            raise IndexUnavailableError(f"engine URI {uri!r}: a Milvus Lite path ends in .db")
+        client_uri = str(Path(path).absolute())
+    elif scheme == "milvus+unix":
+        client_uri = f"unix:{parsed.path}"
+    elif scheme in ("milvus+http", "milvus+https"):
+        client_uri = f"{scheme.split('+')[1]}://{parsed.netloc}{parsed.path}"
+    else:
+        raise IndexUnavailableError(f"{uri!r} is not an engine URI ({', '.join(ENGINE_SCHEMES)})")
+    if timeout < 1:
+        raise IndexUnavailableError(f"engine URI {uri!r}: timeout must be at least 1 second")
+    return EngineAddress(client_uri, collection, timeout)
+
+
+def read_engine_record(uri: str) -> dict[str, Any]:
+    """The catalog record of the index published at `uri`, or a clear error."""
+    catalog = parse_engine_uri(uri).passages()
+    try:
+        record = catalog.read_record(CURRENT_KEY)
+    finally:
+        catalog.close()  # a client of its own (a connection each): the watcher polls this
+    if record is None:
+        raise IndexUnavailableError(
+            f"no index published at {uri}: publish one with "
+            f"`semsearch publish INDEX_DIR --to {uri}`"
+        )
+    if record.get("engine_format") != ENGINE_FORMAT:
+        raise IndexMismatchError(
+            f"the index at {uri} has engine format {record.get('engine_format')}, this program "
+            f"reads {ENGINE_FORMAT}: publish it again with this version of semsearch"
+        )
+    return record
 
 
 def start_lite_engine(db_path: Path, socket_path: Path) -> subprocess.Popen[bytes]:
