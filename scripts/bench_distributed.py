@@ -162,7 +162,7 @@ def index_contents(out: Path) -> tuple[list[tuple[Any, ...]], np.ndarray]:
     return chunks, np.stack([index.reconstruct(int(chunk[0])) for chunk in chunks])
 
 
-def timed_build(inputs: Path, out: Path, embedder: Any, engine: Any = None) -> dict:
+def timed_build(inputs: Path, out: Path, embedder: Any, pipeline_factory: Any = None) -> dict:
     """One build_index run: wall seconds, CPU seconds of this process and its children
     alive at the end (a cluster's workers), passages."""
     # A fresh folder: a build over an older one would reuse its vectors.
@@ -172,7 +172,7 @@ def timed_build(inputs: Path, out: Path, embedder: Any, engine: Any = None) -> d
         out.unlink()
     pids = process_tree()
     cpu, start = tree_cpu(pids), time.perf_counter()
-    report = build_index([inputs], out, embedder, engine=engine)
+    report = build_index([inputs], out, embedder, pipeline_factory=pipeline_factory)
     seconds = time.perf_counter() - start
     cpu = tree_cpu(pids) - cpu
     return {"seconds": seconds, "cpu": cpu, "passages": report.chunks}
@@ -199,8 +199,7 @@ def bench_build(args: argparse.Namespace) -> None:
             embed_on_client(client, ["warm up"], args.model, backend=args.backend)
             startup = time.perf_counter() - started
             out = args.work / f"dask-{workers}"
-            engine = dask_pipeline(cluster.scheduler_address)
-            row = timed_build(inputs, out, embedder, engine)
+            row = timed_build(inputs, out, embedder, dask_pipeline(cluster.scheduler_address))
             check_loopback_only(process_tree())
         chunks, vectors = index_contents(out)
         rows.append(

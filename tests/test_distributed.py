@@ -5,7 +5,8 @@ service the cluster starts listening on loopback only (checked from /proc in eac
 Then the build on it: `semsearch build --engine dask` makes the index the single-process
 build makes (chunks, offsets, vectors, manifest); a worker killed mid-build is retried, or,
 with retries off, fails the build with a BuildError and leaves the served index as it was;
-workers with another model than the client's refuse the build."""
+workers with another model than the client's refuse the build, a worker that joins while
+the build runs too."""
 
 from __future__ import annotations
 
@@ -387,15 +388,15 @@ def test_a_build_on_a_cluster_given_by_address_reuses_vectors(
     embedder = HashingEmbedder(dimension=32)
     local, on_dask = tmp_path / "local", tmp_path / "dask"
     build_index([articles], local, embedder)
-    engine = dask_pipeline(cluster_client.scheduler.address, setup=FAKE_SETUP)
-    report = build_index([articles], on_dask, embedder, engine=engine)
+    on_cluster = dask_pipeline(cluster_client.scheduler.address, setup=FAKE_SETUP)
+    report = build_index([articles], on_dask, embedder, pipeline_factory=on_cluster)
     assert report.chunks > 64  # more than one group, so several tasks
     assert_same_index(on_dask, local)
     assert read_manifest(resolve_index_dir(on_dask)).vectors["embedded_by"]["address"] == (
         cluster_client.scheduler.address
     )
     # A rebuild takes the unchanged passages' vectors from the version it replaces.
-    again = build_index([articles], on_dask, embedder, engine=engine)
+    again = build_index([articles], on_dask, embedder, pipeline_factory=on_cluster)
     assert again.reused == again.chunks
     assert_same_index(on_dask, local)
     assert all(loads == {"hashing-32": 1} for loads in cluster_client.run(worker_loads).values())
@@ -427,7 +428,7 @@ def test_a_worker_killed_mid_build_is_retried(
             [articles],
             on_dask,
             SlowHashingEmbedder(dimension=32),
-            engine=dask_pipeline(cluster_client.scheduler.address, setup=SLOW_SETUP),
+            pipeline_factory=dask_pipeline(cluster_client.scheduler.address, setup=SLOW_SETUP),
         )
     assert len(killed) == 1 and not process_alive(killed[0])
     monkeypatch.setitem(globals(), "SLOW_SECONDS", 0.0)  # the same fake, unhurried, here
@@ -455,7 +456,7 @@ def test_a_worker_killed_mid_build_fails_it_and_leaves_the_served_index(tmp_path
                 [articles],
                 out,
                 SlowHashingEmbedder(dimension=32),
-                engine=dask_pipeline(cluster.scheduler_address, setup=SLOW_SETUP),
+                pipeline_factory=dask_pipeline(cluster.scheduler_address, setup=SLOW_SETUP),
             )
         assert len(killed) == 1
     # The old version is still the one served, whole; the failed build left nothing behind.
@@ -476,10 +477,68 @@ def test_workers_with_another_model_refuse_the_build(
             [DEMO_ARTICLES],
             out,
             HashingEmbedder(dimension=32),
-            engine=dask_pipeline(cluster_client.scheduler.address, setup=OTHER_SETUP),
+            pipeline_factory=dask_pipeline(cluster_client.scheduler.address, setup=OTHER_SETUP),
         )
     assert not out.exists()
     assert_loopback(min_sockets=5)
+
+
+LATE_SETUP = "tests.test_distributed:register_slow_of_environment_revision"
+REVISION_VARIABLE = "SEMSEARCH_TEST_FAKE_REVISION"
+
+
+def register_slow_of_environment_revision() -> None:
+    """`register_slow`, the fake's revision read from $SEMSEARCH_TEST_FAKE_REVISION ("1",
+    the client's, when unset): a worker started with it set has other model files."""
+    revision = os.environ.get(REVISION_VARIABLE, "1")
+
+    def load(name: str) -> SlowHashingEmbedder:
+        embedder = SlowHashingEmbedder(dimension=int(name.partition("-")[2]))
+        embedder.revision = revision
+        return embedder
+
+    register_embedder("slowhash", load)
+
+
+def add_worker(cluster: Any, env: dict[str, str]) -> None:
+    """Start one more worker (and nanny) in a LocalCluster, with these environment variables."""
+    spec = {
+        name: {**entry, "options": {**entry["options"], "env": env}}  # new_spec stays as it is
+        for name, entry in cluster.new_worker_spec().items()
+    }
+    cluster.worker_spec.update(spec)
+    cluster.scale(len(cluster.worker_spec))
+
+
+@pytest.mark.process
+def test_a_worker_with_another_model_joining_mid_build_fails_it(tmp_path: Path) -> None:
+    articles = write_articles(tmp_path / "articles", 30)
+    out = tmp_path / "index"
+    with local_cluster(workers=1) as cluster, Client(cluster) as client:
+        client.wait_for_workers(1)
+        first = set(client.scheduler_info()["workers"])
+        on_cluster = dask_pipeline(cluster.scheduler_address, setup=LATE_SETUP)
+        late: list[str] = []
+
+        def start_then_add_a_worker(*args: Any) -> Any:
+            pipeline = on_cluster(*args)  # the one worker there passed the check
+            add_worker(cluster, {REVISION_VARIABLE: "2"})
+            client.wait_for_workers(2, timeout=60)
+            late.extend(set(client.scheduler_info()["workers"]) - first)
+            return pipeline
+
+        with pytest.raises(BuildError, match=r"embedding stopped.*another model") as refused:
+            build_index(
+                [articles],
+                out,
+                SlowHashingEmbedder(dimension=32),
+                pipeline_factory=start_then_add_a_worker,
+            )
+        message = str(refused.value)
+        assert len(late) == 1 and f"worker {late[0]} " in message  # the late one refused
+        assert message.split(" differ ")[0].endswith(": revision"), message  # only that
+        assert_loopback(min_sockets=5)
+    assert not out.exists()
 
 
 def test_cluster_options_need_the_dask_engine(tmp_path: Path) -> None:

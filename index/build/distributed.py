@@ -1,14 +1,17 @@
 """Embedding passages on a Dask distributed cluster: `semsearch build --engine dask`.
 
 `dask_pipeline(address, workers, setup)` is the build's way in: a `PipelineFactory` for
-`build_index(engine=...)` whose `DaskEmbeddingPipeline` is the twin of the in-process
+`build_index(pipeline_factory=...)` whose `DaskEmbeddingPipeline` is the twin of the in-process
 `EmbeddingPipeline` (same `add`/`finish`/`close`/`busy_seconds`, same vector reuse), except
 that each group of passages is a task on a worker of the cluster. Reading, parsing, chunking
 and storing stay in the client process (docs/scaling.md measures why: about a tenth of a
 build's CPU, next to embedding's nine), so the store, its chunk ids and offsets are made
-exactly as in a single-process build; only texts go out and vectors come back. Before the
-first task the pipeline checks that every worker loaded the same model as the client (name,
-revision, dimension, window, prompts, pooling) and refuses the build otherwise.
+exactly as in a single-process build; only texts go out and vectors come back. Every worker
+checks that it loaded the same model as the client (name, revision, dimension, window,
+backend, prompts, pooling): in `EmbedderPlugin.setup` as it joins, which fails the build's
+start for the workers already there, and again in every task, so a worker that joins (or is
+restarted) mid-build with other model files refuses its first task and the build fails with
+a `BuildError` instead of storing its vectors.
 
 `embed_passages_distributed` cuts a list of passage texts into chunks, embeds each chunk on a
 worker of a Dask cluster (one given by its scheduler address, or a `LocalCluster` it starts
@@ -77,6 +80,7 @@ Prompts = tuple[str, str]
 # The worker side: one embedder per (model, backend, prompts, batch size) in each worker
 # process, and how many times each model was loaded there (tests check it is once).
 _EMBEDDERS: dict[tuple[str, str | None, Prompts | None, int | None], Embedder] = {}
+_DESCRIPTIONS: dict[tuple[str, str | None, Prompts | None, int | None], dict[str, Any]] = {}
 _LOADS: dict[str, int] = {}
 _LOCK = threading.Lock()
 
@@ -130,9 +134,12 @@ def embed_group(
     backend: str | None,
     prompts: Prompts | None,
     batch_size: int | None,
+    expected: dict[str, Any] | None = None,
 ) -> tuple[np.ndarray, float]:
-    """A build's task: the vectors of one group of passages, and the seconds it took."""
-    embedder = worker_embedder(model, backend, prompts, batch_size)
+    """A build's task: the vectors of one group of passages, and the seconds it took;
+    `BuildError` before any encoding when this worker's model is not `expected` (the
+    client's `describe_embedder`)."""
+    embedder = checked_embedder(model, backend, prompts, batch_size, expected)
     started = time.perf_counter()
     vectors = np.asarray(embedder.encode_documents(texts), dtype=np.float32)
     return vectors, time.perf_counter() - started
@@ -163,13 +170,62 @@ def model_reference(embedder: Embedder) -> str:
 def worker_model(
     model: str, backend: str | None, prompts: Prompts | None, batch_size: int | None
 ) -> dict[str, Any]:
-    """`describe_embedder` of this worker's embedder (run on every worker by the build)."""
-    return describe_embedder(worker_embedder(model, backend, prompts, batch_size))
+    """`describe_embedder` of this worker's embedder, worked out once per process."""
+    key = (model, backend, prompts, batch_size)
+    embedder = worker_embedder(model, backend, prompts, batch_size)
+    with _LOCK:
+        description = _DESCRIPTIONS.get(key)
+        if description is None:
+            description = _DESCRIPTIONS[key] = describe_embedder(embedder)
+        return description
+
+
+def other_model_message(worker: str, expected: dict[str, Any], found: dict[str, Any]) -> str:
+    """Why a worker whose model is `found` refuses a build of the client's `expected`."""
+    differs = sorted(k for k in expected.keys() | found.keys() if found.get(k) != expected.get(k))
+    return (
+        f"the Dask worker {worker} loaded another model than this process: "
+        f"{', '.join(differs)} differ (the worker's {found}, this process's {expected}); "
+        "give every worker the same model files"
+    )
+
+
+def checked_embedder(
+    model: str,
+    backend: str | None,
+    prompts: Prompts | None,
+    batch_size: int | None,
+    expected: dict[str, Any] | None,
+    worker: str | None = None,
+) -> Embedder:
+    """This worker's embedder, after checking its model is `expected` (unless None);
+    `BuildError` naming the worker (`worker`, else the one running the task) if not."""
+    embedder = worker_embedder(model, backend, prompts, batch_size)
+    if expected is not None:
+        found = worker_model(model, backend, prompts, batch_size)
+        if found != expected:
+            raise BuildError(other_model_message(worker or _this_worker(), expected, found))
+    return embedder
+
+
+def _this_worker() -> str:
+    from distributed import get_worker
+
+    try:
+        return str(get_worker().address)
+    except ValueError:  # not in a task
+        return f"in process {os.getpid()}"
 
 
 class EmbedderPlugin(WorkerPlugin):
     """Runs on every worker as it starts (a restarted one too): the optional setup
-    function, then the model load."""
+    function, the model load, and, given the client's `expected` description of it, the
+    check that the worker's model is the same (`BuildError` if not).
+
+    What the check stops depends on when the worker joined: for the workers there when the
+    plugin is registered the error comes back to `register_plugin` and stops the build
+    before a task is sent; a worker joining later only logs it (Dask keeps the worker), so
+    each build task checks again (`embed_group`) and that worker's first task fails."""
 
     name = PLUGIN_NAME
     idempotent = False
@@ -181,18 +237,28 @@ class EmbedderPlugin(WorkerPlugin):
         setup: str | None = None,
         prompts: Prompts | None = None,
         batch_size: int | None = None,
+        expected: dict[str, Any] | None = None,
     ):
         self.model = model
         self.backend = backend
         self.setup_path = setup
         self.prompts = prompts
         self.batch_size = batch_size
+        self.expected = expected
 
     def setup(self, worker: Worker) -> None:
-        """Register what the model name needs, then load the model into this process."""
+        """Register what the model name needs, load the model into this process, and
+        refuse (raise) if it is not the client's."""
         if self.setup_path:
             call_import_path(self.setup_path)
-        worker_embedder(self.model, self.backend, self.prompts, self.batch_size)
+        checked_embedder(
+            self.model,
+            self.backend,
+            self.prompts,
+            self.batch_size,
+            self.expected,
+            worker=str(worker.address),
+        )
 
 
 @contextmanager
@@ -331,10 +397,11 @@ class DaskEmbeddingPipeline(EmbeddingPipeline):
             (prompts.query, prompts.document),
             getattr(embedder, "batch_size", None),
         )
-        threads = self._start_workers(embedder, setup)
+        self._expected = describe_embedder(embedder)  # every task checks its worker's model
+        threads = self._start_workers(setup)
         # Enough groups queued that every worker thread has one running and one waiting.
         super().__init__(embedder, group, reuse, progress, max_in_flight or 2 * threads + 2)
-        self.engine = {
+        self.embedded_by = {
             "engine": "dask",
             "address": address or "LocalCluster on 127.0.0.1",
             "workers": len(client.nthreads()),
@@ -342,16 +409,14 @@ class DaskEmbeddingPipeline(EmbeddingPipeline):
             "distributed": metadata.version("distributed"),
         }
 
-    def _start_workers(self, embedder: Embedder, setup: str | None) -> int:
-        """Load the model on every worker (once each, in the plugin) and check it is the
+    def _start_workers(self, setup: str | None) -> int:
+        """Load the model on every worker (once each, in the plugin), which checks it is the
         client's; returns how many worker threads the cluster has."""
         name, backend, prompts, batch_size = self._task_args
+        plugin = EmbedderPlugin(name, backend, setup, prompts, batch_size, self._expected)
         try:
-            self.client.register_plugin(
-                EmbedderPlugin(name, backend, setup, prompts, batch_size), name=PLUGIN_NAME
-            )
-            models = self.client.run(worker_model, *self._task_args)
-        except BuildError:
+            self.client.register_plugin(plugin, name=PLUGIN_NAME)
+        except BuildError:  # a worker with another model: other_model_message
             raise
         except Exception as exc:  # whatever the worker raised, pickled back to us
             raise BuildError(
@@ -359,21 +424,12 @@ class DaskEmbeddingPipeline(EmbeddingPipeline):
                 "worker needs the model's folder at the same path (shared storage) and, for an "
                 "embedder registered in code, a --worker-setup that registers it"
             ) from exc
-        expected = describe_embedder(embedder)
-        for worker, found in models.items():
-            if found != expected:
-                differs = sorted(
-                    k for k in expected.keys() | found.keys() if found.get(k) != expected.get(k)
-                )
-                raise BuildError(
-                    f"the Dask worker {worker} loaded another model than this process: "
-                    f"{', '.join(differs)} differ (the worker's {found}, this process's "
-                    f"{expected}); give every worker the same model files"
-                )
         return max(1, sum(self.client.nthreads().values()))
 
     def _start(self, texts: list[str]) -> GroupFuture:
-        future: GroupFuture = self.client.submit(embed_group, texts, *self._task_args, pure=False)
+        future: GroupFuture = self.client.submit(
+            embed_group, texts, *self._task_args, self._expected, pure=False
+        )
         return future
 
     def _wait(self, future: GroupFuture) -> np.ndarray:
@@ -390,6 +446,13 @@ class DaskEmbeddingPipeline(EmbeddingPipeline):
             raise BuildError(
                 f"embedding stopped: lost the Dask cluster ({type(exc).__name__}: {exc}). "
                 "Nothing was published."
+            ) from exc
+        except BuildError as exc:  # a worker that joined late refused: another model
+            raise BuildError(f"embedding stopped: {exc}. Nothing was published.") from exc
+        except Exception as exc:  # whatever the task raised on its worker, pickled back
+            raise BuildError(
+                f"embedding stopped: a Dask worker failed a task ({type(exc).__name__}: "
+                f"{exc}); see the workers' logs. Nothing was published."
             ) from exc
         self.busy_seconds += float(seconds)
         # Not normalised again: a second pass moves the last bit (see embed_on_client).
@@ -414,9 +477,9 @@ class DaskEmbeddingPipeline(EmbeddingPipeline):
 def dask_pipeline(
     address: str | None = None, workers: int = 2, setup: str | None = None
 ) -> PipelineFactory:
-    """A `PipelineFactory` for `build_index(engine=...)`: embeds on the Dask cluster whose
-    scheduler is at `address`, or on a LocalCluster of `workers` processes bound to
-    127.0.0.1, started with the pipeline and stopped when it closes. `setup`
+    """A `PipelineFactory` for `build_index(pipeline_factory=...)`: embeds on the Dask
+    cluster whose scheduler is at `address`, or on a LocalCluster of `workers` processes
+    bound to 127.0.0.1, started with the pipeline and stopped when it closes. `setup`
     ("module:function") runs on every worker before the model loads."""
 
     def make(

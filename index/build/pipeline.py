@@ -9,8 +9,8 @@ passages in memory.
 
 Where a group is encoded is two methods, `_start` and `_wait`: the Dask twin
 (`semsearch.index.build.distributed.DaskEmbeddingPipeline`) overrides them to send each group
-to a cluster's workers, and `build_index` takes either through its `pipeline` parameter, a
-`PipelineFactory` (this class is one).
+to a cluster's workers, and `build_index` takes either through its `pipeline_factory`
+parameter, a `PipelineFactory` (this class is one; the default).
 """
 
 from __future__ import annotations
@@ -41,9 +41,9 @@ class GroupFuture(Protocol):
 class EmbeddingPipeline:
     """Collects (chunk id, text) pairs and returns their vectors from `finish()`."""
 
-    #: Where the passages were embedded, for the manifest (`vectors["embedded_by"]`); None is
-    #: this process, and leaves the manifest as it always was.
-    engine: dict[str, Any] | None = None
+    #: Where the passages were embedded, the manifest's `vectors["embedded_by"]` record; None
+    #: is this process, and leaves the manifest as it always was.
+    embedded_by: dict[str, Any] | None = None
 
     def __init__(
         self,
