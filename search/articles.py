@@ -5,9 +5,10 @@ the article when a long query (a paragraph) matches an article as a whole: its b
 holds only part of the match. So hybrid search also scores each candidate article on
 
 - a dense score: the cosine of the query with the article's pooled vector, the mean of its
-  passages' stored vectors, normalised (no extra model run; `similar.stored_vectors`);
+  passages' vectors, normalised, made at build time (no extra model run);
 - a keyword score: BM25 over the whole article (title + clean text, from the same analysis
-  as the passages; `keyword-articles/` in the index).
+  as the passages).
+Both come from the article-level index, `keyword-articles/` (`index.storage.article_index`).
 
 The two article lists are fused exactly as the passage lists are (the same method and
 dense weight), and every passage's fused score becomes
@@ -28,8 +29,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import numpy as np
-
 from semsearch.search.fusion import Fusion, fuse
 
 
@@ -39,19 +38,6 @@ def article_share(query_tokens: int, passage_tokens: int) -> float:
     if passage_tokens <= 0:
         return 1.0
     return min(1.0, query_tokens / passage_tokens) ** 2
-
-
-def pooled_scores(
-    query: np.ndarray, vectors: np.ndarray, groups: Mapping[int, slice]
-) -> list[tuple[int, float]]:
-    """Each article's cosine with the query, best first: `vectors` holds its passages' unit
-    vectors in the rows `groups[article]`; their mean is normalised before the product."""
-    scored = []
-    for article, rows in groups.items():
-        mean = vectors[rows].mean(axis=0)
-        norm = float(np.linalg.norm(mean))
-        scored.append((article, float(mean @ query) / norm if norm > 0 else 0.0))
-    return sorted(scored, key=lambda item: (-item[1], item[0]))
 
 
 def blend(

@@ -12,16 +12,9 @@ attribution, facets and paging stay in the service, so both backends answer alik
   the passages, their vectors, the product's BM25 weights and the filter fields, published
   from an index directory (`semsearch publish`, `semsearch.index.build.publish`); the
   article metadata and clean text stay in a copy of the index's SQLite store on storage
-  every server reads. Named by an engine URI (`parse_engine_uri`):
-
-  - `milvus:///abs/path/engine.db?collection=news` (or `milvus:rel/engine.db?...`): Milvus
-    Lite, its engine a child process of this one on a unix socket;
-  - `milvus+unix:///run/engine.sock?collection=news`: an engine process already running on
-    a unix socket (`semsearch engine`), shared by every server process on the machine;
-  - `milvus+http://host:19530?collection=news` (or `milvus+https`): a Milvus cluster; its
-    token, if any, from `SEMSEARCH_ENGINE_TOKEN`, never in the URI.
-
-  `timeout=N` (whole seconds, default 5) bounds each engine call, retries included.
+  every server reads. Named by an engine URI (`milvus:///abs/path/engine.db?collection=news`,
+  `milvus+unix://...`, `milvus+http://...`: `parse_engine_uri`, which lives beside the
+  engine client in `semsearch.index.storage.engine_backend`, as publishing needs it too).
 
 Both backends own the store's one shared read-only connection and its lock (the service
 reads articles through them).
@@ -30,19 +23,26 @@ reads articles through them).
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 
 from semsearch.errors import IndexMismatchError, IndexUnavailableError
-from semsearch.index.storage.engine_backend import EngineFilter, MilvusPassages
+from semsearch.index.storage.article_index import ArticleIndex
+from semsearch.index.storage.engine_backend import (
+    TERMS_TABLE,
+    EngineFilter,
+    parse_engine_uri,
+    read_engine_record,
+)
+from semsearch.index.storage.engine_backend import (
+    is_engine_uri as is_engine_uri,  # the service and the web layer ask this module
+)
 from semsearch.index.storage.keyword_index import KeywordIndex
 from semsearch.index.storage.manifest import (
     ARTICLE_KEYWORD_DIR,
@@ -65,16 +65,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ENGINE_SCHEMES = ("milvus", "milvus+unix", "milvus+http", "milvus+https")
-#: The layout of what `semsearch publish` writes into an engine (the catalog record, the
-#: passage collection's fields); a server refuses another.
-ENGINE_FORMAT = 1
-#: The catalog key of the published index.
-CURRENT_KEY = "current"
-#: The table of the published store that maps index words to the engine's term ids.
-TERMS_TABLE = "engine_terms"
-DEFAULT_ENGINE_COLLECTION = "semsearch"
-DEFAULT_ENGINE_TIMEOUT = 5
 #: Stored vectors an engine-backed server keeps (about 1.5 kB each at 384 dimensions).
 VECTOR_CACHE = 20_000
 
@@ -86,77 +76,6 @@ class Scope:
     chunk_ids: list[int] | None = None
     engine: EngineFilter | None = None
     empty: bool = False
-
-
-def is_engine_uri(index: str | Path) -> bool:
-    """Whether `index` names a search engine rather than an index directory."""
-    return isinstance(index, str) and index.split(":", 1)[0].lower() in ENGINE_SCHEMES
-
-
-@dataclass(frozen=True)
-class EngineAddress:
-    """An engine URI taken apart: the client's URI, the index's name, the call timeout."""
-
-    client_uri: str
-    collection: str
-    timeout: int
-
-    def passages(self, collection: str | None = None) -> MilvusPassages:
-        """A client for one of the engine's collections (the catalog's by default)."""
-        return MilvusPassages(
-            self.client_uri,
-            collection or self.collection,
-            token=os.environ.get("SEMSEARCH_ENGINE_TOKEN", ""),
-            timeout=self.timeout,
-        )
-
-
-def parse_engine_uri(uri: str) -> EngineAddress:
-    """The client URI, collection and timeout of an engine URI (see the module docstring)."""
-    parsed = urlparse(uri)
-    params = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
-    unknown = set(params) - {"collection", "timeout"}
-    if unknown:
-        raise IndexUnavailableError(
-            f"engine URI {uri!r}: unknown parameter {sorted(unknown)[0]!r} (collection, timeout)"
-        )
-    collection = params.get("collection", DEFAULT_ENGINE_COLLECTION)
-    try:
-        timeout = int(params.get("timeout", DEFAULT_ENGINE_TIMEOUT))
-    except ValueError:
-        raise IndexUnavailableError(f"engine URI {uri!r}: timeout is whole seconds") from None
-    scheme = parsed.scheme.lower()
-    if scheme == "milvus":
-        path = (parsed.netloc + parsed.path) if parsed.netloc else parsed.path
-        if not path.endswith(".db"):
-            raise IndexUnavailableError(f"engine URI {uri!r}: a Milvus Lite path ends in .db")
-        client_uri = str(Path(path).absolute())
-    elif scheme == "milvus+unix":
-        client_uri = f"unix:{parsed.path}"
-    elif scheme in ("milvus+http", "milvus+https"):
-        client_uri = f"{scheme.split('+')[1]}://{parsed.netloc}{parsed.path}"
-    else:
-        raise IndexUnavailableError(f"{uri!r} is not an engine URI ({', '.join(ENGINE_SCHEMES)})")
-    if timeout < 1:
-        raise IndexUnavailableError(f"engine URI {uri!r}: timeout must be at least 1 second")
-    return EngineAddress(client_uri, collection, timeout)
-
-
-def read_engine_record(uri: str) -> dict[str, Any]:
-    """The catalog record of the index published at `uri`, or a clear error."""
-    address = parse_engine_uri(uri)
-    record = address.passages().read_record(CURRENT_KEY)
-    if record is None:
-        raise IndexUnavailableError(
-            f"no index published at {uri}: publish one with "
-            f"`semsearch publish INDEX_DIR --to {uri}`"
-        )
-    if record.get("engine_format") != ENGINE_FORMAT:
-        raise IndexMismatchError(
-            f"the index at {uri} has engine format {record.get('engine_format')}, this program "
-            f"reads {ENGINE_FORMAT}: publish it again with this version of semsearch"
-        )
-    return record
 
 
 class _StoreAccess:
@@ -187,8 +106,7 @@ class EmbeddedBackend(_StoreAccess):
             raise IndexUnavailableError(f"cannot read {VECTORS_NAME}: {exc}; rebuild") from exc
         self.keyword = KeywordIndex(version_dir / KEYWORD_DIR)
         # Article-level evidence (semsearch.search.articles); indexes built before it lack it.
-        articles_dir = version_dir / ARTICLE_KEYWORD_DIR
-        self.article_keyword = KeywordIndex(articles_dir) if articles_dir.is_dir() else None
+        self.articles = ArticleIndex.open(version_dir / ARTICLE_KEYWORD_DIR)
         super().__init__(version_dir / STORE_NAME)
         chunks = manifest.counts["chunks"]
         if self.vectors.ntotal != chunks:
@@ -260,22 +178,32 @@ class EngineBackend(_StoreAccess):
         self._terms: dict[str, int | None] = {}
         self._vector_cache: OrderedDict[int, np.ndarray] = OrderedDict()
         self._vector_lock = threading.Lock()
-        # The article-level keyword index, published beside the store when the index has one.
+        # The article-level index, published beside the store when the index has one.
         articles = record.get("article_keyword")
-        self.article_keyword = KeywordIndex(Path(articles)) if articles else None
+        self.articles = ArticleIndex.open(Path(articles)) if articles else None
 
     def _term_ids(self, words: Sequence[str]) -> list[int | None]:
         """Each index word's term id in the published vocabulary (None: no passage has it)."""
-        missing = [w for w in dict.fromkeys(words) if w not in self._terms]
+        # The answer from a local dict: another thread may clear the shared cache meanwhile.
+        known: dict[str, int | None] = {}
+        missing = []
+        for word in dict.fromkeys(words):
+            cached = self._terms.get(word, -1)  # one lookup: no gap for a clear() to fall in
+            if cached == -1:
+                missing.append(word)
+            else:
+                known[word] = cached
         if missing:
             marks = ",".join("?" * len(missing))
             sql = f"SELECT word, id FROM {TERMS_TABLE} WHERE word IN ({marks})"
             with self.db_lock:
                 found = dict(self.db.execute(sql, missing).fetchall())
+            fetched = {w: found.get(w) for w in missing}
+            known.update(fetched)
             if len(self._terms) > 100_000:
                 self._terms.clear()  # a bound on the cache, not a policy
-            self._terms.update({w: found.get(w) for w in missing})
-        return [self._terms[w] for w in words]
+            self._terms.update(fetched)
+        return [known[w] for w in words]
 
     def scope(self, filters: Filters) -> Scope | None:
         if not filters.active():

@@ -27,7 +27,7 @@ from semsearch.index.storage.manifest import (
     verify_files,
 )
 from semsearch.index.storage.store import StoredChunk
-from semsearch.search.articles import article_share, blend, pooled_scores
+from semsearch.search.articles import article_share, blend
 from semsearch.search.backend import (
     EmbeddedBackend,
     RetrievalBackend,
@@ -226,7 +226,7 @@ class SearchService:
             _single_threaded_faiss()
             self.backend = EmbeddedBackend(self.version_dir, self.manifest)
         # Article-level evidence (semsearch.search.articles); indexes built before it lack it.
-        self.article_keyword = self.backend.article_keyword
+        self.articles = self.backend.articles
         # The store's one read-only connection, opened by the backend and shared under a
         # lock (a lookup takes well under a millisecond): the open file stays readable even
         # after a later build prunes this version's folder.
@@ -513,21 +513,13 @@ class SearchService:
         """The fused passages re-scored with their articles' whole-article evidence
         (`semsearch.search.articles`); unchanged without it or at article_weight 0."""
         weight = float(get_setting("article_weight", self.settings)) * self._article_share(query)
-        if weight <= 0 or self.article_keyword is None or vector is None or not fused:
+        if weight <= 0 or self.articles is None or vector is None or not fused:
             return fused
         with self._db_lock:
-            articles = self.store.article_chunks(self._db, [cid for cid, _ in fused])
-        chunk_article = {cid: key for key, chunks in articles.items() for cid in chunks}
-        every = [cid for chunks in articles.values() for cid in chunks]
-        vectors = self.backend.stored_vectors(every)
-        if vectors is None:
-            return fused
-        groups, start = {}, 0
-        for key, chunks in articles.items():
-            groups[key] = slice(start, start + len(chunks))
-            start += len(chunks)
-        dense = pooled_scores(vector, vectors, groups)
-        keyword = self.article_keyword.search(query.text, len(articles), list(articles))
+            chunk_article = self.store.article_keys(self._db, [cid for cid, _ in fused])
+        keys = sorted(set(chunk_article.values()))
+        dense = self.articles.dense_scores(vector, keys)
+        keyword = self.articles.keyword_scores(query.text, keys)
         return blend(fused, chunk_article, dense, keyword, self.fusion(), weight)
 
     def _ranked_hits(self, query: Query) -> _Ranking:

@@ -74,7 +74,7 @@ def _prompt_option(name: str) -> Any:
     )
 
 
-def PROMPTS(command: Any) -> Any:
+def prompt_options(command: Any) -> Any:
     """The two prompt options, for the commands that embed."""
     return _prompt_option("query_prompt")(_prompt_option("document_prompt")(command))
 
@@ -131,7 +131,7 @@ def cli(verbose: bool, log_json: bool) -> None:
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--out", required=True, type=click.Path(), help="Index directory to (re)place.")
 @click.option("--model", default=None, help=_setting_help("model"))
-@PROMPTS
+@prompt_options
 @CSV_MAP
 @click.option("--chunk-tokens", type=int, default=None, help=_setting_help("chunk_tokens"))
 @click.option("--overlap-tokens", type=int, default=None, help=_setting_help("overlap_tokens"))
@@ -198,7 +198,7 @@ def build(
         "overlap_tokens": overlap_tokens,
         "batch_size": batch_size,
     }
-    pipeline = _build_engine(engine, address, workers, worker_setup)
+    pipeline_factory = _build_engine(engine, address, workers, worker_setup)
     bars = None if quiet else _Bars()
     try:
         embedder = load_embedder(
@@ -215,7 +215,7 @@ def build(
             bars,
             tuner,
             calibrate=calibrator,
-            engine=pipeline,
+            pipeline_factory=pipeline_factory,
         )
     except SemsearchError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -264,7 +264,8 @@ def build(
 def _build_engine(
     engine: str, address: str | None, workers: int | None, worker_setup: str | None
 ) -> Any:
-    """The build's embedding engine: None (this process) or a Dask pipeline factory."""
+    """The pipeline factory `--engine` names, for `build_index(pipeline_factory=...)`: None
+    (embed in this process) or a Dask one."""
     if engine != "dask":
         if address or workers or worker_setup:
             raise click.UsageError("--address, --workers and --worker-setup need --engine dask")
@@ -280,7 +281,7 @@ def _build_engine(
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--index", "index_dir", required=True, type=click.Path(), help="Index directory.")
 @click.option("--model", default=None, help=_setting_help("model"))
-@PROMPTS
+@prompt_options
 @CSV_MAP
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def add(
@@ -472,7 +473,7 @@ def _print_update(report: Any) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON instead of text.")
 @click.option("--model", default=None, help=_setting_help("model"))
-@PROMPTS
+@prompt_options
 def query(
     text: str,
     index_dir: str,
@@ -640,7 +641,7 @@ def info(index_dir: str) -> None:
     help="Mode to evaluate; repeatable. Default: all three.",
 )
 @click.option("--model", default=None, help=_setting_help("model"))
-@PROMPTS
+@prompt_options
 def evaluate_index(
     index_dir: str, queries: str, qrels: str, modes: tuple[str, ...], model: str | None
 ) -> None:
@@ -772,7 +773,7 @@ def bench(
     help="Request threads; they share one model and one index.",
 )
 @click.option("--model", default=None, help=_setting_help("model"))
-@PROMPTS
+@prompt_options
 @click.option("--reload-interval", default=None, type=float, help=_setting_help("reload_interval"))
 @click.option(
     "--timeout",

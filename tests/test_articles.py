@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from semsearch.index.build.builder import build_index
+from semsearch.index.storage.article_index import ArticleIndex, write_article_index
 from semsearch.index.storage.manifest import ARTICLE_KEYWORD_DIR
-from semsearch.search.articles import article_share, blend, pooled_scores
+from semsearch.search.articles import article_share, blend
 from semsearch.search.fusion import Fusion
 from semsearch.search.service import SearchService
 from tests.support.fake_embedder import HashingEmbedder
@@ -24,11 +25,31 @@ def test_share_grows_with_the_query_as_a_square_up_to_one() -> None:
     assert article_share(400, 200) == 1.0
 
 
-def test_pooled_vectors_are_normalised_means() -> None:
-    vectors = np.asarray([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]], dtype=np.float32)
-    scores = dict(pooled_scores(np.asarray([1.0, 0.0]), vectors, {7: slice(0, 2), 9: slice(2, 3)}))
-    assert scores[9] == pytest.approx(1.0)
-    assert scores[7] == pytest.approx(1 / np.sqrt(2))
+def test_pooled_vectors_are_normalised_means_by_article_key(tmp_path: Path) -> None:
+    from semsearch.index.ingest.articles import Article
+    from semsearch.index.storage.store import StoreWriter
+    from semsearch.index.text.chunking import Chunk
+
+    store = tmp_path / "store.sqlite"
+    writer = StoreWriter(store)
+    for article_id, texts in (("two", ["one part", "other part"]), ("one", ["single part"])):
+        text = " ".join(texts)
+        chunks, start = [], 0
+        for n, part in enumerate(texts):
+            chunks.append(Chunk(n, start, start + len(part), 2, part))
+            start += len(part) + 1
+        writer.add(Article(id=article_id, title=article_id, text=text), chunks)
+    writer.close()  # chunk ids 1, 2 for "two", 3 for "one": keys 1 and 3
+    vectors = {1: [1.0, 0.0], 2: [0.0, 1.0], 3: [1.0, 0.0]}
+    write_article_index(
+        store, tmp_path / "articles", lambda ids: np.asarray([vectors[i] for i in ids])
+    )
+    index = ArticleIndex(tmp_path / "articles")
+    scores = dict(index.dense_scores(np.asarray([1.0, 0.0], dtype=np.float32), [1, 3]))
+    assert scores[3] == pytest.approx(1.0)
+    assert scores[1] == pytest.approx(1 / np.sqrt(2))
+    assert index.dense_scores(np.asarray([1.0, 0.0], dtype=np.float32), [2]) == []  # no key
+    assert [k for k, _ in index.keyword_scores("other part", [1, 3])] == [1, 3]
 
 
 def test_blend_mixes_each_passage_with_its_article_and_keeps_the_order_within_it() -> None:
@@ -78,3 +99,38 @@ def test_a_paragraph_query_finds_the_article_that_matches_it_as_a_whole(tmp_path
         assert dense[0].article.id == "part"
     assert ranked[0.0][0] == "part"  # passages alone: the one passage with most of the query
     assert ranked[1.0][0] == "whole"  # with the article as a whole
+
+
+def test_updates_keep_one_pooled_vector_per_article(tmp_path: Path) -> None:
+    """add and delete rebuild the article-level index from the vectors read back from FAISS:
+    one key and one pooled vector per article, each equal to its passages' normalised mean."""
+    from semsearch.index.build.update import update_index
+    from semsearch.index.storage.vectors import read_vector_index, stored_vectors
+
+    def article(name: str, words: int) -> dict[str, str]:
+        return {"id": name, "title": name, "text": " ".join(f"{name}{i}." for i in range(words))}
+
+    first = tmp_path / "a.jsonl"
+    first.write_text(json.dumps(article("a", 80)) + "\n" + json.dumps(article("b", 10)) + "\n")
+    embedder = HashingEmbedder(dimension=64, max_seq_tokens=32)
+    build_index([first], tmp_path / "idx", embedder)
+    more = tmp_path / "more.jsonl"
+    more.write_text(json.dumps(article("c", 60)) + "\n")
+    update_index(tmp_path / "idx", embedder, add=[more])
+    update_index(tmp_path / "idx", embedder, delete=["b"])
+    service = SearchService(tmp_path / "idx", embedder)
+    index = service.articles
+    assert index is not None and len(index.keys) == 2  # a and c
+    vectors = read_vector_index(service.version_dir / "vectors.faiss")
+    with service._db_lock:
+        rows = service._db.execute("SELECT id, article_id FROM chunks ORDER BY id").fetchall()
+    by_article: dict[str, list[int]] = {}
+    for chunk_id, article_id in rows:
+        by_article.setdefault(article_id, []).append(chunk_id)
+    for chunk_ids in by_article.values():
+        found = stored_vectors(vectors, chunk_ids)
+        assert found is not None
+        mean = found.mean(axis=0)
+        row = int(np.searchsorted(index.keys, chunk_ids[0]))
+        assert index.keys[row] == chunk_ids[0]
+        assert np.allclose(index.pooled[row], mean / np.linalg.norm(mean), atol=1e-6)

@@ -27,11 +27,9 @@ from semsearch.index.build.reuse import VectorReuse
 from semsearch.index.embed import Embedder, model_record, passage_window
 from semsearch.index.ingest.articles import Article, Skipped
 from semsearch.index.ingest.collection import IngestSummary, read_collection
+from semsearch.index.storage.article_index import vectors_from_arrays, write_article_index
 from semsearch.index.storage.directory import crash_point, new_staging_dir, publish, writer_lock
-from semsearch.index.storage.keyword_index import (
-    write_article_keyword_index,
-    write_keyword_index,
-)
+from semsearch.index.storage.keyword_index import write_keyword_index
 from semsearch.index.storage.manifest import (
     ARTICLE_KEYWORD_DIR,
     FORMAT_VERSION,
@@ -105,10 +103,11 @@ def build_index(
     progress: Progress | None = None,
     tune: Tuner | None = None,
     calibrate: Calibrator | None = None,
-    engine: PipelineFactory | None = None,
+    pipeline_factory: PipelineFactory | None = None,
 ) -> BuildReport:
     """Build an index from files and folders into `out`, replacing it atomically. Passages
-    embed in this process, or through `engine` (a Dask cluster's workers: `distributed`)."""
+    embed in this process, or in the pipeline `pipeline_factory` makes (a Dask cluster's
+    workers: `distributed.dask_pipeline`)."""
     started = time.perf_counter()
     paths = [Path(p) for p in inputs]
     out = Path(out)
@@ -120,7 +119,7 @@ def build_index(
         try:
             reuse = VectorReuse.from_previous(out, embedder, chunker)
             # Passages embed in the background while the next articles are chunked and stored.
-            make_pipeline = engine or EmbeddingPipeline
+            make_pipeline = pipeline_factory or EmbeddingPipeline
             pipeline = make_pipeline(embedder, _group_size(batch_size), reuse, progress)
             store = StoreWriter(staging / STORE_NAME)
             articles, skipped, ingest = _read_and_chunk(
@@ -144,10 +143,11 @@ def build_index(
             embed_seconds = pipeline.busy_seconds
             tune_seconds = 0.0
             vector_info = write_vector_index(ids, vectors, staging / VECTORS_NAME)
-            if pipeline.engine:  # where the vectors were made; absent when in this process
-                vector_info = {**vector_info, "embedded_by": pipeline.engine}
+            if pipeline.embedded_by:  # where the vectors were made; absent in this process
+                vector_info = {**vector_info, "embedded_by": pipeline.embedded_by}
             write_keyword_index(staging / STORE_NAME, staging / KEYWORD_DIR)
-            write_article_keyword_index(staging / STORE_NAME, staging / ARTICLE_KEYWORD_DIR)
+            pooled = vectors_from_arrays(ids, vectors)
+            write_article_index(staging / STORE_NAME, staging / ARTICLE_KEYWORD_DIR, pooled)
             seconds = time.perf_counter() - started
             manifest = IndexManifest(
                 format_version=FORMAT_VERSION,

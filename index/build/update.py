@@ -25,14 +25,18 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from semsearch.errors import BuildError
 from semsearch.index.build.builder import Progress, embed_chunks, ingest_inputs, store_article
 from semsearch.index.embed import Embedder, prompts_of
 from semsearch.index.ingest.articles import Article, Skipped
+from semsearch.index.storage.article_index import write_article_index
 from semsearch.index.storage.directory import (
     crash_point,
     new_staging_dir,
@@ -40,10 +44,7 @@ from semsearch.index.storage.directory import (
     resolve_index_dir,
     writer_lock,
 )
-from semsearch.index.storage.keyword_index import (
-    write_article_keyword_index,
-    write_keyword_index,
-)
+from semsearch.index.storage.keyword_index import write_keyword_index
 from semsearch.index.storage.manifest import (
     ARTICLE_KEYWORD_DIR,
     FORMAT_VERSION,
@@ -58,7 +59,15 @@ from semsearch.index.storage.manifest import (
     verify_files,
 )
 from semsearch.index.storage.store import StoreWriter
-from semsearch.index.storage.vectors import read_vector_index, remove_vectors, write_index_object
+from semsearch.index.storage.vectors import (
+    read_vector_index,
+    remove_vectors,
+    stored_vectors,
+    write_index_object,
+)
+
+if TYPE_CHECKING:
+    import faiss
 from semsearch.index.text.chunking import Chunker
 from semsearch.settings import get_setting
 
@@ -183,7 +192,9 @@ def update_index(
                 )
             write_index_object(vectors, staging / VECTORS_NAME)
             write_keyword_index(staging / STORE_NAME, staging / KEYWORD_DIR)  # whole store
-            write_article_keyword_index(staging / STORE_NAME, staging / ARTICLE_KEYWORD_DIR)
+            write_article_index(
+                staging / STORE_NAME, staging / ARTICLE_KEYWORD_DIR, _read_back(vectors)
+            )
             new_manifest = replace(
                 manifest,
                 version=staging.name.removesuffix(".partial"),
@@ -271,3 +282,16 @@ def _add_or_replace(
     changes.replaced.append(article.id)
     changes.removed_chunks.extend(old_ids)
     return None
+
+
+def _read_back(vectors: faiss.Index) -> Callable[[list[int]], np.ndarray]:
+    """The stored vectors of chunk ids, read back from the index held in memory (an update
+    loads it whole, so IVF can give them back too), for the articles' pooled vectors."""
+
+    def vectors_of(chunk_ids: list[int]) -> np.ndarray:
+        found = stored_vectors(vectors, chunk_ids)
+        if found is None:
+            raise BuildError("the passage vectors cannot be read back from FAISS: rebuild")
+        return found
+
+    return vectors_of

@@ -21,8 +21,10 @@ import contextlib
 import json
 import math
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -30,6 +32,9 @@ import numpy.typing as npt
 from semsearch.errors import IndexUnavailableError
 from semsearch.index.storage.store import StoreReader
 from semsearch.index.text.analysis import bm25s_library, index_words, query_words
+
+if TYPE_CHECKING:
+    from scipy import sparse
 
 #: BM25 parameters (Lucene's defaults, as FTS5 and Anserini use).
 K1, B = 1.2, 0.75
@@ -52,18 +57,6 @@ def write_keyword_index(store: Path, folder: Path) -> None:
             ids.append(chunk.chunk_id)
             texts.append(keyword_text(chunk.article["title"], chunk.text))
     write_bm25(ids, texts, folder)
-
-
-def write_article_keyword_index(store: Path, folder: Path) -> None:
-    """BM25 over every stored article (title, then its whole clean text) into `folder`, each
-    article found by its first chunk id (articles without a chunk are left out)."""
-    reader = StoreReader(store)
-    with contextlib.closing(reader.connect()) as db:
-        rows = db.execute(
-            """SELECT min(c.id), a.title, a.text FROM articles a
-               JOIN chunks c ON c.article_id = a.id GROUP BY a.id ORDER BY min(c.id)"""
-        ).fetchall()
-    write_bm25([r[0] for r in rows], [keyword_text(r[1], r[2]) for r in rows], folder)
 
 
 def keyword_text(title: str, text: str) -> str:
@@ -108,6 +101,26 @@ class KeywordIndex:
             if stats.exists()
             else None
         )
+
+    @property
+    def vocabulary(self) -> Mapping[str, int]:
+        """Each index word's column of the weight matrix (read only). bm25s's vocabulary
+        also holds "" (no query word), which may name no column, and an index of passages
+        with no word holds a placeholder word that no query can produce."""
+        return MappingProxyType(self._vocabulary)
+
+    def weight_matrix(self) -> sparse.csr_matrix:
+        """The BM25 weight of every (passage, word) pair as a CSR matrix, passages by
+        words: row r is the passage `chunk_ids[r]`, column c the word whose `vocabulary`
+        entry is c (a copy: the index's own matrix is mapped read-only)."""
+        from scipy import sparse
+
+        scores = self._model.scores
+        matrix = sparse.csc_matrix(
+            (scores["data"], scores["indices"], scores["indptr"]),
+            shape=(self._passages, len(self._indptr) - 1),
+        )
+        return matrix.tocsr()
 
     @property
     def can_score_texts(self) -> bool:

@@ -309,24 +309,19 @@ class StoreReader:
             chunk.article["copies"] = copies.get(chunk.article["id"], [])
         return chunks
 
-    def article_chunks(
-        self, db: sqlite3.Connection, chunk_ids: Iterable[int]
-    ) -> dict[int, list[int]]:
-        """Every chunk id of the articles these chunks belong to, in id order, keyed by
-        each article's first chunk id (the article key of the article-level indexes)."""
+    def article_keys(self, db: sqlite3.Connection, chunk_ids: Iterable[int]) -> dict[int, int]:
+        """The article key (its first chunk id, as the article-level index knows it) of
+        each of these chunks."""
         ids = [int(i) for i in chunk_ids]
         if not ids:
             return {}
         marks = ",".join("?" * len(ids))
         rows = db.execute(
-            f"""SELECT id, article_id FROM chunks WHERE article_id IN
-                (SELECT article_id FROM chunks WHERE id IN ({marks})) ORDER BY id""",
+            f"""SELECT c.id, (SELECT min(d.id) FROM chunks d WHERE d.article_id = c.article_id)
+                FROM chunks c WHERE c.id IN ({marks})""",
             ids,
         ).fetchall()
-        by_article: dict[str, list[int]] = {}
-        for chunk_id, article_id in rows:
-            by_article.setdefault(article_id, []).append(chunk_id)
-        return {chunks[0]: chunks for chunks in by_article.values()}
+        return {int(chunk_id): int(key) for chunk_id, key in rows}
 
     def has_dates(self, db: sqlite3.Connection) -> bool:
         """Whether any article has a publication date."""
