@@ -201,11 +201,18 @@ def tune_fusion(
             rank = _article_rank(fuse(dense, keyword, fusion), chunk_article, probe.article_id)
             reciprocal[fusion].append(1.0 / rank if rank else 0.0)
     scores = {fusion: sum(values) / len(probes) for fusion, values in reciprocal.items()}
-    # Ties go to the setting nearest an even split: the least committed choice.
-    best = max(GRID, key=lambda f: (round(scores[f], 4), -abs(f.dense_weight - 0.5)))
     # The built-in default, not an environment override: a chosen setting wins at search
     # time anyway, and the manifest records what the probes say about this collection.
     default = Fusion(str(default_setting("fusion")), float(default_setting("dense_weight")))
+    # Ties go to the setting nearest the default: the one measured safest.
+    best = max(
+        GRID,
+        key=lambda f: (
+            round(scores[f], 4),
+            f.method == default.method,
+            -abs(f.dense_weight - default.dense_weight),
+        ),
+    )
     if default not in reciprocal:
         default = best
     gain, error = paired_gain(reciprocal[best], reciprocal[default])

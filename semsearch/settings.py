@@ -327,9 +327,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "dense_weight",
         NUMBER,
-        0.5,
+        0.6,
         "Weight of the dense list in hybrid fusion, 0..1 (keyword gets the rest); an index "
-        "built with tuning records its own.",
+        "built with tuning records its own. The default is the weight with the least loss "
+        "against the best of the grid over six judged collections (docs/relevance.md).",
         "search",
     ),
     Setting("rrf_k", INTEGER, 60, "The constant k of reciprocal rank fusion.", "search"),

@@ -312,7 +312,7 @@ def test_build_tunes_fusion_and_search_uses_it(tmp_path: Path) -> None:
     if fusion["best_probe_setting"] == f"{fusion['method']}:{fusion['dense_weight']}":
         assert fusion["probe_mrr_10"] == grid_best
     else:  # the default was kept: the best setting's gain was within the noise
-        assert (fusion["method"], fusion["dense_weight"]) == ("linear", 0.5)
+        assert (fusion["method"], fusion["dense_weight"]) == ("linear", 0.6)
         assert fusion["best_gain_over_default"] <= 2 * fusion["best_gain_standard_error"]
     service = SearchService(tmp_path / "idx", embedder)
     assert service.manifest.fusion == fusion
@@ -419,7 +419,7 @@ def test_small_collections_keep_the_default_fusion(tmp_path: Path) -> None:
         tune=build_tuner(embedder),
     )
     assert report.fusion is None
-    assert SearchService(tmp_path / "idx", embedder).fusion().dense_weight == 0.5
+    assert SearchService(tmp_path / "idx", embedder).fusion().dense_weight == 0.6
 
 
 def test_hybrid_answers_an_exact_match_below_the_similarity_threshold(
