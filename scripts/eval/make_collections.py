@@ -45,6 +45,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from semsearch.search.evaluate import read_qrels
+
 ROOT = Path(__file__).resolve().parents[2]
 NEWS_QUESTIONS = ROOT / "scripts" / "eval" / "news-questions"
 COLLECTIONS = ("scifact", "news", "scifact-one", "news-one", "paragraphs", "paragraphs-short")
@@ -138,17 +140,6 @@ def write_qrels(path: Path, qrels: dict[str, dict[str, int]]) -> int:
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     with path.open(encoding="utf-8") as handle:
         return [json.loads(line) for line in handle if line.strip()]
-
-
-def read_qrels(path: Path) -> dict[str, dict[str, int]]:
-    qrels: dict[str, dict[str, int]] = {}
-    with path.open(encoding="utf-8", newline="") as handle:
-        rows = csv.reader(handle, delimiter="\t")
-        next(rows, None)
-        for row in rows:
-            if len(row) >= 3 and row[0].strip():
-                qrels.setdefault(row[0], {})[row[1]] = int(row[2])
-    return qrels
 
 
 def judged_subset(
