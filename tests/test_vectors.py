@@ -99,3 +99,19 @@ def test_ivf_supports_the_updates_removals(tmp_path: Path, ivf_path, data) -> No
     remove_vectors(index, [int(ids[3]), int(ids[4])])
     assert index.ntotal == len(ids) - 2
     assert int(ids[3]) not in {i for i, _ in search_vectors(index, vectors[3], 10)}
+
+
+@pytest.mark.parametrize("mmap", [False, True])
+def test_ivf_gives_its_vectors_back_by_chunk_id(ivf_path, data, mmap: bool) -> None:
+    """Chunk ids are not positions (they start at 1, or here at 1000), so FAISS's array
+    direct map refuses them: publishing and the articles' pooled vectors on update read
+    IVF vectors back through a hash-table map (SQ8: close to, not equal to, the originals)."""
+    from semsearch.index.storage.vectors import stored_vectors
+
+    ids, vectors = data
+    index = read_vector_index(ivf_path[0], mmap=mmap)
+    wanted = [int(ids[0]), int(ids[4321]), int(ids[-1])]
+    found = stored_vectors(index, wanted)
+    assert found is not None
+    expected = vectors[[0, 4321, len(ids) - 1]]
+    assert np.allclose(found, expected, atol=0.02)

@@ -171,7 +171,9 @@ def stored_vectors(index: faiss.Index, chunk_ids: Sequence[int]) -> np.ndarray |
     try:
         ivf = faiss.try_extract_index_ivf(index)
         if ivf is not None and not ivf.direct_map.type:
-            ivf.make_direct_map()  # reconstruct needs it; mapped read-only lists may refuse
+            # reconstruct needs it; mapped read-only lists may refuse. Chunk ids start at 1,
+            # so the array map (ids 0..ntotal-1 only) fails: a hash table takes any ids.
+            ivf.set_direct_map_type(ivf.direct_map.Hashtable)
         rows = [index.reconstruct(int(cid)) for cid in chunk_ids]
     except RuntimeError as exc:
         log.info("stored vectors cannot be read back (%s): re-embedding the passages", exc)

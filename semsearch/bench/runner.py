@@ -345,10 +345,11 @@ def index_size(index_dir: Path) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def served(
-    index_dir: Path, log: Path, threads: int = 8, workers: int = 1
+    index_dir: Path | str, log: Path, threads: int = 8, workers: int = 1
 ) -> Iterator[tuple[str, int, float]]:
-    """`semsearch serve` in its own process, logging to `log`: yields (base URL, pid,
-    seconds from process start to /readyz answering 200)."""
+    """`semsearch serve` of an index directory or engine URI in its own process on
+    127.0.0.1, logging to `log`: yields (base URL, pid, seconds from process start to
+    /readyz answering 200)."""
     from semsearch.bench.load import free_port
 
     port = free_port()
