@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,7 +53,12 @@ from semsearch.index.storage.manifest import (
     manifest_from_dict,
 )
 from semsearch.index.storage.store import StoreReader
-from semsearch.index.storage.vectors import read_vector_index, search_vectors, stored_vectors
+from semsearch.index.storage.vectors import (
+    pooled_vector,
+    read_vector_index,
+    search_vectors,
+    stored_vectors,
+)
 from semsearch.index.text.analysis import query_words
 from semsearch.search.keyword import content_terms, has_all_terms
 from semsearch.search.query import Filters
@@ -64,9 +68,6 @@ if TYPE_CHECKING:
     import faiss
 
 log = logging.getLogger(__name__)
-
-#: Stored vectors an engine-backed server keeps (about 1.5 kB each at 384 dimensions).
-VECTOR_CACHE = 20_000
 
 
 @dataclass(frozen=True)
@@ -176,8 +177,6 @@ class EngineBackend(_StoreAccess):
             )
         super().__init__(self.store_path)
         self._terms: dict[str, int | None] = {}
-        self._vector_cache: OrderedDict[int, np.ndarray] = OrderedDict()
-        self._vector_lock = threading.Lock()
         # The article-level index, published beside the store when the index has one.
         articles = record.get("article_keyword")
         self.articles = ArticleIndex.open(Path(articles)) if articles else None
@@ -237,34 +236,18 @@ class EngineBackend(_StoreAccess):
         self, chunk_ids: Sequence[int], encode: Callable[[], np.ndarray]
     ) -> np.ndarray:
         vectors = self.stored_vectors(chunk_ids)
-        matrix = encode() if vectors is None else vectors
-        mean = np.asarray(matrix, dtype=np.float32).mean(axis=0)
-        norm = float(np.linalg.norm(mean))
-        return mean / norm if norm > 0 else mean
+        return pooled_vector(encode() if vectors is None else vectors)
 
     def stored_vectors(self, chunk_ids: Sequence[int]) -> np.ndarray | None:
-        """The stored vectors of these chunk ids, a row each (None: some are missing).
-
-        Kept in a bounded cache: a published version's vectors never change, and reading a
-        few hundred of them over gRPC (article-level evidence pools every passage of each
-        candidate article) took longer than the searches themselves."""
+        """The stored vectors of these chunk ids, a row each (None: some are missing): read
+        from the engine (more like this reads one article's; the articles' pooled vectors
+        for hybrid ranking are in the article-level index)."""
         if not chunk_ids:
             return None
-        with self._vector_lock:
-            missing = [c for c in dict.fromkeys(chunk_ids) if c not in self._vector_cache]
-        stored = self.passages.vectors(missing) if missing else {}
-        with self._vector_lock:
-            cache = self._vector_cache
-            cache.update(stored)
-            rows = [cache.get(c) for c in chunk_ids]
-            for c in chunk_ids:
-                if c in cache:
-                    cache.move_to_end(c)
-            while len(cache) > VECTOR_CACHE:
-                cache.popitem(last=False)
-        if any(row is None for row in rows):
+        stored = self.passages.vectors(list(dict.fromkeys(chunk_ids)))
+        if any(c not in stored for c in chunk_ids):
             return None
-        return np.stack([row for row in rows if row is not None])
+        return np.stack([stored[c] for c in chunk_ids])
 
     def nearest(
         self, vector: np.ndarray, depth: int, exclude: Sequence[int]

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from semsearch.index.storage.vectors import search_vectors, stored_vectors
+from semsearch.index.storage.vectors import pooled_vector, search_vectors, stored_vectors
 
 if TYPE_CHECKING:
     import faiss
@@ -33,11 +33,7 @@ def article_vector(
     """The article's vector: its passages' vectors averaged and L2-normalised; `encode`
     embeds the passages when the index cannot give their vectors back."""
     vectors = stored_vectors(index, chunk_ids)
-    if vectors is None or not len(vectors):
-        vectors = encode()
-    mean = np.asarray(vectors, dtype=np.float32).mean(axis=0)
-    norm = float(np.linalg.norm(mean))
-    return mean / norm if norm > 0 else mean
+    return pooled_vector(encode() if vectors is None or not len(vectors) else vectors)
 
 
 def nearest_chunks(

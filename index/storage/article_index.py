@@ -22,6 +22,7 @@ import numpy as np
 from semsearch.errors import IndexUnavailableError
 from semsearch.index.storage.keyword_index import KeywordIndex, keyword_text, write_bm25
 from semsearch.index.storage.store import StoreReader
+from semsearch.index.storage.vectors import pooled_vector
 
 POOLED_NAME = "pooled_vectors.npy"
 #: Articles whose passage vectors are read and pooled at once.
@@ -53,17 +54,11 @@ def write_article_index(store: Path, folder: Path, vectors_of: VectorsOf) -> Non
         vectors = vectors_of([cid for ids in batch for cid in ids])
         row = 0
         for ids in batch:
-            pooled.append(_normalised_mean(vectors[row : row + len(ids)]))
+            pooled.append(pooled_vector(vectors[row : row + len(ids)]))
             row += len(ids)
     dimension = pooled[0].shape[0] if pooled else 0
     matrix = np.asarray(pooled, dtype=np.float32).reshape(len(pooled), dimension)
     np.save(folder / POOLED_NAME, matrix)
-
-
-def _normalised_mean(vectors: np.ndarray) -> np.ndarray:
-    mean = vectors.mean(axis=0)
-    norm = float(np.linalg.norm(mean))
-    return mean / norm if norm > 0 else mean
 
 
 def vectors_from_arrays(ids: np.ndarray, vectors: np.ndarray) -> VectorsOf:

@@ -181,6 +181,13 @@ def stored_vectors(index: faiss.Index, chunk_ids: Sequence[int]) -> np.ndarray |
     return np.asarray(rows, dtype=np.float32)
 
 
+def pooled_vector(vectors: np.ndarray) -> np.ndarray:
+    """One vector for several (an article's passages): their mean, L2-normalised."""
+    mean = np.asarray(vectors, dtype=np.float32).mean(axis=0)
+    norm = float(np.linalg.norm(mean))
+    return mean / norm if norm > 0 else mean
+
+
 def remove_vectors(index: faiss.Index, ids: list[int]) -> None:
     """Remove the vectors of these chunk ids from an index loaded in memory."""
     import faiss
