@@ -462,7 +462,11 @@ class SearchService:
             active = tuple(n for n in names if getattr(query, n))
             if active not in matched:
                 wider = query.model_copy(update=dict.fromkeys(active))
-                found = self._candidates(wider, ranking.vector, self._allowed(wider), ranking.depth)
+                # Counted, not ranked: the order of the matches (and so the articles'
+                # re-scoring) does not change a count.
+                found = self._candidates(
+                    wider, ranking.vector, self._allowed(wider), ranking.depth, rank_articles=False
+                )
                 matched[active] = [] if isinstance(found, str) else found[3]
             with self._db_lock:
                 facts = article_facts(self._db, matched[active])
@@ -470,10 +474,17 @@ class SearchService:
         return facets
 
     def _candidates(
-        self, query: Query, vector: np.ndarray | None, allowed: Scope | None, depth: int
+        self,
+        query: Query,
+        vector: np.ndarray | None,
+        allowed: Scope | None,
+        depth: int,
+        *,
+        rank_articles: bool = True,
     ) -> str | _Candidates:
         """One round of retrieval at `depth`: the dense, keyword and fused lists and the
-        matched chunk ids, or why nothing is answered."""
+        matched chunk ids, or why nothing is answered; without `rank_articles` the fused list
+        is not re-scored with article-level evidence (facets only count its matches)."""
         if allowed is not None and allowed.empty:
             return "no article matches the filters"
         threshold = self.min_score()
@@ -499,7 +510,9 @@ class SearchService:
         elif query.mode == "keyword":
             ranked = keyword
         else:
-            ranked = self._with_articles(query, vector, fuse(dense, keyword, self.fusion()))
+            ranked = fuse(dense, keyword, self.fusion())
+            if rank_articles:
+                ranked = self._with_articles(query, vector, ranked)
         return dense, keyword, ranked, matched_chunks(dense, keyword, ranked, threshold)
 
     def _article_share(self, query: Query) -> float:
