@@ -161,12 +161,7 @@ def engine_running(work: Path) -> Iterator[tuple[str, subprocess.Popen[bytes], f
         probe.close()
         yield uri, process, time.perf_counter() - started
     finally:
-        process.terminate()
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        runner.stop_process(process, 60)
 
 
 def engine_pid(process: subprocess.Popen[bytes]) -> int:

@@ -365,13 +365,18 @@ def served(
             _wait_ready(process, base, log, started)
             yield base, process.pid, time.perf_counter() - started
         finally:
-            process.terminate()
-            try:
-                # With workers, gunicorn gives them up to 10 s to finish (STOP_SECONDS).
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            # With workers, gunicorn gives them up to 10 s to finish (STOP_SECONDS).
+            stop_process(process, 30)
+
+
+def stop_process(process: subprocess.Popen[bytes], seconds: float) -> None:
+    """SIGTERM, then SIGKILL if the process has not ended within `seconds`."""
+    process.terminate()
+    try:
+        process.wait(seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _wait_ready(process: subprocess.Popen[bytes], base: str, log: Path, started: float) -> None:
