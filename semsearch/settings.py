@@ -531,7 +531,8 @@ def render_settings_markdown() -> str:
         "# Settings",
         "",
         "<!-- Generated from semsearch/settings.py by scripts/settings_doc.py: edit the",
-        "     table there and run the script; tests/test_settings.py fails when they differ. -->",
+        "     table there and run the script; tests/cli/test_settings.py fails when they",
+        "     differ. -->",
         "",
         "Every setting has a built-in default. The environment variable `SEMSEARCH_<NAME>` "
         "overrides it, and an explicit choice overrides both: a CLI option (`--chunk-tokens`, "

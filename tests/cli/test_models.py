@@ -24,7 +24,7 @@ from semsearch.search.tuning import build_tuner
 from tests.support import local_model
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "scripts" / "demo" / "articles"
 
 

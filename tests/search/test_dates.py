@@ -9,7 +9,7 @@ import pytest
 
 from semsearch.search.dates import infer_dates
 
-LABELLED = Path(__file__).resolve().parents[1] / "scripts" / "eval" / "date-queries.tsv"
+LABELLED = Path(__file__).resolve().parents[2] / "scripts" / "eval" / "date-queries.tsv"
 TODAY = dt.date(2026, 12, 1)
 
 

@@ -561,7 +561,7 @@ def test_representation_study_ranks_as_the_service_does(tmp_path: Path) -> None:
     must score exactly what the service's own lists score, or its variants mean nothing."""
     import importlib.util
 
-    path = Path(__file__).parents[1] / "scripts" / "representation_study.py"
+    path = Path(__file__).parents[2] / "scripts" / "representation_study.py"
     spec = importlib.util.spec_from_file_location("representation_study", path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)

@@ -17,7 +17,7 @@ from semsearch.search.service import SearchService
 from semsearch.web import create_app
 from semsearch.web.security import SECURITY_EXTENSION, init_security
 
-TEMPLATES = Path(__file__).resolve().parents[1] / "web" / "templates"
+TEMPLATES = Path(__file__).resolve().parents[2] / "web" / "templates"
 ALLOWED = "https://allowed.example"
 OTHER = "https://elsewhere.example"
 EXPECTED_HEADERS = {

@@ -20,8 +20,8 @@ from semsearch.index.storage.manifest import MANIFEST_NAME
 from semsearch.search.service import SearchService
 from semsearch.web import create_app
 from tests.conftest import DATASETS, FAKE_MIN_SCORE, need_shared
+from tests.index.test_warc import http_response, warc_record
 from tests.support.fake_embedder import HashingEmbedder
-from tests.test_warc import http_response, warc_record
 
 TOPICS = {
     "ferry": "The river ferry crossed at dawn with twelve carts of grain, and the ferryman "

@@ -251,7 +251,7 @@ def test_index_modules_import_nothing_above_them() -> None:
     (STYLE.md, "Layers and rooms"); publishing once did."""
     import ast
 
-    root = Path(__file__).parent.parent / "index"
+    root = Path(__file__).parents[2] / "index"
     for module in root.rglob("*.py"):
         for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
             names = (

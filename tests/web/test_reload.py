@@ -16,7 +16,7 @@ from semsearch.index.build.update import update_index
 from semsearch.index.embed import load_embedder
 from semsearch.web import create_app
 from tests.conftest import FAKE_MIN_SCORE
-from tests.test_update import write_jsonl
+from tests.index.test_update import write_jsonl
 
 MODEL = "hashing-256"
 KEY = "s3cret-admin-key"

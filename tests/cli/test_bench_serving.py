@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import DEMO_ARTICLES
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = [pytest.mark.process, pytest.mark.slow]
 

@@ -20,8 +20,8 @@ from semsearch.search.evaluate import evaluate, read_qrels, read_queries
 from semsearch.search.service import SearchService
 from semsearch.search.tuning import build_tuner
 from tests.conftest import DATASETS, DEMO_ARTICLES, ROOT, SEED, need_shared
+from tests.index.test_layout import BOILERPLATE
 from tests.support.datasets import hyperpartisan_to_jsonl
-from tests.test_layout import BOILERPLATE
 
 pytestmark = pytest.mark.slow
 

@@ -21,7 +21,7 @@ from semsearch.index.ingest.articles import Article
 from tests.conftest import DEMO_ARTICLES
 from tests.support.fake_embedder import HashingEmbedder
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def articles() -> list[Article]:
