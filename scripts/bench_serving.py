@@ -1,11 +1,11 @@
-"""Serving at scale: the embedded directory index against the Milvus engine backend.
+"""Serving at scale: the directory index against the Milvus engine backend.
 
 On one collection grown by the bench's synthesis (`semsearch bench --scale-to`: the first
 `--articles` SciFact abstracts embedded by the real model, plus articles recombined from
 their sentences whose vectors are synthesised around the real ones) to `--passages`
 passages (default 1,000,000), it:
 
-1. builds the embedded directory index (cached under `--work`: a re-run reuses it);
+1. builds the directory index (cached under `--work`: a re-run reuses it);
 2. starts Milvus Lite as `semsearch engine` on a unix socket and publishes the index into
    it with `semsearch publish` (cached too: the catalog names the version published), and
    checks with /proc that no process it started listens on TCP beyond 127.0.0.1 (the

@@ -255,7 +255,7 @@ class Query(BaseModel):
         if name.startswith("published_"):
             if not _PARTIAL_DATE.match(value):
                 raise _bad(f"{name} must be a date as {_DATE_HELP}; got {value!r}")
-            return value
+            return str(value)
         if len(value) > MAX_FILTER_CHARS:
             raise _bad(f"{name} is {len(value)} characters; the limit is {MAX_FILTER_CHARS}")
         return value or None

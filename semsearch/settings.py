@@ -43,7 +43,7 @@ def _parse_text(value: object, label: str) -> str:
     # A path object is text too; anything else (a number, say) is refused rather than
     # stringified: a secret given as 12345 in a config would otherwise change meaning.
     if isinstance(value, os.PathLike):
-        return os.fspath(value)
+        return str(os.fspath(value))
     if not isinstance(value, str):
         raise ValueError(f"{label} must be text, got {value!r}")
     return value
