@@ -24,6 +24,7 @@ from functools import cache, lru_cache
 from typing import TYPE_CHECKING
 
 from semsearch.index.ingest.readers import is_web_url
+from semsearch.search.requests import CITATION_FORMATS
 
 if TYPE_CHECKING:
     from citeproc import CitationStylesStyle
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 STYLE_FILES = {"apa": "apa", "chicago": "chicago-notes-bibliography-16th-edition"}
 STYLES: tuple[str, ...] = tuple(STYLE_FILES)
 #: Every format `format_citation` renders, in the order the API documents them.
-FORMATS: tuple[str, ...] = ("text", "apa", "chicago", "bibtex", "csl-json")
+FORMATS: tuple[str, ...] = CITATION_FORMATS
 
 #: BibTeX's month macros.
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")

@@ -1,0 +1,71 @@
+"""Requests a hostile client might send (issue 23): every parameter of every endpoint goes
+through a validating model, so none of them ends in a 500."""
+
+from __future__ import annotations
+
+import pytest
+
+RYE = "08_century_old_rye_starter"
+#: One digit more than Python converts from a string (sys.get_int_max_str_digits()).
+HUGE = "9" * 4301
+
+
+def test_a_huge_chunk_on_the_article_page_marks_nothing(client) -> None:
+    response = client.get(f"/articles/{RYE}?q=rye&chunk={HUGE}")
+    assert response.status_code == 200
+    assert b"passage marked" not in response.get_data()
+
+
+@pytest.mark.parametrize("path", [f"/api/articles/{RYE}/similar", f"/articles/{RYE}/similar"])
+def test_a_huge_k_for_similar_articles_is_a_400(client, path: str) -> None:
+    response = client.get(f"{path}?k={HUGE}")
+    assert response.status_code == 400
+    assert "k must be an integer from 1 to 100" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("k=0", "k must be an integer from 1 to 100, got '0'"),
+        ("k=abc", "k must be an integer from 1 to 100, got 'abc'"),
+        ("top=3", "unknown parameter 'top'; known: k"),
+    ],
+)
+def test_similar_parameters_are_checked(client, query: str, message: str) -> None:
+    response = client.get(f"/api/articles/{RYE}/similar?{query}")
+    assert response.status_code == 400
+    assert response.get_json() == {"ok": False, "error": message, "status": 400}
+
+
+def test_similar_k_as_a_string_of_digits(client) -> None:
+    response = client.get(f"/api/articles/{RYE}/similar?k=+2")
+    assert response.status_code == 200
+    assert len(response.get_json()["results"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("format=" + HUGE, "format must be one of text, apa, chicago, bibtex, csl-json; got '"),
+        ("style=apa", "unknown parameter 'style'; known: format"),
+    ],
+)
+def test_cite_parameters_are_checked(client, query: str, message: str) -> None:
+    response = client.get(f"/api/articles/{RYE}/cite?{query}")
+    assert response.status_code == 400
+    assert response.get_json()["error"].startswith(message)
+
+
+def test_the_openapi_description_has_the_models_parameters(client) -> None:
+    paths = client.get("/api/openapi.json").get_json()["paths"]
+    similar = {
+        p["name"]: p for p in paths["/api/articles/{article_id}/similar"]["get"]["parameters"]
+    }
+    assert similar["k"]["schema"] == {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 100,
+        "default": 10,
+    }
+    cite = {p["name"]: p for p in paths["/api/articles/{article_id}/cite"]["get"]["parameters"]}
+    assert cite["format"]["schema"]["enum"] == ["text", "apa", "chicago", "bibtex", "csl-json"]
