@@ -35,6 +35,7 @@ from semsearch.search.backend import (
     is_engine_uri,
     open_engine_index,
 )
+from semsearch.search.budget import NO_DEADLINE, Deadline
 from semsearch.search.dates import InferredDates, infer_dates
 from semsearch.search.facets import (
     FACET_FILTERS,
@@ -44,7 +45,7 @@ from semsearch.search.facets import (
     matched_chunks,
 )
 from semsearch.search.fusion import Fusion, fuse
-from semsearch.search.highlight import best_sentence, find_highlights, near_duplicate, shingle
+from semsearch.search.highlight import NearDuplicates, best_sentence, find_highlights, shingle
 from semsearch.search.query import MAX_DEPTH, Query, validate_query
 from semsearch.search.similar import copy_ids
 from semsearch.search.strength import mark_strength
@@ -399,7 +400,8 @@ class SearchService:
             params = {"q": query, "k": k, "mode": mode, "group": group, **(filters or {})}
             valid = validate_query(params, self.settings)
         searched, inferred = self._with_inferred_dates(valid)
-        ranking = self._ranked_hits(searched)
+        deadline = Deadline.after(float(get_setting("search_timeout_ms", self.settings)))
+        ranking = self._ranked_hits(searched, deadline)
         start = (valid.page - 1) * valid.k
         hits = mark_strength(ranking.hits, valid.mode)[start : start + valid.k]
         reason, past_end = ranking.reason, not hits and bool(ranking.hits)
@@ -535,7 +537,7 @@ class SearchService:
         keyword = self.articles.keyword_scores(query.text, keys)
         return blend(fused, chunk_article, dense, keyword, self.fusion(), weight)
 
-    def _ranked_hits(self, query: Query) -> _Ranking:
+    def _ranked_hits(self, query: Query, deadline: Deadline = NO_DEADLINE) -> _Ranking:
         """The ranked, de-duplicated (and grouped) hits from the first to the end of the
         query's page, one more to tell whether a next page exists."""
         allowed = self._allowed(query)
@@ -572,13 +574,13 @@ class SearchService:
                     by_date = date_ordered(
                         [(cid, in_order[cid]) for cid in matched], facts, query.sort == "newest"
                     )
-                    hits = self._hits(wanted, by_date, dense_scores, keyword_scores)
+                    hits = self._hits(wanted, by_date, dense_scores, keyword_scores, deadline)
                     return _Ranking(hits, None, matched, vector, first_depth)
             # A deeper list fuses differently (min-max spans move): keep the order already
             # ranked and append only the new candidates, so no page re-orders earlier ones.
             seen = {cid for cid, _ in ranked}
             ranked = ranked + [(cid, score) for cid, score in fused if cid not in seen]
-            hits = self._hits(wanted, ranked, dense_scores, keyword_scores)
+            hits = self._hits(wanted, ranked, dense_scores, keyword_scores, deadline)
             exhausted = len(dense) < depth and len(keyword) < depth
             if len(hits) >= wanted.k or exhausted or depth >= self.chunk_count:
                 return _Ranking(hits, None, matched, vector, first_depth)
@@ -598,11 +600,12 @@ class SearchService:
         ranked: list[tuple[int, float]],
         dense: dict[int, float],
         keyword: dict[int, float],
+        deadline: Deadline,
     ) -> list[Hit]:
         """Join ranked chunk ids with their text and article, drop near-duplicates, group."""
         kept: list[Hit] = []
         by_article: dict[str, int] = {}
-        shingles: list[set[tuple[str, ...]]] = []
+        seen = NearDuplicates()
 
         def passage_of(chunk: StoredChunk) -> Passage:
             # Built only for what is returned: highlighting is the costly part of a hit.
@@ -617,6 +620,7 @@ class SearchService:
             )
 
         for chunk_id, score, chunk in self._fetched(ranked, first=max(2 * query.k, 20)):
+            deadline.check()
             if chunk is None:  # the manifest checks make this unreachable; never fail a query
                 log.error("chunk %d is ranked but not in the store", chunk_id)
                 continue
@@ -631,10 +635,8 @@ class SearchService:
                 if query.group:
                     continue  # still collecting passages for the articles already listed
                 break
-            words = shingle(chunk.text)
-            if any(near_duplicate(words, seen) for seen in shingles):
+            if not seen.add_if_new(shingle(chunk.text)):
                 continue  # a syndicated copy or a repeated paragraph
-            shingles.append(words)
             by_article[article_id] = len(kept)
             kept.append(
                 Hit(

@@ -39,7 +39,12 @@ ERRORS = (
     ("PayloadTooLarge", 413, "The request body is over the size limit."),
     ("TooManyRequests", 429, "Over the rate limit (only when RATE_LIMIT is configured)."),
     ("InternalError", 500, "Unexpected; the details are in the server log, never here."),
-    ("Unavailable", 503, "No index is loaded (or a reload failed); see /readyz and the log."),
+    (
+        "Unavailable",
+        503,
+        "No index is loaded (or a reload failed; see /readyz and the log), or the search "
+        "ran past its time budget (search_timeout_ms).",
+    ),
 )
 _STATUS = {name: status for name, status, _ in ERRORS}
 
