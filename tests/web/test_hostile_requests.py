@@ -3,11 +3,52 @@ through a validating model, so none of them ends in a 500."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
+
+from semsearch.index.build.builder import build_index
+from semsearch.search.service import SearchService
+from semsearch.web import create_app
+from tests.conftest import FAKE_MIN_SCORE
+from tests.support.fake_embedder import HashingEmbedder
 
 RYE = "08_century_old_rye_starter"
 #: One digit more than Python converts from a string (sys.get_int_max_str_digits()).
 HUGE = "9" * 4301
+
+
+#: An article whose byline and title are long (within the ingest limits).
+LONG = {
+    "id": "long",
+    "title": "Harbour " + "t" * 1990,
+    "author": "Byline" + "s" * 900,
+    "text": "The harbour levy was cut. Tidal power rose again.",
+}
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory: pytest.TempPathFactory):
+    """A client over an index of articles a hostile source might send."""
+    folder = tmp_path_factory.mktemp("hostile")
+    records = [LONG]
+    (folder / "hostile.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in records), encoding="utf-8"
+    )
+    embedder = HashingEmbedder(dimension=64)
+    build_index([folder], folder / "idx", embedder)
+    service = SearchService(folder / "idx", embedder, {"min_score": FAKE_MIN_SCORE})
+    return create_app({"TESTING": True, "SEARCH_SERVICE": service}).test_client()
+
+
+@pytest.mark.parametrize("fmt", ["bibtex", "csl-json"])
+def test_the_citation_download_name_is_bounded(hostile, fmt: str) -> None:
+    response = hostile.get(f"/api/articles/long/cite?format={fmt}")
+    assert response.status_code == 200
+    disposition = response.headers["Content-Disposition"]
+    name = disposition.removeprefix('attachment; filename="').removesuffix('"')
+    assert name.startswith("byline") and len(name.split(".")[0]) == 64
+    assert len(disposition) < 100
 
 
 def test_a_huge_chunk_on_the_article_page_marks_nothing(client) -> None:
