@@ -6,8 +6,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from flask import url_for
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from semsearch.errors import BuildError
 from semsearch.index.build.builder import build_index
+from semsearch.index.ingest.limits import id_problem
 from semsearch.search.service import SearchService
 from semsearch.web import create_app
 from tests.conftest import FAKE_MIN_SCORE
@@ -110,3 +115,52 @@ def test_the_openapi_description_has_the_models_parameters(client) -> None:
     }
     cite = {p["name"]: p for p in paths["/api/articles/{article_id}/cite"]["get"]["parameters"]}
     assert cite["format"]["schema"]["enum"] == ["text", "apa", "chicago", "bibtex", "csl-json"]
+
+
+# --- ids: every valid id is reachable at its links ---------------------------------------
+
+ID_PARTS = st.one_of(
+    st.sampled_from(["news", "similar", "cite", "a b", "..", ".", "", "é", "?", "#", "%2F"]),
+    st.text(alphabet=st.characters(codec="utf-8"), min_size=1, max_size=6),
+)
+IDS = st.lists(ID_PARTS, min_size=1, max_size=4).map("/".join)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(IDS, min_size=1, max_size=12, unique=True))
+def test_every_valid_id_is_readable_at_its_links(tmp_path_factory, ids: list[str]) -> None:
+    folder = tmp_path_factory.mktemp("ids")
+    records = [{"id": i, "title": f"Article {n}", "text": TEXT} for n, i in enumerate(ids)]
+    (folder / "ids.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in records), encoding="utf-8"
+    )
+    embedder = HashingEmbedder(dimension=32)
+    try:
+        report = build_index([folder], folder / "idx", embedder)
+    except BuildError:
+        assert all(i.strip() and id_problem(i.strip()) for i in ids)  # no valid id at all
+        return
+    # Readers strip a field's spaces: the id is the stripped one; a blank id is derived
+    # from the title and text (each title differs).
+    valid = {i.strip() for i in ids if i.strip() and id_problem(i.strip()) is None}
+    blank = [i for i in ids if not i.strip()]
+    assert report.articles == len(valid) + len(blank)
+    service = SearchService(folder / "idx", embedder, {"min_score": FAKE_MIN_SCORE})
+    app = create_app({"TESTING": True, "SEARCH_SERVICE": service})
+    client = app.test_client()
+    for article_id in valid:
+        with app.test_request_context():
+            links = {
+                name: url_for(f"search.{name}", article_id=article_id)
+                for name in ("api_article", "article_page", "api_cite", "api_similar")
+            }
+        body = client.get(links["api_article"]).get_json()
+        assert body["article"]["id"] == article_id, links
+        page = client.get(links["article_page"])
+        assert page.status_code == 200 and b"Article " in page.get_data()
+        assert client.get(links["api_cite"]).status_code == 200, links
+        similar = client.get(links["api_similar"]).get_json()
+        assert similar["ok"] is True, links
+
+
+TEXT = "The harbour levy was cut. Tidal power rose again."
