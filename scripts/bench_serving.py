@@ -181,7 +181,7 @@ def check_network(pids: list[int], what: str) -> list[str]:
 def publish(args: argparse.Namespace, work: Path, uri: str) -> dict[str, Any]:
     """`semsearch publish` of the directory into the engine, unless the engine's catalog
     already names this version with this vector index."""
-    from semsearch.search.backend import read_engine_record
+    from semsearch.index.storage.milvus.catalog import read_engine_record
 
     version = read_manifest(resolve_index_dir(work / "index")).version
     record: dict[str, Any] = {}

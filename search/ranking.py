@@ -20,9 +20,10 @@ from semsearch.index.embed import Embedder
 from semsearch.index.storage.store import StoredChunk
 from semsearch.search.articles import article_share, blend
 from semsearch.search.backends import Backend, Candidates, Scope
+from semsearch.search.budget import NO_DEADLINE, Deadline
 from semsearch.search.facets import date_ordered, matched_chunks
 from semsearch.search.fusion import Fusion, fuse
-from semsearch.search.highlight import best_sentence, find_highlights, near_duplicate, shingle
+from semsearch.search.highlight import NearDuplicates, best_sentence, find_highlights, shingle
 from semsearch.search.query import MAX_DEPTH, Query
 from semsearch.search.results import Hit, Passage, article_ref
 from semsearch.settings import explicit_setting, get_setting
@@ -108,9 +109,10 @@ class Ranker:
         self.settings = settings
         self.chunk_count = int(backend.manifest.counts["chunks"])
 
-    def rank(self, query: Query, scope: Scope | None) -> Ranking:
+    def rank(self, query: Query, scope: Scope | None, deadline: Deadline = NO_DEADLINE) -> Ranking:
         """The ranked, de-duplicated (and grouped) hits from the first to the end of the
-        query's page, one more to tell whether a next page exists."""
+        query's page, one more to tell whether a next page exists; SearchTimeoutError once
+        `deadline` has passed."""
         if scope is not None and scope.empty:
             return Ranking([], "no article matches the filters")
         vector = None
@@ -142,13 +144,13 @@ class Ranker:
                     by_date = date_ordered(
                         [(cid, in_order[cid]) for cid in matched], facts, query.sort == "newest"
                     )
-                    hits = self.hits(wanted, by_date, dense_scores, keyword_scores)
+                    hits = self.hits(wanted, by_date, dense_scores, keyword_scores, deadline)
                     return Ranking(hits, None, matched, vector, first_depth)
             # A deeper list fuses differently (min-max spans move): keep the order already
             # ranked and append only the new candidates, so no page re-orders earlier ones.
             seen = {cid for cid, _ in ranked}
             ranked = ranked + [(cid, score) for cid, score in found.ranked if cid not in seen]
-            hits = self.hits(wanted, ranked, dense_scores, keyword_scores)
+            hits = self.hits(wanted, ranked, dense_scores, keyword_scores, deadline)
             exhausted = len(found.dense) < depth and len(found.keyword) < depth
             if len(hits) >= wanted.k or exhausted or depth >= self.chunk_count:
                 return Ranking(hits, None, matched, vector, first_depth)
@@ -229,11 +231,12 @@ class Ranker:
         ranked: Candidates,
         dense: dict[int, float],
         keyword: dict[int, float],
+        deadline: Deadline = NO_DEADLINE,
     ) -> list[Hit]:
         """Join ranked chunk ids with their text and article, drop near-duplicates, group."""
         kept: list[Hit] = []
         by_article: dict[str, int] = {}
-        shingles: list[set[tuple[str, ...]]] = []
+        seen = NearDuplicates()
 
         def passage_of(chunk: StoredChunk) -> Passage:
             # Built only for what is returned: highlighting is the costly part of a hit.
@@ -248,6 +251,7 @@ class Ranker:
             )
 
         for chunk_id, score, chunk in self.fetched(ranked, first=max(2 * query.k, 20)):
+            deadline.check()
             if chunk is None:  # the manifest checks make this unreachable; never fail a query
                 log.error("chunk %d is ranked but not in the store", chunk_id)
                 continue
@@ -262,10 +266,8 @@ class Ranker:
                 if query.group:
                     continue  # still collecting passages for the articles already listed
                 break
-            words = shingle(chunk.text)
-            if any(near_duplicate(words, seen) for seen in shingles):
+            if not seen.add_if_new(shingle(chunk.text)):
                 continue  # a syndicated copy or a repeated paragraph
-            shingles.append(words)
             by_article[article_id] = len(kept)
             kept.append(
                 Hit(

@@ -35,6 +35,12 @@ class NotFoundError(SemsearchError):
     status = 404
 
 
+class SearchTimeoutError(SemsearchError):
+    """A search ran past its time budget (the search_timeout_ms setting) and was given up."""
+
+    status = 503
+
+
 class ModelLoadError(SemsearchError):
     """The embedding model could not be loaded from local files."""
 

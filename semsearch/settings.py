@@ -353,6 +353,16 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("max_k", INTEGER, 100, "Most results one query may ask for.", "search"),
     Setting("max_query_chars", INTEGER, 4000, "Longest query accepted, in characters.", "search"),
+    Setting(
+        "search_timeout_ms",
+        COUNT,
+        2000,
+        "Time budget of one search, in milliseconds: past it the search is given up and "
+        "answered with a 503 saying so (a partial ranking would be a wrong page), rather "
+        "than holding a server thread. A backstop: the deepest page allowed takes a small "
+        "multiple of page 1 (docs/benchmarks.md, 'Deep pages'). 0 turns it off.",
+        "search",
+    ),
     # --- the server --------------------------------------------------------------------------
     Setting(
         "index_dir",

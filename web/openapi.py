@@ -15,10 +15,11 @@ from typing import Any
 
 from apispec import APISpec
 from flask import Flask, current_app, jsonify
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from semsearch.search.citation import FORMATS as CITATION_FORMATS
 from semsearch.search.query import SEARCH_PARAMS, Limits, query_model
+from semsearch.search.requests import CiteRequest, similar_request_model
 from semsearch.web.models import RESPONSE_MODELS
 from semsearch.web.served import served_index
 
@@ -39,7 +40,12 @@ ERRORS = (
     ("PayloadTooLarge", 413, "The request body is over the size limit."),
     ("TooManyRequests", 429, "Over the rate limit (only when RATE_LIMIT is configured)."),
     ("InternalError", 500, "Unexpected; the details are in the server log, never here."),
-    ("Unavailable", 503, "No index is loaded (or a reload failed); see /readyz and the log."),
+    (
+        "Unavailable",
+        503,
+        "No index is loaded (or a reload failed; see /readyz and the log), or the search "
+        "ran past its time budget (search_timeout_ms).",
+    ),
 )
 _STATUS = {name: status for name, status, _ in ERRORS}
 
@@ -81,6 +87,15 @@ def _parameters(request: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "description": member["description"],
         }
     return parameters
+
+
+def _model_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """The query-string parameters a request model validates, from its JSON Schema."""
+    schema = model.model_json_schema()
+    return [
+        {"name": name, "in": "query", **parameter}
+        for name, parameter in _parameters(schema).items()
+    ]
 
 
 def _search_operation(method: str, max_body_bytes: int) -> dict[str, Any]:
@@ -131,7 +146,7 @@ def _operation(operation_id: str, tag: str, summary: str, **rest: Any) -> dict[s
     return {"operationId": operation_id, "tags": [tag], "summary": summary, **rest}
 
 
-def _paths(max_body_bytes: int) -> dict[str, dict[str, Any]]:
+def _paths(max_body_bytes: int, limits: Limits) -> dict[str, dict[str, Any]]:
     return {
         "/api/search": {
             "get": _search_operation("get", max_body_bytes),
@@ -159,7 +174,7 @@ def _paths(max_body_bytes: int) -> dict[str, dict[str, Any]]:
             )
         },
         "/api/articles/{article_id}/cite": {"get": _cite_operation()},
-        "/api/articles/{article_id}/similar": {"get": _similar_operation()},
+        "/api/articles/{article_id}/similar": {"get": _similar_operation(limits)},
         "/healthz": {
             "get": _operation(
                 "healthz",
@@ -223,7 +238,7 @@ def _paths(max_body_bytes: int) -> dict[str, dict[str, Any]]:
     }
 
 
-def _similar_operation() -> dict[str, Any]:
+def _similar_operation(limits: Limits) -> dict[str, Any]:
     """GET /api/articles/{article_id}/similar: more like this, from the stored vectors."""
     return _operation(
         "similarArticles",
@@ -240,13 +255,7 @@ def _similar_operation() -> dict[str, Any]:
                 "description": "The article's id, URL-quoted; it may contain slashes.",
                 "schema": {"type": "string", "minLength": 1},
             },
-            {
-                "name": "k",
-                "in": "query",
-                "required": False,
-                "description": "How many articles (default: the server's default_k).",
-                "schema": {"type": "integer", "minimum": 1, "maximum": 100},
-            },
+            *_model_parameters(similar_request_model(limits)),
         ],
         responses={
             "200": _json_response("The similar articles, nearest first.", "SimilarResponse"),
@@ -273,15 +282,7 @@ def _cite_operation() -> dict[str, Any]:
                 "description": "The article's id, URL-quoted; it may contain slashes.",
                 "schema": {"type": "string", "minLength": 1},
             },
-            {
-                "name": "format",
-                "in": "query",
-                "required": False,
-                "description": "text (the plain credit line: author, title, publication, "
-                "date, URL, copyright), apa (7th edition), chicago (notes and bibliography), "
-                "bibtex or csl-json. Case and surrounding spaces are ignored.",
-                "schema": {"type": "string", "enum": list(CITATION_FORMATS), "default": "text"},
-            },
+            *_model_parameters(CiteRequest),
         ],
         responses={
             "200": {
@@ -318,7 +319,8 @@ def openapi_spec(
     settings: dict[str, Any] | None = None, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 ) -> dict[str, Any]:
     """The OpenAPI document for a server with these search settings and body limit."""
-    request_model = query_model(Limits.from_settings(settings))
+    limits = Limits.from_settings(settings)
+    request_model = query_model(limits)
     _, schemas = models_json_schema(
         [(request_model, "validation"), *((model, "serialization") for model in RESPONSE_MODELS)],
         ref_template=_REF_TEMPLATE,
@@ -381,7 +383,7 @@ def openapi_spec(
         "adminKey",
         {"type": "http", "scheme": "bearer", "description": "The server's SEMSEARCH_ADMIN_KEY."},
     )
-    for path, operations in _paths(max_body_bytes).items():
+    for path, operations in _paths(max_body_bytes, limits).items():
         spec.path(path=path, operations=operations)
     return spec.to_dict()
 

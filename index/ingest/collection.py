@@ -7,7 +7,8 @@ articles (metadata and clean text, no vectors) are held in memory between readin
 chunking; datasketch's MinHash LSH and the shingle sets of the articles kept add a few times
 the text's size while copies are looked for. The order:
 
-1. read every file (duplicate ids reported, as before);
+1. read every file (invalid ids, fields over their limits and duplicate ids reported:
+   `semsearch.index.ingest.limits`);
 2. `strip_footer_shapes` on every article of every format;
 3. `find_copies` on all of them: before the learned pass, or two copies' shared paragraphs
    would look like a template and leave both;
@@ -33,6 +34,7 @@ from semsearch.index.ingest.boilerplate import (
     strip_footer_shapes,
 )
 from semsearch.index.ingest.copies import CopiesReport, Copy, find_copies
+from semsearch.index.ingest.limits import article_problem
 from semsearch.index.ingest.readers import iter_input_files, read_file
 from semsearch.index.ingest.warc import WarcCounts, is_warc_file
 
@@ -126,6 +128,11 @@ def read_collection(
             if isinstance(item, Skipped):
                 log.warning("skipped %s", item)
                 skipped.append(item)
+                continue
+            if (problem := article_problem(item)) is not None:
+                # An id no link reaches, or a field over its limit (`limits.FIELD_LIMITS`).
+                skipped.append(Skipped(item.origin, problem))
+                log.warning("skipped %s: %s", item.origin, problem)
                 continue
             if item.id in seen:
                 problem = (
