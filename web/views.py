@@ -14,6 +14,7 @@ from semsearch.errors import BadQueryError, IndexUnavailableError, NotFoundError
 from semsearch.search.citation import FORMATS as CITATION_FORMATS
 from semsearch.search.citation import credit_line, format_citation
 from semsearch.search.query import (
+    FACET_NAMES,
     FILTER_NAMES,
     MODES,
     SEARCH_PARAMS,
@@ -97,6 +98,8 @@ def index_page() -> Any:
     if "q" in request.args:
         # Only the search's own parameters: shared links pick up tracking ones (utm_*).
         params = {name: request.args[name] for name in SEARCH_PARAMS if name in request.args}
+        # The page shows every facet; an API client asks for those it wants.
+        params.setdefault("facets", ",".join(FACET_NAMES))
         try:
             valid = search_request(params)
             context["result"] = get_service().search(valid)
