@@ -35,6 +35,7 @@ from semsearch.search.backend import (
     is_engine_uri,
     open_engine_index,
 )
+from semsearch.search.date_preference import prefer_in_range
 from semsearch.search.dates import InferredDates, infer_dates
 from semsearch.search.facets import (
     FACET_FILTERS,
@@ -43,7 +44,7 @@ from semsearch.search.facets import (
     date_ordered,
     matched_chunks,
 )
-from semsearch.search.fusion import Fusion, fuse
+from semsearch.search.fusion import Fusion, fuse, per_query_fusion
 from semsearch.search.highlight import best_sentence, find_highlights, near_duplicate, shingle
 from semsearch.search.query import MAX_DEPTH, Query, validate_query
 from semsearch.search.similar import copy_ids
@@ -399,7 +400,7 @@ class SearchService:
             params = {"q": query, "k": k, "mode": mode, "group": group, **(filters or {})}
             valid = validate_query(params, self.settings)
         searched, inferred = self._with_inferred_dates(valid)
-        ranking = self._ranked_hits(searched)
+        ranking = self._ranked_hits(searched, inferred)
         start = (valid.page - 1) * valid.k
         hits = mark_strength(ranking.hits, valid.mode)[start : start + valid.k]
         reason, past_end = ranking.reason, not hits and bool(ranking.hits)
@@ -430,22 +431,16 @@ class SearchService:
         )
 
     def _with_inferred_dates(self, query: Query) -> tuple[Query, InferredDates | None]:
-        """The query to run: with infer_dates, date words read as date filters and left out
-        of the searched text; dates the user gave turn the inference off."""
+        """The query to run, and with infer_dates the date range its words name: a
+        preference among the strong matches, not a filter, and the question searched as
+        typed (`semsearch.search.date_preference`); dates the user gave turn it off."""
         if not query.infer_dates or query.published_from or query.published_to:
             return query, None
         if not self._has_dates:
             return query, None
         # Absolute dates only: an archive's "this year" is rarely the reader's (see dates.py).
         found = infer_dates(query.text, relative=False)
-        if found is None:
-            return query, None
-        update = {
-            "text": found.text,
-            "published_from": found.published_from,
-            "published_to": found.published_to,
-        }
-        return query.model_copy(update=update), found
+        return query, found
 
     def _allowed(self, query: Query) -> Scope | None:
         """The passages the query's filters admit (the backend's scope); None without filters."""
@@ -454,11 +449,12 @@ class SearchService:
     def _facets(self, query: Query, ranking: _Ranking) -> dict[str, dict[str, int]]:
         """Matching articles per publication, author and year; each facet counted with its
         own filter removed, so a filtered facet still shows its other values."""
+        facets: dict[str, dict[str, int]] = {name: {} for name in FACET_FILTERS}
         if not ranking.depth:
-            return {name: {} for name in FACET_FILTERS}
+            return facets
         matched: dict[tuple[str, ...], list[int]] = {(): ranking.matched}
-        facets = {}
-        for name, names in FACET_FILTERS.items():
+        for name in query.facet_names:  # counted only when asked: the page asks for all
+            names = FACET_FILTERS[name]
             active = tuple(n for n in names if getattr(query, n))
             if active not in matched:
                 wider = query.model_copy(update=dict.fromkeys(active))
@@ -510,10 +506,22 @@ class SearchService:
         elif query.mode == "keyword":
             ranked = keyword
         else:
-            ranked = fuse(dense, keyword, self.fusion())
+            fusion = self._query_fusion(query, keyword)
+            ranked = fuse(dense, keyword, fusion)
             if rank_articles:
-                ranked = self._with_articles(query, vector, ranked)
+                ranked = self._with_articles(query, vector, ranked, fusion)
         return dense, keyword, ranked, matched_chunks(dense, keyword, ranked, threshold)
+
+    def _query_fusion(self, query: Query, keyword: list[tuple[int, float]]) -> Fusion:
+        """The collection's fusion, its keyword weight scaled by how much of the query's IDF
+        the keyword list's best passage holds (`semsearch.search.fusion.per_query_fusion`);
+        as it is where the backend cannot say (an engine) or per_query_fusion is off."""
+        fusion = self.fusion()
+        if not keyword or not get_setting("per_query_fusion", self.settings):
+            return fusion
+        if not isinstance(self.backend, EmbeddedBackend):
+            return fusion
+        return per_query_fusion(fusion, self.keyword.idf_coverage(query.text, keyword[0][0]))
 
     def _article_share(self, query: Query) -> float:
         """How much of article_weight a query gets (`semsearch.search.articles`)."""
@@ -521,7 +529,11 @@ class SearchService:
         return article_share(len(self.embedder.token_offsets(query.text)), passage)
 
     def _with_articles(
-        self, query: Query, vector: np.ndarray | None, fused: list[tuple[int, float]]
+        self,
+        query: Query,
+        vector: np.ndarray | None,
+        fused: list[tuple[int, float]],
+        fusion: Fusion,
     ) -> list[tuple[int, float]]:
         """The fused passages re-scored with their articles' whole-article evidence
         (`semsearch.search.articles`); unchanged without it or at article_weight 0."""
@@ -533,11 +545,12 @@ class SearchService:
         keys = sorted(set(chunk_article.values()))
         dense = self.articles.dense_scores(vector, keys)
         keyword = self.articles.keyword_scores(query.text, keys)
-        return blend(fused, chunk_article, dense, keyword, self.fusion(), weight)
+        return blend(fused, chunk_article, dense, keyword, fusion, weight)
 
-    def _ranked_hits(self, query: Query) -> _Ranking:
+    def _ranked_hits(self, query: Query, preferred: InferredDates | None = None) -> _Ranking:
         """The ranked, de-duplicated (and grouped) hits from the first to the end of the
-        query's page, one more to tell whether a next page exists."""
+        query's page, one more to tell whether a next page exists; with a `preferred` date
+        range, its strong matches of those dates first."""
         allowed = self._allowed(query)
         if allowed is not None and allowed.empty:
             return _Ranking([], "no article matches the filters")
@@ -564,6 +577,14 @@ class SearchService:
             keyword_scores.update(keyword)
             if matched is None:
                 matched = level_matched
+                if preferred is not None:
+                    fused = prefer_in_range(
+                        fused,
+                        self._published_of,
+                        preferred.published_from,
+                        preferred.published_to,
+                        query.mode,
+                    )
                 if query.sort != "relevance":
                     # The matches, not the whole collection, ordered by date: one fixed set.
                     with self._db_lock:
@@ -584,6 +605,12 @@ class SearchService:
                 return _Ranking(hits, None, matched, vector, first_depth)
             # A few long articles or many duplicates used up the candidates: look deeper.
             depth = min(depth * 4, self.chunk_count)
+
+    def _published_of(self, chunk_ids: list[int] | Any) -> dict[int, str | None]:
+        """The publication date of each chunk's article."""
+        with self._db_lock:
+            facts = article_facts(self._db, chunk_ids)
+        return {cid: fact.published for cid, fact in facts.items()}
 
     def _exact_match(self, query: Query, allowed: Scope | None) -> bool:
         """In hybrid mode, a passage with every query word is evidence enough to answer:

@@ -18,6 +18,8 @@ from semsearch.web import create_app
 from tests.conftest import FAKE_MIN_SCORE
 from tests.support.synthetic import write_articles
 
+ALL = "publication,author,year"
+
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory, fake_embedder) -> SearchService:
@@ -28,7 +30,7 @@ def service(tmp_path_factory: pytest.TempPathFactory, fake_embedder) -> SearchSe
 
 def _matched_articles(service: SearchService, **filters: str) -> list:
     """The search's result and its matched articles' facts, read back one by one."""
-    query = validate_query({"q": "tidal turbines harbour", **filters})
+    query = validate_query({"q": "tidal turbines harbour", "facets": ALL, **filters})
     result = service.search(query)
     ranking = service._ranked_hits(query)
     with service._db_lock:
@@ -66,7 +68,8 @@ def test_a_filtered_facet_keeps_its_other_values(service: SearchService) -> None
 
 def test_facets_in_json_and_as_links(service: SearchService) -> None:
     client = create_app({"TESTING": True, "SEARCH_SERVICE": service}).test_client()
-    answer = client.get("/api/search?q=tidal+turbines+harbour&publication=Harbor+Ledger").get_json()
+    url = "/api/search?q=tidal+turbines+harbour&publication=Harbor+Ledger"
+    answer = client.get(f"{url}&facets={ALL}").get_json()
     assert list(answer["facets"]) == ["publication", "author", "year"]
     assert "Prairie Signal" in answer["facets"]["publication"]
     assert all(r["article"]["publication"] == "Harbor Ledger" for r in answer["results"])
@@ -75,6 +78,18 @@ def test_facets_in_json_and_as_links(service: SearchService) -> None:
     assert 'class="selected"' in html and 'aria-label="remove the publication filter"' in html
     year = next(iter(answer["facets"]["year"]))
     assert f"published_from={year}&amp;published_to={year}" in html
+
+
+def test_facets_are_counted_only_when_asked(service: SearchService) -> None:
+    client = create_app({"TESTING": True, "SEARCH_SERVICE": service}).test_client()
+    unasked = client.get("/api/search?q=tidal+turbines+harbour").get_json()
+    assert unasked["facets"] == {"publication": {}, "author": {}, "year": {}}
+    asked = client.get("/api/search?q=tidal+turbines+harbour&facets=year").get_json()
+    assert asked["facets"]["year"] and asked["facets"]["publication"] == {}
+    both = client.post("/api/search", json={"q": "tidal", "facets": ["author", "publication"]})
+    assert both.get_json()["facets"]["publication"] and both.get_json()["facets"]["year"] == {}
+    bad = client.get("/api/search?q=tidal&facets=yeer").get_json()
+    assert bad["status"] == 400 and "facets must be names from" in bad["error"]
 
 
 def test_no_match_has_empty_facets(service: SearchService) -> None:
