@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from semsearch.index.storage.vectors import search_vectors
+from semsearch.search.backends.directory import directory_backend
 from semsearch.search.evaluate import credited_to_kept, ndcg_at, read_qrels, read_queries
 from semsearch.search.fusion import Fusion, fuse, per_query_fusion
 from semsearch.search.service import SearchService
@@ -54,7 +55,11 @@ def signals(
     keyword: list[tuple[int, float]],
 ) -> dict[str, float]:
     """The label-free signals of one query (see the module's docstring)."""
-    coverage = service.keyword.idf_coverage(text, keyword[0][0]) if keyword else 0.0
+    coverage = (
+        directory_backend(service.backend).keyword.idf_coverage(text, keyword[0][0])
+        if keyword
+        else 0.0
+    )
     top_dense = [s for _, s in dense[:10]]
     top_keyword = [s for _, s in keyword[:10]]
     dense_peak = top_dense[0] - float(np.mean(top_dense)) if top_dense else 0.0
@@ -115,7 +120,7 @@ def study(collection: dict[str, Any], index: Path) -> dict[str, Any]:
     queries = read_queries(Path(collection["queries"]))
     qrels = read_qrels(Path(collection["qrels"]))
     owners = service.copy_owners()
-    with closing(service.store.connect()) as db:
+    with closing(service.backend.store.connect()) as db:
         chunk_article = dict(db.execute("SELECT id, article_id FROM chunks").fetchall())
     fusion = service.fusion()
     rows = []
@@ -123,8 +128,9 @@ def study(collection: dict[str, Any], index: Path) -> dict[str, Any]:
         if qid not in queries:
             continue
         text = queries[qid]
-        dense = search_vectors(service.vectors, service.embedder.encode_query(text), DEPTH)
-        keyword = service.keyword.search(text, DEPTH)
+        found = directory_backend(service.backend)
+        dense = search_vectors(found.vectors, service.embedder.encode_query(text), DEPTH)
+        keyword = found.keyword.search(text, DEPTH)
         relevant = credited_to_kept(qrels[qid], owners)
         row: dict[str, Any] = {"signals": signals(service, text, dense, keyword)}
         row["dense"] = ndcg_at(articles_of(dense, chunk_article), relevant, 10)
