@@ -18,7 +18,7 @@ import numpy as np
 
 from semsearch.index.embed import Embedder
 from semsearch.index.storage.store import StoredChunk
-from semsearch.search.articles import article_share, blend
+from semsearch.search.articles import MIN_WEIGHT, article_share, blend
 from semsearch.search.backends import Backend, Candidates, Scope
 from semsearch.search.date_preference import prefer_in_range
 from semsearch.search.dates import InferredDates
@@ -248,7 +248,7 @@ class Ranker:
             len(self.embedder.token_offsets(query.text)), self.settings.passage_tokens
         )
         weight = self.settings.article_weight * share
-        if weight <= 0:
+        if weight < MIN_WEIGHT:
             return fused
         chunk_article = self.backend.store.article_keys([cid for cid, _ in fused])
         keys = sorted(set(chunk_article.values()))
