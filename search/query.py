@@ -39,7 +39,12 @@ GROUPS: tuple[str, ...] = get_args(Group)
 OUTPUT_FORMATS: tuple[str, ...] = get_args(OutputFormat)
 FILTER_NAMES = ("published_from", "published_to", "publication", "author")
 #: The parameters a search takes, in the order the model checks them.
-SEARCH_PARAMS = ("q", "k", "mode", "group", *FILTER_NAMES, "format", "page", "sort", "infer_dates")
+SEARCH_PARAMS = (
+    "q", "k", "mode", "group", *FILTER_NAMES, "format", "page", "sort", "infer_dates", "facets"
+)  # fmt: skip
+#: The facets a search can count (`facets=publication,author,year`).
+FACET_NAMES = ("publication", "author", "year")
+_FACETS_PATTERN = rf"^\s*(?:{'|'.join(FACET_NAMES)})\s*(?:,\s*(?:{'|'.join(FACET_NAMES)})\s*)*$"
 #: How results may be ordered: best first, or the same matches by publication date.
 Sort = Literal["relevance", "newest", "oldest"]
 SORTS: tuple[str, ...] = get_args(Sort)
@@ -167,6 +172,15 @@ class Query(BaseModel):
         "published_from/published_to turn it off too.",
     )
 
+    facets: str | None = Field(
+        None,
+        pattern=_FACETS_PATTERN,
+        description="Which facets to count over the matches, comma-separated: any of "
+        f"{', '.join(FACET_NAMES)}. Not given: none are counted (each costs a retrieval "
+        "round when its own filter is set) and the answer's `facets` holds empty counts.",
+        examples=["publication,author,year"],
+    )
+
     @property
     def filters(self) -> Filters:
         return Filters(self.published_from, self.published_to, self.publication, self.author)
@@ -242,6 +256,29 @@ class Query(BaseModel):
         if isinstance(value, str) and value.strip().lower() in _BOOLEANS:
             return _BOOLEANS[value.strip().lower()]
         raise _bad(f"infer_dates must be true or false; got {value!r}")
+
+    @property
+    def facet_names(self) -> tuple[str, ...]:
+        """The facets asked for, in FACET_NAMES order; () when none."""
+        asked = {name.strip() for name in (self.facets or "").split(",")}
+        return tuple(name for name in FACET_NAMES if name in asked)
+
+    @field_validator("facets", mode="before")
+    @classmethod
+    def _facets(cls, value: Any) -> str:
+        # A JSON body may give a list; the query string gives "publication,year".
+        if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+            value = ",".join(value)
+        if not isinstance(value, str):
+            raise _bad(f"facets must be a comma-separated string, got {type(value).__name__}")
+        names = [name.strip().lower() for name in value.split(",")]
+        unknown = [name for name in names if name not in FACET_NAMES]
+        if unknown:
+            raise _bad(
+                f"facets must be names from {', '.join(FACET_NAMES)}, comma-separated; "
+                f"got {unknown[0][:40]!r}"
+            )
+        return ",".join(name for name in FACET_NAMES if name in names)
 
     @field_validator(*FILTER_NAMES, mode="before")
     @classmethod

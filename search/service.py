@@ -219,7 +219,7 @@ class SearchService:
             valid = validate_query(params, self.settings)
         searched, inferred = self._with_inferred_dates(valid)
         deadline = Deadline.after(self._timeout_ms)
-        ranking = self.ranker.rank(searched, self._scope(searched), deadline)
+        ranking = self.ranker.rank(searched, self._scope(searched), inferred, deadline)
         start = (valid.page - 1) * valid.k
         hits = mark_strength(ranking.hits, valid.mode)[start : start + valid.k]
         reason, past_end = ranking.reason, not hits and bool(ranking.hits)
@@ -250,22 +250,16 @@ class SearchService:
         )
 
     def _with_inferred_dates(self, query: Query) -> tuple[Query, InferredDates | None]:
-        """The query to run: with infer_dates, date words read as date filters and left out
-        of the searched text; dates the user gave turn the inference off."""
+        """The query to run, and with infer_dates the date range its words name: a
+        preference among the strong matches, not a filter, and the question searched as
+        typed (`semsearch.search.date_preference`); dates the user gave turn it off."""
         if not query.infer_dates or query.published_from or query.published_to:
             return query, None
         if not self._has_dates:
             return query, None
         # Absolute dates only: an archive's "this year" is rarely the reader's (see dates.py).
         found = infer_dates(query.text, relative=False)
-        if found is None:
-            return query, None
-        update = {
-            "text": found.text,
-            "published_from": found.published_from,
-            "published_to": found.published_to,
-        }
-        return query.model_copy(update=update), found
+        return query, found
 
     def _scope(self, query: Query) -> Scope | None:
         """The passages the query's filters admit (the backend's scope); None without filters."""
@@ -275,11 +269,12 @@ class SearchService:
     def _facets(self, query: Query, ranking: Ranking) -> dict[str, dict[str, int]]:
         """Matching articles per publication, author and year; each facet counted with its
         own filter removed, so a filtered facet still shows its other values."""
+        facets: dict[str, dict[str, int]] = {name: {} for name in FACET_FILTERS}
         if not ranking.depth:
-            return {name: {} for name in FACET_FILTERS}
+            return facets
         matched: dict[tuple[str, ...], list[int]] = {(): ranking.matched}
-        facets = {}
-        for name, names in FACET_FILTERS.items():
+        for name in query.facet_names:  # counted only when asked: the page asks for all
+            names = FACET_FILTERS[name]
             active = tuple(n for n in names if getattr(query, n))
             if active not in matched:
                 wider = query.model_copy(update=dict.fromkeys(active))

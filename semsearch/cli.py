@@ -511,8 +511,8 @@ def query(
         return
     if result.inferred:
         click.echo(
-            f"Dates read from the query: {date_phrase(result.inferred)} "
-            "(--no-infer-dates searches all dates)"
+            f"Dates read from the query: {date_phrase(result.inferred)} first "
+            "(--no-infer-dates ranks all dates alike)"
         )
     if not result.hits:
         click.echo(f"No good match: {result.reason}." if not result.past_end else result.reason)

@@ -344,6 +344,15 @@ SETTINGS: tuple[Setting, ...] = (
         "search",
     ),
     Setting(
+        "per_query_fusion",
+        BOOLEAN,
+        True,
+        "Weigh hybrid's keyword list per query by the share of the query's IDF its best "
+        "passage holds (a list that matched only common words counts less); off: the "
+        "collection's weights for every query.",
+        "search",
+    ),
+    Setting(
         "min_score",
         NUMBER,
         0.25,

@@ -11,7 +11,7 @@ from flask import Blueprint, current_app, jsonify, render_template, request, url
 
 from semsearch.errors import IndexUnavailableError, NotFoundError, SemsearchError
 from semsearch.search.citation import credit_line, format_citation
-from semsearch.search.query import SEARCH_PARAMS, Limits, Query, validate_query
+from semsearch.search.query import FACET_NAMES, SEARCH_PARAMS, Limits, Query, validate_query
 from semsearch.search.requests import (
     CiteRequest,
     article_page_model,
@@ -64,6 +64,8 @@ def index_page() -> Any:
     if "q" in request.args:
         # Only the search's own parameters: shared links pick up tracking ones (utm_*).
         params = {name: request.args[name] for name in SEARCH_PARAMS if name in request.args}
+        # The page shows every facet; an API client asks for those it wants.
+        params.setdefault("facets", ",".join(FACET_NAMES))
         try:
             valid = search_request(params)
             context["result"] = get_service().search(valid)
