@@ -24,6 +24,7 @@ import numpy as np
 from semsearch.errors import BuildError
 from semsearch.index.build.pipeline import EmbeddingPipeline, PipelineFactory
 from semsearch.index.build.reuse import VectorReuse
+from semsearch.index.build.space import disk_full_error, is_disk_full
 from semsearch.index.embed import Embedder, model_record, passage_window
 from semsearch.index.ingest.articles import Article, Skipped
 from semsearch.index.ingest.collection import IngestSummary, read_collection
@@ -196,10 +197,12 @@ def build_index(
                     manifest = replace(manifest, no_match=no_match)
                     (staging / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
             version_dir = publish(staging, out)
-        except BaseException:
+        except BaseException as exc:
             if pipeline is not None:
                 pipeline.close()
             shutil.rmtree(staging, ignore_errors=True)
+            if is_disk_full(exc):
+                raise disk_full_error(out, "build") from exc
             raise
     report = BuildReport(
         out,

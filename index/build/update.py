@@ -34,6 +34,7 @@ import numpy as np
 
 from semsearch.errors import BuildError
 from semsearch.index.build.builder import Progress, embed_chunks, ingest_inputs, store_article
+from semsearch.index.build.space import disk_full_error, is_disk_full
 from semsearch.index.embed import Embedder, prompts_of
 from semsearch.index.ingest.articles import Article, Skipped
 from semsearch.index.storage.article_index import write_article_index
@@ -210,8 +211,10 @@ def update_index(
             (staging / MANIFEST_NAME).write_text(new_manifest.to_json(), encoding="utf-8")
             crash_point("staged")
             version_dir = publish(staging, out)
-        except BaseException:
+        except BaseException as exc:
             shutil.rmtree(staging, ignore_errors=True)
+            if is_disk_full(exc):
+                raise disk_full_error(out, "update") from exc
             raise
     report = replace(report, version_dir=version_dir, seconds=time.perf_counter() - started)
     log.info(

@@ -130,6 +130,10 @@ def read_file(
     if not path.exists():
         yield Skipped(str(path), "no such file or folder")
         return
+    if not path.is_file():
+        # Opening a FIFO would wait for a writer forever; a device could be read for ever.
+        yield Skipped(str(path), "not a regular file (a FIFO, socket or device): not read")
+        return
     for item in _read_file(path, root, column_map, warc_counts):
         yield with_provenance(item, path) if isinstance(item, Article) else item
 
@@ -287,6 +291,9 @@ def _as_text(name: str, column: str, value: Any) -> str | None:
     else:
         wanted = "a string" if strict else "a string, an integer or a list of strings"
         raise FieldError(f"field {column!r} is {_json_type(value)}, expected {wanted}")
+    if "\x00" in text:
+        # JSON's "\u0000" decodes to the NUL a raw byte would be: refused alike.
+        raise FieldError(f"field {column!r} holds a NUL character (\\u0000): not text")
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

@@ -32,11 +32,22 @@ LONG = {
 }
 
 
+#: Right-to-left overrides that would reverse the text after them on the page.
+RTL = {
+    "id": "rtl",
+    "title": "Harbour \u202etidal levy",
+    "author": "Mallory \u202e",
+    "publication": "The \u202eGazette",
+    "copyright": "\u202eCopyright",
+    "text": "The harbour \u202elevy was cut. Tidal power rose again.",
+}
+
+
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory: pytest.TempPathFactory):
     """A client over an index of articles a hostile source might send."""
     folder = tmp_path_factory.mktemp("hostile")
-    records = [LONG]
+    records = [LONG, RTL]
     (folder / "hostile.jsonl").write_text(
         "".join(json.dumps(r) + "\n" for r in records), encoding="utf-8"
     )
@@ -164,3 +175,53 @@ def test_every_valid_id_is_readable_at_its_links(tmp_path_factory, ids: list[str
 
 
 TEXT = "The harbour levy was cut. Tidal power rose again."
+
+
+def test_right_to_left_overrides_are_isolated_on_the_pages(hostile) -> None:
+    from lxml import html
+
+    article = html.fromstring(hostile.get("/articles/rtl?q=harbour").get_data(as_text=True))
+    search = html.fromstring(hostile.get("/?q=harbour+levy&k=5").get_data(as_text=True))
+    similar = html.fromstring(hostile.get("/articles/long/similar").get_data(as_text=True))
+    for tree, selectors in [
+        (
+            article,
+            [
+                "h1.title",
+                ".meta .author",
+                ".meta .publication",
+                ".article-text",
+                ".article-text .passage",
+                "p.copyright",
+            ],
+        ),
+        (
+            search,
+            [
+                "h2.title",
+                ".meta .author",
+                ".meta .publication",
+                "blockquote.passage",
+                "span.copyright",
+            ],
+        ),
+        (similar, ["h2.title", ".meta .author", "blockquote.passage"]),
+    ]:
+        for selector in selectors:
+            elements = tree.cssselect(selector)
+            assert elements, selector
+            assert all(e.get("dir") == "auto" for e in elements), selector
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("published_from=2017-02-30", "published_from 2017-02-30 is not a day of the calendar"),
+        ("published_to=2019-02-29", "published_to 2019-02-29 is not a day of the calendar"),
+    ],
+)
+def test_a_date_that_is_not_in_the_calendar_is_a_400(client, query: str, message: str) -> None:
+    response = client.get(f"/api/search?q=tram&{query}")
+    assert response.status_code == 400
+    assert response.get_json()["error"].startswith(message)
+    assert client.get("/api/search?q=tram&published_to=2020-02-29").status_code == 200
