@@ -51,3 +51,9 @@ class BuildError(SemsearchError):
     """The index build cannot go on (bad output path, no readable article at all)."""
 
     status = 500
+
+
+class StorageFullError(SemsearchError):
+    """The index's disk is full: the write was not made (nothing of it is served)."""
+
+    status = 507

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -20,6 +19,7 @@ from semsearch.search.requests import (
 )
 from semsearch.search.service import SearchService
 from semsearch.web import navigation, reader
+from semsearch.web.auth import keys_configured, require_scope
 from semsearch.web.errors import error_body
 from semsearch.web.models import (
     Healthy,
@@ -181,17 +181,11 @@ bp.add_app_template_global(navigation.date_phrase, "date_phrase")
 def admin_reload() -> Any:
     """Load the index version the index link points to now (even if it is the one served).
 
-    Needs `Authorization: Bearer <ADMIN_KEY>`; without a configured key the endpoint is off."""
-    key = current_app.config.get("ADMIN_KEY")
-    if not isinstance(key, str) or not key:
+    Needs `Authorization: Bearer <key>` with the admin scope (SEMSEARCH_ADMIN_KEY or a key
+    from the keys file); without any key configured the endpoint is off."""
+    if not keys_configured(current_app):
         return error_body("the admin API is off: set SEMSEARCH_ADMIN_KEY to turn it on", 404)
-    # WSGI hands headers over as latin-1 text: back to the bytes the client sent, so a key
-    # with non-ASCII characters (sent as UTF-8) compares equal.
-    given = request.headers.get("Authorization", "").encode("latin-1", errors="replace")
-    if not hmac.compare_digest(given, f"Bearer {key}".encode()):
-        response, status = error_body("a valid Authorization: Bearer <admin key> is required", 401)
-        response.headers["WWW-Authenticate"] = 'Bearer realm="semsearch admin"'
-        return response, status
+    require_scope("admin")  # 401, 403 or 429 in the one error shape
     served = served_index()
     reloaded = served.reload(force=True)
     served.notify_others()  # with `serve --workers N`, the other workers reload too
