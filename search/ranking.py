@@ -137,6 +137,7 @@ class Ranker:
             depth = max(depth, query.k * 10)
         first_depth = depth
         wanted = query.model_copy(update={"k": min(query.page * query.k + 1, MAX_DEPTH)})
+        marked_from = (query.page - 1) * query.k  # the first hit of the page returned
         ranked: Candidates = []
         dense_scores: dict[int, float] = {}
         keyword_scores: dict[int, float] = {}
@@ -165,13 +166,15 @@ class Ranker:
                     by_date = date_ordered(
                         [(cid, in_order[cid]) for cid in matched], facts, query.sort == "newest"
                     )
-                    hits = self.hits(wanted, by_date, dense_scores, keyword_scores, deadline)
+                    hits = self.hits(
+                        wanted, by_date, dense_scores, keyword_scores, deadline, marked_from
+                    )
                     return Ranking(hits, None, matched, vector, first_depth)
             # A deeper list fuses differently (min-max spans move): keep the order already
             # ranked and append only the new candidates, so no page re-orders earlier ones.
             seen = {cid for cid, _ in ranked}
             ranked = ranked + [(cid, score) for cid, score in fused if cid not in seen]
-            hits = self.hits(wanted, ranked, dense_scores, keyword_scores, deadline)
+            hits = self.hits(wanted, ranked, dense_scores, keyword_scores, deadline, marked_from)
             exhausted = len(found.dense) < depth and len(found.keyword) < depth
             if len(hits) >= wanted.k or exhausted or depth >= self.chunk_count:
                 return Ranking(hits, None, matched, vector, first_depth)
@@ -269,13 +272,18 @@ class Ranker:
         dense: dict[int, float],
         keyword: dict[int, float],
         deadline: Deadline = NO_DEADLINE,
+        marked_from: int = 0,
     ) -> list[Hit]:
-        """Join ranked chunk ids with their text and article, drop near-duplicates, group."""
+        """Join ranked chunk ids with their text and article, drop near-duplicates, group;
+        the query's words and best sentence are marked in the hits from `marked_from` on
+        (the page returned), not in the earlier ones a deep page ranks past."""
         kept: list[Hit] = []
         by_article: dict[str, int] = {}
         seen = NearDuplicates()
 
-        def passage_of(chunk: StoredChunk) -> Passage:
+        def passage_of(chunk: StoredChunk, place: int) -> Passage:
+            if place < marked_from:
+                return Passage(chunk.text, chunk.chunk_id, chunk.start, chunk.end)
             # Built only for what is returned: highlighting is the costly part of a hit.
             highlights = find_highlights(chunk.text, query.text)
             return Passage(
@@ -296,7 +304,7 @@ class Ranker:
             if query.group and article_id in by_article:
                 index = by_article[article_id]
                 if len(kept[index].also) < MAX_ALSO:
-                    also = (*kept[index].also, passage_of(chunk))
+                    also = (*kept[index].also, passage_of(chunk, index))
                     kept[index] = replace(kept[index], also=also)
                 continue
             if len(kept) >= query.k:
@@ -309,7 +317,7 @@ class Ranker:
             kept.append(
                 Hit(
                     score=round(score, 4),
-                    passage=passage_of(chunk),
+                    passage=passage_of(chunk, len(kept)),
                     article=article_ref(chunk.article),
                     dense_score=_rounded(dense.get(chunk_id)),
                     keyword_score=_rounded(keyword.get(chunk_id)),
