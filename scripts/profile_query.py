@@ -265,10 +265,15 @@ GROUPS: dict[str, list[tuple[str, str]]] = {
     "dates": [("service", "_with_inferred_dates"), ("ranking", "_with_inferred_dates")],
     "facets": [("service", "_facets"), ("ranking", "_facets")],
     "highlighting": [("highlight", "find_highlights"), ("highlight", "best_sentence")],
-    "fetching (SQLite)": [("store", "fetch_chunks")],
+    # ServedStore.fetch_chunks wraps the store's own: count the inner one only.
+    "fetching (SQLite)": [("ranking", "fetched"), ("service", "_fetched")],
     "strength marks": [("strength", "mark_strength")],
     "query validation": [("query", "validate_query")],
-    "JSON (shaping + dumps)": [("render", "result_to_dict"), ("flask/json", "response")],
+    "JSON (shaping + dumps)": [
+        ("render", "result_to_dict"),
+        ("models", "result_to_dict"),
+        ("flask/json", "response"),
+    ],
     "search() total": [("service", "search")],
     "Flask request total": [("flask/app", "wsgi_app")],
 }

@@ -18,7 +18,7 @@ import numpy as np
 
 from semsearch.index.embed import Embedder
 from semsearch.index.storage.store import StoredChunk
-from semsearch.search.articles import MIN_WEIGHT, article_share, blend
+from semsearch.search.articles import article_share, blend
 from semsearch.search.backends import Backend, Candidates, Scope
 from semsearch.search.budget import NO_DEADLINE, Deadline
 from semsearch.search.date_preference import prefer_in_range
@@ -50,7 +50,7 @@ class RankingSettings:
     #: The chunker's passage budget in word pieces (a query's share is measured against it).
     passage_tokens: int
     #: Whether hybrid weighs its keyword list per query (`fusion.per_query_fusion`).
-    per_query_fusion: bool = True
+    per_query_fusion: bool = False
 
     @classmethod
     def load(cls, manifest: Any, settings: Mapping[str, Any]) -> RankingSettings:
@@ -257,7 +257,7 @@ class Ranker:
             len(self.embedder.token_offsets(query.text)), self.settings.passage_tokens
         )
         weight = self.settings.article_weight * share
-        if weight < MIN_WEIGHT:
+        if weight <= 0:
             return fused
         chunk_article = self.backend.store.article_keys([cid for cid, _ in fused])
         keys = sorted(set(chunk_article.values()))

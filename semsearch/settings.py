@@ -346,10 +346,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "per_query_fusion",
         BOOLEAN,
-        True,
+        False,
         "Weigh hybrid's keyword list per query by the share of the query's IDF its best "
-        "passage holds (a list that matched only common words counts less); off: the "
-        "collection's weights for every query.",
+        "passage holds (a list that matched only common words counts less). Off until its "
+        "study covers every judged collection (docs/relevance.md, 'Per-query "
+        "fusion'); off: the collection's weights for every query.",
         "search",
     ),
     Setting(
