@@ -45,3 +45,15 @@ class BuildError(SemsearchError):
     """The index build cannot go on (bad output path, no readable article at all)."""
 
     status = 500
+
+
+class StorageFullError(SemsearchError):
+    """A write could not be made durable: the disk is full (nothing of it was kept)."""
+
+    status = 507
+
+
+class WriterBusyError(SemsearchError):
+    """Another writer held the index's lock for longer than the write could wait."""
+
+    status = 503

@@ -136,11 +136,29 @@ def read_collection(
                 log.warning("skipped %s: %s", item.origin, problem)
                 continue
             seen[item.id] = item.origin
-            clean, shapes = strip_footer_shapes(item)
-            summary.footer_lines.update(shapes)
-            articles.append(clean)
+            articles.append(item)
         if progress:
             progress("read", done, len(files))
+    return clean_collection(articles, known_blocks, find_copies_too, summary, skipped)
+
+
+def clean_collection(
+    articles: list[Article],
+    known_blocks: dict[str, set[str]] | None = None,
+    find_copies_too: bool = True,
+    summary: IngestSummary | None = None,
+    skipped: list[Skipped] | None = None,
+) -> Collection:
+    """Clean articles already read (ids unique) as a collection, steps 2 to 4 of the
+    module's doc: what a build does after reading, and what a live index's write does to
+    its batch (`semsearch.index.live.writer`)."""
+    summary = IngestSummary() if summary is None else summary
+    stripped = []
+    for article in articles:
+        clean, shapes = strip_footer_shapes(article)
+        summary.footer_lines.update(shapes)
+        stripped.append(clean)
+    articles = stripped
     if find_copies_too:
         kept, copies, summary.copies = find_copies(articles)
     else:
@@ -155,4 +173,4 @@ def read_collection(
     ]
     learned = merge_learned(known_blocks or {}, learn_boilerplate(kept))
     cleaned, summary.boilerplate = apply_boilerplate(kept, learned)
-    return Collection(cleaned, copies, skipped, summary, learned)
+    return Collection(cleaned, copies, [] if skipped is None else skipped, summary, learned)
