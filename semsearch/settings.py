@@ -401,7 +401,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "live_hnsw_ef_search",
         INTEGER,
-        128,
+        256,
         "HNSW candidates a search keeps per merged segment (efSearch): recall against speed.",
         "live",
     ),

@@ -201,7 +201,15 @@ def dense_search(
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
     query = np.ascontiguousarray(query, dtype=np.float32)
     if segment.graph is None or total < EXACT_BELOW:
-        rows = np.arange(len(segment)) if alive is None else np.flatnonzero(alive)
+        if segment.graph is None or alive is None:
+            # Every row scored in one product (no gather of the alive rows' vectors), the
+            # excluded ones then set below any cosine.
+            scores = np.asarray(segment.vectors @ query, dtype=np.float32)
+            if alive is not None:
+                scores[~alive] = -np.inf
+            top = _top(scores, depth)
+            return segment.ids[top], scores[top]
+        rows = np.flatnonzero(alive)  # a few rows of a large segment: gather them
         scores = np.asarray(segment.vectors[rows] @ query, dtype=np.float32)
         top = _top(scores, depth)
         return segment.ids[rows[top]], scores[top]

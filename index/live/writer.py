@@ -123,6 +123,8 @@ def create_live_index(
     out = Path(os.path.abspath(out))
     chunker = make_chunker(embedder, dict(settings or {}))
     with writer_lock(out):
+        if out.exists():  # another writer made it while this one waited for the lock
+            return resolve_index_dir(out)
         staging = new_staging_dir(out)
         try:
             StoreWriter(staging / STORE_NAME).close()  # the schema every store has
