@@ -329,12 +329,140 @@ def _run_update(index_dir: str, model: str | None, quiet: bool, **change: Any) -
             if report.version_dir is not None:
                 _publish(source, index_dir, engine_store_dir(index_dir))
             return report
+        if _is_live_index(index_dir):
+            return _write_live(index_dir, embedder, **change)
         return update_index(index_dir, embedder, progress=bars, **change)
     except SemsearchError as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
         if bars:
             bars.close()
+
+
+# --- live indexes (docs/live-index.md) ----------------------------------------------------
+
+
+def _is_live_index(index_dir: str) -> bool:
+    from semsearch.index.live import is_live
+    from semsearch.index.storage.directory import resolve_index_dir
+    from semsearch.index.storage.manifest import read_manifest
+
+    path = Path(index_dir)
+    return path.exists() and is_live(read_manifest(resolve_index_dir(path)))
+
+
+def _write_live(
+    index_dir: str,
+    embedder: Any,
+    add: tuple[str, ...] = (),
+    delete: tuple[str, ...] = (),
+    column_map: dict[str, str] | None = None,
+) -> Any:
+    """`add` / `delete` on a live index: through its writer, in batches of 500 articles."""
+    from semsearch.index.build.update import UpdateReport
+    from semsearch.index.ingest.articles import Article, Skipped
+    from semsearch.index.ingest.readers import iter_input_files, read_file
+    from semsearch.index.live import open_writer
+
+    writer = open_writer(index_dir, embedder)
+    done: dict[str, list[str]] = {"created": [], "updated": [], "unchanged": [], "deleted": []}
+    skipped: list[Skipped] = []
+    try:
+        if delete:
+            for outcome in writer.delete(list(delete)).outcomes:
+                if outcome.status == "refused":
+                    skipped.append(Skipped(outcome.id, outcome.reason or "refused"))
+                else:
+                    done[outcome.status].append(outcome.id)
+        batch: list[Article] = []
+
+        def flush() -> None:
+            for article, outcome in zip(batch, writer.upsert(batch).outcomes, strict=True):
+                if outcome.status == "refused":
+                    skipped.append(Skipped(article.origin, outcome.reason or "refused"))
+                else:
+                    done[outcome.status].append(outcome.id)
+            batch.clear()
+
+        for path, root in iter_input_files([Path(p) for p in add]):
+            for item in read_file(path, root, column_map):
+                if isinstance(item, Skipped):
+                    skipped.append(item)
+                    continue
+                batch.append(item)
+                if len(batch) >= 500:
+                    flush()
+        if batch:
+            flush()
+    finally:
+        writer.close()
+    return UpdateReport(
+        Path(index_dir),
+        writer.version_dir if (done["created"] or done["updated"] or done["deleted"]) else None,
+        added=done["created"],
+        replaced=done["updated"],
+        unchanged=done["unchanged"],
+        deleted=done["deleted"],
+        skipped=skipped,
+    )
+
+
+@cli.command()
+@click.argument("index_dir", type=click.Path())
+@click.option("--model", default=None, help=_setting_help("model"))
+def live(index_dir: str, model: str | None) -> None:
+    """Make INDEX_DIR a live index: written while it serves (docs/live-index.md).
+
+    A built index is turned into a live one once (a new version, published atomically); a
+    folder that does not exist becomes an empty live index."""
+    from semsearch.index.embed import load_embedder
+    from semsearch.index.live import create_live_index
+    from semsearch.index.live.snapshot import make_live
+
+    try:
+        embedder = load_embedder(get_setting("model", {"model": model}))
+        if Path(index_dir).exists():
+            version = make_live(index_dir, embedder)
+        else:
+            version = create_live_index(index_dir, embedder)
+    except SemsearchError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{index_dir} is live: {version.name}")
+
+
+@cli.command()
+@click.argument("index_dir", type=click.Path(exists=True))
+@click.argument("dest", type=click.Path())
+def snapshot(index_dir: str, dest: str) -> None:
+    """Copy a live index into DEST, consistent while it takes writes."""
+    from semsearch.index.live.snapshot import snapshot as take_snapshot
+
+    try:
+        click.echo(f"snapshot of {index_dir} in {take_snapshot(index_dir, dest)}")
+    except SemsearchError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@cli.command()
+@click.argument("source", type=click.Path(exists=True, file_okay=False))
+@click.argument("index_dir", type=click.Path())
+def restore(source: str, index_dir: str) -> None:
+    """Serve the snapshot SOURCE as INDEX_DIR (a new version, swapped in atomically)."""
+    from semsearch.index.live.snapshot import restore as restore_snapshot
+
+    try:
+        click.echo(f"{index_dir} restored: {restore_snapshot(source, index_dir).name}")
+    except SemsearchError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@cli.command()
+@click.argument("index_dir", type=click.Path(exists=True))
+def compact(index_dir: str) -> None:
+    """Run a live index's due merges now, to completion (writes merge in the background)."""
+    from semsearch.index.live.merge import compact as run_compact
+
+    click.echo(f"{run_compact(index_dir)} merges")
 
 
 @cli.command()

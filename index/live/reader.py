@@ -31,6 +31,7 @@ from semsearch.index.live.segments import (
     dense_search,
     has_all_words,
     keyword_scores,
+    with_exact_index,
 )
 from semsearch.index.storage.manifest import STORE_NAME
 from semsearch.index.storage.store import StoredArticle, StoredChunk, StoreReader
@@ -102,7 +103,8 @@ class LiveReader:
                 rows = catalog.read_segments(self.db)
                 tombstones = np.asarray(catalog.read_tombstones(self.db), dtype=np.int64)
                 segments = [
-                    known.get(row.id) or load_segment(self.db, self.folder, row, graph=True)
+                    known.get(row.id)
+                    or with_exact_index(load_segment(self.db, self.folder, row, graph=True))
                     for row in rows
                 ]
             except FileNotFoundError:

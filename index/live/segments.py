@@ -19,7 +19,7 @@ import io
 import json
 import os
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -188,11 +188,25 @@ def fsync_dir(folder: Path) -> None:
 # --- search -------------------------------------------------------------------------------
 
 
+def with_exact_index(segment: Segment) -> Segment:
+    """The segment with a FAISS exact index over its vectors when it has no HNSW graph, for
+    searching: FAISS's own kernels score a query against a few thousand rows in a tenth of a
+    millisecond, numpy's product through this machine's BLAS in tens (docs/live-index.md)."""
+    import faiss
+
+    if segment.graph is not None or len(segment) == 0:
+        return segment
+    flat = faiss.IndexFlatIP(segment.vectors.shape[1])
+    flat.add(np.ascontiguousarray(segment.vectors, dtype=np.float32))
+    return replace(segment, graph=flat)
+
+
 def dense_search(
     segment: Segment, query: np.ndarray, depth: int, alive: Mask | None, ef_search: int
 ) -> tuple[Ids, npt.NDArray[np.float32]]:
     """The best `depth` rows' chunk ids and cosine scores, among the `alive` rows (all rows
-    when None), best first."""
+    when None), best first: through the segment's FAISS index (`with_exact_index` or the
+    HNSW graph), or exactly over the few alive rows of a large filtered segment."""
     import faiss
 
     total = len(segment) if alive is None else int(alive.sum())
@@ -200,21 +214,15 @@ def dense_search(
     if depth <= 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
     query = np.ascontiguousarray(query, dtype=np.float32)
-    if segment.graph is None or total < EXACT_BELOW:
-        if segment.graph is None or alive is None:
-            # Every row scored in one product (no gather of the alive rows' vectors), the
-            # excluded ones then set below any cosine.
-            scores = np.asarray(segment.vectors @ query, dtype=np.float32)
-            if alive is not None:
-                scores[~alive] = -np.inf
-            top = _top(scores, depth)
-            return segment.ids[top], scores[top]
-        rows = np.flatnonzero(alive)  # a few rows of a large segment: gather them
+    hnsw = segment.graph is not None and hasattr(segment.graph, "hnsw")
+    if segment.graph is None or (hnsw and alive is not None and total < EXACT_BELOW):
+        rows = np.arange(len(segment)) if alive is None else np.flatnonzero(alive)
         scores = np.asarray(segment.vectors[rows] @ query, dtype=np.float32)
         top = _top(scores, depth)
         return segment.ids[rows[top]], scores[top]
-    params: Any = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
-    params.efSearch = max(ef_search, depth)
+    params: Any = faiss.SearchParametersHNSW() if hnsw else faiss.SearchParameters()  # type: ignore[attr-defined]
+    if hnsw:
+        params.efSearch = max(ef_search, depth)
     if alive is not None:
         bitmap = np.packbits(alive, bitorder="little")
         # A local name keeps the selector (and its bitmap) alive while FAISS holds pointers.
