@@ -43,12 +43,18 @@ from typing import Any
 
 import numpy as np
 
-from semsearch.bench.runner import SynthesisingEmbedder, first_articles, synthetic_articles
+from semsearch.bench.runner import (
+    SynthesisingEmbedder,
+    first_articles,
+    synthesise,
+    synthetic_articles,
+)
 from semsearch.index.embed import Embedder, load_embedder
 from semsearch.index.ingest.articles import Article
 from semsearch.index.live import open_reader, open_writer
 from semsearch.index.live.merge import compact
 from semsearch.index.live.writer import LiveWriter
+from semsearch.settings import get_setting
 
 ROOT = Path(__file__).resolve().parents[1]
 _TOKEN = re.compile(r"\w+|[^\w\s]")
@@ -153,6 +159,59 @@ def fill(writer: LiveWriter, base: np.ndarray, target: int, batch: int, seed: in
     return passages
 
 
+def fill_bulk(folder: Path, real: Embedder, base: np.ndarray, target: int, group: int) -> None:
+    """Load `target` filler passages straight into merged segments of `group` passages (as
+    `semsearch live` turns a built index into one), for sizes the write path would take
+    hours to fill on a shared machine: one passage per filler article, its vector
+    synthesised, its rows in the store, its words in the collection's statistics."""
+    from semsearch.index.live import catalog
+    from semsearch.index.live.segments import make_segment, write_folder
+    from semsearch.index.live.writer import SEGMENTS_DIR, _transaction, create_live_index
+    from semsearch.index.storage.directory import resolve_index_dir
+    from semsearch.index.storage.keyword_index import keyword_text
+    from semsearch.index.storage.manifest import STORE_NAME
+    from semsearch.index.storage.store import StoreWriter
+    from semsearch.index.text.analysis import index_words
+    from semsearch.index.text.chunking import Chunk
+
+    create_live_index(folder, real)
+    version = resolve_index_dir(folder)
+    store = StoreWriter(version / STORE_NAME, create=False, durable=True)
+    seeds = first_articles([DATASET / "corpus.jsonl"], 5183)
+    source = synthetic_articles(seeds, 10**9, seed=target)
+    started, cpu = time.perf_counter(), cpu_seconds()
+    passages = words_total = 0
+    segment_id = 1
+    while passages < target:
+        count = min(group, target - passages)
+        articles = []
+        for _ in range(count):
+            made = next(source)
+            articles.append(replace(made, text=" ".join(made.text.split()[:70])))
+        texts = [keyword_text(a.title, a.text) for a in articles]
+        words = index_words(texts)
+        vectors = synthesise(base, count, seed=segment_id)
+        with _transaction(store.db):
+            ids = []
+            for article in articles:
+                chunk = Chunk(0, 0, len(article.text), article.text, len(article.text.split()))
+                ids += store.add(article, [chunk])
+            words_total += catalog.count_words(store.db, words, 1)
+            segment = make_segment(segment_id, np.asarray(ids), vectors, words)
+            write_folder(segment, version / SEGMENTS_DIR / str(segment_id), graph=True)
+            catalog.add_segment(store.db, segment_id, count, 0, None)
+            passages += count
+            catalog.set_state(
+                store.db,
+                catalog.LiveState(0, passages, words_total, store.next_chunk_id, segment_id + 1),
+            )
+        segment_id += 1
+        log(f"  loaded {passages:,} passages, peak RSS {peak_rss_mb():.0f} MB")
+    store.db.close()
+    seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
+    log(f"  bulk fill: {passages:,} passages in {seconds:.0f} s (CPU {cpu:.0f} s)")
+
+
 def run_size(
     size: int, work: Path, real: Embedder, base: np.ndarray, real_articles: list[Article], args: Any
 ) -> dict[str, Any]:
@@ -162,15 +221,21 @@ def run_size(
         folder.unlink() if folder.is_symlink() else shutil.rmtree(folder)
     settings: dict[str, Any] = {}
     log(f"size {size:,}: filling {folder}")
-    synthesising = FillerEmbedder(real, base, seed=size)
-    # Filler articles are made of other articles' sentences: looking for copies among them
-    # would only measure the copy finder.
-    filler = open_writer(folder, synthesising, {"find_copies": False})
-    fill(filler, base, size, args.fill_batch, seed=size)
-    filler.close()
+    if size > args.bulk_above:
+        fill_bulk(folder, real, base, size, int(get_setting("live_max_segment")))
+    else:
+        synthesising = FillerEmbedder(real, base, seed=size)
+        # Filler articles are made of other articles' sentences: looking for copies among
+        # them would only measure the copy finder.
+        filler = open_writer(folder, synthesising, {"find_copies": False})
+        fill(filler, base, size, args.fill_batch, seed=size)
+        filler.close()
     started = time.perf_counter()
     merges = compact(folder, settings)
     log(f"  merges until none due: {merges} in {time.perf_counter() - started:.0f} s")
+    import faiss
+
+    faiss.omp_set_num_threads(1)  # one thread a search, as the server runs (directory.py)
     reader = open_reader(folder)
     view = reader.view()
     log(
@@ -307,6 +372,12 @@ def main() -> None:
     parser.add_argument("--writes", type=int, default=10, help="100-article writes timed")
     parser.add_argument("--fill-batch", type=int, default=2000)
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument(
+        "--bulk-above",
+        type=int,
+        default=200_000,
+        help="sizes above this are filled straight into merged segments (fill_bulk)",
+    )
     parser.add_argument("--base-articles", type=int, default=300)
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)

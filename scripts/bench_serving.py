@@ -49,7 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATASET = ROOT.parent / "shared" / "datasets" / "scifact"
 MODES = ("dense", "keyword", "hybrid")
 COLLECTION = "bench"
-#: The engine's IVF_FLAT cells (engine_backend's `create`): probing all is exact.
+#: The engine's IVF_FLAT cells (the Milvus client's `create`): probing all is exact.
 IVF_NLIST = 128
 
 
@@ -134,7 +134,7 @@ def directory_sizes(index_dir: Path) -> dict[str, Any]:
 def engine_running(work: Path) -> Iterator[tuple[str, subprocess.Popen[bytes], float]]:
     """`semsearch engine` on work/engine/lite.db and a unix socket: yields (engine URI, the
     CLI's process, seconds until it answered)."""
-    from semsearch.index.storage.engine_backend import MilvusPassages
+    from semsearch.index.storage.milvus.client import MilvusPassages
 
     folder = work / "engine"
     folder.mkdir(exist_ok=True)

@@ -24,11 +24,10 @@ from functools import cache, lru_cache
 from typing import TYPE_CHECKING
 
 from semsearch.index.ingest.readers import is_web_url
+from semsearch.search.results import ArticleRef
 
 if TYPE_CHECKING:
     from citeproc import CitationStylesStyle
-
-    from semsearch.search.service import ArticleRef
 
 #: The CSL style file behind each style name offered.
 STYLE_FILES = {"apa": "apa", "chicago": "chicago-notes-bibliography-16th-edition"}

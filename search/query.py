@@ -27,6 +27,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from semsearch.errors import BadQueryError
+from semsearch.index.storage.store import ArticleFilter
 from semsearch.settings import get_setting
 
 Mode = Literal["hybrid", "dense", "keyword"]
@@ -86,43 +87,12 @@ class Limits(NamedTuple):
 
 
 @dataclass(frozen=True)
-class Filters:
-    """Conditions on the article, applied before ranking. Dates are YYYY, YYYY-MM or
-    YYYY-MM-DD and inclusive; publication matches exactly, author as a part of the byline,
-    both ignoring case."""
-
-    published_from: str | None = None
-    published_to: str | None = None
-    publication: str | None = None
-    author: str | None = None
+class Filters(ArticleFilter):
+    """Conditions on the article, applied before ranking (their meaning, and the SQL that
+    applies them, are the store's: `semsearch.index.storage.store.ArticleFilter`)."""
 
     def active(self) -> bool:
         return any(getattr(self, name) for name in FILTER_NAMES)
-
-    def sql(self) -> tuple[str, list[Any]]:
-        """An SQL condition on the articles table `a`, and its parameters."""
-        clauses: list[str] = []
-        params: list[Any] = []
-        if self.published_from:
-            clauses.append("a.published >= ?")
-            params.append(self.published_from)
-        if self.published_to:
-            # "2017-11" must admit "2017-11-30": compare against the prefix's last value.
-            clauses.append("a.published <= ?")
-            params.append(self.published_to + "\uffff")
-        # fold() is Python's casefold, registered on the connection: SQLite's own NOCASE and
-        # lower() fold ASCII only ("Ärzte" would not match "ärzte").
-        if self.publication:
-            # A story kept under one publication is found under each of its copies' too.
-            clauses.append(
-                "(fold(a.publication) = ? OR a.id IN "
-                "(SELECT article_id FROM copies WHERE fold(publication) = ?))"
-            )
-            params += [self.publication.casefold()] * 2
-        if self.author:
-            clauses.append("instr(fold(a.author), ?) > 0")
-            params.append(self.author.casefold())
-        return " AND ".join(clauses) or "1", params
 
     def as_dict(self) -> dict[str, str]:
         return {name: getattr(self, name) for name in FILTER_NAMES if getattr(self, name)}

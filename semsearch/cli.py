@@ -18,6 +18,9 @@ from semsearch.errors import SemsearchError
 from semsearch.search.query import MODES, SORTS
 from semsearch.settings import BUILD_ENGINES, DEFAULT_MODEL, SETTINGS, get_setting
 
+#: The --index option's help: every command that reads an index takes either form.
+INDEX_HELP = "Index directory, or an engine URI (milvus://...) for one published there."
+
 
 def _setting_help(name: str) -> str:
     setting = next(s for s in SETTINGS if s.name == name)
@@ -279,7 +282,7 @@ def _build_engine(
 
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
-@click.option("--index", "index_dir", required=True, type=click.Path(), help="Index directory.")
+@click.option("--index", "index_dir", required=True, type=click.Path(), help=INDEX_HELP)
 @click.option("--model", default=None, help=_setting_help("model"))
 @prompt_options
 @CSV_MAP
@@ -301,7 +304,7 @@ def add(
 
 @cli.command()
 @click.argument("ids", nargs=-1, required=True)
-@click.option("--index", "index_dir", required=True, type=click.Path(), help="Index directory.")
+@click.option("--index", "index_dir", required=True, type=click.Path(), help=INDEX_HELP)
 @click.option("--model", default=None, help=_setting_help("model"))
 def delete(ids: tuple[str, ...], index_dir: str, model: str | None) -> None:
     """Delete articles by id. Every id must be in the index, or nothing is deleted."""
@@ -312,26 +315,25 @@ def delete(ids: tuple[str, ...], index_dir: str, model: str | None) -> None:
 def _run_update(index_dir: str, model: str | None, quiet: bool, **change: Any) -> Any:
     from semsearch.index.build.update import update_index
     from semsearch.index.embed import load_embedder
-    from semsearch.search.backend import is_engine_uri
+    from semsearch.search.backends import backend_kind
     from semsearch.settings import get_setting
 
     settings = {"model": model}
     bars = None if quiet else _Bars()
     try:
         embedder = load_embedder(get_setting("model", settings), int(get_setting("batch_size")))
-        if is_engine_uri(index_dir):
-            # An engine's index changes in the directory it was published from, which is
-            # then published again (semsearch.index.build.publish says why).
-            from semsearch.index.build.publish import engine_source, engine_store_dir
-
-            source = engine_source(index_dir)
-            report = update_index(source, embedder, progress=bars, **change)
-            if report.version_dir is not None:
-                _publish(source, index_dir, engine_store_dir(index_dir))
-            return report
         if _is_live_index(index_dir):
             return _write_live(index_dir, embedder, **change)
-        return update_index(index_dir, embedder, progress=bars, **change)
+        # Where the articles change (an engine's index: the directory it was published
+        # from), and how the change reaches what is served (an engine publishes it again).
+        kind = backend_kind(index_dir)
+        source = kind.source_directory(index_dir)
+        report = update_index(source, embedder, progress=bars, **change)
+        if report.version_dir is not None:
+            done = kind.after_update(index_dir, source)
+            if done:
+                click.echo(done)
+        return report
     except SemsearchError as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
@@ -515,7 +517,7 @@ def engine(db_path: str, socket_path: str) -> None:
     publish to and serve `milvus+unix://SOCKET?collection=NAME`. Ctrl-C stops it."""
     import signal
 
-    from semsearch.index.storage.engine_backend import start_lite_engine, stop_lite_engine
+    from semsearch.engine import start_lite_engine, stop_lite_engine
 
     try:
         process = start_lite_engine(Path(db_path), Path(socket_path))
@@ -546,12 +548,7 @@ def _publish(
     from semsearch.index.build.publish import publish_index
 
     report = publish_index(index_dir, uri, store_dir=store_dir, vector_index=vector_index)
-    click.echo(f"published: {index_dir} (version {report.version}) -> {uri}")
-    click.echo(f"passages: {report.passages} in collection {report.collection}")
-    click.echo(f"store: {report.store}")
-    if report.dropped:
-        click.echo(f"dropped: {', '.join(report.dropped)}")
-    click.echo(f"seconds: {report.seconds:.1f}")
+    click.echo(report.summary())
 
 
 def _print_update(report: Any) -> None:
@@ -571,7 +568,7 @@ def _print_update(report: Any) -> None:
 
 @cli.command()
 @click.argument("text")
-@click.option("--index", "index_dir", required=True, type=click.Path(), help="Index directory.")
+@click.option("--index", "index_dir", required=True, type=click.Path(), help=INDEX_HELP)
 @click.option("-k", "k", type=int, default=None, help="How many results (1-100).")
 @click.option("--mode", type=click.Choice(MODES), default=None, help=_setting_help("mode"))
 @click.option(
@@ -621,8 +618,8 @@ def query(
     """Search an index from the command line."""
     from semsearch.search.query import validate_query
     from semsearch.search.service import SearchService
+    from semsearch.web.models import result_to_dict
     from semsearch.web.navigation import date_phrase
-    from semsearch.web.render import result_to_dict
 
     filters = {
         "published_from": published_from,
@@ -673,7 +670,7 @@ def query(
 
 @cli.command()
 @click.argument("article_id")
-@click.option("--index", "index_dir", required=True, type=click.Path(), help="Index directory.")
+@click.option("--index", "index_dir", required=True, type=click.Path(), help=INDEX_HELP)
 @click.option("--model", default=None, help=_setting_help("model"))
 def show(article_id: str, index_dir: str, model: str | None) -> None:
     """Print one article as its page shows it: credits, citations, then the text."""
@@ -711,20 +708,18 @@ def show(article_id: str, index_dir: str, model: str | None) -> None:
 
 
 @cli.command()
-@click.option("--index", "index_dir", required=True, type=click.Path(), help="Index directory.")
+@click.option("--index", "index_dir", required=True, type=click.Path(), help=INDEX_HELP)
 def info(index_dir: str) -> None:
     """Print what an index holds: model, version, counts, articles by publication and year."""
     from semsearch.index.storage.overview import index_overview
-    from semsearch.search.backend import is_engine_uri
+    from semsearch.search.backends import backend_kind
 
     try:
-        if is_engine_uri(index_dir):  # its counts are the directory's it was published from
-            from semsearch.index.build.publish import engine_source
-
-            source = engine_source(index_dir)
-            click.echo(f"engine:   {index_dir} (published from {source})")
-            index_dir = str(source)
-        overview = index_overview(index_dir)
+        kind = backend_kind(index_dir)
+        source = kind.source_directory(index_dir)
+        if str(source) != str(index_dir):  # an engine's counts: the directory published
+            click.echo(f"{kind.name}:   {index_dir} (published from {source})")
+        overview = index_overview(source)
     except SemsearchError as exc:
         raise click.ClickException(str(exc)) from exc
     model = overview.model
@@ -748,7 +743,7 @@ def info(index_dir: str) -> None:
 
 
 @cli.command(name="eval")
-@click.option("--index", "index_dir", required=True, type=click.Path(), help="Index directory.")
+@click.option("--index", "index_dir", required=True, type=click.Path(), help=INDEX_HELP)
 @click.option(
     "--queries",
     required=True,
@@ -890,7 +885,7 @@ def bench(
 
 
 @cli.command()
-@click.option("--index", "index_dir", required=True, type=click.Path(), help="Index directory.")
+@click.option("--index", "index_dir", required=True, type=click.Path(), help=INDEX_HELP)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, type=int, show_default=True)
 @click.option(
@@ -941,13 +936,14 @@ def serve(
         # Called in each worker with --workers: the master forks before the app, the model
         # and FAISS are loaded, so none of their threads or sessions is copied into a worker.
         from semsearch.web import create_app
+        from semsearch.web.served import served_index
 
         app = create_app(
             {"INDEX_DIR": index_dir, "MODEL": model, "RELOAD_INTERVAL": reload_interval}
         )
-        state = app.extensions["semsearch"]
-        if state["service"] is None:
-            click.echo(f"warning: {state['error']} (serving anyway; /readyz says 503)", err=True)
+        served = served_index(app)
+        if served.service is None:
+            click.echo(f"warning: {served.error} (serving anyway; /readyz says 503)", err=True)
         return app
 
     if workers == 1:

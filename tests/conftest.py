@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from semsearch.index.build.builder import build_index
 from semsearch.search.service import SearchService
 from semsearch.web import create_app
+from tests.support.corpus import write_jsonl
 from tests.support.fake_embedder import HashingEmbedder
 from tests.support.fake_embedder import register as register_fake_embedder
 
@@ -81,3 +82,39 @@ def real_embedder():
     from semsearch.index.embed import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder()
+
+
+@pytest.fixture(scope="session")
+def news(tmp_path_factory) -> SearchService:
+    """Twelve short articles; filters and groups have known answers."""
+    folder = tmp_path_factory.mktemp("news")
+    records = []
+    for i in range(12):
+        records.append(
+            {
+                "id": f"n{i}",
+                "title": f"Harbour report {i}",
+                "text": f"The harbour dredging report number {i} covers silt and tides. "
+                f"Unrelated filler sentence about weather {i}.",
+                "published": f"20{10 + i}-06-15",
+                "publication": "Gazette" if i % 2 else "Courier",
+                "author": "Ann Lee" if i < 6 else "Bo Kim and Ann Lee" if i < 9 else "Cy Ode",
+            }
+        )
+    records.append(
+        {
+            "id": "long",
+            "title": "Festival",
+            "text": "The harbour festival opened. "
+            + "Boats sailed past. " * 40
+            + "The harbour festival closed with fireworks over the tides.",
+        }
+    )
+    records.append(
+        {"id": "copy", "title": "Syndicated", "text": records[0]["text"]}
+    )  # a syndicated copy of n0
+    records.append({"id": "other", "title": "Gardens", "text": "Roses need pruning in March."})
+    write_jsonl(folder / "news.jsonl", records)
+    embedder = HashingEmbedder(dimension=256, max_seq_tokens=24)
+    build_index([folder / "news.jsonl"], folder / "idx", embedder)
+    return SearchService(folder / "idx", embedder, {"min_score": 0.05})

@@ -1,7 +1,7 @@
 """The OpenAPI 3.1 description of the HTTP API, served at `GET /api/openapi.json`.
 
 Generated, not written: the schemas are the JSON Schemas of the request model
-(`semsearch.search.query`) and the response models (`semsearch.web.render`), the models
+(`semsearch.search.query`) and the response models (`semsearch.web.models`), the models
 the server validates and answers with. apispec assembles them into the document; what this
 module adds is what no model knows: the operations, their statuses and headers. The request
 model is made for the served app's settings when the document is asked for, so the limits
@@ -19,7 +19,8 @@ from pydantic.json_schema import models_json_schema
 
 from semsearch.search.citation import FORMATS as CITATION_FORMATS
 from semsearch.search.query import SEARCH_PARAMS, Limits, query_model
-from semsearch.web.render import RESPONSE_MODELS
+from semsearch.web.models import RESPONSE_MODELS
+from semsearch.web.served import served_index
 
 #: The endpoint name; `init_openapi` does nothing when the app already has it.
 ENDPOINT = "openapi"
@@ -386,9 +387,7 @@ def openapi_spec(
 
 
 def _openapi_view() -> Any:
-    from semsearch.web import EXTENSION  # not at import: create_app's module imports this one
-
-    service = current_app.extensions.get(EXTENSION, {}).get("service")
+    service = served_index().service
     settings = service.settings if service is not None else None
     max_body = current_app.config.get("MAX_CONTENT_LENGTH") or DEFAULT_MAX_BODY_BYTES
     return jsonify(openapi_spec(settings, int(max_body)))

@@ -64,12 +64,13 @@ from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser
 from waitress.server import BaseWSGIServer, create_server
 
+from semsearch.web.served import served_index
+from semsearch.web.workers import MASTER_PID, notify_siblings, sent_notice
+
 log = logging.getLogger(__name__)
 
 #: Environment variable naming prometheus_client's multiprocess folder.
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
-#: Set in each gunicorn worker: its master's process id.
-MASTER_PID = "SEMSEARCH_MASTER_PID"
 #: Seconds the workers get to finish their requests after SIGTERM before they are killed.
 STOP_SECONDS = 10
 #: Seconds a worker may go without telling the master it is alive (loading included).
@@ -242,17 +243,19 @@ class SemsearchWorker(ThreadWorker):
 
     def load_wsgi(self) -> None:
         super().load_wsgi()
+        # An admin reload in this worker has the others reload too, through the master.
+        served_index(self.wsgi.app).notify_others = notify_siblings
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGUSR1})  # one sent meanwhile: now
 
     def handle_usr1(self, sig: int, frame: Any) -> None:
         super().handle_usr1(sig, frame)  # log files reopened, as gunicorn does
-        live = self.wsgi.app.extensions["semsearch"]["live"]
+        served = served_index(self.wsgi.app)
         # The worker that sent the notice has reloaded already: it only catches up with a
         # version published since (a notice of another worker's can arrive merged with it).
-        own = _sent_notice.is_set()
-        _sent_notice.clear()
+        own = sent_notice.is_set()
+        sent_notice.clear()
         threading.Thread(
-            target=live.reload, kwargs={"force": not own}, name="admin-reload", daemon=True
+            target=served.reload, kwargs={"force": not own}, name="admin-reload", daemon=True
         ).start()
 
     def handle(self, conn: Any) -> Any:
@@ -350,27 +353,4 @@ def multiprocess_metrics_folder() -> Iterator[str]:
 
 # --- inside a worker ----------------------------------------------------------------------
 
-_sent_notice = threading.Event()
-
-
-def is_worker() -> bool:
-    """True in a worker process of `serve_gunicorn`."""
-    return bool(os.environ.get(MASTER_PID))
-
-
-def notify_siblings() -> None:
-    """From a worker: have every other worker reload the index too (through the master)."""
-    master = os.environ.get(MASTER_PID)
-    if master and int(master) == os.getppid():
-        _sent_notice.set()
-        os.kill(int(master), signal.SIGUSR1)
-
-
-__all__ = [
-    "MASTER_PID",
-    "MULTIPROCESS_DIR",
-    "is_worker",
-    "notify_siblings",
-    "serve_gunicorn",
-    "serve_waitress",
-]
+__all__ = ["MULTIPROCESS_DIR", "serve_gunicorn", "serve_waitress"]

@@ -7,26 +7,17 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, jsonify, render_template, request, url_for
-from werkzeug.exceptions import HTTPException
+from flask import Blueprint, current_app, jsonify, render_template, request, url_for
 
 from semsearch.errors import BadQueryError, IndexUnavailableError, NotFoundError, SemsearchError
 from semsearch.search.citation import FORMATS as CITATION_FORMATS
 from semsearch.search.citation import credit_line, format_citation
-from semsearch.search.query import (
-    FILTER_NAMES,
-    MODES,
-    SEARCH_PARAMS,
-    SORTS,
-    Limits,
-    Query,
-    validate_query,
-)
+from semsearch.search.query import SEARCH_PARAMS, Limits, Query, validate_query
 from semsearch.search.service import SearchService
 from semsearch.settings import get_setting
-from semsearch.web import EXTENSION, navigation, reader
-from semsearch.web.render import (
-    Error,
+from semsearch.web import navigation, reader
+from semsearch.web.errors import error_body
+from semsearch.web.models import (
     Healthy,
     IndexSummary,
     Ready,
@@ -35,58 +26,30 @@ from semsearch.web.render import (
     result_to_dict,
     similar_model,
 )
-from semsearch.web.server import notify_siblings
+from semsearch.web.navigation import page_context
+from semsearch.web.served import served_index
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("search", __name__)
 
-#: Paths whose errors are answered in JSON, not HTML.
-JSON_PREFIXES = ("/api/", "/healthz", "/readyz")
-
 
 def get_service() -> SearchService:
     """The loaded service, or a 503 error. The reason (paths, files) is for operators: it is
     in the log and on /readyz, not in every search response."""
-    state = current_app.extensions[EXTENSION]
-    if state["service"] is None:
+    service = served_index().service
+    if service is None:
         raise IndexUnavailableError(
             "the search index is not available right now; operators: see /readyz and the log"
         )
-    service: SearchService = state["service"]
     return service
-
-
-def error_body(message: str, status: int) -> tuple[Any, int]:
-    """The one JSON error shape."""
-    return jsonify(Error(ok=False, error=message, status=status).model_dump()), status
 
 
 def search_request(params: Mapping[str, Any]) -> Query:
     """The search's parameters validated against the served settings' limits (or the
     defaults while no index is loaded: a bad request is a 400 whatever the server's state)."""
-    service = current_app.extensions[EXTENSION].get("service")
+    service = served_index().service
     return validate_query(params, service.settings if service is not None else None)
-
-
-def page_context(args: Any) -> dict[str, Any]:
-    """What the page template needs besides the result: the form's current values (or the
-    configured defaults) and the link to the same search in JSON."""
-    # Only known parameters reach url_for: its own (_external, _scheme, endpoint) must not.
-    json_args = {name: args[name] for name in SEARCH_PARAMS if args.get(name)}
-    return {
-        "q": args.get("q", ""),
-        "k": args.get("k") or get_setting("default_k"),
-        "form": {name: args.get(name, "") for name in ("mode", "group", *FILTER_NAMES, "sort")},
-        "sorts": SORTS,
-        "args": args,
-        "default_mode": get_setting("mode"),
-        "modes": MODES,
-        "max_k": get_setting("max_k"),
-        "json_url": url_for("search.api_search", **json_args),
-        "result": None,
-        "error": None,
-    }
 
 
 @bp.get("/")
@@ -238,13 +201,14 @@ def admin_reload() -> Any:
         response, status = error_body("a valid Authorization: Bearer <admin key> is required", 401)
         response.headers["WWW-Authenticate"] = 'Bearer realm="semsearch admin"'
         return response, status
-    state = current_app.extensions[EXTENSION]
-    reloaded = state["live"].reload(force=True)
-    notify_siblings()  # with `serve --workers N`, the other workers reload too
-    if not reloaded:
-        problem = state["reload_error"] or state["error"] or "reload failed; see the log"
+    served = served_index()
+    reloaded = served.reload(force=True)
+    served.notify_others()  # with `serve --workers N`, the other workers reload too
+    service = served.service
+    if not reloaded or service is None:
+        problem = served.reload_error or served.error or "reload failed; see the log"
         return error_body(f"reload failed: {problem}", 503)
-    summary = index_summary(state["service"])
+    summary = index_summary(service)
     return jsonify(Reloaded(ok=True, reloaded=True, index=summary).model_dump())
 
 
@@ -257,10 +221,10 @@ def healthz() -> Any:
 @bp.get("/readyz")
 def readyz() -> Any:
     """Ready when the index is loaded and the model warm; 503 with the reason otherwise."""
-    state = current_app.extensions[EXTENSION]
-    service = state["service"]
+    served = served_index()
+    service = served.service
     if service is None:
-        return error_body(f"not ready: {state['error']}", 503)
+        return error_body(f"not ready: {served.error}", 503)
     try:
         service.check_ready()  # an engine-backed index: is the engine answering now?
     except IndexUnavailableError as exc:
@@ -269,7 +233,7 @@ def readyz() -> Any:
         log.warning("not ready: %s (%s)", exc, exc.__cause__ or "no further detail")
         return error_body(f"not ready: {exc}", 503)
     # Still ready after a failed reload (the last good version answers), but say so.
-    ready = Ready(ok=True, index=index_summary(service), reload_error=state.get("reload_error"))
+    ready = Ready(ok=True, index=index_summary(service), reload_error=served.reload_error)
     return jsonify(ready.model_dump())
 
 
@@ -282,36 +246,3 @@ def index_summary(service: SearchService) -> IndexSummary:
         articles=manifest.counts["articles"],
         model=manifest.model["name"],
     )
-
-
-def _wants_json() -> bool:
-    return request.path.startswith(JSON_PREFIXES)
-
-
-def register_error_handlers(app: Flask) -> None:
-    """Known errors keep their status; anything else is a 500 whose traceback goes to the log."""
-
-    @app.errorhandler(SemsearchError)
-    def handle_known(exc: SemsearchError) -> Any:
-        if _wants_json():
-            return error_body(str(exc), exc.status)
-        context = page_context(request.args)
-        context["error"] = str(exc)
-        return render_template("index.html", **context), exc.status
-
-    @app.errorhandler(HTTPException)
-    def handle_http(exc: HTTPException) -> Any:
-        if _wants_json():
-            response, status = error_body(f"{exc.name}: {exc.description}", exc.code or 500)
-            for name, value in exc.get_headers():  # Allow on a 405, Retry-After, ...
-                if name.lower() != "content-type":
-                    response.headers[name] = value
-            return response, status
-        return exc
-
-    @app.errorhandler(Exception)
-    def handle_unexpected(exc: Exception) -> Any:
-        log.exception("unexpected error on %s %s", request.method, request.path)
-        if _wants_json():
-            return error_body("internal error: the server log has the details", 500)
-        return render_template("error.html"), 500
