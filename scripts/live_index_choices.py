@@ -18,6 +18,7 @@ the product's own index words (`semsearch.index.text.analysis`), so there is one
 3. vectors: exact search over a small flat segment against FAISS HNSW over a merged one
    (build time, search time).
 
+    .venv/bin/python -m pip install tantivy==0.27.0   # measured, not a dependency
     .venv/bin/python scripts/live_index_choices.py --passages 100000
 
 Figures go to docs/live-index.md ("Measured").

@@ -396,11 +396,12 @@ def _write_live(
                     flush()
         if batch:
             flush()
+        version = writer.version_dir
     finally:
         writer.close()
     return UpdateReport(
         Path(index_dir),
-        writer.version_dir if (done["created"] or done["updated"] or done["deleted"]) else None,
+        version if (done["created"] or done["updated"] or done["deleted"]) else None,
         added=done["created"],
         replaced=done["updated"],
         unchanged=done["unchanged"],
