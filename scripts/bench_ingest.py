@@ -53,7 +53,7 @@ from semsearch.index.embed import Embedder, load_embedder
 from semsearch.index.ingest.articles import Article
 from semsearch.index.live import open_reader, open_writer
 from semsearch.index.live.merge import compact
-from semsearch.index.live.writer import LiveWriter
+from semsearch.index.live.writer import SegmentWriter
 from semsearch.settings import get_setting
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -120,12 +120,12 @@ class FillerEmbedder(SynthesisingEmbedder):
         return [match.span() for match in _TOKEN.finditer(text)]
 
 
-def passages_in(writer: LiveWriter, articles: list[Article]) -> int:
+def passages_in(writer: SegmentWriter, articles: list[Article]) -> int:
     assert writer._chunker is not None
     return sum(len(writer._chunker.chunk(a.text)) for a in articles)
 
 
-def prepare(writer: LiveWriter, articles: list[Article]) -> None:
+def prepare(writer: SegmentWriter, articles: list[Article]) -> None:
     """Embed these articles' passages into the cache (the model's part of a write)."""
     assert writer._chunker is not None
     chunker = writer._chunker
@@ -135,7 +135,7 @@ def prepare(writer: LiveWriter, articles: list[Article]) -> None:
     writer.embedder.encode_documents(texts)
 
 
-def fill(writer: LiveWriter, base: np.ndarray, target: int, batch: int, seed: int) -> int:
+def fill(writer: SegmentWriter, base: np.ndarray, target: int, batch: int, seed: int) -> int:
     """Write synthesised articles until the index holds `target` passages."""
     reader = open_reader(writer.index)
     seeds = first_articles([DATASET / "corpus.jsonl"], 5183)

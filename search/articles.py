@@ -31,6 +31,12 @@ from collections.abc import Mapping
 
 from semsearch.search.fusion import Fusion, fuse
 
+#: Below this weight the article evidence is not read at all: a question's share is about 1 %
+#: of article_weight, too little to move a hit, and reading it was a fifth of a question's
+#: CPU (docs/benchmarks.md, "Where a query's CPU goes"; docs/relevance.md, "Article-level
+#: evidence": short questions scored the same with and without it).
+MIN_WEIGHT = 0.05
+
 
 def article_share(query_tokens: int, passage_tokens: int) -> float:
     """The share of article_weight a query of `query_tokens` word pieces gets, for passages

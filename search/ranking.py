@@ -10,7 +10,7 @@ service (`semsearch.search.service`), which calls this.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -18,11 +18,14 @@ import numpy as np
 
 from semsearch.index.embed import Embedder
 from semsearch.index.storage.store import StoredChunk
-from semsearch.search.articles import article_share, blend
+from semsearch.search.articles import MIN_WEIGHT, article_share, blend
 from semsearch.search.backends import Backend, Candidates, Scope
+from semsearch.search.budget import NO_DEADLINE, Deadline
+from semsearch.search.date_preference import prefer_in_range
+from semsearch.search.dates import InferredDates
 from semsearch.search.facets import date_ordered, matched_chunks
-from semsearch.search.fusion import Fusion, fuse
-from semsearch.search.highlight import best_sentence, find_highlights, near_duplicate, shingle
+from semsearch.search.fusion import Fusion, fuse, per_query_fusion
+from semsearch.search.highlight import NearDuplicates, best_sentence, find_highlights, shingle
 from semsearch.search.query import MAX_DEPTH, Query
 from semsearch.search.results import Hit, Passage, article_ref
 from semsearch.settings import explicit_setting, get_setting
@@ -46,6 +49,8 @@ class RankingSettings:
     article_weight: float
     #: The chunker's passage budget in word pieces (a query's share is measured against it).
     passage_tokens: int
+    #: Whether hybrid weighs its keyword list per query (`fusion.per_query_fusion`).
+    per_query_fusion: bool = True
 
     @classmethod
     def load(cls, manifest: Any, settings: Mapping[str, Any]) -> RankingSettings:
@@ -72,6 +77,7 @@ class RankingSettings:
             candidates=int(get_setting("candidates", settings)),
             article_weight=float(get_setting("article_weight", settings)),
             passage_tokens=int(manifest.chunker.get("chunk_tokens") or 200),
+            per_query_fusion=bool(get_setting("per_query_fusion", settings)),
         )
 
 
@@ -108,9 +114,17 @@ class Ranker:
         self.settings = settings
         self.chunk_count = int(backend.manifest.counts["chunks"])
 
-    def rank(self, query: Query, scope: Scope | None) -> Ranking:
+    def rank(
+        self,
+        query: Query,
+        scope: Scope | None,
+        preferred: InferredDates | None = None,
+        deadline: Deadline = NO_DEADLINE,
+    ) -> Ranking:
         """The ranked, de-duplicated (and grouped) hits from the first to the end of the
-        query's page, one more to tell whether a next page exists."""
+        query's page, one more to tell whether a next page exists; with a `preferred` date
+        range, the strong matches of those dates first (`search.date_preference`);
+        SearchTimeoutError once `deadline` has passed."""
         if scope is not None and scope.empty:
             return Ranking([], "no article matches the filters")
         vector = None
@@ -133,8 +147,17 @@ class Ranker:
                 return Ranking([], found.refusal)
             dense_scores.update(found.dense)
             keyword_scores.update(found.keyword)
+            fused = found.ranked
             if matched is None:
                 matched = found.matched
+                if preferred is not None:
+                    fused = prefer_in_range(
+                        fused,
+                        self._published_of,
+                        preferred.published_from,
+                        preferred.published_to,
+                        query.mode,
+                    )
                 if query.sort != "relevance":
                     # The matches, not the whole collection, ordered by date: one fixed set.
                     facts = self.backend.store.article_facts(matched)
@@ -142,13 +165,13 @@ class Ranker:
                     by_date = date_ordered(
                         [(cid, in_order[cid]) for cid in matched], facts, query.sort == "newest"
                     )
-                    hits = self.hits(wanted, by_date, dense_scores, keyword_scores)
+                    hits = self.hits(wanted, by_date, dense_scores, keyword_scores, deadline)
                     return Ranking(hits, None, matched, vector, first_depth)
             # A deeper list fuses differently (min-max spans move): keep the order already
             # ranked and append only the new candidates, so no page re-orders earlier ones.
             seen = {cid for cid, _ in ranked}
-            ranked = ranked + [(cid, score) for cid, score in found.ranked if cid not in seen]
-            hits = self.hits(wanted, ranked, dense_scores, keyword_scores)
+            ranked = ranked + [(cid, score) for cid, score in fused if cid not in seen]
+            hits = self.hits(wanted, ranked, dense_scores, keyword_scores, deadline)
             exhausted = len(found.dense) < depth and len(found.keyword) < depth
             if len(hits) >= wanted.k or exhausted or depth >= self.chunk_count:
                 return Ranking(hits, None, matched, vector, first_depth)
@@ -191,10 +214,26 @@ class Ranker:
         elif query.mode == "keyword":
             ranked = keyword
         else:
-            ranked = fuse(dense, keyword, self.settings.fusion)
+            fusion = self._query_fusion(query, keyword)
+            ranked = fuse(dense, keyword, fusion)
             if rank_articles:
-                ranked = self._with_articles(query, vector, ranked)
+                ranked = self._with_articles(query, vector, ranked, fusion)
         return Retrieval(dense, keyword, ranked, matched_chunks(dense, keyword, ranked, threshold))
+
+    def _query_fusion(self, query: Query, keyword: Candidates) -> Fusion:
+        """The collection's fusion, its keyword weight scaled by how much of the query's IDF
+        the keyword list's best passage holds (`semsearch.search.fusion.per_query_fusion`);
+        as it is when per_query_fusion is off or the backend cannot say."""
+        fusion = self.settings.fusion
+        if not keyword or not self.settings.per_query_fusion:
+            return fusion
+        coverage = self.backend.idf_coverage(query.text, keyword[0][0])
+        return fusion if coverage is None else per_query_fusion(fusion, coverage)
+
+    def _published_of(self, chunk_ids: Sequence[int]) -> dict[int, str | None]:
+        """The publication date of each chunk's article."""
+        facts = self.backend.store.article_facts(chunk_ids)
+        return {cid: fact.published for cid, fact in facts.items()}
 
     def _exact_match(self, query: Query, scope: Scope | None) -> bool:
         """In hybrid mode, a passage with every query word is evidence enough to answer:
@@ -204,7 +243,7 @@ class Ranker:
         return self.backend.has_all_terms(query.text, scope)
 
     def _with_articles(
-        self, query: Query, vector: np.ndarray | None, fused: Candidates
+        self, query: Query, vector: np.ndarray | None, fused: Candidates, fusion: Fusion
     ) -> Candidates:
         """The fused passages re-scored with their articles' whole-article evidence
         (`semsearch.search.articles`); unchanged without it or at article_weight 0."""
@@ -215,13 +254,13 @@ class Ranker:
             len(self.embedder.token_offsets(query.text)), self.settings.passage_tokens
         )
         weight = self.settings.article_weight * share
-        if weight <= 0:
+        if weight < MIN_WEIGHT:
             return fused
         chunk_article = self.backend.store.article_keys([cid for cid, _ in fused])
         keys = sorted(set(chunk_article.values()))
         dense = articles.dense_scores(vector, keys)
         keyword = articles.keyword_scores(query.text, keys)
-        return blend(fused, chunk_article, dense, keyword, self.settings.fusion, weight)
+        return blend(fused, chunk_article, dense, keyword, fusion, weight)
 
     def hits(
         self,
@@ -229,11 +268,12 @@ class Ranker:
         ranked: Candidates,
         dense: dict[int, float],
         keyword: dict[int, float],
+        deadline: Deadline = NO_DEADLINE,
     ) -> list[Hit]:
         """Join ranked chunk ids with their text and article, drop near-duplicates, group."""
         kept: list[Hit] = []
         by_article: dict[str, int] = {}
-        shingles: list[set[tuple[str, ...]]] = []
+        seen = NearDuplicates()
 
         def passage_of(chunk: StoredChunk) -> Passage:
             # Built only for what is returned: highlighting is the costly part of a hit.
@@ -248,6 +288,7 @@ class Ranker:
             )
 
         for chunk_id, score, chunk in self.fetched(ranked, first=max(2 * query.k, 20)):
+            deadline.check()
             if chunk is None:  # the manifest checks make this unreachable; never fail a query
                 log.error("chunk %d is ranked but not in the store", chunk_id)
                 continue
@@ -262,10 +303,8 @@ class Ranker:
                 if query.group:
                     continue  # still collecting passages for the articles already listed
                 break
-            words = shingle(chunk.text)
-            if any(near_duplicate(words, seen) for seen in shingles):
+            if not seen.add_if_new(shingle(chunk.text)):
                 continue  # a syndicated copy or a repeated paragraph
-            shingles.append(words)
             by_article[article_id] = len(kept)
             kept.append(
                 Hit(

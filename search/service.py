@@ -22,6 +22,7 @@ from semsearch.errors import IndexUnavailableError, NotFoundError
 from semsearch.index.embed import Embedder, load_embedder, prompts_of
 from semsearch.index.storage.manifest import check_model
 from semsearch.search.backends import Backend, Scope, open_backend
+from semsearch.search.budget import Deadline
 from semsearch.search.dates import InferredDates, infer_dates
 from semsearch.search.facets import FACET_FILTERS, count_facet
 from semsearch.search.fusion import Fusion
@@ -88,6 +89,8 @@ class SearchService:
         # A date read from a question filters out undated articles: in a collection with no
         # dates at all it would only ever empty the answer, so it is not read there.
         self._has_dates = self.backend.store.has_dates()
+        # Each search's time budget (semsearch.search.budget), read once as the rest.
+        self._timeout_ms = float(get_setting("search_timeout_ms", self.settings))
         log.info(
             "loaded index %s (version %s, %d chunks, %s backend)",
             self.index_path,
@@ -215,7 +218,8 @@ class SearchService:
             params = {"q": query, "k": k, "mode": mode, "group": group, **(filters or {})}
             valid = validate_query(params, self.settings)
         searched, inferred = self._with_inferred_dates(valid)
-        ranking = self.ranker.rank(searched, self._scope(searched))
+        deadline = Deadline.after(self._timeout_ms)
+        ranking = self.ranker.rank(searched, self._scope(searched), inferred, deadline)
         start = (valid.page - 1) * valid.k
         hits = mark_strength(ranking.hits, valid.mode)[start : start + valid.k]
         reason, past_end = ranking.reason, not hits and bool(ranking.hits)
@@ -246,22 +250,16 @@ class SearchService:
         )
 
     def _with_inferred_dates(self, query: Query) -> tuple[Query, InferredDates | None]:
-        """The query to run: with infer_dates, date words read as date filters and left out
-        of the searched text; dates the user gave turn the inference off."""
+        """The query to run, and with infer_dates the date range its words name: a
+        preference among the strong matches, not a filter, and the question searched as
+        typed (`semsearch.search.date_preference`); dates the user gave turn it off."""
         if not query.infer_dates or query.published_from or query.published_to:
             return query, None
         if not self._has_dates:
             return query, None
         # Absolute dates only: an archive's "this year" is rarely the reader's (see dates.py).
         found = infer_dates(query.text, relative=False)
-        if found is None:
-            return query, None
-        update = {
-            "text": found.text,
-            "published_from": found.published_from,
-            "published_to": found.published_to,
-        }
-        return query.model_copy(update=update), found
+        return query, found
 
     def _scope(self, query: Query) -> Scope | None:
         """The passages the query's filters admit (the backend's scope); None without filters."""
@@ -271,11 +269,12 @@ class SearchService:
     def _facets(self, query: Query, ranking: Ranking) -> dict[str, dict[str, int]]:
         """Matching articles per publication, author and year; each facet counted with its
         own filter removed, so a filtered facet still shows its other values."""
+        facets: dict[str, dict[str, int]] = {name: {} for name in FACET_FILTERS}
         if not ranking.depth:
-            return {name: {} for name in FACET_FILTERS}
+            return facets
         matched: dict[tuple[str, ...], list[int]] = {(): ranking.matched}
-        facets = {}
-        for name, names in FACET_FILTERS.items():
+        for name in query.facet_names:  # counted only when asked: the page asks for all
+            names = FACET_FILTERS[name]
             active = tuple(n for n in names if getattr(query, n))
             if active not in matched:
                 wider = query.model_copy(update=dict.fromkeys(active))

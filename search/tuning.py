@@ -145,10 +145,9 @@ def _article_rank(ranked: list[tuple[int, float]], chunk_article: dict[int, str]
 
 
 #: Share of each probe's rarest words taken out. Plain held-out sentences keep an article's
-#: names and numbers, which favours keyword search more than real questions do: at 0.0 the
-#: probes chose linear 0.4 on the news set (nDCG@10 0.824, dense alone 0.818); at 0.3 they
-#: chose linear 0.5 on both news (0.845) and SciFact (0.733), close to the best setting of
-#: the whole grid on each (scripts/fusion_study.py, README "Relevance").
+#: names and numbers, which favours keyword search more than real questions do; with these
+#: words out the probes' choice comes close to the grid's best on judged questions
+#: (measured in docs/relevance.md, "Tuning at build time").
 PROBE_DROP = 0.3
 
 
@@ -268,9 +267,9 @@ def _placed(
 
 #: The best probe setting replaces the default only when its mean gain in reciprocal rank is
 #: more than this many standard errors (paired, over the probes). Probes are sentences of the
-#: articles themselves and lean lexical: on the news questions they preferred linear 0.4 by
-#: 0.008 MRR (one standard error or so), which scored nDCG@10 0.827 on real questions against
-#: 0.853 for the default 0.5; SciFact's probes chose the default anyway.
+#: articles themselves and lean lexical, so a small preference of theirs is more often their
+#: bias than the collection's; the default (`dense_weight` in semsearch/settings.py) is the
+#: setting measured safest across collections (docs/relevance.md, "Tuning at build time").
 NOISE_ERRORS = 2.0
 
 

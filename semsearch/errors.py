@@ -35,6 +35,12 @@ class NotFoundError(SemsearchError):
     status = 404
 
 
+class SearchTimeoutError(SemsearchError):
+    """A search ran past its time budget (the search_timeout_ms setting) and was given up."""
+
+    status = 503
+
+
 class ModelLoadError(SemsearchError):
     """The embedding model could not be loaded from local files."""
 
@@ -48,7 +54,7 @@ class BuildError(SemsearchError):
 
 
 class StorageFullError(SemsearchError):
-    """A write could not be made durable: the disk is full (nothing of it was kept)."""
+    """The index's disk is full: the write was not made (nothing of it is served)."""
 
     status = 507
 

@@ -99,6 +99,7 @@ class _Prepared:
     vectors: np.ndarray | None = None
     words: list[list[str]] = field(default_factory=list)
     copy_of: str | None = None  # stored as a copy of this kept article, not on its own
+    refused: str | None = None  # why cleaning the batch left it out
 
 
 @dataclass(frozen=True)
@@ -159,7 +160,7 @@ def create_live_index(
             raise
 
 
-class LiveWriter:
+class SegmentWriter:
     """The writer of one live index: thread-safe; any number of processes may each hold
     one (their commits take turns under the index's writer lock)."""
 
@@ -341,6 +342,7 @@ class LiveWriter:
             known = store.learned_blocks()
         find_copies = bool(get_setting("find_copies", self.settings))
         collection = clean_collection(articles, known, find_copies)
+        refused = {s.origin: s.reason for s in collection.skipped}
         position_of = {a.id: p for a, p in zip(articles, positions, strict=True)}
         prepared: dict[str, _Prepared] = {}
         owner = {c.id: kept for kept, copies in collection.copies.items() for c in copies}
@@ -348,6 +350,14 @@ class LiveWriter:
             if article.id in owner:
                 prepared[article.id] = _Prepared(
                     article, position_of[article.id], copy_of=owner[article.id]
+                )
+        kept = {a.id for a in collection.articles}
+        for article in articles:  # refused while cleaning (a field over its limit, ...)
+            if article.id not in kept and article.id not in owner:
+                prepared[article.id] = _Prepared(
+                    article,
+                    position_of[article.id],
+                    refused=refused.get(article.origin, "refused while cleaning the batch"),
                 )
         with self._lock:
             hashes = {a.id: store.content_hash(a.id) for a in collection.articles}
@@ -408,6 +418,9 @@ class LiveWriter:
         words: list[list[str]] = []
         for item in batch.prepared.values():
             article, line = item.article, item.position
+            if item.refused is not None:
+                outcomes[line] = WriteOutcome(article.id, "refused", item.refused, line)
+                continue
             if item.copy_of is not None:
                 outcomes[line] = WriteOutcome(
                     article.id,
@@ -532,12 +545,12 @@ def _is_disk_full(exc: BaseException | None) -> bool:
     return False
 
 
-def open_writer(
+def open_segment_writer(
     index: str | Path, embedder: Embedder, settings: Mapping[str, Any] | None = None
-) -> LiveWriter:
+) -> SegmentWriter:
     """The writer of the live index at `index`; an index that does not exist yet is made,
     empty (a built index is refused: `semsearch live` makes it live once)."""
     path = Path(os.path.abspath(index))
     if not path.exists() and not path.is_symlink():
         create_live_index(path, embedder, settings)
-    return LiveWriter(path, embedder, settings)
+    return SegmentWriter(path, embedder, settings)

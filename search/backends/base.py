@@ -71,6 +71,11 @@ class Backend(Protocol):
         """Whether some passage within `scope` holds every content word of `text`."""
         ...
 
+    def idf_coverage(self, text: str, chunk_id: int) -> float | None:
+        """The share of `text`'s IDF that the passage `chunk_id` holds (per-query fusion,
+        `semsearch.search.fusion.per_query_fusion`); None where the backend cannot say."""
+        ...
+
     def article_vector(
         self, chunk_ids: Sequence[int], encode: Callable[[], np.ndarray]
     ) -> np.ndarray:

@@ -89,6 +89,9 @@ class DirectoryBackend:
         allowed = _chunk_ids(scope)
         return has_all_terms(self.keyword, text, None if allowed is None else list(allowed))
 
+    def idf_coverage(self, text: str, chunk_id: int) -> float | None:
+        return self.keyword.idf_coverage(text, chunk_id)
+
     def article_vector(
         self, chunk_ids: Sequence[int], encode: Callable[[], np.ndarray]
     ) -> np.ndarray:

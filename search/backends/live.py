@@ -59,6 +59,10 @@ class LiveBackend:
         terms = content_terms(text)
         return bool(terms) and self.reader.has_all_terms(terms, _chunk_ids(scope))
 
+    def idf_coverage(self, text: str, chunk_id: int) -> float | None:
+        """Not computed for live segments yet: the collection's fusion applies."""
+        return None
+
     def article_vector(
         self, chunk_ids: Sequence[int], encode: Callable[[], np.ndarray]
     ) -> np.ndarray:

@@ -111,6 +111,9 @@ class MilvusBackend:
         terms = [t for t in ids if t is not None]
         return self.passages.has_all_terms(terms, _engine_filter(scope))
 
+    def idf_coverage(self, text: str, chunk_id: int) -> float | None:
+        return None  # the engine's BM25 keeps no per-passage word lists the service can read
+
     def article_vector(
         self, chunk_ids: Sequence[int], encode: Callable[[], np.ndarray]
     ) -> np.ndarray:

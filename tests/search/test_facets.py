@@ -49,8 +49,12 @@ def service(tmp_path_factory: pytest.TempPathFactory, fake_embedder) -> SearchSe
     return SearchService(folder / "index", fake_embedder, {"min_score": FAKE_MIN_SCORE})
 
 
+ALL = "publication,author,year"
+
+
 def _facets(service: SearchService, **filters: str) -> dict[str, dict[str, int]]:
-    return service.search("turbine", 10, mode="keyword", filters=filters).facets
+    asked = {"facets": ALL, **filters}
+    return service.search("turbine", 10, mode="keyword", filters=asked).facets
 
 
 def test_counts_are_articles_among_the_matches(turbines: SearchService) -> None:
@@ -81,7 +85,8 @@ def test_a_filtered_facet_keeps_its_other_values(turbines: SearchService) -> Non
 
 def test_facets_in_json_and_as_links(service: SearchService) -> None:
     client = create_app({"TESTING": True, "SEARCH_SERVICE": service}).test_client()
-    answer = client.get("/api/search?q=tidal+turbines+harbour&publication=Harbor+Ledger").get_json()
+    url = "/api/search?q=tidal+turbines+harbour&publication=Harbor+Ledger"
+    answer = client.get(f"{url}&facets={ALL}").get_json()
     assert list(answer["facets"]) == ["publication", "author", "year"]
     assert "Prairie Signal" in answer["facets"]["publication"]
     assert all(r["article"]["publication"] == "Harbor Ledger" for r in answer["results"])
@@ -90,6 +95,24 @@ def test_facets_in_json_and_as_links(service: SearchService) -> None:
     assert 'class="selected"' in html and 'aria-label="remove the publication filter"' in html
     year = next(iter(answer["facets"]["year"]))
     assert f"published_from={year}&amp;published_to={year}" in html
+
+
+def test_facets_are_counted_only_when_asked(turbines: SearchService) -> None:
+    client = create_app({"TESTING": True, "SEARCH_SERVICE": turbines}).test_client()
+    unasked = client.get("/api/search?q=turbine&mode=keyword").get_json()
+    assert unasked["facets"] == {"publication": {}, "author": {}, "year": {}}
+    asked = client.get("/api/search?q=turbine&mode=keyword&facets=year").get_json()
+    assert asked["facets"] == {
+        "publication": {},
+        "author": {},
+        "year": {"2020": 2, "2019": 1, "2021": 1},
+    }
+    body = {"q": "turbine", "mode": "keyword", "facets": ["author", "publication"]}
+    both = client.post("/api/search", json=body).get_json()["facets"]
+    assert both["author"] == {"Ana Ruiz": 2, "Ben Okoro": 1, "Chen Wei": 1}
+    assert both["year"] == {} and len(both["publication"]) == 3
+    bad = client.get("/api/search?q=turbine&facets=yeer").get_json()
+    assert bad["status"] == 400 and "facets must be names from" in bad["error"]
 
 
 def test_no_match_has_empty_facets(service: SearchService) -> None:

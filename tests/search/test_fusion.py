@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from semsearch.index.build.builder import build_index
-from semsearch.search.fusion import Fusion, fuse
+from semsearch.search.fusion import Fusion, fuse, per_query_fusion
 from semsearch.search.service import SearchService
 from tests.support.corpus import write_jsonl
 from tests.support.fake_embedder import HashingEmbedder
@@ -234,3 +234,20 @@ def test_representation_study_ranks_as_the_service_does(tmp_path: Path) -> None:
     assert 0.2 < baseline[1] < 0.9, "the fixture should not be trivially ranked"
     assert len(results) == 13  # the service, the baseline and eleven variants
     assert all(0.0 <= hybrid <= 1.0 for _, hybrid in results.values())
+
+
+def test_full_coverage_keeps_the_collections_fusion() -> None:
+    assert per_query_fusion(Fusion("linear", 0.6), 1.0) == Fusion("linear", 0.6)
+
+
+def test_partial_coverage_moves_weight_to_dense() -> None:
+    # keyword 0.4 * 0.5 = 0.2; dense 0.6 / (0.6 + 0.2) = 0.75
+    assert per_query_fusion(Fusion("linear", 0.6), 0.5).dense_weight == pytest.approx(0.75)
+    # rrf keeps its method and constant
+    assert per_query_fusion(Fusion("rrf", 0.5, 30), 0.25) == Fusion("rrf", 0.8, 30)
+
+
+def test_no_coverage_is_dense_alone_and_keyword_alone_stays() -> None:
+    assert per_query_fusion(Fusion("linear", 0.6), 0.0).dense_weight == 1.0
+    assert per_query_fusion(Fusion("linear", 0.0), 0.3).dense_weight == 0.0
+    assert per_query_fusion(Fusion("linear", 0.0), 0.0).dense_weight == 1.0
