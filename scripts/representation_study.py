@@ -104,7 +104,7 @@ def study(
     if fusion.method != "linear":
         raise SystemExit(f"the index fuses by {fusion.method}; the study redoes linear only")
     weight = fusion.dense_weight
-    # As SearchService._ranked_hits draws candidates for a grouped query.
+    # As Ranker.rank draws candidates for a grouped query.
     depth = max(int(get_setting("candidates", service.settings)), 4 * k, 10 * k)
     judged = [q for q in qrels if q in queries]
     db = service.backend.store.connect()
@@ -153,7 +153,7 @@ def study(
 
     def ranked_articles(dense: np.ndarray, keyword: np.ndarray | None) -> list[str]:
         """The service's loop: lists `depth` deep, 4 times deeper while they hold fewer than
-        k articles and are not exhausted (SearchService._ranked_hits)."""
+        k articles and are not exhausted (Ranker.rank)."""
         deep = depth
         while True:
             if keyword is None:

@@ -57,8 +57,20 @@ MAX_FILTER_CHARS = 200
 #: k may come as a string (query strings have no numbers): a sign and at most 9 digits.
 _INTEGER = re.compile(r"\+?([0-9]{1,9})")
 # [0-9], not \d: \d also matches other scripts' digits ("٢٠١٧"), which dates never use.
-DATE_PATTERN = r"^[0-9]{4}(?:-(?:0[1-9]|1[0-2])(?:-(?:0[1-9]|[12][0-9]|3[01]))?)?$"
+# The pattern is the whole check, so that the OpenAPI description states exactly what the
+# server takes: a day must be in its month, 29 February in a leap year (Gregorian rules).
+_LEAP_YEAR = r"(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)"
+_MONTH_DAY = (
+    r"(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
+    r"|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)"
+    r"|02-(?:0[1-9]|1[0-9]|2[0-8]))"
+)
+DATE_PATTERN = (
+    rf"^(?:[0-9]{{4}}(?:-(?:0[1-9]|1[0-2]))?|[0-9]{{4}}-{_MONTH_DAY}|{_LEAP_YEAR}-02-29)$"
+)
 _PARTIAL_DATE = re.compile(DATE_PATTERN)
+#: The shape alone: a value of this shape that DATE_PATTERN refuses is not in the calendar.
+_DATE_SHAPE = re.compile(r"^[0-9]{4}(?:-(?:0[1-9]|1[0-2])(?:-(?:0[1-9]|[12][0-9]|3[01]))?)?$")
 #: Characters Python's str.split() treats as whitespace that a JSON Schema (ECMA-262) `\s`
 #: does not: a query made only of these is empty to the server.
 _PYTHON_ONLY_SPACE = r"\x1c-\x1f\x85"
@@ -290,9 +302,11 @@ class Query(BaseModel):
             raise _bad(f"{name} is not valid Unicode text (it holds a lone surrogate)")
         value = " ".join(value.split())
         if name.startswith("published_"):
-            if not _PARTIAL_DATE.match(value):
-                raise _bad(f"{name} must be a date as {_DATE_HELP}; got {value!r}")
-            return value
+            if _PARTIAL_DATE.match(value):
+                return str(value)
+            if _DATE_SHAPE.match(value):
+                raise _bad(f"{name} {value} is not a day of the calendar: check the day")
+            raise _bad(f"{name} must be a date as {_DATE_HELP}; got {value!r}")
         if len(value) > MAX_FILTER_CHARS:
             raise _bad(f"{name} is {len(value)} characters; the limit is {MAX_FILTER_CHARS}")
         return value or None

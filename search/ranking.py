@@ -20,11 +20,12 @@ from semsearch.index.embed import Embedder
 from semsearch.index.storage.store import StoredChunk
 from semsearch.search.articles import article_share, blend
 from semsearch.search.backends import Backend, Candidates, Scope
+from semsearch.search.budget import NO_DEADLINE, Deadline
 from semsearch.search.date_preference import prefer_in_range
 from semsearch.search.dates import InferredDates
 from semsearch.search.facets import date_ordered, matched_chunks
 from semsearch.search.fusion import Fusion, fuse, per_query_fusion
-from semsearch.search.highlight import best_sentence, find_highlights, near_duplicate, shingle
+from semsearch.search.highlight import NearDuplicates, best_sentence, find_highlights, shingle
 from semsearch.search.query import MAX_DEPTH, Query
 from semsearch.search.results import Hit, Passage, article_ref
 from semsearch.settings import explicit_setting, get_setting
@@ -114,11 +115,16 @@ class Ranker:
         self.chunk_count = int(backend.manifest.counts["chunks"])
 
     def rank(
-        self, query: Query, scope: Scope | None, preferred: InferredDates | None = None
+        self,
+        query: Query,
+        scope: Scope | None,
+        preferred: InferredDates | None = None,
+        deadline: Deadline = NO_DEADLINE,
     ) -> Ranking:
         """The ranked, de-duplicated (and grouped) hits from the first to the end of the
         query's page, one more to tell whether a next page exists; with a `preferred` date
-        range, ties at the best score broken in its favour (`search.date_preference`)."""
+        range, ties at the best score broken in its favour (`search.date_preference`);
+        SearchTimeoutError once `deadline` has passed."""
         if scope is not None and scope.empty:
             return Ranking([], "no article matches the filters")
         vector = None
@@ -131,6 +137,7 @@ class Ranker:
             depth = max(depth, query.k * 10)
         first_depth = depth
         wanted = query.model_copy(update={"k": min(query.page * query.k + 1, MAX_DEPTH)})
+        marked_from = (query.page - 1) * query.k  # the first hit of the page returned
         ranked: Candidates = []
         dense_scores: dict[int, float] = {}
         keyword_scores: dict[int, float] = {}
@@ -159,13 +166,15 @@ class Ranker:
                     by_date = date_ordered(
                         [(cid, in_order[cid]) for cid in matched], facts, query.sort == "newest"
                     )
-                    hits = self.hits(wanted, by_date, dense_scores, keyword_scores)
+                    hits = self.hits(
+                        wanted, by_date, dense_scores, keyword_scores, deadline, marked_from
+                    )
                     return Ranking(hits, None, matched, vector, first_depth)
             # A deeper list fuses differently (min-max spans move): keep the order already
             # ranked and append only the new candidates, so no page re-orders earlier ones.
             seen = {cid for cid, _ in ranked}
             ranked = ranked + [(cid, score) for cid, score in fused if cid not in seen]
-            hits = self.hits(wanted, ranked, dense_scores, keyword_scores)
+            hits = self.hits(wanted, ranked, dense_scores, keyword_scores, deadline, marked_from)
             exhausted = len(found.dense) < depth and len(found.keyword) < depth
             if len(hits) >= wanted.k or exhausted or depth >= self.chunk_count:
                 return Ranking(hits, None, matched, vector, first_depth)
@@ -262,13 +271,19 @@ class Ranker:
         ranked: Candidates,
         dense: dict[int, float],
         keyword: dict[int, float],
+        deadline: Deadline = NO_DEADLINE,
+        marked_from: int = 0,
     ) -> list[Hit]:
-        """Join ranked chunk ids with their text and article, drop near-duplicates, group."""
+        """Join ranked chunk ids with their text and article, drop near-duplicates, group;
+        the query's words and best sentence are marked in the hits from `marked_from` on
+        (the page returned), not in the earlier ones a deep page ranks past."""
         kept: list[Hit] = []
         by_article: dict[str, int] = {}
-        shingles: list[set[tuple[str, ...]]] = []
+        seen = NearDuplicates()
 
-        def passage_of(chunk: StoredChunk) -> Passage:
+        def passage_of(chunk: StoredChunk, place: int) -> Passage:
+            if place < marked_from:
+                return Passage(chunk.text, chunk.chunk_id, chunk.start, chunk.end)
             # Built only for what is returned: highlighting is the costly part of a hit.
             highlights = find_highlights(chunk.text, query.text)
             return Passage(
@@ -281,6 +296,7 @@ class Ranker:
             )
 
         for chunk_id, score, chunk in self.fetched(ranked, first=max(2 * query.k, 20)):
+            deadline.check()
             if chunk is None:  # the manifest checks make this unreachable; never fail a query
                 log.error("chunk %d is ranked but not in the store", chunk_id)
                 continue
@@ -288,22 +304,20 @@ class Ranker:
             if query.group and article_id in by_article:
                 index = by_article[article_id]
                 if len(kept[index].also) < MAX_ALSO:
-                    also = (*kept[index].also, passage_of(chunk))
+                    also = (*kept[index].also, passage_of(chunk, index))
                     kept[index] = replace(kept[index], also=also)
                 continue
             if len(kept) >= query.k:
                 if query.group:
                     continue  # still collecting passages for the articles already listed
                 break
-            words = shingle(chunk.text)
-            if any(near_duplicate(words, seen) for seen in shingles):
+            if not seen.add_if_new(shingle(chunk.text)):
                 continue  # a syndicated copy or a repeated paragraph
-            shingles.append(words)
             by_article[article_id] = len(kept)
             kept.append(
                 Hit(
                     score=round(score, 4),
-                    passage=passage_of(chunk),
+                    passage=passage_of(chunk, len(kept)),
                     article=article_ref(chunk.article),
                     dense_score=_rounded(dense.get(chunk_id)),
                     keyword_score=_rounded(keyword.get(chunk_id)),

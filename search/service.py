@@ -22,6 +22,7 @@ from semsearch.errors import IndexUnavailableError, NotFoundError
 from semsearch.index.embed import Embedder, load_embedder, prompts_of
 from semsearch.index.storage.manifest import check_model
 from semsearch.search.backends import Backend, Scope, open_backend
+from semsearch.search.budget import Deadline
 from semsearch.search.dates import InferredDates, infer_dates
 from semsearch.search.facets import FACET_FILTERS, count_facet
 from semsearch.search.fusion import Fusion
@@ -88,6 +89,8 @@ class SearchService:
         # A date read from a question filters out undated articles: in a collection with no
         # dates at all it would only ever empty the answer, so it is not read there.
         self._has_dates = self.backend.store.has_dates()
+        # Each search's time budget (semsearch.search.budget), read once as the rest.
+        self._timeout_ms = float(get_setting("search_timeout_ms", self.settings))
         log.info(
             "loaded index %s (version %s, %d chunks, %s backend)",
             self.index_path,
@@ -215,7 +218,8 @@ class SearchService:
             params = {"q": query, "k": k, "mode": mode, "group": group, **(filters or {})}
             valid = validate_query(params, self.settings)
         searched, inferred = self._with_inferred_dates(valid)
-        ranking = self.ranker.rank(searched, self._scope(searched), inferred)
+        deadline = Deadline.after(self._timeout_ms)
+        ranking = self.ranker.rank(searched, self._scope(searched), inferred, deadline)
         start = (valid.page - 1) * valid.k
         hits = mark_strength(ranking.hits, valid.mode)[start : start + valid.k]
         reason, past_end = ranking.reason, not hits and bool(ranking.hits)

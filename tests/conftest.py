@@ -84,9 +84,14 @@ def real_embedder():
     return SentenceTransformerEmbedder()
 
 
+#: The news fixture's embedder: passages short enough that the long article has several.
+NEWS_EMBEDDER = HashingEmbedder(dimension=256, max_seq_tokens=24)
+
+
 @pytest.fixture(scope="session")
-def news(tmp_path_factory) -> SearchService:
-    """Twelve short articles; filters and groups have known answers."""
+def news_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Twelve short articles, a long one, a copy and an unrelated one, built with
+    NEWS_EMBEDDER; filters and groups have known answers."""
     folder = tmp_path_factory.mktemp("news")
     records = []
     for i in range(12):
@@ -115,6 +120,12 @@ def news(tmp_path_factory) -> SearchService:
     )  # a syndicated copy of n0
     records.append({"id": "other", "title": "Gardens", "text": "Roses need pruning in March."})
     write_jsonl(folder / "news.jsonl", records)
-    embedder = HashingEmbedder(dimension=256, max_seq_tokens=24)
-    build_index([folder / "news.jsonl"], folder / "idx", embedder)
-    return SearchService(folder / "idx", embedder, {"min_score": 0.05})
+    build_index([folder / "news.jsonl"], folder / "idx", NEWS_EMBEDDER)
+    return folder / "idx"
+
+
+@pytest.fixture(scope="session")
+def news(news_index: Path) -> SearchService:
+    """The news index served from its directory (tests/search/conftest.py serves it from
+    every backend)."""
+    return SearchService(news_index, NEWS_EMBEDDER, {"min_score": 0.05})

@@ -69,5 +69,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     init_security(app)
     init_observability(app)
     init_openapi(app)
+    from semsearch.web.writes import init_writes  # writes over HTTP and the API keys
+
+    init_writes(app)
     served.on_reload.append(lambda ok: record_reload(app, ok))
     return app

@@ -296,6 +296,40 @@ class Error(_Shape):
     status: int = Field(ge=400, le=599)
 
 
+class WriteItem(_Shape):
+    """What became of one item of a write request."""
+
+    id: str | None = Field(description="The article's id; null when none could be read.")
+    status: Literal["created", "updated", "unchanged", "deleted", "refused"]
+    reason: str | None = Field(description="Why it was refused; null otherwise.")
+    line: int | None = Field(
+        ge=1,
+        description="Where the item was in the request: its line in an NDJSON body, its "
+        "place (from 1) in a JSON array or a list of ids; null for a single article.",
+    )
+
+
+class WriteCounts(_Shape):
+    """How many items ended each way."""
+
+    created: int = Field(ge=0)
+    updated: int = Field(ge=0)
+    unchanged: int = Field(ge=0)
+    deleted: int = Field(ge=0)
+    refused: int = Field(ge=0)
+
+
+class WriteResponse(_Shape):
+    """Every item of a write, in the order sent; one refused item never refuses the others."""
+
+    ok: Literal[True]
+    generation: int = Field(
+        ge=0, description="The index generation at which these writes are visible."
+    )
+    counts: WriteCounts
+    items: list[WriteItem]
+
+
 #: Every response model, for the OpenAPI description.
 RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     SearchResponse,
@@ -306,6 +340,7 @@ RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     ArticleResponse,
     SimilarResponse,
     Error,
+    WriteResponse,
 )
 
 

@@ -32,6 +32,7 @@ from flask import Flask, current_app
 
 from semsearch.errors import SemsearchError
 from semsearch.index.embed import Embedder, load_embedder
+from semsearch.index.live import LiveWriter
 from semsearch.search.backends import index_target
 from semsearch.search.service import SearchService
 from semsearch.settings import get_setting
@@ -79,6 +80,8 @@ class ServedIndex:
         #: Called after an admin reload, to have the other worker processes reload too;
         #: the server sets it (`semsearch.web.workers`), a lone process has nobody to tell.
         self.notify_others: Callable[[], None] = lambda: None
+        #: The index's writer (`semsearch.index.live.open_writer`), opened on the first write.
+        self.writer: LiveWriter | None = None
         self._embedder: Embedder | None = None
         self._lock = threading.Lock()  # one load at a time
         self._failed_target: str | None = None

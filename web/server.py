@@ -98,7 +98,7 @@ def serve_waitress(app: Flask, host: str, port: int, threads: int, timeout: int)
         cleanup_interval=max(1, min(30, timeout // 2)),
         max_request_body_size=_NO_BODY_LIMIT,
     )
-    limit = app.config.get("MAX_CONTENT_LENGTH")
+    limit = body_limit(app)
     if limit is not None:
         channel = bounded_body_channel(int(limit))
         for dispatcher in list(sockets.values()):
@@ -106,6 +106,14 @@ def serve_waitress(app: Flask, host: str, port: int, threads: int, timeout: int)
                 dispatcher.channel_class = channel
     server.print_listen("Serving on http://{}:{}")
     server.run()
+
+
+def body_limit(app: Flask) -> int | None:
+    """The largest body any view takes: MAX_CONTENT_LENGTH, or the writes' MAX_WRITE_BYTES
+    when larger (the write views lower or raise Flask's limit per request)."""
+    limits = [app.config.get("MAX_CONTENT_LENGTH"), app.config.get("MAX_WRITE_BYTES")]
+    given = [int(limit) for limit in limits if limit is not None]
+    return max(given) if given else None
 
 
 class DiscardingBody:
@@ -285,7 +293,7 @@ class KnownLengthBodies:
         self.app = app
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        limit = self.app.config.get("MAX_CONTENT_LENGTH")
+        limit = body_limit(self.app)
         chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
         if limit is not None and chunked and not environ.get("CONTENT_LENGTH"):
             body = environ["wsgi.input"].read(int(limit) + 1)  # the rest: SemsearchWorker

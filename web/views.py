@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, render_template, request, url_for
 
-from semsearch.errors import BadQueryError, IndexUnavailableError, NotFoundError, SemsearchError
-from semsearch.search.citation import FORMATS as CITATION_FORMATS
+from semsearch.errors import IndexUnavailableError, NotFoundError, SemsearchError
 from semsearch.search.citation import credit_line, format_citation
 from semsearch.search.query import FACET_NAMES, SEARCH_PARAMS, Limits, Query, validate_query
+from semsearch.search.requests import (
+    CiteRequest,
+    article_page_model,
+    similar_request_model,
+    validate_request,
+)
 from semsearch.search.service import SearchService
-from semsearch.settings import get_setting
 from semsearch.web import navigation, reader
+from semsearch.web.auth import keys_configured, require_scope
 from semsearch.web.errors import error_body
 from semsearch.web.models import (
     Healthy,
@@ -102,14 +106,7 @@ def api_article(article_id: str) -> Any:
 @bp.get("/api/articles/<path:article_id>/cite")
 def api_cite(article_id: str) -> Any:
     """The article's citation: ?format=text (default), apa, chicago, bibtex or csl-json."""
-    unknown = sorted(set(request.args) - {"format"})
-    if unknown:
-        raise BadQueryError(f"unknown parameter {unknown[0][:40]!r}; known: format")
-    fmt = request.args.get("format", "").strip().lower() or "text"
-    if fmt not in CITATION_FORMATS:
-        raise BadQueryError(
-            f"format must be one of {', '.join(CITATION_FORMATS)}; got {request.args['format']!r}"
-        )
+    fmt = validate_request(CiteRequest, request.args.to_dict()).format
     article = get_service().article(article_id).article
     return reader.citation_response(article, fmt, format_citation(article, fmt))
 
@@ -123,18 +120,18 @@ def article_page(article_id: str) -> Any:
         found = service.article(article_id)
     except NotFoundError as exc:
         return render_template("article.html", found=None, error=str(exc)), 404
-    query = request.args.get("q", "")[: int(get_setting("max_query_chars", service.settings))]
-    chunk = request.args.get("chunk", "").strip()
-    marked = None
+    model = article_page_model(Limits.from_settings(service.settings))
+    page = validate_request(model, request.args.to_dict())
+    query, marked = page.q, None
     # A chunk of another article, or not a number: the page without a mark, not an error.
-    if chunk.isascii() and chunk.isdigit() and int(chunk) in {p[0] for p in found.passages}:
-        marked = service.passage(int(chunk), query)
+    if page.chunk is not None and page.chunk in {p[0] for p in found.passages}:
+        marked = service.passage(page.chunk, query)
     article = found.article
     return render_template(
         "article.html",
         found=found,
         article=article,
-        query=" ".join(query.split()),
+        query=query,
         marked=marked,
         segments=reader.article_segments(found, marked),
         quotation=reader.best_quotation(marked, article),
@@ -149,25 +146,17 @@ bp.add_app_template_global(reader.best_quotation, "best_quotation")
 bp.add_app_template_global(credit_line, "credit_line")
 
 
-def similar_k(args: Mapping[str, str], service: SearchService) -> int:
-    """The k of a similar-articles request (default_k when not given); BadQueryError else."""
-    unknown = sorted(set(args) - {"k"})
-    if unknown:
-        raise BadQueryError(f"unknown parameter {unknown[0][:40]!r}; known: k")
-    limits = Limits.from_settings(service.settings)
-    given = args.get("k", "").strip()
-    if not given:
-        return limits.default_k
-    if not (given.isascii() and given.isdigit() and 1 <= int(given) <= limits.max_k):
-        raise BadQueryError(f"k must be an integer from 1 to {limits.max_k}, got {given[:40]!r}")
-    return int(given)
+def similar_k(service: SearchService) -> int:
+    """The k of a more-like-this request, validated by its model (default_k when not given)."""
+    model = similar_request_model(Limits.from_settings(service.settings))
+    return validate_request(model, request.args.to_dict()).k
 
 
 @bp.get("/api/articles/<path:article_id>/similar")
 def api_similar(article_id: str) -> Any:
     """The k articles most like this one, from its stored passage vectors."""
     service = get_service()
-    found = service.similar(article_id, similar_k(request.args, service))
+    found = service.similar(article_id, similar_k(service))
     return jsonify(similar_model(found).model_dump(mode="json"))
 
 
@@ -175,8 +164,8 @@ def api_similar(article_id: str) -> Any:
 def similar_page(article_id: str) -> Any:
     """The articles most like this one, on a page."""
     service = get_service()
-    found = service.similar(article_id, similar_k(request.args, service))
-    args: dict[str, Any] = request.args.to_dict()  # only k: similar_k refused the rest
+    found = service.similar(article_id, similar_k(service))
+    args: dict[str, Any] = request.args.to_dict()  # only k: the model refused the rest
     json_url = url_for("search.api_similar", article_id=article_id, **args)
     return render_template("similar.html", found=found, json_url=json_url)
 
@@ -192,17 +181,11 @@ bp.add_app_template_global(navigation.date_phrase, "date_phrase")
 def admin_reload() -> Any:
     """Load the index version the index link points to now (even if it is the one served).
 
-    Needs `Authorization: Bearer <ADMIN_KEY>`; without a configured key the endpoint is off."""
-    key = current_app.config.get("ADMIN_KEY")
-    if not isinstance(key, str) or not key:
+    Needs `Authorization: Bearer <key>` with the admin scope (SEMSEARCH_ADMIN_KEY or a key
+    from the keys file); without any key configured the endpoint is off."""
+    if not keys_configured(current_app):
         return error_body("the admin API is off: set SEMSEARCH_ADMIN_KEY to turn it on", 404)
-    # WSGI hands headers over as latin-1 text: back to the bytes the client sent, so a key
-    # with non-ASCII characters (sent as UTF-8) compares equal.
-    given = request.headers.get("Authorization", "").encode("latin-1", errors="replace")
-    if not hmac.compare_digest(given, f"Bearer {key}".encode()):
-        response, status = error_body("a valid Authorization: Bearer <admin key> is required", 401)
-        response.headers["WWW-Authenticate"] = 'Bearer realm="semsearch admin"'
-        return response, status
+    require_scope("admin")  # 401, 403 or 429 in the one error shape
     served = served_index()
     reloaded = served.reload(force=True)
     served.notify_others()  # with `serve --workers N`, the other workers reload too

@@ -163,7 +163,7 @@ def parse_iso_date(text: str) -> str | None:
         return None
     if first.date() != second.date():
         return None
-    return first.date().isoformat()
+    return str(first.date().isoformat())
 
 
 def _split_blocks(text: str) -> list[str]:

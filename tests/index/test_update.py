@@ -192,14 +192,17 @@ def test_cli_add_and_delete(tmp_path: Path, runner) -> None:
     result = runner.invoke(cli, ["add", str(more), "--index", str(out), "--model", "hashing-256"])
     assert result.exit_code == 0, result.output
     assert "added: 1 (rail)" in result.output and "unchanged: 1 (tides)" in result.output
+    # Through the index's writer, as over HTTP: the id not in the index is refused (exit
+    # status 1), the other one deleted.
     result = runner.invoke(
         cli, ["delete", "bees", "ghost", "--index", str(out), "--model", "hashing-256"]
     )
-    assert result.exit_code == 1 and "not in the index, nothing deleted: 'ghost'" in result.output
-    result = runner.invoke(cli, ["delete", "bees", "--index", str(out), "--model", "hashing-256"])
-    assert result.exit_code == 0 and "deleted: 1 (bees)" in result.output
+    assert result.exit_code == 1 and "  ghost: not in the index" in result.output
+    assert "deleted: 1 (bees)" in result.output
+    result = runner.invoke(cli, ["delete", "tides", "--index", str(out), "--model", "hashing-256"])
+    assert result.exit_code == 0 and "deleted: 1 (tides)" in result.output
     manifest = json.loads((out / MANIFEST_NAME).read_text())
-    assert manifest["counts"]["articles"] == 2
+    assert manifest["counts"]["articles"] == 1  # tides, bees and rail; bees and tides deleted
     assert os.path.islink(out)
 
 

@@ -1,10 +1,10 @@
 """The search tests run against every backend: `demo_service` (and the `app` and `client`
-over it) is parametrized here by backend kind, so each test of tests/search/ that uses it
-runs once on the index directory and once on the same index published into Milvus Lite's
-real engine (marked `process`: it starts the engine, so plain `pytest` runs the directory
-only and CI runs both). A new backend adds its parameter to BACKENDS and a branch to
-`_open_demo`, and every search test then runs against it unchanged (txtai's
-`runTests(backend)` is the model)."""
+over it) and `news` (the small news collection) are parametrized here by backend kind, so
+each test of tests/search/ that uses them runs once on the index directory and once on the
+same index published into Milvus Lite's real engine (marked `process`: it starts the
+engine, so plain `pytest` runs the directory only and CI runs both). A new backend adds
+its parameter to BACKENDS and a branch to `_open_demo`, and every search test then runs
+against it unchanged (txtai's `runTests(backend)` is the model)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from semsearch.search.service import SearchService
-from tests.conftest import FAKE_MIN_SCORE
+from tests.conftest import FAKE_MIN_SCORE, NEWS_EMBEDDER
 from tests.support.fake_embedder import HashingEmbedder
 
 BACKENDS = ["directory", pytest.param("engine", marks=pytest.mark.process)]
@@ -31,6 +31,17 @@ def _open_demo(kind: str, demo_index: Path, folder: Path) -> str | Path:
         publish_index(demo_index, uri)
         return uri
     raise AssertionError(f"no way to open the demo index on backend {kind!r}")
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def news(
+    request: pytest.FixtureRequest, news_index: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SearchService]:
+    folder = tmp_path_factory.mktemp(f"news-{request.param}")
+    name = _open_demo(request.param, news_index, folder)
+    service = SearchService(name, NEWS_EMBEDDER, {"min_score": 0.05})
+    yield service
+    service.close()
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

@@ -131,6 +131,15 @@ def engine_uri(demo_index: Path, engine_dir: Path) -> str:
 
 
 @pytest.fixture(scope="module")
+def demo_service(demo_index: Path, fake_embedder: HashingEmbedder) -> Iterator[SearchService]:
+    """The directory the engine's index was published from: the reference it is held to
+    (here, not the backend-parametrized fixture of tests/search/conftest.py)."""
+    service = SearchService(demo_index, fake_embedder, SETTINGS)
+    yield service
+    service.close()
+
+
+@pytest.fixture(scope="module")
 def engine_service(engine_uri: str, fake_embedder: HashingEmbedder) -> Iterator[SearchService]:
     service = SearchService(engine_uri, fake_embedder, SETTINGS)
     yield service

@@ -157,3 +157,41 @@ def test_cli_pages_sorts_and_marks(runner, demo_index: Path) -> None:
     assert "Dates read" not in off.output
     bad = runner.invoke(cli, [*base, "--page", "0", "tram"])
     assert bad.exit_code == 1 and "page must be an integer" in bad.output
+
+
+class SlowClock:
+    """perf_counter for the budget module: each reading one second after the last,
+    so that every check of a deadline finds it passed (no test waits on a real clock)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        self.now += 1.0
+        return self.now
+
+
+def test_a_search_past_its_time_budget_is_a_503_saying_so(
+    tmp_path_factory: pytest.TempPathFactory, fake_embedder, monkeypatch
+) -> None:
+    from semsearch.errors import SearchTimeoutError
+    from semsearch.search import budget
+
+    folder = tmp_path_factory.mktemp("budget")
+    build_index([write_articles(folder / "articles.jsonl", 20)], folder / "index", fake_embedder)
+    limited = SearchService(
+        folder / "index", fake_embedder, {"min_score": FAKE_MIN_SCORE, "search_timeout_ms": 500}
+    )
+    unlimited = SearchService(
+        folder / "index", fake_embedder, {"min_score": FAKE_MIN_SCORE, "search_timeout_ms": 0}
+    )
+    monkeypatch.setattr(budget, "perf_counter", SlowClock())
+    with pytest.raises(SearchTimeoutError, match=r"time budget \(500 ms\)"):
+        limited.search("tram strike drivers", 5)
+    assert len(unlimited.search("tram strike drivers", 5).hits) == 5
+    client = create_app({"TESTING": True, "SEARCH_SERVICE": limited}).test_client()
+    response = client.get("/api/search?q=tram+strike&k=5")
+    assert response.status_code == 503
+    assert response.get_json()["error"].startswith(
+        "this search took longer than its time budget (500 ms) and was given up"
+    )

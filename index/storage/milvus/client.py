@@ -10,7 +10,7 @@ path), which runs the real C++ core as a child process listening on a unix socke
 Keyword search has two modes:
 
 - `"product"` (what `semsearch publish` writes): the product's own BM25, the weights of the
-  embedded index's bm25s matrix (Lucene's formula, the product's stemmed index words) sent
+  index directory's bm25s matrix (Lucene's formula, the product's stemmed index words) sent
   as sparse vectors whose dimensions are term ids; a query is the sparse vector of its
   index words (1.0 each) and the engine's inner product is exactly bm25s's score. A passage
   also keeps its term ids (`terms`), so "does a passage hold every query word" is an
@@ -20,7 +20,7 @@ Keyword search has two modes:
   keeps IDF as passages come and go, but its scores differ from the product's (docs/scaling.md
   measures the overlap).
 
-Filters mean what the embedded store's SQL means (`semsearch.index.storage.store.ArticleFilter`):
+Filters mean what the store's SQL means (`semsearch.index.storage.store.ArticleFilter`):
 dates compared as ISO strings with a prefix's last value included, a publication matched
 case-folded against the article's and its syndicated copies', an author as a case-folded
 substring of the byline. Fusion, grouping, highlighting and the article metadata stay in
@@ -174,7 +174,7 @@ class MilvusPassages:
     uri: str
     collection: str = DEFAULT_COLLECTION
     token: str = ""
-    #: "FLAT" answers exactly, as the embedded FAISS index does at small sizes; a cluster
+    #: "FLAT" answers exactly, as the directory's FAISS index does at small sizes; a cluster
     #: would use "HNSW" or "IVF_FLAT" (Milvus Lite has only FLAT and IVF_FLAT).
     vector_index: str = "FLAT"
     #: Seconds a call may take, retries included: pymilvus otherwise retries a lost engine
@@ -330,7 +330,7 @@ class MilvusPassages:
                 "terms", DataType.ARRAY, element_type=DataType.INT64, max_capacity=MAX_TERMS
             )
         indexes = client.prepare_index_params()
-        # Vectors are unit length: inner product is the cosine, as in the embedded index.
+        # Vectors are unit length: inner product is the cosine, as in the directory's index.
         vector_params = {"nlist": 128} if self.vector_index == "IVF_FLAT" else {}
         indexes.add_index(
             "vector", index_type=self.vector_index, metric_type="IP", params=vector_params
@@ -494,7 +494,7 @@ class MilvusPassages:
             Candidate(int(hit["id"]), str(hit["entity"]["article_id"]), float(hit["distance"]))
             for hit in hits[0]
         ]
-        # Ties in chunk id order, as the embedded indexes break them.
+        # Ties in chunk id order, as the directory's indexes break them.
         return sorted(found, key=lambda c: (-c.score, c.chunk_id))
 
     def collections(self) -> list[str]:
