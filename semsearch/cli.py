@@ -389,7 +389,10 @@ def _published_elsewhere(index_dir: str) -> bool:
     articles then change in that directory, which is published again (`_run_update`)."""
     from semsearch.search.backends import backend_kind
 
-    return backend_kind(index_dir).source_directory(index_dir) != Path(index_dir)
+    try:
+        return backend_kind(index_dir).source_directory(index_dir) != Path(index_dir)
+    except SemsearchError as exc:  # the engine's record, or its source, is not there
+        raise click.ClickException(str(exc)) from exc
 
 
 def _write_locally(index_dir: str, model: str | None, write: Any) -> list[Any]:

@@ -54,7 +54,7 @@ from tests.conftest import DATASETS, DEMO_ARTICLES, ROOT, need_shared
 from tests.support.fake_embedder import HashingEmbedder
 
 FAKE_SETUP = "tests.support.fake_embedder:register"
-SLOW_SETUP = "tests.test_distributed:register_slow"
+SLOW_SETUP = "tests.index.test_distributed:register_slow"
 SLOW_SECONDS = 0.01  # per passage: long enough to kill a worker while it embeds
 
 WORDS = [
@@ -251,7 +251,7 @@ def test_real_model_vectors_match_the_single_process_embedder() -> None:
 
 # --- the build on a cluster ------------------------------------------------------------------
 
-OTHER_SETUP = "tests.test_distributed:register_other_revision"
+OTHER_SETUP = "tests.index.test_distributed:register_other_revision"
 
 
 def register_other_revision() -> None:
@@ -485,7 +485,7 @@ def test_workers_with_another_model_refuse_the_build(
     assert_loopback(min_sockets=5)
 
 
-LATE_SETUP = "tests.test_distributed:register_slow_of_environment_revision"
+LATE_SETUP = "tests.index.test_distributed:register_slow_of_environment_revision"
 REVISION_VARIABLE = "SEMSEARCH_TEST_FAKE_REVISION"
 
 
