@@ -59,7 +59,7 @@ from semsearch.index.storage.vectors import (
     search_vectors,
     stored_vectors,
 )
-from semsearch.index.text.analysis import query_words
+from semsearch.index.text.analysis import analysed_language, query_words
 from semsearch.search.keyword import content_terms, has_all_terms
 from semsearch.search.query import Filters
 from semsearch.search.similar import article_vector, nearest_chunks
@@ -129,11 +129,23 @@ class EmbeddedBackend(_StoreAccess):
         allowed = None if scope is None else np.asarray(scope.chunk_ids)
         return search_vectors(self.vectors, vector, depth, allowed)
 
-    def keyword_search(self, text: str, depth: int, scope: Scope | None) -> list[tuple[int, float]]:
-        return self.keyword.search(text, depth, None if scope is None else scope.chunk_ids)
+    def analysis_language(self, language: str | None) -> str:
+        """The language a query is analysed in (the keyword index's main one for None)."""
+        return self.keyword.analysis_language(language)
 
-    def has_all_terms(self, text: str, scope: Scope | None) -> bool:
-        return has_all_terms(self.keyword, text, None if scope is None else scope.chunk_ids)
+    def languages(self) -> frozenset[str]:
+        """The languages the passages were analysed in."""
+        return frozenset(self.keyword.languages)
+
+    def keyword_search(
+        self, text: str, depth: int, scope: Scope | None, language: str | None = None
+    ) -> list[tuple[int, float]]:
+        allowed = None if scope is None else scope.chunk_ids
+        return self.keyword.search(text, depth, allowed, language)
+
+    def has_all_terms(self, text: str, scope: Scope | None, language: str | None = None) -> bool:
+        allowed = None if scope is None else scope.chunk_ids
+        return has_all_terms(self.keyword, text, allowed, language)
 
     def article_vector(
         self, chunk_ids: Sequence[int], encode: Callable[[], np.ndarray]
@@ -181,6 +193,20 @@ class EngineBackend(_StoreAccess):
         articles = record.get("article_keyword")
         self.articles = ArticleIndex.open(Path(articles)) if articles else None
 
+    def analysis_language(self, language: str | None) -> str:
+        """The language a query is analysed in: as the published article-level index, which
+        records the languages the passages were analysed in (English without it: an index
+        published before languages)."""
+        if self.articles is None:
+            return analysed_language(None)
+        return self.articles.keyword.analysis_language(language)
+
+    def languages(self) -> frozenset[str]:
+        """The languages the articles were analysed in (English without the record)."""
+        if self.articles is None:
+            return frozenset({analysed_language(None)})
+        return frozenset(self.articles.keyword.languages)
+
     def _term_ids(self, words: Sequence[str]) -> list[int | None]:
         """Each index word's term id in the published vocabulary (None: no passage has it)."""
         # The answer from a local dict: another thread may clear the shared cache meanwhile.
@@ -219,14 +245,16 @@ class EngineBackend(_StoreAccess):
         found = self.passages.dense(vector, depth, None if scope is None else scope.engine)
         return [(c.chunk_id, c.score) for c in found]
 
-    def keyword_search(self, text: str, depth: int, scope: Scope | None) -> list[tuple[int, float]]:
-        words = list(dict.fromkeys(query_words(text)))
+    def keyword_search(
+        self, text: str, depth: int, scope: Scope | None, language: str | None = None
+    ) -> list[tuple[int, float]]:
+        words = list(dict.fromkeys(query_words(text, language=self.analysis_language(language))))
         weights = {t: 1.0 for t in self._term_ids(words) if t is not None}
         found = self.passages.sparse(weights, depth, None if scope is None else scope.engine)
         return [(c.chunk_id, c.score) for c in found]
 
-    def has_all_terms(self, text: str, scope: Scope | None) -> bool:
-        ids = self._term_ids(content_terms(text))
+    def has_all_terms(self, text: str, scope: Scope | None, language: str | None = None) -> bool:
+        ids = self._term_ids(content_terms(text, self.analysis_language(language)))
         if not ids or any(t is None for t in ids):
             return False  # no word, or a word no passage holds
         terms = [t for t in ids if t is not None]

@@ -27,6 +27,7 @@ from semsearch.index.storage.manifest import (
     verify_files,
 )
 from semsearch.index.storage.store import StoredChunk
+from semsearch.index.text.languages import query_language
 from semsearch.search.articles import article_share, blend
 from semsearch.search.backend import (
     EmbeddedBackend,
@@ -86,6 +87,7 @@ class ArticleRef:
     source_note: str | None
     tags: dict[str, list[str]] = field(default_factory=dict)
     copies: tuple[CopyRef, ...] = ()  # the same story under other publications
+    language: str | None = None  # ISO 639-1 code; "" unknown, None: an index before format 6
 
 
 @dataclass(frozen=True)
@@ -157,6 +159,8 @@ class SearchResult:
     inferred: dict[str, str] | None = None
     sort: str = "relevance"
     past_end: bool = False  # the page is past the last result (`reason` says so)
+    #: The language the query's words were analysed in (ISO 639-1; "" unknown).
+    language: str | None = None
 
 
 #: One round of retrieval: the dense, keyword and fused lists, and the matched chunk ids.
@@ -303,8 +307,12 @@ class SearchService:
         if chunk is None:
             return None
         text = " ".join(query.split())
-        highlights = find_highlights(chunk.text, text) if text else []
-        best = best_sentence(chunk.text, text, chunk.sentences, highlights) if text else None
+        # The query's language is not known here: its words are read in the article's.
+        language = chunk.article.get("language") or None
+        highlights = find_highlights(chunk.text, text, language) if text else []
+        best = (
+            best_sentence(chunk.text, text, chunk.sentences, highlights, language) if text else None
+        )
         return Passage(chunk.text, chunk.chunk_id, chunk.start, chunk.end, tuple(highlights), best)
 
     def similar(self, article_id: str, k: int = 10) -> SimilarResult:
@@ -399,6 +407,7 @@ class SearchService:
             params = {"q": query, "k": k, "mode": mode, "group": group, **(filters or {})}
             valid = validate_query(params, self.settings)
         searched, inferred = self._with_inferred_dates(valid)
+        searched = self._with_language(searched)
         ranking = self._ranked_hits(searched)
         start = (valid.page - 1) * valid.k
         hits = mark_strength(ranking.hits, valid.mode)[start : start + valid.k]
@@ -427,7 +436,16 @@ class SearchService:
             inferred=None if inferred is None else inferred.as_dict(),
             sort=valid.sort,
             past_end=past_end,
+            language=searched.lang,
         )
+
+    def _with_language(self, query: Query) -> Query:
+        """The query with the language its words are analysed in: `lang` when given, else
+        detected, else (a query too short to tell) the collection's main language."""
+        fallback = self.backend.analysis_language(None)
+        known = self.backend.languages()
+        language = query.lang or query_language(query.text, fallback, known)
+        return query.model_copy(update={"lang": self.backend.analysis_language(language)})
 
     def _with_inferred_dates(self, query: Query) -> tuple[Query, InferredDates | None]:
         """The query to run: with infer_dates, date words read as date filters and left out
@@ -502,7 +520,7 @@ class SearchService:
                 # rides along on its dense score.
                 dense = []
         if query.mode in ("keyword", "hybrid"):
-            keyword = self.backend.keyword_search(query.text, depth, allowed)
+            keyword = self.backend.keyword_search(query.text, depth, allowed, query.lang)
             if query.mode == "keyword" and not keyword:
                 return "no passage contains any of the query's words"
         if query.mode == "dense":
@@ -532,7 +550,7 @@ class SearchService:
             chunk_article = self.store.article_keys(self._db, [cid for cid, _ in fused])
         keys = sorted(set(chunk_article.values()))
         dense = self.articles.dense_scores(vector, keys)
-        keyword = self.articles.keyword_scores(query.text, keys)
+        keyword = self.articles.keyword_scores(query.text, keys, query.lang)
         return blend(fused, chunk_article, dense, keyword, self.fusion(), weight)
 
     def _ranked_hits(self, query: Query) -> _Ranking:
@@ -590,7 +608,7 @@ class SearchService:
         a rare name can be far from everything in meaning and still be right there."""
         if query.mode != "hybrid":
             return False
-        return self.backend.has_all_terms(query.text, allowed)  # reads only: no lock
+        return self.backend.has_all_terms(query.text, allowed, query.lang)  # reads only
 
     def _hits(
         self,
@@ -606,14 +624,14 @@ class SearchService:
 
         def passage_of(chunk: StoredChunk) -> Passage:
             # Built only for what is returned: highlighting is the costly part of a hit.
-            highlights = find_highlights(chunk.text, query.text)
+            highlights = find_highlights(chunk.text, query.text, query.lang)
             return Passage(
                 chunk.text,
                 chunk.chunk_id,
                 chunk.start,
                 chunk.end,
                 tuple(highlights),
-                best_sentence(chunk.text, query.text, chunk.sentences, highlights),
+                best_sentence(chunk.text, query.text, chunk.sentences, highlights, query.lang),
             )
 
         for chunk_id, score, chunk in self._fetched(ranked, first=max(2 * query.k, 20)):

@@ -264,14 +264,19 @@ def ingest_inputs(
     progress: Progress | None = None,
     known_blocks: dict[str, set[str]] | None = None,
     find_copies: bool = True,
+    main_language: str = "",
 ) -> tuple[int, IngestSummary]:
     """Read every input, clean the articles as a collection (boilerplate blocks already
     learned, `known_blocks`, applied too), and hand each article to `handle`, which returns
     why it could not be indexed, or None; the copies of each article taken and the blocks
     learned go into `store`. Bad records, duplicate ids and what `handle` refused are
     reported in `skipped`; returns how many articles `handle` took and the cleaning's
-    summary. Shared by the build and by `add`."""
-    collection = read_collection(inputs, column_map, progress, known_blocks, find_copies)
+    summary. An article whose language detection cannot tell takes the batch's main
+    language, else `main_language` (an `add` passes the index's). Shared by the build and
+    by `add`."""
+    collection = read_collection(
+        inputs, column_map, progress, known_blocks, find_copies, main_language
+    )
     skipped.extend(collection.skipped)
     taken = 0
     for article in collection.articles:

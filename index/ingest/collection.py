@@ -35,6 +35,7 @@ from semsearch.index.ingest.boilerplate import (
 from semsearch.index.ingest.copies import CopiesReport, Copy, find_copies
 from semsearch.index.ingest.readers import iter_input_files, read_file
 from semsearch.index.ingest.warc import WarcCounts, is_warc_file
+from semsearch.index.text.languages import article_language, main_language
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ class IngestSummary:
     copies: CopiesReport = field(default_factory=lambda: CopiesReport(0, 0, 0))
     warc: WarcCounts = field(default_factory=WarcCounts)
     warc_files: int = 0
+    languages: dict[str, int] = field(default_factory=dict)  # articles per language
 
     def counts(self) -> dict[str, int]:
         """Flat counts for the manifest's `counts`."""
@@ -74,6 +76,7 @@ class IngestSummary:
             "copies": self.copies.copies,
             "rereads": self.copies.rereads,
             "warc": vars(self.warc).copy() if self.warc_files else None,
+            "languages": dict(self.languages),
         }
 
     def lines(self) -> list[str]:
@@ -89,6 +92,9 @@ class IngestSummary:
         )
         out += [f"  {line}" for line in self.boilerplate.summary().splitlines()]
         out.append(f"copies: {self.copies.summary()}")
+        if self.languages:
+            parts = ", ".join(f"{k} {v:,}" for k, v in self.languages.items())
+            out.append(f"languages: {parts}")
         if self.warc_files:
             out.append(f"WARC ({self.warc_files} files): {self.warc.summary()}")
         return out
@@ -112,6 +118,7 @@ def read_collection(
     progress: ReadProgress | None = None,
     known_blocks: dict[str, set[str]] | None = None,
     find_copies_too: bool = True,
+    main_language: str = "",
 ) -> Collection:
     """Read every input, then clean the articles as a collection (see the module's doc);
     with `find_copies_too` off, near-identical articles are all kept as they are."""
@@ -155,4 +162,21 @@ def read_collection(
     ]
     learned = merge_learned(known_blocks or {}, learn_boilerplate(kept))
     cleaned, summary.boilerplate = apply_boilerplate(kept, learned)
+    cleaned = with_languages(cleaned, main_language)
+    summary.languages = dict(Counter(a.language or "unknown" for a in cleaned).most_common())
     return Collection(cleaned, copies, skipped, summary, learned)
+
+
+def with_languages(articles: list[Article], fallback: str = "") -> list[Article]:
+    """The articles with their language set: declared by the page (`extra["language"]`, or a
+    JSONL/CSV `language`/`lang` field) unless detection is sure it is wrong, else detected;
+    an article detection is unsure of (a short one) takes the collection's main language,
+    else `fallback`."""
+    found = [
+        a.language
+        if a.language is not None
+        else article_language(a.extra.get("language") or a.extra.get("lang"), a.title, a.text)
+        for a in articles
+    ]
+    main = main_language(found) or fallback
+    return [replace(a, language=lang or main) for a, lang in zip(articles, found, strict=True)]

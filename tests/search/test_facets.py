@@ -39,7 +39,7 @@ def _matched_articles(service: SearchService, **filters: str) -> list:
 def test_counts_are_articles_among_the_matches(service: SearchService) -> None:
     result, articles = _matched_articles(service)
     facets = result.facets
-    assert set(facets) == {"publication", "author", "year"}
+    assert set(facets) == {"publication", "author", "year", "language"}
     assert sum(facets["publication"].values()) == len([a for a in articles if a.publication])
     assert sum(facets["year"].values()) == len([a for a in articles if a.published])
     counts = list(facets["author"].values())
@@ -67,7 +67,7 @@ def test_a_filtered_facet_keeps_its_other_values(service: SearchService) -> None
 def test_facets_in_json_and_as_links(service: SearchService) -> None:
     client = create_app({"TESTING": True, "SEARCH_SERVICE": service}).test_client()
     answer = client.get("/api/search?q=tidal+turbines+harbour&publication=Harbor+Ledger").get_json()
-    assert list(answer["facets"]) == ["publication", "author", "year"]
+    assert list(answer["facets"]) == ["publication", "author", "year", "language"]
     assert "Prairie Signal" in answer["facets"]["publication"]
     assert all(r["article"]["publication"] == "Harbor Ledger" for r in answer["results"])
     html = client.get("/?q=tidal+turbines+harbour&publication=Harbor+Ledger").data.decode()
@@ -79,7 +79,12 @@ def test_facets_in_json_and_as_links(service: SearchService) -> None:
 
 def test_no_match_has_empty_facets(service: SearchService) -> None:
     result = service.search("tidal", 5, filters={"publication": "Nobody"})
-    assert result.hits == [] and result.facets == {"publication": {}, "author": {}, "year": {}}
+    assert result.hits == [] and result.facets == {
+        "publication": {},
+        "author": {},
+        "year": {},
+        "language": {},
+    }
 
 
 def test_count_facet_ranks_and_caps() -> None:
