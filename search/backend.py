@@ -137,6 +137,10 @@ class EmbeddedBackend(_StoreAccess):
         """The languages the passages were analysed in."""
         return frozenset(self.keyword.languages)
 
+    def keyword_coverage(self, text: str, language: str | None = None) -> float:
+        """The share of the query's index words some passage holds."""
+        return self.keyword.coverage(text, language)
+
     def keyword_search(
         self, text: str, depth: int, scope: Scope | None, language: str | None = None
     ) -> list[tuple[int, float]]:
@@ -206,6 +210,13 @@ class EngineBackend(_StoreAccess):
         if self.articles is None:
             return frozenset({analysed_language(None)})
         return frozenset(self.articles.keyword.languages)
+
+    def keyword_coverage(self, text: str, language: str | None = None) -> float:
+        """The share of the query's index words some passage holds (published vocabulary)."""
+        words = list(dict.fromkeys(query_words(text, language=self.analysis_language(language))))
+        if not words:
+            return 1.0
+        return sum(t is not None for t in self._term_ids(words)) / len(words)
 
     def _term_ids(self, words: Sequence[str]) -> list[int | None]:
         """Each index word's term id in the published vocabulary (None: no passage has it)."""

@@ -44,7 +44,7 @@ from semsearch.search.facets import (
     date_ordered,
     matched_chunks,
 )
-from semsearch.search.fusion import Fusion, fuse
+from semsearch.search.fusion import Fusion, for_coverage, fuse
 from semsearch.search.highlight import best_sentence, find_highlights, near_duplicate, shingle
 from semsearch.search.query import MAX_DEPTH, Query, validate_query
 from semsearch.search.similar import copy_ids
@@ -528,7 +528,8 @@ class SearchService:
         elif query.mode == "keyword":
             ranked = keyword
         else:
-            ranked = fuse(dense, keyword, self.fusion())
+            coverage = self.backend.keyword_coverage(query.text, query.lang) if keyword else 1.0
+            ranked = fuse(dense, keyword, for_coverage(self.fusion(), coverage))
             if rank_articles:
                 ranked = self._with_articles(query, vector, ranked)
         return dense, keyword, ranked, matched_chunks(dense, keyword, ranked, threshold)

@@ -192,6 +192,14 @@ class KeywordIndex:
         words = query_words(query, language=self.analysis_language(language))
         return [w for w in dict.fromkeys(words) if w in self._vocabulary and w != _NO_WORD]
 
+    def coverage(self, query: str, language: str | None = None) -> float:
+        """The share of the query's distinct index words that some passage holds (1.0 for a
+        query without any): near 0 for a query in a language the passages are not in."""
+        words = set(query_words(query, language=self.analysis_language(language)))
+        if not words:
+            return 1.0
+        return len(set(self.query_words(query, language))) / len(words)
+
     def document_frequency(self, word: str) -> int:
         """How many passages hold the index word `word`."""
         column = self._vocabulary.get(word)

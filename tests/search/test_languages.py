@@ -179,3 +179,20 @@ def test_an_index_before_languages_reads_as_english(tmp_path: Path, fake_embedde
     assert result.hits[0].article.language is None and result.language == "en"
     # A German query is still analysed as English there: the index's words are English.
     assert old_service.search("Die Brücke", mode="keyword").language == "en"
+
+
+def test_fusion_falls_back_to_dense_when_the_query_words_are_not_in_the_collection() -> None:
+    from semsearch.search.fusion import Fusion, for_coverage
+
+    even = Fusion("linear", 0.5)
+    assert for_coverage(even, 1.0) == even and for_coverage(even, 0.5) == even
+    assert for_coverage(even, 0.0).dense_weight == 1.0  # no query word anywhere: dense alone
+    # a quarter of the words known: keyword weight 0.5 * 0.25 = 0.125 beside dense 0.5
+    assert for_coverage(even, 0.25).dense_weight == pytest.approx(0.5 / 0.625)
+
+
+def test_coverage_is_the_share_of_query_words_the_passages_hold(service: SearchService) -> None:
+    keyword = service.keyword
+    assert keyword.coverage("Brücken Fluss", "de") == 1.0
+    assert keyword.coverage("bridges river Fluss", "de") == pytest.approx(1 / 3)
+    assert keyword.coverage("the and", "en") == 1.0  # stop words only: nothing to weigh
