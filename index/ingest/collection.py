@@ -33,6 +33,7 @@ from semsearch.index.ingest.boilerplate import (
     strip_footer_shapes,
 )
 from semsearch.index.ingest.copies import CopiesReport, Copy, find_copies
+from semsearch.index.ingest.layout import parse_localized_date
 from semsearch.index.ingest.readers import iter_input_files, read_file
 from semsearch.index.ingest.warc import WarcCounts, is_warc_file
 from semsearch.index.text.languages import article_language, main_language
@@ -95,6 +96,15 @@ class IngestSummary:
         if self.languages:
             parts = ", ".join(f"{k} {v:,}" for k, v in self.languages.items())
             out.append(f"languages: {parts}")
+            main = next(iter(self.languages))
+            if main != "en" and self.languages[main] * 2 > sum(self.languages.values()):
+                # Not chosen automatically: it costs about 7 times the CPU a passage
+                # (docs/benchmarks.md), and the index records the model it must be served with.
+                out.append(
+                    f"  mostly {main}, not English: the default model is English; "
+                    "--model packaged:multilingual-e5-small embeds about 100 languages "
+                    "(docs/relevance.md, 'Languages')"
+                )
         if self.warc_files:
             out.append(f"WARC ({self.warc_files} files): {self.warc.summary()}")
         return out
@@ -179,4 +189,16 @@ def with_languages(articles: list[Article], fallback: str = "") -> list[Article]
         for a in articles
     ]
     main = main_language(found) or fallback
-    return [replace(a, language=lang or main) for a, lang in zip(articles, found, strict=True)]
+    return [
+        _dated(replace(a, language=lang or main)) for a, lang in zip(articles, found, strict=True)
+    ]
+
+
+def _dated(article: Article) -> Article:
+    """The article with its date read in its own language when the reader could not read it
+    ("3. März 2019" in a German feed): the raw value stays in `extra` for the record."""
+    raw = article.extra.get("published_raw")
+    if article.published or not raw or not article.language:
+        return article
+    published = parse_localized_date(str(raw), article.language)
+    return replace(article, published=published) if published else article

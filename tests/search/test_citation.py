@@ -154,3 +154,15 @@ def test_markup_in_metadata_is_data_not_markup() -> None:
 def test_unknown_format_is_refused() -> None:
     with pytest.raises(ValueError, match="format must be one of text, apa, chicago"):
         format_citation(FULL, "mla")
+
+
+def test_names_in_chinese_script_stay_whole_and_in_order() -> None:
+    article = replace(FULL, author="王小明、李华", title="北京的地铁", publication="示例日报")
+    assert csl_item(article)["author"] == [{"literal": "王小明"}, {"literal": "李华"}]
+    apa = styled_citation(article, "apa")
+    assert "王小明" in apa and "李华" in apa and "北京的地铁" in apa
+    # a Cyrillic name is a name like any other: family name last, given name abbreviated
+    russian = replace(FULL, author="Лев Толстой")
+    assert csl_item(russian)["author"] == [{"family": "Толстой", "given": "Лев"}]
+    assert "Толстой, Л." in styled_citation(russian, "apa")
+    assert "Толстой" in bibtex_entry(russian)

@@ -196,3 +196,26 @@ def test_coverage_is_the_share_of_query_words_the_passages_hold(service: SearchS
     assert keyword.coverage("Brücken Fluss", "de") == 1.0
     assert keyword.coverage("bridges river Fluss", "de") == pytest.approx(1 / 3)
     assert keyword.coverage("the and", "en") == 1.0  # stop words only: nothing to weigh
+
+
+def test_titles_and_passages_carry_their_language_and_dir_auto(service: SearchService) -> None:
+    from html.parser import HTMLParser
+
+    client = create_app({"TESTING": True, "SEARCH_SERVICE": service}).test_client()
+    page = client.get("/", query_string={"q": "北京地铁 首都", "mode": "keyword"}).get_data(True)
+
+    class Marked(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.found: list[tuple[str, str | None, str | None]] = []
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            named = dict(attrs)
+            if named.get("class") in ("title", "passage"):
+                self.found.append((tag, named.get("lang"), named.get("dir")))
+
+    parser = Marked()
+    parser.feed(page)
+    assert ("h2", "zh", "auto") in parser.found and ("blockquote", "zh", "auto") in parser.found
+    article = client.get("/articles/beijing").get_data(True)
+    assert '<h1 class="title" lang="zh" dir="auto">' in article
