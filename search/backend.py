@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from semsearch.errors import IndexMismatchError, IndexUnavailableError
+from semsearch.errors import BadQueryError, IndexMismatchError, IndexUnavailableError
 from semsearch.index.storage.article_index import ArticleIndex
 from semsearch.index.storage.engine_backend import (
     TERMS_TABLE,
@@ -244,6 +244,12 @@ class EngineBackend(_StoreAccess):
     def scope(self, filters: Filters) -> Scope | None:
         if not filters.active():
             return None
+        if filters.language:
+            # The published passages carry no language field yet: refuse, never ignore.
+            raise BadQueryError(
+                "the language filter is not available on an index served from a search "
+                "engine yet; serve the index directory to filter by language"
+            )
         engine = EngineFilter(
             published_from=filters.published_from,
             published_to=filters.published_to,
