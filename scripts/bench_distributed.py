@@ -19,7 +19,7 @@ vectors are.
 
     .venv/bin/python scripts/bench_distributed.py --build --articles 1200 --workers 1 2
 
-`--engine-latency` instead times the Milvus passage backend (index/storage/engine_backend.py)
+`--engine-latency` instead times the Milvus passage backend (index/storage/milvus/client.py)
 on Milvus Lite: 10,000 passages (SciFact abstracts cut in halves, random unit vectors, since
 a FLAT search costs the same whatever the vectors), dense, keyword and filtered queries.
 """
@@ -234,7 +234,7 @@ def bench_engine(corpus: Path, n: int, repeats: int = 50) -> None:
     """Write `n` passages to a Milvus Lite collection and print query latencies."""
     import tempfile
 
-    from semsearch.index.storage.engine_backend import EngineFilter, EnginePassage, MilvusPassages
+    from semsearch.index.storage.milvus.client import EngineFilter, EnginePassage, MilvusPassages
 
     texts: list[str] = []
     for text in read_passages(corpus, n):

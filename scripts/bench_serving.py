@@ -1,11 +1,11 @@
-"""Serving at scale: the embedded directory index against the Milvus engine backend.
+"""Serving at scale: the directory index against the Milvus engine backend.
 
 On one collection grown by the bench's synthesis (`semsearch bench --scale-to`: the first
 `--articles` SciFact abstracts embedded by the real model, plus articles recombined from
 their sentences whose vectors are synthesised around the real ones) to `--passages`
 passages (default 1,000,000), it:
 
-1. builds the embedded directory index (cached under `--work`: a re-run reuses it);
+1. builds the directory index (cached under `--work`: a re-run reuses it);
 2. starts Milvus Lite as `semsearch engine` on a unix socket and publishes the index into
    it with `semsearch publish` (cached too: the catalog names the version published), and
    checks with /proc that no process it started listens on TCP beyond 127.0.0.1 (the
@@ -49,7 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATASET = ROOT.parent / "shared" / "datasets" / "scifact"
 MODES = ("dense", "keyword", "hybrid")
 COLLECTION = "bench"
-#: The engine's IVF_FLAT cells (engine_backend's `create`): probing all is exact.
+#: The engine's IVF_FLAT cells (the Milvus client's `create`): probing all is exact.
 IVF_NLIST = 128
 
 
@@ -134,7 +134,7 @@ def directory_sizes(index_dir: Path) -> dict[str, Any]:
 def engine_running(work: Path) -> Iterator[tuple[str, subprocess.Popen[bytes], float]]:
     """`semsearch engine` on work/engine/lite.db and a unix socket: yields (engine URI, the
     CLI's process, seconds until it answered)."""
-    from semsearch.index.storage.engine_backend import MilvusPassages
+    from semsearch.index.storage.milvus.client import MilvusPassages
 
     folder = work / "engine"
     folder.mkdir(exist_ok=True)
@@ -181,7 +181,7 @@ def check_network(pids: list[int], what: str) -> list[str]:
 def publish(args: argparse.Namespace, work: Path, uri: str) -> dict[str, Any]:
     """`semsearch publish` of the directory into the engine, unless the engine's catalog
     already names this version with this vector index."""
-    from semsearch.search.backend import read_engine_record
+    from semsearch.index.storage.milvus.catalog import read_engine_record
 
     version = read_manifest(resolve_index_dir(work / "index")).version
     record: dict[str, Any] = {}

@@ -15,6 +15,7 @@ import argparse
 from pathlib import Path
 
 from semsearch.index.storage.vectors import search_vectors
+from semsearch.search.backends.directory import directory_backend
 from semsearch.search.evaluate import ndcg_at, read_qrels, read_queries
 from semsearch.search.fusion import fuse
 from semsearch.search.service import SearchService
@@ -49,7 +50,7 @@ def main() -> None:
     service = SearchService.open(args.index)
     queries, qrels = read_queries(args.queries), read_qrels(args.qrels)
     judged = [q for q in qrels if q in queries]
-    db = service.store.connect()
+    db = service.backend.store.connect()
     chunk_article = dict(db.execute("SELECT id, article_id FROM chunks").fetchall())
     lists = []
     for qid in judged:
@@ -57,8 +58,8 @@ def main() -> None:
         lists.append(
             (
                 qid,
-                search_vectors(service.vectors, vector, args.depth),
-                service.keyword.search(queries[qid], args.depth),
+                search_vectors(directory_backend(service.backend).vectors, vector, args.depth),
+                directory_backend(service.backend).keyword.search(queries[qid], args.depth),
             )
         )
     article_number: dict[str, int] = {}

@@ -46,6 +46,7 @@ from typing import Any, cast
 import numpy as np
 
 from semsearch.errors import SemsearchError
+from semsearch.search.backends.directory import directory_backend
 from semsearch.search.evaluate import (
     credited_to_kept,
     evaluate,
@@ -256,13 +257,15 @@ def fusion_grid(
 
     depth = first_depth(service)
     owners = service.copy_owners()
-    with closing(service.store.connect()) as db:
+    with closing(service.backend.store.connect()) as db:
         chunk_article = dict(db.execute("SELECT id, article_id FROM chunks").fetchall())
     totals = dict.fromkeys(GRID, 0.0)
     for qid in judged:
         text = queries[qid]
-        dense = search_vectors(service.vectors, service.embedder.encode_query(text), depth)
-        keyword = service.keyword.search(text, depth)
+        dense = search_vectors(
+            directory_backend(service.backend).vectors, service.embedder.encode_query(text), depth
+        )
+        keyword = directory_backend(service.backend).keyword.search(text, depth)
         relevant = credited_to_kept(qrels[qid], owners)
         for fusion in GRID:
             seen: dict[str, None] = {}
@@ -287,7 +290,7 @@ def whole_articles(
     from semsearch.index.storage.keyword_index import K1, B
     from semsearch.index.text.analysis import bm25s_library, index_words, new_stemmer, query_words
 
-    with closing(service.store.connect()) as db:
+    with closing(service.backend.store.connect()) as db:
         articles = db.execute("SELECT id, title, text FROM articles ORDER BY id").fetchall()
     ids = [a[0] for a in articles]
     texts = [f"{title}\n{text}" for _, title, text in articles]

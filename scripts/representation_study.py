@@ -44,6 +44,7 @@ from semsearch.index.text.analysis import index_words as tokenize
 from semsearch.index.text.analysis import new_stemmer as _stemmer
 from semsearch.index.text.analysis import query_words as query_tokenize
 from semsearch.index.text.chunking import split_sentences
+from semsearch.search.backends.directory import directory_backend
 from semsearch.search.evaluate import ndcg_at, read_qrels, read_queries
 from semsearch.search.fusion import Fusion, fuse
 from semsearch.search.service import SearchService
@@ -103,10 +104,10 @@ def study(
     if fusion.method != "linear":
         raise SystemExit(f"the index fuses by {fusion.method}; the study redoes linear only")
     weight = fusion.dense_weight
-    # As SearchService._ranked_hits draws candidates for a grouped query.
+    # As Ranker.rank draws candidates for a grouped query.
     depth = max(int(get_setting("candidates", service.settings)), 4 * k, 10 * k)
     judged = [q for q in qrels if q in queries]
-    db = service.store.connect()
+    db = service.backend.store.connect()
     chunks = db.execute(
         """SELECT c.id, c.article_id, c.start, c.end, a.title, c.text
            FROM chunks c JOIN articles a ON a.id = c.article_id ORDER BY c.id"""
@@ -118,13 +119,15 @@ def study(
     D = np.zeros((len(judged), len(chunks)), np.float32)
     X = np.zeros((len(chunks), Q.shape[1]), np.float32)
     for i in range(len(judged)):
-        for cid, cosine in search_vectors(service.vectors, Q[i], len(chunks)):
+        for cid, cosine in search_vectors(
+            directory_backend(service.backend).vectors, Q[i], len(chunks)
+        ):
             D[i, row_of[cid]] = cosine
     # The passage vectors themselves, for feedback: a flat index stores them as they are.
-    inner = faiss.downcast_index(service.vectors.index)
+    inner = faiss.downcast_index(directory_backend(service.backend).vectors.index)
     if not isinstance(inner, faiss.IndexFlat):
         raise SystemExit("the index is approximate (IVF); the study needs a flat one")
-    ids = faiss.vector_to_array(service.vectors.id_map)
+    ids = faiss.vector_to_array(directory_backend(service.backend).vectors.id_map)
     stored = inner.reconstruct_n(0, inner.ntotal)
     X[[row_of[int(cid)] for cid in ids]] = stored
     assert np.abs(Q @ X.T - D).max() < 1e-4, "passage vectors do not give the exact scores"
@@ -150,7 +153,7 @@ def study(
 
     def ranked_articles(dense: np.ndarray, keyword: np.ndarray | None) -> list[str]:
         """The service's loop: lists `depth` deep, 4 times deeper while they hold fewer than
-        k articles and are not exhausted (SearchService._ranked_hits)."""
+        k articles and are not exhausted (Ranker.rank)."""
         deep = depth
         while True:
             if keyword is None:

@@ -29,6 +29,7 @@ import numpy as np
 
 from semsearch.index.embed import Embedder
 from semsearch.index.storage.vectors import search_vectors
+from semsearch.search.backends.directory import directory_backend
 from semsearch.search.service import SearchService
 
 log = logging.getLogger(__name__)
@@ -92,9 +93,10 @@ def top_scores(
     service: SearchService, texts: list[str], excluded: list[frozenset[int]]
 ) -> np.ndarray:
     """The best cosine of each text against the index, its `excluded` chunks left out."""
+    vectors = directory_backend(service.backend).vectors
     scores = []
     for text, skip in zip(texts, excluded, strict=True):
-        hits = search_vectors(service.vectors, service.embedder.encode_query(text), len(skip) + 1)
+        hits = search_vectors(vectors, service.embedder.encode_query(text), len(skip) + 1)
         kept = [score for chunk_id, score in hits if chunk_id not in skip]
         scores.append(kept[0] if kept else -1.0)
     return np.asarray(scores, dtype=np.float64)

@@ -24,17 +24,17 @@ from functools import cache, lru_cache
 from typing import TYPE_CHECKING
 
 from semsearch.index.ingest.readers import is_web_url
+from semsearch.search.requests import CITATION_FORMATS
+from semsearch.search.results import ArticleRef
 
 if TYPE_CHECKING:
     from citeproc import CitationStylesStyle
-
-    from semsearch.search.service import ArticleRef
 
 #: The CSL style file behind each style name offered.
 STYLE_FILES = {"apa": "apa", "chicago": "chicago-notes-bibliography-16th-edition"}
 STYLES: tuple[str, ...] = tuple(STYLE_FILES)
 #: Every format `format_citation` renders, in the order the API documents them.
-FORMATS: tuple[str, ...] = ("text", "apa", "chicago", "bibtex", "csl-json")
+FORMATS: tuple[str, ...] = CITATION_FORMATS
 
 #: BibTeX's month macros.
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
@@ -43,7 +43,23 @@ _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct",
 _AUTHOR_SEPARATORS = re.compile(r"\s*(?:;|&|\band\b|、|；)\s*")
 #: Han, kana and Hangul: names written family name first, without initials to abbreviate.
 _CJK_NAME = re.compile(r"[\u1100-\u11ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
-_BIBTEX_SPECIAL = re.compile(r"([\\{}%&$#_~^])")
+#: What stands for each character LaTeX gives a meaning to (braces: see `_bibtex_value`).
+_BIBTEX_ESCAPES = {
+    "\\": r"\textbackslash{}",
+    "%": r"\%",
+    "&": r"\&",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
+#: An unmatched brace, written so that BibTeX's brace counting never sees it.
+_LONE_BRACES = {"{": r"\textbraceleft{}", "}": r"\textbraceright{}"}
+#: A name part BibTeX would split (at a comma or an "and") goes in braces, kept whole.
+_NAME_SPLITTERS = re.compile(r",|\band\b", re.IGNORECASE)
+#: Longest BibTeX key, which is also the citation download's file name.
+MAX_KEY_CHARS = 64
 #: Locks the parsed styles: citeproc-py keeps per-rendering state on the style object.
 _STYLE_LOCK = threading.Lock()
 
@@ -183,7 +199,36 @@ def _render_style(style: str, item_json: str) -> str:
 
 
 def _bibtex_value(value: str) -> str:
-    return _BIBTEX_SPECIAL.sub(r"\\\1", " ".join(value.split()))
+    """Text for a braced BibTeX field, read back whole by any BibTeX parser.
+
+    BibTeX counts every brace, a backslash before it or not, and a field ends where its
+    count returns to zero: so braces that pair up in the text are kept (as `\\{`, `\\}`),
+    and a lone one is written as `\\textbraceleft{}` or `\\textbraceright{}`."""
+    text = " ".join(value.split())
+    paired: set[int] = set()
+    opened: list[int] = []
+    for position, char in enumerate(text):
+        if char == "{":
+            opened.append(position)
+        elif char == "}" and opened:
+            paired.update((opened.pop(), position))
+    out = []
+    for position, char in enumerate(text):
+        if char in _LONE_BRACES:
+            out.append("\\" + char if position in paired else _LONE_BRACES[char])
+        else:
+            out.append(_BIBTEX_ESCAPES.get(char, char))
+    return "".join(out)
+
+
+def _bibtex_name_part(part: str) -> str:
+    value = _bibtex_value(part)
+    return f"{{{value}}}" if _NAME_SPLITTERS.search(part) else value
+
+
+def _bibtex_url(url: str) -> str:
+    """The URL with the characters that would end or break the field percent-encoded."""
+    return url.replace("\\", "%5C").replace("{", "%7B").replace("}", "%7D")
 
 
 def bibtex_key(article: ArticleRef) -> str:
@@ -192,10 +237,12 @@ def bibtex_key(article: ArticleRef) -> str:
     first = names[0] if names else {}
     family = first.get("family") or first.get("literal") or ""
     year = (article.published or "")[:4]
-    word = next((w for w in re.findall(r"\w+", article.title) if len(w) > 3), "")
+    word = next((w for m in re.finditer(r"\w+", article.title) if len(w := m.group()) > 3), "")
     raw = f"{family}{year}{word}" or article.id
+    # Bounded: it is the download's file name too, in a response header.
+    raw = raw[: 4 * MAX_KEY_CHARS]
     ascii_key = unicodedata.normalize("NFKD", raw).encode("ascii", "ignore").decode()
-    return re.sub(r"[^A-Za-z0-9]", "", ascii_key).lower() or "article"
+    return re.sub(r"[^A-Za-z0-9]", "", ascii_key).lower()[:MAX_KEY_CHARS] or "article"
 
 
 def bibtex_entry(article: ArticleRef) -> str:
@@ -206,7 +253,7 @@ def bibtex_entry(article: ArticleRef) -> str:
         authors = " and ".join(
             f"{{{_bibtex_value(n['literal'])}}}"  # braced: BibTeX must not split it
             if "literal" in n
-            else f"{_bibtex_value(n['family'])}, {_bibtex_value(n['given'])}"
+            else f"{_bibtex_name_part(n['family'])}, {_bibtex_name_part(n['given'])}"
             for n in names
         )
         fields.append(("author", authors))
@@ -219,7 +266,7 @@ def bibtex_entry(article: ArticleRef) -> str:
             fields.append(("month", _MONTHS[parts[1] - 1]))
         fields.append(("date", article.published or ""))
     if url := web_url(article):
-        fields.append(("url", url))
+        fields.append(("url", _bibtex_url(url)))
     if article.copyright:
         fields.append(("note", _bibtex_value(article.copyright)))
     body = ",\n".join(

@@ -177,6 +177,20 @@ def _is_count(query: str, end: int) -> bool:
 
 #: The longest query read for dates, in words (see the module's docstring).
 MAX_QUESTION_WORDS = 32
+#: Every date the pattern reads has a year in digits, and every relative one names a year or
+#: a month: a query with neither cannot match, and most questions have neither. This test
+#: is a fraction of the cost of the pattern's search (docs/benchmarks.md, "Where a query's
+#: CPU goes").
+_ANY_DIGIT = re.compile(r"[0-9]")
+_RELATIVE_UNIT = re.compile(r"(?:year|month)", re.IGNORECASE)
+
+
+def may_hold_date(query: str, relative: bool = True) -> bool:
+    """False when `query` surely names no date `infer_dates` reads: no digit, and (with
+    `relative`) no "year" or "month"."""
+    if _ANY_DIGIT.search(query):
+        return True
+    return relative and _RELATIVE_UNIT.search(query) is not None
 
 
 def infer_dates(
@@ -185,7 +199,7 @@ def infer_dates(
     """The date filters the question's words ask for, or None when it names no date or is
     longer than a question (`MAX_QUESTION_WORDS`); with `relative` off, only absolute dates
     ("since 2017", "in March 2019") are read."""
-    if len(query.split()) > MAX_QUESTION_WORDS:
+    if not may_hold_date(query, relative) or len(query.split()) > MAX_QUESTION_WORDS:
         return None
     today = today or dt.date.today()
     for match in _PATTERN.finditer(query):

@@ -11,10 +11,10 @@ dates, as Elasticsearch's post_filter does), so a filtered facet keeps its other
 
 from __future__ import annotations
 
-import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+
+from semsearch.index.storage.store import ArticleFacts
 
 #: The facets, each with the filters that narrow it (and are left out when counting it).
 FACET_FILTERS: dict[str, tuple[str, ...]] = {
@@ -25,19 +25,6 @@ FACET_FILTERS: dict[str, tuple[str, ...]] = {
 }
 #: Most values listed per facet, most frequent first.
 FACET_VALUES = 20
-#: Chunk ids per SQL statement (SQLite's default limit on variables is 32766).
-_BATCH = 900
-
-
-@dataclass(frozen=True)
-class ArticleFacts:
-    """What facets and date order read about the article of one chunk."""
-
-    article_id: str
-    publication: str | None
-    author: str | None
-    published: str | None
-    language: str | None = None
 
 
 def matched_chunks(
@@ -51,22 +38,6 @@ def matched_chunks(
     found = {cid for cid, _ in keyword}
     found.update(cid for cid, score in dense if score >= min_score)
     return [cid for cid, _ in ranked if cid in found]
-
-
-def article_facts(db: sqlite3.Connection, chunk_ids: Iterable[int]) -> dict[int, ArticleFacts]:
-    """The article facts of each chunk id, read from the store's tables."""
-    ids = list(dict.fromkeys(int(cid) for cid in chunk_ids))
-    facts: dict[int, ArticleFacts] = {}
-    for start in range(0, len(ids), _BATCH):
-        batch = ids[start : start + _BATCH]
-        rows = db.execute(
-            "SELECT c.id, a.id, a.publication, a.author, a.published, a.language FROM chunks c "
-            f"JOIN articles a ON a.id = c.article_id WHERE c.id IN ({','.join('?' * len(batch))})",
-            batch,
-        )
-        for cid, article_id, publication, author, published, language in rows:
-            facts[int(cid)] = ArticleFacts(article_id, publication, author, published, language)
-    return facts
 
 
 def facet_value(name: str, facts: ArticleFacts) -> str | None:

@@ -52,6 +52,18 @@ def for_coverage(fusion: Fusion, coverage: float) -> Fusion:
     return replace(fusion, dense_weight=dense / (dense + keyword) if dense + keyword > 0 else 1.0)
 
 
+def per_query_fusion(fusion: Fusion, coverage: float) -> Fusion:
+    """The fusion for one query: the keyword list's weight scaled by how much of the
+    query's IDF its best passage holds (`coverage`, 0..1), the two weights then summing to
+    1 again. A keyword list whose best passage matches only the query's common words is a
+    list of passages that share a word with it; one whose best passage holds every word
+    keeps its weight. Nothing here is fitted: coverage 1 is the collection's fusion."""
+    share = min(1.0, max(0.0, coverage))
+    dense, keyword = fusion.dense_weight, (1.0 - fusion.dense_weight) * share
+    weight = dense / (dense + keyword) if dense + keyword > 0 else 1.0
+    return Fusion(fusion.method, round(weight, 4), fusion.rrf_k)
+
+
 def _normalised(scored: list[tuple[int, float]]) -> dict[int, float]:
     if not scored:
         return {}

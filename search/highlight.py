@@ -11,6 +11,7 @@ merged into one span.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from functools import lru_cache
@@ -142,3 +143,50 @@ def near_duplicate(a: set[tuple[str, ...]], b: set[tuple[str, ...]]) -> bool:
     common = len(a & b)
     # |a ∪ b| from the sizes: building the union was two thirds of this check's time.
     return common / (small + large - common) >= NEAR_DUPLICATE
+
+
+Shingles = set[tuple[str, ...]]
+
+
+class NearDuplicates:
+    """The passages kept so far, so that each new one is checked against only those that
+    could be its near-duplicate (`near_duplicate`: the same Jaccard, the same threshold),
+    not against every one: checking pairwise made a deep page quadratic in its depth.
+
+    Every kept passage's shingles are indexed. A passage b with Jaccard >= t to a new one a
+    shares at least o = ceil(t |a|) of a's shingles, so it shares one of any |a| - o + 1 of
+    them (the prefix filter of Bayardo et al., "Scaling up all pairs similarity search",
+    2007). Those looked up are a's rarest among the kept passages: a sentence every hit
+    repeats ("the government said in a statement") would otherwise make every kept passage
+    a candidate again. The few candidates are then checked exactly."""
+
+    def __init__(self) -> None:
+        self._kept: list[Shingles] = []
+        self._by_shingle: dict[tuple[str, ...], list[int]] = {}
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def add_if_new(self, words: Shingles) -> bool:
+        """Keep `words` unless it nearly repeats a passage kept already; True if kept."""
+        if words:
+            # The least overlap Jaccard >= t allows, rounded down a hair so that a float
+            # product such as 0.8 * 15 = 12.000000000000002 cannot make the probe one short.
+            overlap = max(1, math.ceil(NEAR_DUPLICATE * len(words) - 1e-9))
+            postings = self._by_shingle
+            # Shingles no kept passage has are looked up for nothing: they fill the probe
+            # first, and only the rest of it is taken from the rarest of the others.
+            present = [gram for gram in words if gram in postings]
+            wanted = len(present) - overlap + 1
+            candidates: set[int] = set()
+            if wanted > 0:
+                present.sort(key=lambda gram: len(postings[gram]))
+                for gram in present[:wanted]:
+                    candidates.update(postings[gram])
+            if any(near_duplicate(words, self._kept[i]) for i in sorted(candidates)):
+                return False
+        position = len(self._kept)
+        self._kept.append(words)
+        for gram in words:
+            self._by_shingle.setdefault(gram, []).append(position)
+        return True

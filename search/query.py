@@ -27,6 +27,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from semsearch.errors import BadQueryError
+from semsearch.index.storage.store import ArticleFilter
 from semsearch.index.text.languages import is_known_language, language_code
 from semsearch.settings import get_setting
 
@@ -40,17 +41,12 @@ OUTPUT_FORMATS: tuple[str, ...] = get_args(OutputFormat)
 FILTER_NAMES = ("published_from", "published_to", "publication", "author", "language")
 #: The parameters a search takes, in the order the model checks them.
 SEARCH_PARAMS = (
-    "q",
-    "k",
-    "mode",
-    "group",
-    *FILTER_NAMES,
-    "format",
-    "page",
-    "sort",
-    "infer_dates",
+    "q", "k", "mode", "group", *FILTER_NAMES, "format", "page", "sort", "infer_dates", "facets",
     "lang",
-)
+)  # fmt: skip
+#: The facets a search can count (`facets=publication,author,year,language`).
+FACET_NAMES = ("publication", "author", "year", "language")
+_FACETS_PATTERN = rf"^\s*(?:{'|'.join(FACET_NAMES)})\s*(?:,\s*(?:{'|'.join(FACET_NAMES)})\s*)*$"
 #: How results may be ordered: best first, or the same matches by publication date.
 Sort = Literal["relevance", "newest", "oldest"]
 SORTS: tuple[str, ...] = get_args(Sort)
@@ -63,8 +59,20 @@ MAX_FILTER_CHARS = 200
 #: k may come as a string (query strings have no numbers): a sign and at most 9 digits.
 _INTEGER = re.compile(r"\+?([0-9]{1,9})")
 # [0-9], not \d: \d also matches other scripts' digits ("٢٠١٧"), which dates never use.
-DATE_PATTERN = r"^[0-9]{4}(?:-(?:0[1-9]|1[0-2])(?:-(?:0[1-9]|[12][0-9]|3[01]))?)?$"
+# The pattern is the whole check, so that the OpenAPI description states exactly what the
+# server takes: a day must be in its month, 29 February in a leap year (Gregorian rules).
+_LEAP_YEAR = r"(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)"
+_MONTH_DAY = (
+    r"(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
+    r"|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)"
+    r"|02-(?:0[1-9]|1[0-9]|2[0-8]))"
+)
+DATE_PATTERN = (
+    rf"^(?:[0-9]{{4}}(?:-(?:0[1-9]|1[0-2]))?|[0-9]{{4}}-{_MONTH_DAY}|{_LEAP_YEAR}-02-29)$"
+)
 _PARTIAL_DATE = re.compile(DATE_PATTERN)
+#: The shape alone: a value of this shape that DATE_PATTERN refuses is not in the calendar.
+_DATE_SHAPE = re.compile(r"^[0-9]{4}(?:-(?:0[1-9]|1[0-2])(?:-(?:0[1-9]|[12][0-9]|3[01]))?)?$")
 #: Characters Python's str.split() treats as whitespace that a JSON Schema (ECMA-262) `\s`
 #: does not: a query made only of these is empty to the server.
 _PYTHON_ONLY_SPACE = r"\x1c-\x1f\x85"
@@ -98,47 +106,12 @@ class Limits(NamedTuple):
 
 
 @dataclass(frozen=True)
-class Filters:
-    """Conditions on the article, applied before ranking. Dates are YYYY, YYYY-MM or
-    YYYY-MM-DD and inclusive; publication matches exactly, author as a part of the byline,
-    both ignoring case."""
-
-    published_from: str | None = None
-    published_to: str | None = None
-    publication: str | None = None
-    author: str | None = None
-    language: str | None = None  # an ISO 639-1 code, as `language_code` gives it
+class Filters(ArticleFilter):
+    """Conditions on the article, applied before ranking (their meaning, and the SQL that
+    applies them, are the store's: `semsearch.index.storage.store.ArticleFilter`)."""
 
     def active(self) -> bool:
         return any(getattr(self, name) for name in FILTER_NAMES)
-
-    def sql(self) -> tuple[str, list[Any]]:
-        """An SQL condition on the articles table `a`, and its parameters."""
-        clauses: list[str] = []
-        params: list[Any] = []
-        if self.published_from:
-            clauses.append("a.published >= ?")
-            params.append(self.published_from)
-        if self.published_to:
-            # "2017-11" must admit "2017-11-30": compare against the prefix's last value.
-            clauses.append("a.published <= ?")
-            params.append(self.published_to + "\uffff")
-        # fold() is Python's casefold, registered on the connection: SQLite's own NOCASE and
-        # lower() fold ASCII only ("Ärzte" would not match "ärzte").
-        if self.publication:
-            # A story kept under one publication is found under each of its copies' too.
-            clauses.append(
-                "(fold(a.publication) = ? OR a.id IN "
-                "(SELECT article_id FROM copies WHERE fold(publication) = ?))"
-            )
-            params += [self.publication.casefold()] * 2
-        if self.author:
-            clauses.append("instr(fold(a.author), ?) > 0")
-            params.append(self.author.casefold())
-        if self.language:
-            clauses.append("a.language = ?")
-            params.append(self.language)
-        return " AND ".join(clauses) or "1", params
 
     def as_dict(self) -> dict[str, str]:
         return {name: getattr(self, name) for name in FILTER_NAMES if getattr(self, name)}
@@ -218,6 +191,15 @@ class Query(BaseModel):
         description='Read date words in q ("since 2017", "in March 2019", "last year") as '
         "date filters and leave them out of the searched text; false turns it off. Explicit "
         "published_from/published_to turn it off too.",
+    )
+
+    facets: str | None = Field(
+        None,
+        pattern=_FACETS_PATTERN,
+        description="Which facets to count over the matches, comma-separated: any of "
+        f"{', '.join(FACET_NAMES)}. Not given: none are counted (each costs a retrieval "
+        "round when its own filter is set) and the answer's `facets` holds empty counts.",
+        examples=["publication,author,year"],
     )
 
     lang: str | None = Field(
@@ -307,6 +289,29 @@ class Query(BaseModel):
             return _BOOLEANS[value.strip().lower()]
         raise _bad(f"infer_dates must be true or false; got {value!r}")
 
+    @property
+    def facet_names(self) -> tuple[str, ...]:
+        """The facets asked for, in FACET_NAMES order; () when none."""
+        asked = {name.strip() for name in (self.facets or "").split(",")}
+        return tuple(name for name in FACET_NAMES if name in asked)
+
+    @field_validator("facets", mode="before")
+    @classmethod
+    def _facets(cls, value: Any) -> str:
+        # A JSON body may give a list; the query string gives "publication,year".
+        if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+            value = ",".join(value)
+        if not isinstance(value, str):
+            raise _bad(f"facets must be a comma-separated string, got {type(value).__name__}")
+        names = [name.strip().lower() for name in value.split(",")]
+        unknown = [name for name in names if name not in FACET_NAMES]
+        if unknown:
+            raise _bad(
+                f"facets must be names from {', '.join(FACET_NAMES)}, comma-separated; "
+                f"got {unknown[0][:40]!r}"
+            )
+        return ",".join(name for name in FACET_NAMES if name in names)
+
     @field_validator(*FILTER_NAMES, mode="before")
     @classmethod
     def _filter_value(cls, value: Any, info: Any) -> str | None:
@@ -317,9 +322,11 @@ class Query(BaseModel):
             raise _bad(f"{name} is not valid Unicode text (it holds a lone surrogate)")
         value = " ".join(value.split())
         if name.startswith("published_"):
-            if not _PARTIAL_DATE.match(value):
-                raise _bad(f"{name} must be a date as {_DATE_HELP}; got {value!r}")
-            return value
+            if _PARTIAL_DATE.match(value):
+                return str(value)
+            if _DATE_SHAPE.match(value):
+                raise _bad(f"{name} {value} is not a day of the calendar: check the day")
+            raise _bad(f"{name} must be a date as {_DATE_HELP}; got {value!r}")
         if name == "language":
             return _language_value(name, value)
         if len(value) > MAX_FILTER_CHARS:

@@ -11,10 +11,8 @@ answers before any of this.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from semsearch.search.service import Hit
+from semsearch.search.results import Hit
 
 #: strong when the fused score is at least this share of the best hit's (hybrid, keyword).
 MIN_SHARE_OF_BEST = 0.8

@@ -19,7 +19,6 @@ import logging
 import random
 from collections import defaultdict
 from collections.abc import Callable
-from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from semsearch.index.storage.keyword_index import KeywordIndex, keyword_text
 from semsearch.index.storage.vectors import search_vectors
 from semsearch.index.text.analysis import STOP_WORDS, query_words, split_words
 from semsearch.index.text.chunking import split_sentences
+from semsearch.search.backends.directory import directory_backend
 from semsearch.search.fusion import Fusion, fuse
 from semsearch.search.service import SearchService
 from semsearch.settings import default_setting
@@ -100,42 +100,33 @@ def make_probes(
     out (see `paraphrase_like`); `per_article` sentences of each article at most, for
     collections of few articles."""
     least = 1 if single_passage else 2
-    db = service.store.connect()
-    try:
-        rows = db.execute(
-            """SELECT a.id, a.text, a.title FROM articles a
-               WHERE (SELECT count(*) FROM chunks c WHERE c.article_id = a.id) >= ?""",
-            (least,),
-        ).fetchall()
-        rng = random.Random(seed)
-        rng.shuffle(rows)
-        probes = []
-        for article_id, text, title in rows:
-            sentences = [
-                (s, e) for s, e in split_sentences(text) if 8 <= len(split_words(text[s:e])) <= 60
-            ]
-            if not sentences:
-                continue
-            for start, end in rng.sample(sentences, min(per_article, len(sentences))):
-                chunks = db.execute(
-                    "SELECT id, start, end FROM chunks WHERE article_id = ?", (article_id,)
-                ).fetchall()
-                holding = [c for c in chunks if c[1] <= start and c[2] >= end]
-                # No other passage to find the article by: score the passage without the
-                # sentence instead (the text on either side of it, joined by a space).
-                held_out = tuple(
-                    HeldOut(cid, title, f"{text[c_start:start].rstrip()} {text[end:c_end]}".strip())
-                    for cid, c_start, c_end in holding
-                    if len(holding) == len(chunks)
-                )
-                query = paraphrase_like(service.keyword, text[start:end], drop)
-                excluded = frozenset(c[0] for c in holding)
-                probes.append(Probe(query, article_id, excluded, held_out))
-            if len(probes) >= count:
-                break
-        return probes[:count]
-    finally:
-        db.close()
+    index = directory_backend(service.backend)
+    rows = index.store.articles_with_passages(least)
+    rng = random.Random(seed)
+    rng.shuffle(rows)
+    probes = []
+    for article_id, text, title in rows:
+        sentences = [
+            (s, e) for s, e in split_sentences(text) if 8 <= len(split_words(text[s:e])) <= 60
+        ]
+        if not sentences:
+            continue
+        for start, end in rng.sample(sentences, min(per_article, len(sentences))):
+            chunks = index.store.passage_spans(article_id)
+            holding = [c for c in chunks if c[1] <= start and c[2] >= end]
+            # No other passage to find the article by: score the passage without the
+            # sentence instead (the text on either side of it, joined by a space).
+            held_out = tuple(
+                HeldOut(cid, title, f"{text[c_start:start].rstrip()} {text[end:c_end]}".strip())
+                for cid, c_start, c_end in holding
+                if len(holding) == len(chunks)
+            )
+            query = paraphrase_like(index.keyword, text[start:end], drop)
+            excluded = frozenset(c[0] for c in holding)
+            probes.append(Probe(query, article_id, excluded, held_out))
+        if len(probes) >= count:
+            break
+    return probes[:count]
 
 
 def _article_rank(ranked: list[tuple[int, float]], chunk_article: dict[int, str], gold: str) -> int:
@@ -154,10 +145,9 @@ def _article_rank(ranked: list[tuple[int, float]], chunk_article: dict[int, str]
 
 
 #: Share of each probe's rarest words taken out. Plain held-out sentences keep an article's
-#: names and numbers, which favours keyword search more than real questions do: at 0.0 the
-#: probes chose linear 0.4 on the news set (nDCG@10 0.824, dense alone 0.818); at 0.3 they
-#: chose linear 0.5 on both news (0.845) and SciFact (0.733), close to the best setting of
-#: the whole grid on each (scripts/fusion_study.py, README "Relevance").
+#: names and numbers, which favours keyword search more than real questions do; with these
+#: words out the probes' choice comes close to the grid's best on judged questions
+#: (measured in docs/relevance.md, "Tuning at build time").
 PROBE_DROP = 0.3
 
 
@@ -169,32 +159,32 @@ def tune_fusion(
     apply)."""
     probes = make_probes(service, count=count, drop=drop)
     kind = "other passages"
-    if len(probes) < count and service.keyword.can_score_texts:
+    index = directory_backend(service.backend)
+    if len(probes) < count and index.keyword.can_score_texts:
         # Too few articles of several passages: probe every article, with held-out copies.
         probes = make_probes(service, count=count, drop=drop, single_passage=True)
         kind = "held-out copies" if all(p.held_out for p in probes) else "mixed"
     if len(probes) < MIN_PROBES:
         log.info("fusion not tuned: %d probes, need %d", len(probes), MIN_PROBES)
         return None
-    with closing(service.store.connect()) as db:
-        chunk_article = dict(db.execute("SELECT id, article_id FROM chunks").fetchall())
+    chunk_article = index.store.chunk_articles()
     copies = _held_out_vectors(service, probes)
     reciprocal: dict[Fusion, list[float]] = defaultdict(list)  # per probe, in probe order
     for probe in probes:
         vector = service.embedder.encode_query(probe.text)
         dense = [
             hit
-            for hit in search_vectors(service.vectors, vector, depth + len(probe.excluded))
+            for hit in search_vectors(index.vectors, vector, depth + len(probe.excluded))
             if hit[0] not in probe.excluded
         ]
         keyword = [
             hit
-            for hit in service.keyword.search(probe.text, depth + len(probe.excluded))
+            for hit in index.keyword.search(probe.text, depth + len(probe.excluded))
             if hit[0] not in probe.excluded
         ]
         for held in probe.held_out:
             dense = _placed(dense, held.chunk_id, float(copies[held.chunk_id] @ vector), depth)
-            bm25 = service.keyword.score_text(probe.text, keyword_text(held.title, held.text))
+            bm25 = index.keyword.score_text(probe.text, keyword_text(held.title, held.text))
             if bm25 > 0:
                 keyword = _placed(keyword, held.chunk_id, bm25, depth)
         for fusion in GRID:
@@ -277,9 +267,9 @@ def _placed(
 
 #: The best probe setting replaces the default only when its mean gain in reciprocal rank is
 #: more than this many standard errors (paired, over the probes). Probes are sentences of the
-#: articles themselves and lean lexical: on the news questions they preferred linear 0.4 by
-#: 0.008 MRR (one standard error or so), which scored nDCG@10 0.827 on real questions against
-#: 0.853 for the default 0.5; SciFact's probes chose the default anyway.
+#: articles themselves and lean lexical, so a small preference of theirs is more often their
+#: bias than the collection's; the default (`dense_weight` in semsearch/settings.py) is the
+#: setting measured safest across collections (docs/relevance.md, "Tuning at build time").
 NOISE_ERRORS = 2.0
 
 

@@ -18,6 +18,9 @@ from semsearch.errors import SemsearchError
 from semsearch.search.query import MODES, SORTS
 from semsearch.settings import BUILD_ENGINES, DEFAULT_MODEL, SETTINGS, get_setting
 
+#: The --index option's help: every command that reads an index takes either form.
+INDEX_HELP = "Index directory, or an engine URI (milvus://...) for one published there."
+
 
 def _setting_help(name: str) -> str:
     setting = next(s for s in SETTINGS if s.name == name)
@@ -277,59 +280,195 @@ def _build_engine(
     return dask_pipeline(address, workers or 2, worker_setup)
 
 
+#: --server and --key, shared by add and delete: write to a running server instead.
+SERVER = click.option(
+    "--server",
+    default=None,
+    metavar="URL",
+    help="Write to a running server (POST /api/articles) instead of an index directory.",
+)
+KEY = click.option(
+    "--key",
+    default=None,
+    envvar="SEMSEARCH_API_KEY",
+    help="API key with the write scope, for --server [env SEMSEARCH_API_KEY: keeps it out "
+    "of the process list].",
+)
+
+
+def _target(index_dir: str | None, server: str | None, key: str | None) -> None:
+    """Exactly one of --index and --server; --server needs a key."""
+    if (index_dir is None) == (server is None):
+        raise click.UsageError("give --index DIR or --server URL (one of them)")
+    if server is not None and not key:
+        raise click.UsageError("--server needs --key (or SEMSEARCH_API_KEY) with the write scope")
+
+
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
-@click.option("--index", "index_dir", required=True, type=click.Path(), help="Index directory.")
+@click.option("--index", "index_dir", default=None, type=click.Path(), help=INDEX_HELP)
+@SERVER
+@KEY
 @click.option("--model", default=None, help=_setting_help("model"))
 @prompt_options
 @CSV_MAP
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def add(
     inputs: tuple[str, ...],
-    index_dir: str,
+    index_dir: str | None,
+    server: str | None,
+    key: str | None,
     model: str | None,
     csv_map: tuple[str, ...],
     quiet: bool,
 ) -> None:
     """Add new articles to an index and replace changed ones (same id, new content).
 
-    Unchanged articles are not embedded again. A new version is published atomically."""
+    Unchanged articles are not embedded again. Into a directory (--index), through the
+    index's writer, which publishes a new version atomically; or to a running server
+    (--server URL --key KEY), which answers item by item. Articles that cannot be indexed
+    are listed as skipped; the others are written."""
+    _target(index_dir, server, key)
+    column_map = _parse_column_map(csv_map)
+    if server is not None:
+        from semsearch.client import push_articles
 
-    report = _run_update(index_dir, model, quiet, add=inputs, column_map=_parse_column_map(csv_map))
-    _print_update(report)
+        _print_outcomes(_client_call(push_articles, server, str(key), inputs, column_map))
+        return
+    assert index_dir is not None
+    if _published_elsewhere(index_dir):
+        report = _run_update(index_dir, model, quiet, add=inputs, column_map=column_map)
+        _print_update(report)
+        return
+    from semsearch.index.ingest.articles import Skipped
+    from semsearch.index.ingest.readers import read_articles
+    from semsearch.index.live import WriteOutcome
+
+    read = list(read_articles(inputs, column_map))
+    articles = [item for item in read if not isinstance(item, Skipped)]
+    skipped = [WriteOutcome(i.origin, "refused", i.reason) for i in read if isinstance(i, Skipped)]
+    outcomes = list(skipped)
+    if articles:
+        outcomes += _write_locally(index_dir, model, lambda w: w.upsert(articles))
+    _print_outcomes(outcomes, index_dir)
 
 
 @cli.command()
 @click.argument("ids", nargs=-1, required=True)
-@click.option("--index", "index_dir", required=True, type=click.Path(), help="Index directory.")
+@click.option("--index", "index_dir", default=None, type=click.Path(), help=INDEX_HELP)
+@SERVER
+@KEY
 @click.option("--model", default=None, help=_setting_help("model"))
-def delete(ids: tuple[str, ...], index_dir: str, model: str | None) -> None:
-    """Delete articles by id. Every id must be in the index, or nothing is deleted."""
-    report = _run_update(index_dir, model, True, delete=ids)
-    _print_update(report)
+def delete(
+    ids: tuple[str, ...],
+    index_dir: str | None,
+    server: str | None,
+    key: str | None,
+    model: str | None,
+) -> None:
+    """Delete articles by id. Ids not in the index are refused (exit status 1); the others
+    are deleted."""
+    _target(index_dir, server, key)
+    if server is not None:
+        from semsearch.client import delete_articles
+
+        outcomes = _client_call(delete_articles, server, str(key), list(ids))
+    else:
+        assert index_dir is not None
+        if _published_elsewhere(index_dir):
+            _print_update(_run_update(index_dir, model, True, delete=ids))
+            return
+        outcomes = _write_locally(index_dir, model, lambda w: w.delete(list(ids)))
+    _print_outcomes(outcomes, index_dir)
+    if any(o.status == "refused" for o in outcomes):
+        raise SystemExit(1)
+
+
+def _published_elsewhere(index_dir: str) -> bool:
+    """Whether the index is served from a copy of a directory (an engine's index): its
+    articles then change in that directory, which is published again (`_run_update`)."""
+    from semsearch.search.backends import backend_kind
+
+    return backend_kind(index_dir).source_directory(index_dir) != Path(index_dir)
+
+
+def _write_locally(index_dir: str, model: str | None, write: Any) -> list[Any]:
+    """`write(writer)` on the index's writer (`semsearch.index.live.open_writer`)."""
+    from semsearch.index.embed import load_embedder
+    from semsearch.index.live import open_writer
+
+    settings = {"model": model}
+    try:
+        embedder = load_embedder(get_setting("model", settings), int(get_setting("batch_size")))
+        writer = open_writer(index_dir, embedder, settings)
+        try:
+            return list(write(writer).outcomes)
+        finally:
+            writer.close()
+    except SemsearchError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _client_call(call: Any, *args: Any) -> list[Any]:
+    from semsearch.client import ClientError
+
+    try:
+        return list(call(*args))
+    except ClientError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+#: How the writer's statuses are labelled, in the words `add` and `delete` always printed.
+_LABELS = {
+    "created": "added",
+    "updated": "replaced",
+    "unchanged": "unchanged",
+    "deleted": "deleted",
+    "refused": "skipped",
+}
+
+
+def _print_outcomes(outcomes: list[Any], index_dir: str | None = None) -> None:
+    for status, label in _LABELS.items():
+        ids = [o.id for o in outcomes if o.status == status]
+        if status == "refused":
+            click.echo(f"{label}: {len(ids)}")
+            for outcome in [o for o in outcomes if o.status == status][:50]:
+                where = f" (line {outcome.line})" if outcome.line else ""
+                click.echo(f"  {outcome.id}{where}: {outcome.reason}")
+            continue
+        shown = ", ".join(ids[:10]) + (f" ... and {len(ids) - 10} more" if len(ids) > 10 else "")
+        click.echo(f"{label}: {len(ids)}" + (f" ({shown})" if ids else ""))
+    if index_dir is not None:
+        from semsearch.index.storage.directory import resolve_index_dir
+        from semsearch.index.storage.manifest import read_manifest
+
+        current = resolve_index_dir(Path(index_dir))
+        counts = read_manifest(current).counts
+        click.echo(f"index: {index_dir} -> {current.name}")
+        click.echo(f"now: {counts['articles']} articles, {counts['chunks']} chunks")
 
 
 def _run_update(index_dir: str, model: str | None, quiet: bool, **change: Any) -> Any:
     from semsearch.index.build.update import update_index
     from semsearch.index.embed import load_embedder
-    from semsearch.search.backend import is_engine_uri
+    from semsearch.search.backends import backend_kind
     from semsearch.settings import get_setting
 
     settings = {"model": model}
     bars = None if quiet else _Bars()
     try:
         embedder = load_embedder(get_setting("model", settings), int(get_setting("batch_size")))
-        if is_engine_uri(index_dir):
-            # An engine's index changes in the directory it was published from, which is
-            # then published again (semsearch.index.build.publish says why).
-            from semsearch.index.build.publish import engine_source, engine_store_dir
-
-            source = engine_source(index_dir)
-            report = update_index(source, embedder, progress=bars, **change)
-            if report.version_dir is not None:
-                _publish(source, index_dir, engine_store_dir(index_dir))
-            return report
-        return update_index(index_dir, embedder, progress=bars, **change)
+        # Where the articles change (an engine's index: the directory it was published
+        # from), and how the change reaches what is served (an engine publishes it again).
+        kind = backend_kind(index_dir)
+        source = kind.source_directory(index_dir)
+        report = update_index(source, embedder, progress=bars, **change)
+        if report.version_dir is not None:
+            done = kind.after_update(index_dir, source)
+            if done:
+                click.echo(done)
+        return report
     except SemsearchError as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
@@ -387,7 +526,7 @@ def engine(db_path: str, socket_path: str) -> None:
     publish to and serve `milvus+unix://SOCKET?collection=NAME`. Ctrl-C stops it."""
     import signal
 
-    from semsearch.index.storage.engine_backend import start_lite_engine, stop_lite_engine
+    from semsearch.engine import start_lite_engine, stop_lite_engine
 
     try:
         process = start_lite_engine(Path(db_path), Path(socket_path))
@@ -418,12 +557,7 @@ def _publish(
     from semsearch.index.build.publish import publish_index
 
     report = publish_index(index_dir, uri, store_dir=store_dir, vector_index=vector_index)
-    click.echo(f"published: {index_dir} (version {report.version}) -> {uri}")
-    click.echo(f"passages: {report.passages} in collection {report.collection}")
-    click.echo(f"store: {report.store}")
-    if report.dropped:
-        click.echo(f"dropped: {', '.join(report.dropped)}")
-    click.echo(f"seconds: {report.seconds:.1f}")
+    click.echo(report.summary())
 
 
 def _print_update(report: Any) -> None:
@@ -443,7 +577,7 @@ def _print_update(report: Any) -> None:
 
 @cli.command()
 @click.argument("text")
-@click.option("--index", "index_dir", required=True, type=click.Path(), help="Index directory.")
+@click.option("--index", "index_dir", required=True, type=click.Path(), help=INDEX_HELP)
 @click.option("-k", "k", type=int, default=None, help="How many results (1-100).")
 @click.option("--mode", type=click.Choice(MODES), default=None, help=_setting_help("mode"))
 @click.option(
@@ -493,8 +627,8 @@ def query(
     """Search an index from the command line."""
     from semsearch.search.query import validate_query
     from semsearch.search.service import SearchService
+    from semsearch.web.models import result_to_dict
     from semsearch.web.navigation import date_phrase
-    from semsearch.web.render import result_to_dict
 
     filters = {
         "published_from": published_from,
@@ -514,8 +648,8 @@ def query(
         return
     if result.inferred:
         click.echo(
-            f"Dates read from the query: {date_phrase(result.inferred)} "
-            "(--no-infer-dates searches all dates)"
+            f"Dates read from the query: {date_phrase(result.inferred)} first "
+            "(--no-infer-dates ranks all dates alike)"
         )
     if not result.hits:
         click.echo(f"No good match: {result.reason}." if not result.past_end else result.reason)
@@ -545,7 +679,7 @@ def query(
 
 @cli.command()
 @click.argument("article_id")
-@click.option("--index", "index_dir", required=True, type=click.Path(), help="Index directory.")
+@click.option("--index", "index_dir", required=True, type=click.Path(), help=INDEX_HELP)
 @click.option("--model", default=None, help=_setting_help("model"))
 def show(article_id: str, index_dir: str, model: str | None) -> None:
     """Print one article as its page shows it: credits, citations, then the text."""
@@ -583,20 +717,18 @@ def show(article_id: str, index_dir: str, model: str | None) -> None:
 
 
 @cli.command()
-@click.option("--index", "index_dir", required=True, type=click.Path(), help="Index directory.")
+@click.option("--index", "index_dir", required=True, type=click.Path(), help=INDEX_HELP)
 def info(index_dir: str) -> None:
     """Print what an index holds: model, version, counts, articles by publication and year."""
     from semsearch.index.storage.overview import index_overview
-    from semsearch.search.backend import is_engine_uri
+    from semsearch.search.backends import backend_kind
 
     try:
-        if is_engine_uri(index_dir):  # its counts are the directory's it was published from
-            from semsearch.index.build.publish import engine_source
-
-            source = engine_source(index_dir)
-            click.echo(f"engine:   {index_dir} (published from {source})")
-            index_dir = str(source)
-        overview = index_overview(index_dir)
+        kind = backend_kind(index_dir)
+        source = kind.source_directory(index_dir)
+        if str(source) != str(index_dir):  # an engine's counts: the directory published
+            click.echo(f"{kind.name}:   {index_dir} (published from {source})")
+        overview = index_overview(source)
     except SemsearchError as exc:
         raise click.ClickException(str(exc)) from exc
     model = overview.model
@@ -620,7 +752,7 @@ def info(index_dir: str) -> None:
 
 
 @cli.command(name="eval")
-@click.option("--index", "index_dir", required=True, type=click.Path(), help="Index directory.")
+@click.option("--index", "index_dir", required=True, type=click.Path(), help=INDEX_HELP)
 @click.option(
     "--queries",
     required=True,
@@ -762,7 +894,7 @@ def bench(
 
 
 @cli.command()
-@click.option("--index", "index_dir", required=True, type=click.Path(), help="Index directory.")
+@click.option("--index", "index_dir", required=True, type=click.Path(), help=INDEX_HELP)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, type=int, show_default=True)
 @click.option(
@@ -813,13 +945,14 @@ def serve(
         # Called in each worker with --workers: the master forks before the app, the model
         # and FAISS are loaded, so none of their threads or sessions is copied into a worker.
         from semsearch.web import create_app
+        from semsearch.web.served import served_index
 
         app = create_app(
             {"INDEX_DIR": index_dir, "MODEL": model, "RELOAD_INTERVAL": reload_interval}
         )
-        state = app.extensions["semsearch"]
-        if state["service"] is None:
-            click.echo(f"warning: {state['error']} (serving anyway; /readyz says 503)", err=True)
+        served = served_index(app)
+        if served.service is None:
+            click.echo(f"warning: {served.error} (serving anyway; /readyz says 503)", err=True)
         return app
 
     if workers == 1:
@@ -829,6 +962,72 @@ def serve(
         return
     click.echo(f"serving {index_dir} on http://{host}:{port}/ with {workers} workers")
     serve_gunicorn(make_app, host, port, workers=workers, threads=threads, timeout=timeout)
+
+
+@cli.group()
+def keys() -> None:
+    """API keys for a server: create, list, revoke (stored hashed in api_keys_file)."""
+
+
+KEYS_FILE = click.option(
+    "--file",
+    "keys_file",
+    default=_setting_default("api_keys_file"),
+    type=click.Path(dir_okay=False),
+    help=_setting_help("api_keys_file"),
+)
+
+
+def _key_store(keys_file: str | None) -> Any:
+    from semsearch.web.keys import KeyStore
+
+    if not keys_file:
+        raise click.UsageError("give --file PATH or set SEMSEARCH_API_KEYS_FILE")
+    return KeyStore(keys_file)
+
+
+@keys.command(name="create")
+@click.argument("name")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    required=True,
+    type=click.Choice(["search", "write", "admin"]),
+    help="What the key may do; repeatable. admin holds search and write too.",
+)
+@KEYS_FILE
+def keys_create(name: str, scopes: tuple[str, ...], keys_file: str | None) -> None:
+    """Create a key; it is printed once, only its hash is kept."""
+    try:
+        record, key = _key_store(keys_file).create(name, scopes)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"created key {record.id} ({record.name}; {', '.join(sorted(record.scopes))})")
+    click.echo(key)
+    click.echo("keep it now: it is not stored and cannot be shown again", err=True)
+
+
+@keys.command(name="list")
+@KEYS_FILE
+def keys_list(keys_file: str | None) -> None:
+    """Every key's id, name, scopes and dates (never the key)."""
+    for record in _key_store(keys_file).list():
+        state = f"revoked {record.revoked}" if record.revoked else "active"
+        scopes = ",".join(sorted(record.scopes))
+        click.echo(f"{record.id}  {scopes:<20} {record.created}  {state}  {record.name}")
+
+
+@keys.command(name="revoke")
+@click.argument("key_id")
+@KEYS_FILE
+def keys_revoke(key_id: str, keys_file: str | None) -> None:
+    """Revoke a key by id (from `keys list`); servers refuse it from the next request."""
+    try:
+        record = _key_store(keys_file).revoke(key_id)
+    except (KeyError, FileNotFoundError):
+        raise click.ClickException(f"no key {key_id!r} in {keys_file}") from None
+    click.echo(f"revoked key {record.id} ({record.name}) at {record.revoked}")
 
 
 def _numbers(option: str, text: str) -> tuple[int, ...]:

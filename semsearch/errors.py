@@ -35,6 +35,12 @@ class NotFoundError(SemsearchError):
     status = 404
 
 
+class SearchTimeoutError(SemsearchError):
+    """A search ran past its time budget (the search_timeout_ms setting) and was given up."""
+
+    status = 503
+
+
 class ModelLoadError(SemsearchError):
     """The embedding model could not be loaded from local files."""
 
@@ -45,3 +51,9 @@ class BuildError(SemsearchError):
     """The index build cannot go on (bad output path, no readable article at all)."""
 
     status = 500
+
+
+class StorageFullError(SemsearchError):
+    """The index's disk is full: the write was not made (nothing of it is served)."""
+
+    status = 507

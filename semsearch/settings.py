@@ -43,7 +43,7 @@ def _parse_text(value: object, label: str) -> str:
     # A path object is text too; anything else (a number, say) is refused rather than
     # stringified: a secret given as 12345 in a config would otherwise change meaning.
     if isinstance(value, os.PathLike):
-        return os.fspath(value)
+        return str(os.fspath(value))
     if not isinstance(value, str):
         raise ValueError(f"{label} must be text, got {value!r}")
     return value
@@ -355,6 +355,16 @@ SETTINGS: tuple[Setting, ...] = (
         "search",
     ),
     Setting(
+        "per_query_fusion",
+        BOOLEAN,
+        False,
+        "Weigh hybrid's keyword list per query by the share of the query's IDF its best "
+        "passage holds (a list that matched only common words counts less). Off until its "
+        "study covers every judged collection (docs/relevance.md, 'Per-query "
+        "fusion'); off: the collection's weights for every query.",
+        "search",
+    ),
+    Setting(
         "min_score",
         NUMBER,
         0.25,
@@ -364,6 +374,16 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("max_k", INTEGER, 100, "Most results one query may ask for.", "search"),
     Setting("max_query_chars", INTEGER, 4000, "Longest query accepted, in characters.", "search"),
+    Setting(
+        "search_timeout_ms",
+        COUNT,
+        2000,
+        "Time budget of one search, in milliseconds: past it the search is given up and "
+        "answered with a 503 saying so (a partial ranking would be a wrong page), rather "
+        "than holding a server thread. A backstop: the deepest page allowed takes a small "
+        "multiple of page 1 (docs/benchmarks.md, 'Deep pages'). 0 turns it off.",
+        "search",
+    ),
     # --- the server --------------------------------------------------------------------------
     Setting(
         "index_dir",
@@ -393,8 +413,10 @@ SETTINGS: tuple[Setting, ...] = (
         "admin_key",
         TEXT,
         None,
-        "Bearer key that turns on POST /api/admin/reload (serve the newest index version "
-        "now). Taken as the exact string given; unset or empty, the admin API is off.",
+        "Bearer key that holds every scope (search, write, admin): it turns on POST "
+        "/api/admin/reload (serve the newest index version now) and the writes. Taken as "
+        "the exact string given; unset or empty (and no api_keys_file), the admin API is "
+        "off.",
         "server",
     ),
     Setting(
@@ -435,6 +457,49 @@ SETTINGS: tuple[Setting, ...] = (
         "address, so behind a proxy every request shares the proxy's rate limit; with this "
         "set the client is taken from the proxies' X-Forwarded-For. Never set it without a "
         "proxy that overwrites that header: clients could pick their own address.",
+        "server",
+    ),
+    Setting(
+        "api_keys_file",
+        TEXT,
+        None,
+        "SQLite file of the API keys (`semsearch keys create|list|revoke`), stored hashed; "
+        "read on every request, so a revoked key stops working at once. Unset: only "
+        "SEMSEARCH_ADMIN_KEY (every scope) is accepted.",
+        "server",
+    ),
+    Setting(
+        "search_needs_key",
+        BOOLEAN,
+        False,
+        "Searching and reading articles (pages and /api/) need a key with the search scope. "
+        "Off: they are open to anyone. Writes and admin always need a key.",
+        "server",
+    ),
+    Setting(
+        "key_rate_limit",
+        RATE,
+        None,
+        "Requests each API key may make that need a key (writes, admin, and searches when "
+        "search_needs_key is on), counted per key, not per client address; over it the "
+        "answer is a JSON 429 with Retry-After. Counted in this process's memory, per "
+        "worker. Empty: off.",
+        "server",
+    ),
+    Setting(
+        "max_write_bytes",
+        INTEGER,
+        32 * 1024 * 1024,
+        "Largest body of a write (POST /api/articles and bulk delete), in bytes; a bigger one "
+        "gets a JSON 413. Held in memory while it is read: the threads times this is the "
+        "most a server spends on bodies.",
+        "server",
+    ),
+    Setting(
+        "max_write_items",
+        INTEGER,
+        1000,
+        "Most articles (or ids to delete) in one write request; more gets a JSON 413.",
         "server",
     ),
     Setting(

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from semsearch.index.build.builder import build_index
 from semsearch.search.service import SearchService
 from semsearch.web import create_app
+from tests.support.corpus import write_jsonl
 from tests.support.fake_embedder import HashingEmbedder
 from tests.support.fake_embedder import register as register_fake_embedder
 
@@ -81,3 +82,50 @@ def real_embedder():
     from semsearch.index.embed import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder()
+
+
+#: The news fixture's embedder: passages short enough that the long article has several.
+NEWS_EMBEDDER = HashingEmbedder(dimension=256, max_seq_tokens=24)
+
+
+@pytest.fixture(scope="session")
+def news_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Twelve short articles, a long one, a copy and an unrelated one, built with
+    NEWS_EMBEDDER; filters and groups have known answers."""
+    folder = tmp_path_factory.mktemp("news")
+    records = []
+    for i in range(12):
+        records.append(
+            {
+                "id": f"n{i}",
+                "title": f"Harbour report {i}",
+                "text": f"The harbour dredging report number {i} covers silt and tides. "
+                f"Unrelated filler sentence about weather {i}.",
+                "published": f"20{10 + i}-06-15",
+                "publication": "Gazette" if i % 2 else "Courier",
+                "author": "Ann Lee" if i < 6 else "Bo Kim and Ann Lee" if i < 9 else "Cy Ode",
+            }
+        )
+    records.append(
+        {
+            "id": "long",
+            "title": "Festival",
+            "text": "The harbour festival opened. "
+            + "Boats sailed past. " * 40
+            + "The harbour festival closed with fireworks over the tides.",
+        }
+    )
+    records.append(
+        {"id": "copy", "title": "Syndicated", "text": records[0]["text"]}
+    )  # a syndicated copy of n0
+    records.append({"id": "other", "title": "Gardens", "text": "Roses need pruning in March."})
+    write_jsonl(folder / "news.jsonl", records)
+    build_index([folder / "news.jsonl"], folder / "idx", NEWS_EMBEDDER)
+    return folder / "idx"
+
+
+@pytest.fixture(scope="session")
+def news(news_index: Path) -> SearchService:
+    """The news index served from its directory (tests/search/conftest.py serves it from
+    every backend)."""
+    return SearchService(news_index, NEWS_EMBEDDER, {"min_score": 0.05})

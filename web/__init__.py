@@ -4,7 +4,8 @@ Configuration comes from the settings registry (`semsearch.settings`, documented
 docs/settings.md): defaults, then `SEMSEARCH_*` environment variables, then `test_config`.
 The search service (model + index) is built in the factory and kept on the app, never at
 import. If it cannot be loaded the app still starts: `/readyz` answers 503 with the reason.
-New index versions are picked up while serving (`semsearch.web.live`).
+New index versions are picked up while serving. The app holds one typed object, the
+`ServedIndex` (`semsearch.web.served`), read through `served_index()`.
 """
 
 from __future__ import annotations
@@ -16,14 +17,12 @@ from flask import Flask
 
 from semsearch.search.service import SearchService
 from semsearch.settings import check_settings, config_settings, settings_in
-from semsearch.web.live import LiveIndex
 from semsearch.web.observability import init_observability, record_reload
 from semsearch.web.openapi import init_openapi
 from semsearch.web.security import init_security
+from semsearch.web.served import EXTENSION, ServedIndex
 
 log = logging.getLogger(__name__)
-
-EXTENSION = "semsearch"
 
 #: The settings the app keeps in app.config, each as `NAME` (MAX_CONTENT_LENGTH is Flask's).
 APP_SETTINGS = ("model", *(setting.name for setting in settings_in("server")))
@@ -46,27 +45,32 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.update({key: value for key, value in given.items() if key not in app_keys})
     check_settings(app.config["SETTINGS"])
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the documented order
-    state: dict[str, Any] = {}
-    app.extensions[EXTENSION] = state
     injected: SearchService | None = app.config["SEARCH_SERVICE"]
     if injected is not None:
-        state["service"] = injected
-        live = LiveIndex(state, injected.index_path, injected.settings, app.config["WARM_UP"])
+        served = ServedIndex(
+            injected.index_path, injected.settings, app.config["WARM_UP"], service=injected
+        )
+        app.extensions[EXTENSION] = served
     else:
         settings = {**app.config["SETTINGS"], "model": app.config["MODEL"]}
-        live = LiveIndex(state, app.config["INDEX_DIR"], settings, app.config["WARM_UP"])
-        live.load()
-        live.watch(app.config["RELOAD_INTERVAL"])
+        served = ServedIndex(app.config["INDEX_DIR"], settings, app.config["WARM_UP"])
+        app.extensions[EXTENSION] = served
+        served.load()
+        served.watch(app.config["RELOAD_INTERVAL"])
 
     from semsearch.web import views
+    from semsearch.web.errors import register_error_handlers
     from semsearch.web.render import highlight_html, source_link
 
     app.jinja_env.globals.update(highlight_html=highlight_html, source_link=source_link)
 
     app.register_blueprint(views.bp)
-    views.register_error_handlers(app)
+    register_error_handlers(app)
     init_security(app)
     init_observability(app)
     init_openapi(app)
-    live.on_reload.append(lambda ok: record_reload(app, ok))
+    from semsearch.web.writes import init_writes  # writes over HTTP and the API keys
+
+    init_writes(app)
+    served.on_reload.append(lambda ok: record_reload(app, ok))
     return app

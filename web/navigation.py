@@ -1,6 +1,7 @@
-"""Links of the search page that change one thing about the current search: the next or
-previous page, a facet value applied or removed, the inferred dates undone. Each is a plain
-GET link (the page works without JavaScript) carrying the search's other parameters.
+"""The search page's state and links: what the form shows (`page_context`), and links that
+change one thing about the current search: the next or previous page, a facet value applied
+or removed, the inferred dates undone. Each is a plain GET link (the page works without
+JavaScript) carrying the search's other parameters.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from typing import Any
 
 from flask import url_for
 
-from semsearch.search.query import SEARCH_PARAMS
+from semsearch.search.query import FILTER_NAMES, MODES, SEARCH_PARAMS, SORTS
+from semsearch.settings import get_setting
 
 #: A facet's name and the search parameters its links set.
 FACET_PARAMS = {
@@ -58,3 +60,23 @@ def date_phrase(inferred: Mapping[str, str]) -> str:
     if start:
         return f"since {start}"
     return f"up to {end}"
+
+
+def page_context(args: Any) -> dict[str, Any]:
+    """What the page template needs besides the result: the form's current values (or the
+    configured defaults) and the link to the same search in JSON."""
+    # Only known parameters reach url_for: its own (_external, _scheme, endpoint) must not.
+    json_args = {name: args[name] for name in SEARCH_PARAMS if args.get(name)}
+    return {
+        "q": args.get("q", ""),
+        "k": args.get("k") or get_setting("default_k"),
+        "form": {name: args.get(name, "") for name in ("mode", "group", *FILTER_NAMES, "sort")},
+        "sorts": SORTS,
+        "args": args,
+        "default_mode": get_setting("mode"),
+        "modes": MODES,
+        "max_k": get_setting("max_k"),
+        "json_url": url_for("search.api_search", **json_args),
+        "result": None,
+        "error": None,
+    }

@@ -27,11 +27,10 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
-from semsearch.web.server import is_worker
+from semsearch.web.served import served_index
+from semsearch.web.workers import is_worker
 
 EXTENSION = "semsearch_observability"
-#: Where create_app keeps the search state; the service there is swapped on reload.
-SERVICE_EXTENSION = "semsearch"
 REQUEST_ID_HEADER = "X-Request-ID"
 ACCESS_LOGGER = "semsearch.access"
 PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
@@ -234,8 +233,7 @@ class IndexCollector(Collector):
         return []
 
     def collect(self) -> Iterable[Metric]:
-        state = self.app.extensions.get(SERVICE_EXTENSION) or {}
-        service = state.get("service")  # read once: a reload may swap it meanwhile
+        service = served_index(self.app).service  # read once: a reload may swap it meanwhile
         loaded = GaugeMetricFamily(
             "semsearch_index_loaded", "1 when a search index is loaded, else 0."
         )

@@ -1,7 +1,7 @@
 """The OpenAPI 3.1 description of the HTTP API, served at `GET /api/openapi.json`.
 
 Generated, not written: the schemas are the JSON Schemas of the request model
-(`semsearch.search.query`) and the response models (`semsearch.web.render`), the models
+(`semsearch.search.query`) and the response models (`semsearch.web.models`), the models
 the server validates and answers with. apispec assembles them into the document; what this
 module adds is what no model knows: the operations, their statuses and headers. The request
 model is made for the served app's settings when the document is asked for, so the limits
@@ -15,11 +15,18 @@ from typing import Any
 
 from apispec import APISpec
 from flask import Flask, current_app, jsonify
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from semsearch.search.citation import FORMATS as CITATION_FORMATS
+from semsearch.index.ingest.limits import FIELD_LIMITS
+from semsearch.index.ingest.pushed import MAX_ID_CHARS, MAX_META_CHARS
+from semsearch.index.ingest.readers import FIELD_ALIASES, STRING_FIELDS
 from semsearch.search.query import SEARCH_PARAMS, Limits, query_model
-from semsearch.web.render import RESPONSE_MODELS
+from semsearch.search.requests import CiteRequest, similar_request_model
+from semsearch.settings import default_setting
+from semsearch.web.auth import REALM
+from semsearch.web.models import RESPONSE_MODELS
+from semsearch.web.served import served_index
 
 #: The endpoint name; `init_openapi` does nothing when the app already has it.
 ENDPOINT = "openapi"
@@ -27,18 +34,35 @@ PATH = "/api/openapi.json"
 OPENAPI_VERSION = "3.1.0"
 #: The app's own default (create_app); the view passes the configured value.
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
+DEFAULT_MAX_WRITE_BYTES = int(default_setting("max_write_bytes"))
 _REF_TEMPLATE = "#/components/schemas/{model}"
 
 #: Error responses: component name, status, description.
 ERRORS = (
     ("BadRequest", 400, "A parameter is missing or invalid; `error` says which and why."),
-    ("Unauthorized", 401, "No valid `Authorization: Bearer <admin key>`."),
+    ("Unauthorized", 401, "No valid `Authorization: Bearer <key>`."),
+    ("Forbidden", 403, "The key is valid but does not have the scope this needs."),
     ("AdminOff", 404, "The admin API is off: the server has no SEMSEARCH_ADMIN_KEY."),
     ("NotFound", 404, "No article with this id in the served index."),
-    ("PayloadTooLarge", 413, "The request body is over the size limit."),
-    ("TooManyRequests", 429, "Over the rate limit (only when RATE_LIMIT is configured)."),
+    (
+        "PayloadTooLarge",
+        413,
+        "The request body is over the size limit (or, for a write, has too many items).",
+    ),
+    ("UnsupportedMediaType", 415, "A write's Content-Type is not one the endpoint reads."),
+    (
+        "TooManyRequests",
+        429,
+        "Over the rate limit (RATE_LIMIT per client, KEY_RATE_LIMIT per key, when configured).",
+    ),
     ("InternalError", 500, "Unexpected; the details are in the server log, never here."),
-    ("Unavailable", 503, "No index is loaded (or a reload failed); see /readyz and the log."),
+    (
+        "Unavailable",
+        503,
+        "No index is loaded (or a reload failed; see /readyz and the log), or the search "
+        "ran past its time budget (search_timeout_ms).",
+    ),
+    ("InsufficientStorage", 507, "The index's disk is full: nothing of the request was written."),
 )
 _STATUS = {name: status for name, status, _ in ERRORS}
 
@@ -80,6 +104,15 @@ def _parameters(request: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "description": member["description"],
         }
     return parameters
+
+
+def _model_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """The query-string parameters a request model validates, from its JSON Schema."""
+    schema = model.model_json_schema()
+    return [
+        {"name": name, "in": "query", **parameter}
+        for name, parameter in _parameters(schema).items()
+    ]
 
 
 def _search_operation(method: str, max_body_bytes: int) -> dict[str, Any]:
@@ -130,13 +163,16 @@ def _operation(operation_id: str, tag: str, summary: str, **rest: Any) -> dict[s
     return {"operationId": operation_id, "tags": [tag], "summary": summary, **rest}
 
 
-def _paths(max_body_bytes: int) -> dict[str, dict[str, Any]]:
+def _paths(max_body_bytes: int, max_write_bytes: int, limits: Limits) -> dict[str, dict[str, Any]]:
     return {
         "/api/search": {
             "get": _search_operation("get", max_body_bytes),
             "post": _search_operation("post", max_body_bytes),
         },
+        "/api/articles": {"post": _write_operation(max_write_bytes)},
+        "/api/articles/delete": {"post": _bulk_delete_operation(max_write_bytes)},
         "/api/articles/{article_id}": {
+            "delete": _delete_operation(),
             "get": _operation(
                 "getArticle",
                 "articles",
@@ -155,10 +191,10 @@ def _paths(max_body_bytes: int) -> dict[str, dict[str, Any]]:
                     "200": _json_response("The article.", "ArticleResponse"),
                     **_errors("NotFound", "InternalError", "Unavailable"),
                 },
-            )
+            ),
         },
         "/api/articles/{article_id}/cite": {"get": _cite_operation()},
-        "/api/articles/{article_id}/similar": {"get": _similar_operation()},
+        "/api/articles/{article_id}/similar": {"get": _similar_operation(limits)},
         "/healthz": {
             "get": _operation(
                 "healthz",
@@ -201,10 +237,17 @@ def _paths(max_body_bytes: int) -> dict[str, dict[str, Any]]:
                 "admin",
                 "Load the index version the index link points to now",
                 description="Off (404) unless the server has SEMSEARCH_ADMIN_KEY.",
-                security=[{"adminKey": []}],
+                security=[{"apiKey": []}],
                 responses={
                     "200": _json_response("Reloaded.", "Reloaded"),
-                    **_errors("Unauthorized", "AdminOff", "InternalError", "Unavailable"),
+                    **_errors(
+                        "Unauthorized",
+                        "Forbidden",
+                        "AdminOff",
+                        "TooManyRequests",
+                        "InternalError",
+                        "Unavailable",
+                    ),
                 },
             )
         },
@@ -222,7 +265,185 @@ def _paths(max_body_bytes: int) -> dict[str, dict[str, Any]]:
     }
 
 
-def _similar_operation() -> dict[str, Any]:
+def article_input_schema() -> dict[str, Any]:
+    """One article to write: the JSONL reader's fields (each under any of its names), or a
+    page as {"url", "html"}. Generated from the reader's field table."""
+    properties: dict[str, Any] = {}
+    for name, aliases in FIELD_ALIASES.items():
+        if name in STRING_FIELDS:
+            schema: dict[str, Any] = {"type": "string"}
+        else:
+            schema = {
+                "anyOf": [
+                    {"type": "string"},
+                    {"type": "integer"},
+                    {"type": "array", "items": {"type": "string"}},
+                    {"type": "null"},
+                ]
+            }
+        others = [alias for alias in aliases if alias != name]
+        also = f" Also read as: {', '.join(others)}." if others else ""
+        limit = FIELD_LIMITS.get(name, MAX_META_CHARS)
+        properties[name] = {**schema, "description": f"At most {limit:,} characters.{also}"}
+    properties["html"] = {
+        "type": "string",
+        "description": "A page's raw HTML, read by the HTML reader (with `url`: where it "
+        "was fetched from). Its id is `id`, else derived from the URL.",
+    }
+    return {
+        "type": "object",
+        "description": "An article in the JSONL reader's fields (text is required, the id "
+        "is derived from the URL or the content when absent), or a page as {url, html}. "
+        "Other members are ignored, as the JSONL reader ignores them.",
+        "properties": properties,
+    }
+
+
+def _write_errors() -> dict[str, str]:
+    return _errors(
+        "BadRequest",
+        "Unauthorized",
+        "Forbidden",
+        "PayloadTooLarge",
+        "UnsupportedMediaType",
+        "TooManyRequests",
+        "InternalError",
+        "Unavailable",
+        "InsufficientStorage",
+    )
+
+
+def _write_operation(max_write_bytes: int) -> dict[str, Any]:
+    """POST /api/articles: upsert by id, NDJSON, a JSON array or one page's HTML."""
+    return _operation(
+        "writeArticles",
+        "writes",
+        "Create or replace articles by id (NDJSON, a JSON array, or a page's HTML)",
+        description="Needs a key with the write scope. Each item is answered in `items`, in "
+        "order, with its line (NDJSON) or place (array): created, updated, unchanged (same "
+        "content) or refused with the reason; one bad item never refuses the others. An "
+        "array that is not JSON is a 400. text/html takes one page with `?url=` (and "
+        f"`?id=`). A body over {max_write_bytes} bytes, or over the item limit, is a 413.",
+        security=[{"apiKey": []}],
+        parameters=[
+            {
+                "name": "url",
+                "in": "query",
+                "required": False,
+                "description": "text/html: the URL the page was fetched from (required for "
+                "a page); ignored with the other content types.",
+                "schema": {"type": "string", "maxLength": MAX_META_CHARS},
+            },
+            {
+                "name": "id",
+                "in": "query",
+                "required": False,
+                "description": "text/html: the article's id (default: derived from url); "
+                "ignored with the other content types.",
+                "schema": {"type": "string", "minLength": 1, "maxLength": MAX_ID_CHARS},
+            },
+        ],
+        requestBody={
+            "required": True,
+            "content": {
+                "application/x-ndjson": {
+                    "schema": {
+                        "type": "string",
+                        "pattern": r"\S",
+                        "description": "One ArticleInput JSON object a line.",
+                    }
+                },
+                "application/json": {
+                    "schema": {
+                        "anyOf": [
+                            {
+                                "type": "array",
+                                "items": {"$ref": _REF_TEMPLATE.format(model="ArticleInput")},
+                            },
+                            {"$ref": _REF_TEMPLATE.format(model="ArticleInput")},
+                        ]
+                    }
+                },
+                "text/html": {"schema": {"type": "string", "pattern": r"\S"}},
+            },
+        },
+        responses={
+            "200": _json_response("Every item, with what became of it.", "WriteResponse"),
+            **_write_errors(),
+        },
+    )
+
+
+def _delete_operation() -> dict[str, Any]:
+    """DELETE /api/articles/{article_id}."""
+    return _operation(
+        "deleteArticle",
+        "writes",
+        "Delete one article",
+        description="Needs a key with the write scope.",
+        security=[{"apiKey": []}],
+        parameters=[
+            {
+                "name": "article_id",
+                "in": "path",
+                "required": True,
+                "description": "The article's id, URL-quoted; it may contain slashes.",
+                "schema": {"type": "string", "minLength": 1},
+            }
+        ],
+        responses={
+            "200": _json_response("Deleted.", "WriteResponse"),
+            **_errors(
+                "BadRequest",
+                "Unauthorized",
+                "Forbidden",
+                "NotFound",
+                "TooManyRequests",
+                "InternalError",
+                "Unavailable",
+                "InsufficientStorage",
+            ),
+        },
+    )
+
+
+def _bulk_delete_operation(max_write_bytes: int) -> dict[str, Any]:
+    """POST /api/articles/delete: several ids, each answered."""
+    ids = {"type": "array", "items": {"type": "string"}}
+    return _operation(
+        "deleteArticles",
+        "writes",
+        "Delete several articles",
+        description="Needs a key with the write scope. Each id is answered in `items`, in "
+        "order: deleted, or refused (not in the index, not a string, over the id limit). "
+        f"A body over {max_write_bytes} bytes, or over the item limit, is a 413.",
+        security=[{"apiKey": []}],
+        requestBody={
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "anyOf": [
+                            ids,
+                            {
+                                "type": "object",
+                                "properties": {"ids": ids},
+                                "required": ["ids"],
+                                "additionalProperties": False,
+                            },
+                        ]
+                    }
+                }
+            },
+        },
+        responses={
+            "200": _json_response("Every id, with what became of it.", "WriteResponse"),
+            **_write_errors(),
+        },
+    )
+
+
+def _similar_operation(limits: Limits) -> dict[str, Any]:
     """GET /api/articles/{article_id}/similar: more like this, from the stored vectors."""
     return _operation(
         "similarArticles",
@@ -239,13 +460,7 @@ def _similar_operation() -> dict[str, Any]:
                 "description": "The article's id, URL-quoted; it may contain slashes.",
                 "schema": {"type": "string", "minLength": 1},
             },
-            {
-                "name": "k",
-                "in": "query",
-                "required": False,
-                "description": "How many articles (default: the server's default_k).",
-                "schema": {"type": "integer", "minimum": 1, "maximum": 100},
-            },
+            *_model_parameters(similar_request_model(limits)),
         ],
         responses={
             "200": _json_response("The similar articles, nearest first.", "SimilarResponse"),
@@ -272,15 +487,7 @@ def _cite_operation() -> dict[str, Any]:
                 "description": "The article's id, URL-quoted; it may contain slashes.",
                 "schema": {"type": "string", "minLength": 1},
             },
-            {
-                "name": "format",
-                "in": "query",
-                "required": False,
-                "description": "text (the plain credit line: author, title, publication, "
-                "date, URL, copyright), apa (7th edition), chicago (notes and bibliography), "
-                "bibtex or csl-json. Case and surrounding spaces are ignored.",
-                "schema": {"type": "string", "enum": list(CITATION_FORMATS), "default": "text"},
-            },
+            *_model_parameters(CiteRequest),
         ],
         responses={
             "200": {
@@ -314,10 +521,13 @@ def _version() -> str:
 
 
 def openapi_spec(
-    settings: dict[str, Any] | None = None, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    settings: dict[str, Any] | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    max_write_bytes: int = DEFAULT_MAX_WRITE_BYTES,
 ) -> dict[str, Any]:
-    """The OpenAPI document for a server with these search settings and body limit."""
-    request_model = query_model(Limits.from_settings(settings))
+    """The OpenAPI document for a server with these search settings and body limits."""
+    limits = Limits.from_settings(settings)
+    request_model = query_model(limits)
     _, schemas = models_json_schema(
         [(request_model, "validation"), *((model, "serialization") for model in RESPONSE_MODELS)],
         ref_template=_REF_TEMPLATE,
@@ -336,6 +546,7 @@ def openapi_spec(
         {"name": "search"},
         {"name": "articles", "description": "Articles read back whole."},
         {"name": "operations", "description": "Health, readiness, metrics, this document."},
+        {"name": "writes", "description": "Articles written while the server serves."},
         {"name": "admin"},
     ):
         spec.tag(tag)
@@ -373,25 +584,30 @@ def openapi_spec(
             response["headers"]["WWW-Authenticate"] = {
                 "description": "How to authenticate.",
                 "required": True,
-                "schema": {"type": "string", "const": 'Bearer realm="semsearch admin"'},
+                "schema": {"type": "string", "const": REALM},
             }
         spec.components.response(name, response)
     spec.components.security_scheme(
-        "adminKey",
-        {"type": "http", "scheme": "bearer", "description": "The server's SEMSEARCH_ADMIN_KEY."},
+        "apiKey",
+        {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An API key (`semsearch keys create`) with the scope the operation "
+            "needs (search, write or admin), or the server's SEMSEARCH_ADMIN_KEY (every scope).",
+        },
     )
-    for path, operations in _paths(max_body_bytes).items():
+    spec.components.schema("ArticleInput", article_input_schema())
+    for path, operations in _paths(max_body_bytes, max_write_bytes, limits).items():
         spec.path(path=path, operations=operations)
     return spec.to_dict()
 
 
 def _openapi_view() -> Any:
-    from semsearch.web import EXTENSION  # not at import: create_app's module imports this one
-
-    service = current_app.extensions.get(EXTENSION, {}).get("service")
+    service = served_index().service
     settings = service.settings if service is not None else None
     max_body = current_app.config.get("MAX_CONTENT_LENGTH") or DEFAULT_MAX_BODY_BYTES
-    return jsonify(openapi_spec(settings, int(max_body)))
+    max_write = current_app.config.get("MAX_WRITE_BYTES") or DEFAULT_MAX_WRITE_BYTES
+    return jsonify(openapi_spec(settings, int(max_body), int(max_write)))
 
 
 def init_openapi(app: Flask) -> None:

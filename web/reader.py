@@ -16,7 +16,7 @@ from flask import Response
 from markupsafe import Markup, escape
 
 from semsearch.search.citation import Citations, bibtex_key, cite, quotation, web_url
-from semsearch.search.service import ArticleRef, FullArticle, Passage, SearchResult
+from semsearch.search.results import ArticleRef, FullArticle, Passage, SearchResult
 from semsearch.web.render import highlight_html
 
 #: Media type, file extension and whether it is a download, for each citation format.

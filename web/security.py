@@ -148,7 +148,7 @@ def init_rate_limit(app: Flask, rate_limit: str) -> None:
     limiter.init_app(app)
     app.extensions[LIMITER_EXTENSION] = limiter
 
-    from semsearch.web.views import error_body
+    from semsearch.web.errors import error_body
 
     def handle_rate_limited(exc: RateLimitExceeded) -> Any:
         current = limiter.current_limit

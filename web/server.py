@@ -64,12 +64,13 @@ from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser
 from waitress.server import BaseWSGIServer, create_server
 
+from semsearch.web.served import served_index
+from semsearch.web.workers import MASTER_PID, notify_siblings, sent_notice
+
 log = logging.getLogger(__name__)
 
 #: Environment variable naming prometheus_client's multiprocess folder.
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
-#: Set in each gunicorn worker: its master's process id.
-MASTER_PID = "SEMSEARCH_MASTER_PID"
 #: Seconds the workers get to finish their requests after SIGTERM before they are killed.
 STOP_SECONDS = 10
 #: Seconds a worker may go without telling the master it is alive (loading included).
@@ -97,7 +98,7 @@ def serve_waitress(app: Flask, host: str, port: int, threads: int, timeout: int)
         cleanup_interval=max(1, min(30, timeout // 2)),
         max_request_body_size=_NO_BODY_LIMIT,
     )
-    limit = app.config.get("MAX_CONTENT_LENGTH")
+    limit = body_limit(app)
     if limit is not None:
         channel = bounded_body_channel(int(limit))
         for dispatcher in list(sockets.values()):
@@ -105,6 +106,14 @@ def serve_waitress(app: Flask, host: str, port: int, threads: int, timeout: int)
                 dispatcher.channel_class = channel
     server.print_listen("Serving on http://{}:{}")
     server.run()
+
+
+def body_limit(app: Flask) -> int | None:
+    """The largest body any view takes: MAX_CONTENT_LENGTH, or the writes' MAX_WRITE_BYTES
+    when larger (the write views lower or raise Flask's limit per request)."""
+    limits = [app.config.get("MAX_CONTENT_LENGTH"), app.config.get("MAX_WRITE_BYTES")]
+    given = [int(limit) for limit in limits if limit is not None]
+    return max(given) if given else None
 
 
 class DiscardingBody:
@@ -242,17 +251,19 @@ class SemsearchWorker(ThreadWorker):
 
     def load_wsgi(self) -> None:
         super().load_wsgi()
+        # An admin reload in this worker has the others reload too, through the master.
+        served_index(self.wsgi.app).notify_others = notify_siblings
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGUSR1})  # one sent meanwhile: now
 
     def handle_usr1(self, sig: int, frame: Any) -> None:
         super().handle_usr1(sig, frame)  # log files reopened, as gunicorn does
-        live = self.wsgi.app.extensions["semsearch"]["live"]
+        served = served_index(self.wsgi.app)
         # The worker that sent the notice has reloaded already: it only catches up with a
         # version published since (a notice of another worker's can arrive merged with it).
-        own = _sent_notice.is_set()
-        _sent_notice.clear()
+        own = sent_notice.is_set()
+        sent_notice.clear()
         threading.Thread(
-            target=live.reload, kwargs={"force": not own}, name="admin-reload", daemon=True
+            target=served.reload, kwargs={"force": not own}, name="admin-reload", daemon=True
         ).start()
 
     def handle(self, conn: Any) -> Any:
@@ -282,7 +293,7 @@ class KnownLengthBodies:
         self.app = app
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        limit = self.app.config.get("MAX_CONTENT_LENGTH")
+        limit = body_limit(self.app)
         chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
         if limit is not None and chunked and not environ.get("CONTENT_LENGTH"):
             body = environ["wsgi.input"].read(int(limit) + 1)  # the rest: SemsearchWorker
@@ -350,27 +361,4 @@ def multiprocess_metrics_folder() -> Iterator[str]:
 
 # --- inside a worker ----------------------------------------------------------------------
 
-_sent_notice = threading.Event()
-
-
-def is_worker() -> bool:
-    """True in a worker process of `serve_gunicorn`."""
-    return bool(os.environ.get(MASTER_PID))
-
-
-def notify_siblings() -> None:
-    """From a worker: have every other worker reload the index too (through the master)."""
-    master = os.environ.get(MASTER_PID)
-    if master and int(master) == os.getppid():
-        _sent_notice.set()
-        os.kill(int(master), signal.SIGUSR1)
-
-
-__all__ = [
-    "MASTER_PID",
-    "MULTIPROCESS_DIR",
-    "is_worker",
-    "notify_siblings",
-    "serve_gunicorn",
-    "serve_waitress",
-]
+__all__ = ["MULTIPROCESS_DIR", "serve_gunicorn", "serve_waitress"]

@@ -2,31 +2,26 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, jsonify, render_template, request, url_for
-from werkzeug.exceptions import HTTPException
+from flask import Blueprint, current_app, jsonify, render_template, request, url_for
 
-from semsearch.errors import BadQueryError, IndexUnavailableError, NotFoundError, SemsearchError
-from semsearch.search.citation import FORMATS as CITATION_FORMATS
+from semsearch.errors import IndexUnavailableError, NotFoundError, SemsearchError
 from semsearch.search.citation import credit_line, format_citation
-from semsearch.search.query import (
-    FILTER_NAMES,
-    MODES,
-    SEARCH_PARAMS,
-    SORTS,
-    Limits,
-    Query,
-    validate_query,
+from semsearch.search.query import FACET_NAMES, SEARCH_PARAMS, Limits, Query, validate_query
+from semsearch.search.requests import (
+    CiteRequest,
+    article_page_model,
+    similar_request_model,
+    validate_request,
 )
 from semsearch.search.service import SearchService
-from semsearch.settings import get_setting
-from semsearch.web import EXTENSION, navigation, reader
-from semsearch.web.render import (
-    Error,
+from semsearch.web import navigation, reader
+from semsearch.web.auth import keys_configured, require_scope
+from semsearch.web.errors import error_body
+from semsearch.web.models import (
     Healthy,
     IndexSummary,
     Ready,
@@ -35,58 +30,30 @@ from semsearch.web.render import (
     result_to_dict,
     similar_model,
 )
-from semsearch.web.server import notify_siblings
+from semsearch.web.navigation import page_context
+from semsearch.web.served import served_index
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("search", __name__)
 
-#: Paths whose errors are answered in JSON, not HTML.
-JSON_PREFIXES = ("/api/", "/healthz", "/readyz")
-
 
 def get_service() -> SearchService:
     """The loaded service, or a 503 error. The reason (paths, files) is for operators: it is
     in the log and on /readyz, not in every search response."""
-    state = current_app.extensions[EXTENSION]
-    if state["service"] is None:
+    service = served_index().service
+    if service is None:
         raise IndexUnavailableError(
             "the search index is not available right now; operators: see /readyz and the log"
         )
-    service: SearchService = state["service"]
     return service
-
-
-def error_body(message: str, status: int) -> tuple[Any, int]:
-    """The one JSON error shape."""
-    return jsonify(Error(ok=False, error=message, status=status).model_dump()), status
 
 
 def search_request(params: Mapping[str, Any]) -> Query:
     """The search's parameters validated against the served settings' limits (or the
     defaults while no index is loaded: a bad request is a 400 whatever the server's state)."""
-    service = current_app.extensions[EXTENSION].get("service")
+    service = served_index().service
     return validate_query(params, service.settings if service is not None else None)
-
-
-def page_context(args: Any) -> dict[str, Any]:
-    """What the page template needs besides the result: the form's current values (or the
-    configured defaults) and the link to the same search in JSON."""
-    # Only known parameters reach url_for: its own (_external, _scheme, endpoint) must not.
-    json_args = {name: args[name] for name in SEARCH_PARAMS if args.get(name)}
-    return {
-        "q": args.get("q", ""),
-        "k": args.get("k") or get_setting("default_k"),
-        "form": {name: args.get(name, "") for name in ("mode", "group", *FILTER_NAMES, "sort")},
-        "sorts": SORTS,
-        "args": args,
-        "default_mode": get_setting("mode"),
-        "modes": MODES,
-        "max_k": get_setting("max_k"),
-        "json_url": url_for("search.api_search", **json_args),
-        "result": None,
-        "error": None,
-    }
 
 
 @bp.get("/")
@@ -97,6 +64,8 @@ def index_page() -> Any:
     if "q" in request.args:
         # Only the search's own parameters: shared links pick up tracking ones (utm_*).
         params = {name: request.args[name] for name in SEARCH_PARAMS if name in request.args}
+        # The page shows every facet; an API client asks for those it wants.
+        params.setdefault("facets", ",".join(FACET_NAMES))
         try:
             valid = search_request(params)
             context["result"] = get_service().search(valid)
@@ -137,14 +106,7 @@ def api_article(article_id: str) -> Any:
 @bp.get("/api/articles/<path:article_id>/cite")
 def api_cite(article_id: str) -> Any:
     """The article's citation: ?format=text (default), apa, chicago, bibtex or csl-json."""
-    unknown = sorted(set(request.args) - {"format"})
-    if unknown:
-        raise BadQueryError(f"unknown parameter {unknown[0][:40]!r}; known: format")
-    fmt = request.args.get("format", "").strip().lower() or "text"
-    if fmt not in CITATION_FORMATS:
-        raise BadQueryError(
-            f"format must be one of {', '.join(CITATION_FORMATS)}; got {request.args['format']!r}"
-        )
+    fmt = validate_request(CiteRequest, request.args.to_dict()).format
     article = get_service().article(article_id).article
     return reader.citation_response(article, fmt, format_citation(article, fmt))
 
@@ -158,18 +120,18 @@ def article_page(article_id: str) -> Any:
         found = service.article(article_id)
     except NotFoundError as exc:
         return render_template("article.html", found=None, error=str(exc)), 404
-    query = request.args.get("q", "")[: int(get_setting("max_query_chars", service.settings))]
-    chunk = request.args.get("chunk", "").strip()
-    marked = None
+    model = article_page_model(Limits.from_settings(service.settings))
+    page = validate_request(model, request.args.to_dict())
+    query, marked = page.q, None
     # A chunk of another article, or not a number: the page without a mark, not an error.
-    if chunk.isascii() and chunk.isdigit() and int(chunk) in {p[0] for p in found.passages}:
-        marked = service.passage(int(chunk), query)
+    if page.chunk is not None and page.chunk in {p[0] for p in found.passages}:
+        marked = service.passage(page.chunk, query)
     article = found.article
     return render_template(
         "article.html",
         found=found,
         article=article,
-        query=" ".join(query.split()),
+        query=query,
         marked=marked,
         segments=reader.article_segments(found, marked),
         quotation=reader.best_quotation(marked, article),
@@ -184,25 +146,17 @@ bp.add_app_template_global(reader.best_quotation, "best_quotation")
 bp.add_app_template_global(credit_line, "credit_line")
 
 
-def similar_k(args: Mapping[str, str], service: SearchService) -> int:
-    """The k of a similar-articles request (default_k when not given); BadQueryError else."""
-    unknown = sorted(set(args) - {"k"})
-    if unknown:
-        raise BadQueryError(f"unknown parameter {unknown[0][:40]!r}; known: k")
-    limits = Limits.from_settings(service.settings)
-    given = args.get("k", "").strip()
-    if not given:
-        return limits.default_k
-    if not (given.isascii() and given.isdigit() and 1 <= int(given) <= limits.max_k):
-        raise BadQueryError(f"k must be an integer from 1 to {limits.max_k}, got {given[:40]!r}")
-    return int(given)
+def similar_k(service: SearchService) -> int:
+    """The k of a more-like-this request, validated by its model (default_k when not given)."""
+    model = similar_request_model(Limits.from_settings(service.settings))
+    return validate_request(model, request.args.to_dict()).k
 
 
 @bp.get("/api/articles/<path:article_id>/similar")
 def api_similar(article_id: str) -> Any:
     """The k articles most like this one, from its stored passage vectors."""
     service = get_service()
-    found = service.similar(article_id, similar_k(request.args, service))
+    found = service.similar(article_id, similar_k(service))
     return jsonify(similar_model(found).model_dump(mode="json"))
 
 
@@ -210,8 +164,8 @@ def api_similar(article_id: str) -> Any:
 def similar_page(article_id: str) -> Any:
     """The articles most like this one, on a page."""
     service = get_service()
-    found = service.similar(article_id, similar_k(request.args, service))
-    args: dict[str, Any] = request.args.to_dict()  # only k: similar_k refused the rest
+    found = service.similar(article_id, similar_k(service))
+    args: dict[str, Any] = request.args.to_dict()  # only k: the model refused the rest
     json_url = url_for("search.api_similar", article_id=article_id, **args)
     return render_template("similar.html", found=found, json_url=json_url)
 
@@ -227,24 +181,19 @@ bp.add_app_template_global(navigation.date_phrase, "date_phrase")
 def admin_reload() -> Any:
     """Load the index version the index link points to now (even if it is the one served).
 
-    Needs `Authorization: Bearer <ADMIN_KEY>`; without a configured key the endpoint is off."""
-    key = current_app.config.get("ADMIN_KEY")
-    if not isinstance(key, str) or not key:
+    Needs `Authorization: Bearer <key>` with the admin scope (SEMSEARCH_ADMIN_KEY or a key
+    from the keys file); without any key configured the endpoint is off."""
+    if not keys_configured(current_app):
         return error_body("the admin API is off: set SEMSEARCH_ADMIN_KEY to turn it on", 404)
-    # WSGI hands headers over as latin-1 text: back to the bytes the client sent, so a key
-    # with non-ASCII characters (sent as UTF-8) compares equal.
-    given = request.headers.get("Authorization", "").encode("latin-1", errors="replace")
-    if not hmac.compare_digest(given, f"Bearer {key}".encode()):
-        response, status = error_body("a valid Authorization: Bearer <admin key> is required", 401)
-        response.headers["WWW-Authenticate"] = 'Bearer realm="semsearch admin"'
-        return response, status
-    state = current_app.extensions[EXTENSION]
-    reloaded = state["live"].reload(force=True)
-    notify_siblings()  # with `serve --workers N`, the other workers reload too
-    if not reloaded:
-        problem = state["reload_error"] or state["error"] or "reload failed; see the log"
+    require_scope("admin")  # 401, 403 or 429 in the one error shape
+    served = served_index()
+    reloaded = served.reload(force=True)
+    served.notify_others()  # with `serve --workers N`, the other workers reload too
+    service = served.service
+    if not reloaded or service is None:
+        problem = served.reload_error or served.error or "reload failed; see the log"
         return error_body(f"reload failed: {problem}", 503)
-    summary = index_summary(state["service"])
+    summary = index_summary(service)
     return jsonify(Reloaded(ok=True, reloaded=True, index=summary).model_dump())
 
 
@@ -257,10 +206,10 @@ def healthz() -> Any:
 @bp.get("/readyz")
 def readyz() -> Any:
     """Ready when the index is loaded and the model warm; 503 with the reason otherwise."""
-    state = current_app.extensions[EXTENSION]
-    service = state["service"]
+    served = served_index()
+    service = served.service
     if service is None:
-        return error_body(f"not ready: {state['error']}", 503)
+        return error_body(f"not ready: {served.error}", 503)
     try:
         service.check_ready()  # an engine-backed index: is the engine answering now?
     except IndexUnavailableError as exc:
@@ -269,7 +218,7 @@ def readyz() -> Any:
         log.warning("not ready: %s (%s)", exc, exc.__cause__ or "no further detail")
         return error_body(f"not ready: {exc}", 503)
     # Still ready after a failed reload (the last good version answers), but say so.
-    ready = Ready(ok=True, index=index_summary(service), reload_error=state.get("reload_error"))
+    ready = Ready(ok=True, index=index_summary(service), reload_error=served.reload_error)
     return jsonify(ready.model_dump())
 
 
@@ -282,36 +231,3 @@ def index_summary(service: SearchService) -> IndexSummary:
         articles=manifest.counts["articles"],
         model=manifest.model["name"],
     )
-
-
-def _wants_json() -> bool:
-    return request.path.startswith(JSON_PREFIXES)
-
-
-def register_error_handlers(app: Flask) -> None:
-    """Known errors keep their status; anything else is a 500 whose traceback goes to the log."""
-
-    @app.errorhandler(SemsearchError)
-    def handle_known(exc: SemsearchError) -> Any:
-        if _wants_json():
-            return error_body(str(exc), exc.status)
-        context = page_context(request.args)
-        context["error"] = str(exc)
-        return render_template("index.html", **context), exc.status
-
-    @app.errorhandler(HTTPException)
-    def handle_http(exc: HTTPException) -> Any:
-        if _wants_json():
-            response, status = error_body(f"{exc.name}: {exc.description}", exc.code or 500)
-            for name, value in exc.get_headers():  # Allow on a 405, Retry-After, ...
-                if name.lower() != "content-type":
-                    response.headers[name] = value
-            return response, status
-        return exc
-
-    @app.errorhandler(Exception)
-    def handle_unexpected(exc: Exception) -> Any:
-        log.exception("unexpected error on %s %s", request.method, request.path)
-        if _wants_json():
-            return error_body("internal error: the server log has the details", 500)
-        return render_template("error.html"), 500

@@ -24,9 +24,10 @@ import numpy as np
 from semsearch.errors import BuildError
 from semsearch.index.build.pipeline import EmbeddingPipeline, PipelineFactory
 from semsearch.index.build.reuse import VectorReuse
+from semsearch.index.build.space import disk_full_error, is_disk_full
 from semsearch.index.embed import Embedder, model_record, passage_window
 from semsearch.index.ingest.articles import Article, Skipped
-from semsearch.index.ingest.collection import IngestSummary, read_collection
+from semsearch.index.ingest.collection import IngestSummary, clean_collection, read_collection
 from semsearch.index.storage.article_index import vectors_from_arrays, write_article_index
 from semsearch.index.storage.directory import crash_point, new_staging_dir, publish, writer_lock
 from semsearch.index.storage.keyword_index import write_keyword_index
@@ -196,10 +197,12 @@ def build_index(
                     manifest = replace(manifest, no_match=no_match)
                     (staging / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
             version_dir = publish(staging, out)
-        except BaseException:
+        except BaseException as exc:
             if pipeline is not None:
                 pipeline.close()
             shutil.rmtree(staging, ignore_errors=True)
+            if is_disk_full(exc):
+                raise disk_full_error(out, "build") from exc
             raise
     report = BuildReport(
         out,
@@ -265,6 +268,7 @@ def ingest_inputs(
     known_blocks: dict[str, set[str]] | None = None,
     find_copies: bool = True,
     main_language: str = "",
+    items: Iterable[Article | Skipped] | None = None,
 ) -> tuple[int, IngestSummary]:
     """Read every input, clean the articles as a collection (boilerplate blocks already
     learned, `known_blocks`, applied too), and hand each article to `handle`, which returns
@@ -273,10 +277,14 @@ def ingest_inputs(
     reported in `skipped`; returns how many articles `handle` took and the cleaning's
     summary. An article whose language detection cannot tell takes the batch's main
     language, else `main_language` (an `add` passes the index's). Shared by the build and
-    by `add`."""
-    collection = read_collection(
-        inputs, column_map, progress, known_blocks, find_copies, main_language
-    )
+    by `add`; `items` (articles already read, e.g. written over HTTP) are cleaned instead of
+    reading `inputs`."""
+    if items is not None:
+        collection = clean_collection(items, known_blocks, find_copies, None, main_language)
+    else:
+        collection = read_collection(
+            inputs, column_map, progress, known_blocks, find_copies, main_language
+        )
     skipped.extend(collection.skipped)
     taken = 0
     for article in collection.articles:

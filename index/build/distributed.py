@@ -424,7 +424,8 @@ class DaskEmbeddingPipeline(EmbeddingPipeline):
                 "worker needs the model's folder at the same path (shared storage) and, for an "
                 "embedder registered in code, a --worker-setup that registers it"
             ) from exc
-        return max(1, sum(self.client.nthreads().values()))
+        threads: dict[str, int] = self.client.nthreads()
+        return max(1, sum(threads.values()))
 
     def _start(self, texts: list[str]) -> GroupFuture:
         future: GroupFuture = self.client.submit(

@@ -6,7 +6,7 @@ What goes where:
   random suffix when that name is taken, as by a republish of the same version): every
   passage's chunk id, article id, vector (read back from the directory's FAISS index, so
   not embedded again), its BM25 weights from the directory's bm25s matrix as a sparse
-  vector (the product's own keyword scores, exactly: `engine_backend`'s "product" mode) and
+  vector (the product's own keyword scores, exactly: the Milvus client's "product" mode) and
   the filter fields (published, the article's and its copies' publications, author);
 - onto storage every server reads (`store_dir`; by default the folder of a Milvus Lite
   database): a copy of the SQLite store (the articles' metadata and clean text, the
@@ -53,16 +53,6 @@ import numpy as np
 
 from semsearch.errors import BuildError, IndexUnavailableError, SemsearchError
 from semsearch.index.storage.directory import resolve_index_dir
-from semsearch.index.storage.engine_backend import (
-    CURRENT_KEY,
-    ENGINE_FORMAT,
-    TERMS_TABLE,
-    EnginePassage,
-    MilvusPassages,
-    collection_name,
-    parse_engine_uri,
-    read_engine_record,
-)
 from semsearch.index.storage.keyword_index import KeywordIndex
 from semsearch.index.storage.manifest import (
     ARTICLE_KEYWORD_DIR,
@@ -72,6 +62,20 @@ from semsearch.index.storage.manifest import (
     file_digest,
     read_manifest,
     verify_files,
+)
+from semsearch.index.storage.milvus.address import parse_engine_uri
+from semsearch.index.storage.milvus.catalog import (
+    CURRENT_KEY,
+    ENGINE_FORMAT,
+    read_engine_record,
+    read_record,
+    write_record,
+)
+from semsearch.index.storage.milvus.client import (
+    TERMS_TABLE,
+    EnginePassage,
+    MilvusPassages,
+    collection_name,
 )
 from semsearch.index.storage.store import StoreReader
 from semsearch.index.storage.vectors import read_vector_index, stored_vectors
@@ -93,6 +97,19 @@ class PublishReport:
     store: Path
     seconds: float
     dropped: tuple[str, ...] = ()
+    source: Path | None = None  # the index directory published
+
+    def summary(self) -> str:
+        """What the CLI says of a publish, a line a fact."""
+        lines = [
+            f"published: {self.source} (version {self.version}) -> {self.uri}",
+            f"passages: {self.passages} in collection {self.collection}",
+            f"store: {self.store}",
+        ]
+        if self.dropped:
+            lines.append(f"dropped: {', '.join(self.dropped)}")
+        lines.append(f"seconds: {self.seconds:.1f}")
+        return "\n".join(lines)
 
 
 def default_store_dir(uri: str) -> Path | None:
@@ -129,7 +146,7 @@ def publish_index(
     created: MilvusPassages | None = None
     target: Path | None = None
     try:
-        previous = catalog.read_record(CURRENT_KEY)
+        previous = read_record(catalog, CURRENT_KEY)
         before = owned_by(previous)
         name, target = _fresh_names(
             catalog, f"{address.collection}__{manifest.version}", folder.absolute(), before
@@ -168,7 +185,7 @@ def publish_index(
             "dropping": [o for o in before if o["passages"] not in kept],
             "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
-        catalog.write_record(CURRENT_KEY, record)
+        write_record(catalog, CURRENT_KEY, record)
         switched = True
         dropped = _drop_old(catalog, before, owns)
         if previous and "owns" not in previous:  # published before records said what they own
@@ -190,6 +207,7 @@ def publish_index(
         published_store,
         round(time.perf_counter() - started, 2),
         dropped,
+        Path(index_dir),
     )
 
 

@@ -34,6 +34,7 @@ import numpy as np
 
 from semsearch.errors import BuildError
 from semsearch.index.build.builder import Progress, embed_chunks, ingest_inputs, store_article
+from semsearch.index.build.space import disk_full_error, is_disk_full
 from semsearch.index.embed import Embedder, prompts_of
 from semsearch.index.ingest.articles import Article, Skipped
 from semsearch.index.storage.article_index import write_article_index
@@ -86,6 +87,8 @@ class UpdateReport:
     unchanged: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    #: Ids asked to be deleted that are not in the index (only when `strict_delete` is off).
+    missing: list[str] = field(default_factory=list)
     articles: int = 0
     chunks: int = 0
     seconds: float = 0.0
@@ -103,12 +106,16 @@ def update_index(
     delete: Sequence[str] = (),
     column_map: dict[str, str] | None = None,
     progress: Progress | None = None,
+    articles: Sequence[Article | Skipped] | None = None,
+    strict_delete: bool = True,
 ) -> UpdateReport:
-    """Delete the articles `delete` names, then add or replace the articles read from `add`,
-    and publish the result as a new version of `index_dir`.
+    """Delete the articles `delete` names, then add or replace the articles read from `add`
+    (or given as `articles`, already read: records written over HTTP), and publish the
+    result as a new version of `index_dir`.
 
-    An id in `delete` that is not in the index fails the whole update before anything is
-    written: a typo must not pass for a deletion."""
+    With `strict_delete`, an id in `delete` that is not in the index fails the whole update
+    before anything is written: a typo must not pass for a deletion. Without it (a writer
+    answering item by item), such ids are only listed in the report's `missing`."""
     started = time.perf_counter()
     out = Path(index_dir)
     paths = [Path(p) for p in add]
@@ -136,7 +143,7 @@ def update_index(
             vectors = read_vector_index(current / VECTORS_NAME)
             crash_point("update-copied")
             missing = [i for i in dict.fromkeys(delete) if store.content_hash(i) is None]
-            if missing:
+            if missing and strict_delete:
                 shown = ", ".join(repr(i) for i in missing[:10])
                 raise BuildError(
                     f"not in the index, nothing deleted: {shown}"
@@ -144,12 +151,13 @@ def update_index(
                     + "; ids are those shown as `id` in search results"
                 )
             removed: list[int] = []
-            deleted = list(dict.fromkeys(delete))
+            absent = set(missing)
+            deleted = [i for i in dict.fromkeys(delete) if i not in absent]
             for article_id in deleted:
                 removed += store.remove(article_id)
             first_new = store.next_chunk_id
             changes = _Changes()
-            _apply_additions(paths, column_map, chunker, store, changes)
+            _apply_additions(paths, column_map, chunker, store, changes, articles)
             removed += changes.removed_chunks
             new_chunks = store.next_chunk_id - first_new
             counts = store.counts()
@@ -162,6 +170,7 @@ def update_index(
                 changes.unchanged,
                 deleted,
                 skipped,
+                missing if not strict_delete else [],
                 counts["articles"],
                 counts["chunks"],
             )
@@ -210,8 +219,10 @@ def update_index(
             (staging / MANIFEST_NAME).write_text(new_manifest.to_json(), encoding="utf-8")
             crash_point("staged")
             version_dir = publish(staging, out)
-        except BaseException:
+        except BaseException as exc:
             shutil.rmtree(staging, ignore_errors=True)
+            if is_disk_full(exc):
+                raise disk_full_error(out, "update") from exc
             raise
     report = replace(report, version_dir=version_dir, seconds=time.perf_counter() - started)
     log.info(
@@ -243,9 +254,11 @@ def _apply_additions(
     chunker: Chunker,
     store: StoreWriter,
     changes: _Changes,
+    articles: Sequence[Article | Skipped] | None = None,
 ) -> None:
-    """Store the new and changed articles read from `paths`, recording each in `changes`;
-    the boilerplate learned for their sources so far is removed from them too."""
+    """Store the new and changed articles read from `paths` (or given as `articles`),
+    recording each in `changes`; the boilerplate learned for their sources so far is
+    removed from them too."""
     ingest_inputs(
         paths,
         column_map,
@@ -255,6 +268,7 @@ def _apply_additions(
         known_blocks=store.learned_blocks(),
         find_copies=bool(get_setting("find_copies")),
         main_language=store.main_language(),
+        items=articles,
     )
 
 

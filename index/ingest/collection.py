@@ -7,7 +7,8 @@ articles (metadata and clean text, no vectors) are held in memory between readin
 chunking; datasketch's MinHash LSH and the shingle sets of the articles kept add a few times
 the text's size while copies are looked for. The order:
 
-1. read every file (duplicate ids reported, as before);
+1. read every file (invalid ids, fields over their limits and duplicate ids reported:
+   `semsearch.index.ingest.limits`);
 2. `strip_footer_shapes` on every article of every format;
 3. `find_copies` on all of them: before the learned pass, or two copies' shared paragraphs
    would look like a template and leave both;
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from semsearch.index.ingest.boilerplate import (
 )
 from semsearch.index.ingest.copies import CopiesReport, Copy, find_copies
 from semsearch.index.ingest.layout import parse_localized_date
+from semsearch.index.ingest.limits import article_problem
 from semsearch.index.ingest.readers import iter_input_files, read_file
 from semsearch.index.ingest.warc import WarcCounts, is_warc_file
 from semsearch.index.text.languages import article_language, main_language
@@ -134,30 +136,54 @@ def read_collection(
     with `find_copies_too` off, near-identical articles are all kept as they are."""
     files = list(iter_input_files(inputs))
     summary = IngestSummary()
+
+    def items() -> Iterator[Article | Skipped]:
+        for done, (path, root) in enumerate(files, start=1):
+            summary.warc_files += is_warc_file(path)
+            yield from read_file(path, root, column_map, summary.warc)
+            if progress:
+                progress("read", done, len(files))
+
+    return clean_collection(items(), known_blocks, find_copies_too, summary, main_language)
+
+
+def clean_collection(
+    items: Iterable[Article | Skipped],
+    known_blocks: dict[str, set[str]] | None = None,
+    find_copies_too: bool = True,
+    summary: IngestSummary | None = None,
+    main_language: str = "",
+) -> Collection:
+    """Articles already read (files, or records written over HTTP), cleaned as a collection:
+    duplicate ids reported, footer shapes out, copies found, boilerplate learned and removed,
+    languages set (`main_language` for an article detection is unsure of in a batch with no
+    main language of its own)."""
+    summary = summary if summary is not None else IngestSummary()
     skipped: list[Skipped] = []
     seen: dict[str, str] = {}
     articles: list[Article] = []
-    for done, (path, root) in enumerate(files, start=1):
-        summary.warc_files += is_warc_file(path)
-        for item in read_file(path, root, column_map, summary.warc):
-            if isinstance(item, Skipped):
-                log.warning("skipped %s", item)
-                skipped.append(item)
-                continue
-            if item.id in seen:
-                problem = (
-                    f"duplicate article id {item.id!r} (first read from {seen[item.id]}); ids "
-                    "must be unique: for files, pass their common parent folder so paths differ"
-                )
-                skipped.append(Skipped(item.origin, problem))
-                log.warning("skipped %s: %s", item.origin, problem)
-                continue
-            seen[item.id] = item.origin
-            clean, shapes = strip_footer_shapes(item)
-            summary.footer_lines.update(shapes)
-            articles.append(clean)
-        if progress:
-            progress("read", done, len(files))
+    for item in items:
+        if isinstance(item, Skipped):
+            log.warning("skipped %s", item)
+            skipped.append(item)
+            continue
+        if (problem := article_problem(item)) is not None:
+            # An id no link reaches, or a field over its limit (`limits.FIELD_LIMITS`).
+            skipped.append(Skipped(item.origin, problem))
+            log.warning("skipped %s: %s", item.origin, problem)
+            continue
+        if item.id in seen:
+            problem = (
+                f"duplicate article id {item.id!r} (first read from {seen[item.id]}); ids "
+                "must be unique: for files, pass their common parent folder so paths differ"
+            )
+            skipped.append(Skipped(item.origin, problem))
+            log.warning("skipped %s: %s", item.origin, problem)
+            continue
+        seen[item.id] = item.origin
+        clean, shapes = strip_footer_shapes(item)
+        summary.footer_lines.update(shapes)
+        articles.append(clean)
     if find_copies_too:
         kept, copies, summary.copies = find_copies(articles)
     else:

@@ -163,7 +163,7 @@ def parse_iso_date(text: str) -> str | None:
         return None
     if first.date() != second.date():
         return None
-    return first.date().isoformat()
+    return str(first.date().isoformat())
 
 
 def parse_localized_date(text: str, language: str) -> str | None:

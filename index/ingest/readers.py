@@ -131,6 +131,10 @@ def read_file(
     if not path.exists():
         yield Skipped(str(path), "no such file or folder")
         return
+    if not path.is_file():
+        # Opening a FIFO would wait for a writer forever; a device could be read for ever.
+        yield Skipped(str(path), "not a regular file (a FIFO, socket or device): not read")
+        return
     for item in _read_file(path, root, column_map, warc_counts):
         yield with_provenance(item, path) if isinstance(item, Article) else item
 
@@ -259,7 +263,7 @@ class FieldError(ValueError):
     """A record's field holds a value that no article field can take."""
 
 
-def _json_type(value: Any) -> str:
+def json_type(value: Any) -> str:
     """What a parsed JSON value is, in JSON's words: "an object", "a number", ..."""
     if value is None:
         return "null"
@@ -287,7 +291,10 @@ def _as_text(name: str, column: str, value: Any) -> str | None:
         text = ", ".join(v.strip() for v in value if v.strip())  # several authors
     else:
         wanted = "a string" if strict else "a string, an integer or a list of strings"
-        raise FieldError(f"field {column!r} is {_json_type(value)}, expected {wanted}")
+        raise FieldError(f"field {column!r} is {json_type(value)}, expected {wanted}")
+    if "\x00" in text:
+        # JSON's "\u0000" decodes to the NUL a raw byte would be: refused alike.
+        raise FieldError(f"field {column!r} holds a NUL character (\\u0000): not text")
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -368,6 +375,16 @@ def read_jsonl(path: Path, column_map: dict[str, str] | None = None) -> Iterator
 
 def _read_json_line(line: str, origin: str, column_map: dict[str, str] | None) -> Article | Skipped:
     """One JSONL line as an Article, or a Skipped saying what is wrong with it."""
+    record = parse_json_record(line, origin)
+    if isinstance(record, Skipped):
+        return record
+    mapping = detect_mapping(record.keys(), column_map)
+    return _guarded(origin, record_to_article, record, mapping, origin)
+
+
+def parse_json_record(line: str, origin: str) -> dict[str, Any] | Skipped:
+    """One line of JSON as an object, or a Skipped saying what is wrong with it. Shared by
+    the JSONL reader and writes over HTTP (`semsearch.index.ingest.pushed`)."""
     if _has_bad_bytes(line):
         column = next(i for i, char in enumerate(line, start=1) if _has_bad_bytes(char))
         return Skipped(origin, f"not valid UTF-8 (column {column}): re-save as UTF-8")
@@ -383,9 +400,13 @@ def _read_json_line(line: str, origin: str, column_map: dict[str, str] | None) -
         digits = sys.get_int_max_str_digits()
         return Skipped(origin, f"invalid JSON: a number has over {digits:,} digits")
     if not isinstance(record, dict):
-        return Skipped(origin, f"expected a JSON object, got {_json_type(record)}")
-    mapping = detect_mapping(record.keys(), column_map)
-    return _guarded(origin, record_to_article, record, mapping, origin)
+        return Skipped(origin, f"expected a JSON object, got {json_type(record)}")
+    return record
+
+
+def record_article(record: dict[str, Any], origin: str) -> Article | Skipped:
+    """A parsed JSON object as an Article through the JSONL reader's field names."""
+    return _guarded(origin, record_to_article, record, detect_mapping(record.keys()), origin)
 
 
 def read_csv(path: Path, column_map: dict[str, str] | None = None) -> Iterator[Article | Skipped]:

@@ -207,6 +207,27 @@ class KeywordIndex:
             return 0
         return int(self._indptr[column + 1] - self._indptr[column])
 
+    def idf_coverage(self, query: str, chunk_id: int, language: str | None = None) -> float:
+        """The share of the query's IDF (Lucene's, over its distinct index words in
+        `language`, `analysis_language`) that the passage `chunk_id` holds; a word no passage
+        holds counts at the highest IDF, so a query of words the collection lacks is barely
+        covered. 0.0 for no word."""
+        words = query_words(query, language=self.analysis_language(language))
+        words = [w for w in dict.fromkeys(words) if w != _NO_WORD]
+        rows = self._rows_of([chunk_id])
+        if not words or len(rows) == 0:
+            return 0.0
+        row, total, held = int(rows[0]), 0.0, 0.0
+        for word in words:
+            df = self.document_frequency(word)
+            idf = math.log(1 + (self._passages - df + 0.5) / (df + 0.5))
+            total += idf
+            if df:
+                column = self._vocabulary[word]
+                postings = self._indices[self._indptr[column] : self._indptr[column + 1]]
+                held += idf if bool(np.any(postings == row)) else 0.0
+        return held / total if total > 0 else 0.0
+
     def search(
         self,
         query: str,

@@ -24,7 +24,8 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -435,6 +436,186 @@ class StoreReader:
         """Every chunk from `from_id` on, in id order, with its article."""
         rows = db.execute(f"{_CHUNK_SELECT} WHERE c.id >= ? ORDER BY c.id", (from_id,))
         yield from (_stored_chunk(row) for row in rows)
+
+
+@dataclass(frozen=True)
+class ArticleFilter:
+    """Conditions on the article, as the search's filters state them: dates YYYY, YYYY-MM
+    or YYYY-MM-DD, inclusive (a prefix admits its last day); publication matched exactly
+    (case folded) against the article's and its copies'; author as a case-folded part of
+    the byline; language as an ISO 639-1 code (as `languages.language_code` gives it)."""
+
+    published_from: str | None = None
+    published_to: str | None = None
+    publication: str | None = None
+    author: str | None = None
+    language: str | None = None
+
+    def sql(self) -> tuple[str, list[Any]]:
+        """An SQL condition on the articles table `a`, and its parameters."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        if self.published_from:
+            clauses.append("a.published >= ?")
+            params.append(self.published_from)
+        if self.published_to:
+            # "2017-11" must admit "2017-11-30": compare against the prefix's last value.
+            clauses.append("a.published <= ?")
+            params.append(self.published_to + "\uffff")
+        # fold() is Python's casefold, registered on the connection: SQLite's own NOCASE and
+        # lower() fold ASCII only ("Ärzte" would not match "ärzte").
+        if self.publication:
+            # A story kept under one publication is found under each of its copies' too.
+            clauses.append(
+                "(fold(a.publication) = ? OR a.id IN "
+                "(SELECT article_id FROM copies WHERE fold(publication) = ?))"
+            )
+            params += [fold_case(self.publication)] * 2
+        if self.author:
+            clauses.append("instr(fold(a.author), ?) > 0")
+            params.append(fold_case(self.author))
+        if self.language:
+            clauses.append("a.language = ?")
+            params.append(self.language)
+        return " AND ".join(clauses) or "1", params
+
+
+@dataclass(frozen=True)
+class ArticleFacts:
+    """What facets and date order read about the article of one chunk."""
+
+    article_id: str
+    publication: str | None
+    author: str | None
+    published: str | None
+    language: str | None = None
+
+
+#: Chunk ids per SQL statement (SQLite's default limit on variables is 32766).
+_BATCH = 900
+
+
+class ServedStore:
+    """A published store as a server reads it: one read-only connection shared by every
+    request thread under a lock (a lookup takes well under a millisecond), and every query
+    the search needs as a method, so no caller writes SQL or holds the connection.
+
+    The connection is opened at once and kept: the open file stays readable even after a
+    later build prunes its version's folder, so threads that query late never find it gone.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._reader = StoreReader(path)
+        self._db = self._reader.connect()
+        self._lock = threading.Lock()
+
+    def fetch_chunks(self, chunk_ids: Iterable[int]) -> dict[int, StoredChunk]:
+        """Chunks by id, each with its article's metadata and copies."""
+        with self._lock:
+            return self._reader.fetch_chunks(self._db, chunk_ids)
+
+    def fetch_article(self, article_id: str) -> StoredArticle | None:
+        """One article with its clean text and passage offsets; None for an unknown id."""
+        with self._lock:
+            return self._reader.fetch_article(self._db, article_id)
+
+    def article_keys(self, chunk_ids: Iterable[int]) -> dict[int, int]:
+        """The article key (its first chunk id) of each of these chunks."""
+        with self._lock:
+            return self._reader.article_keys(self._db, chunk_ids)
+
+    def has_dates(self) -> bool:
+        """Whether any article has a publication date."""
+        with self._lock:
+            return self._reader.has_dates(self._db)
+
+    def copy_owners(self) -> dict[str, str]:
+        """Each recorded copy's id and the id of the article it is a copy of."""
+        with self._lock:
+            return self._reader.copy_owners(self._db)
+
+    def chunk_ids_matching(self, where: ArticleFilter) -> list[int]:
+        """Ids of the chunks whose article the filter admits."""
+        condition, params = where.sql()
+        with self._lock:
+            return self._reader.chunk_ids_where(self._db, condition, params)
+
+    def article_facts(self, chunk_ids: Iterable[int]) -> dict[int, ArticleFacts]:
+        """The article facts (id, publication, author, date, language) of each chunk id."""
+        ids = list(dict.fromkeys(int(cid) for cid in chunk_ids))
+        facts: dict[int, ArticleFacts] = {}
+        with self._lock:
+            for start in range(0, len(ids), _BATCH):
+                batch = ids[start : start + _BATCH]
+                rows = self._db.execute(
+                    "SELECT c.id, a.id, a.publication, a.author, a.published, a.language "
+                    "FROM chunks c JOIN articles a ON a.id = c.article_id "
+                    f"WHERE c.id IN ({','.join('?' * len(batch))})",
+                    batch,
+                )
+                for cid, article_id, publication, author, published, language in rows:
+                    facts[int(cid)] = ArticleFacts(
+                        article_id, publication, author, published, language
+                    )
+        return facts
+
+    def articles_with_passages(self, least: int) -> list[tuple[str, str, str]]:
+        """(id, clean text, title) of every article with at least `least` passages, in the
+        store's order (build-time tuning draws its probes from them)."""
+        with self._lock:
+            rows = self._db.execute(
+                """SELECT a.id, a.text, a.title FROM articles a
+                   WHERE (SELECT count(*) FROM chunks c WHERE c.article_id = a.id) >= ?""",
+                (least,),
+            ).fetchall()
+        return [(str(i), str(text), str(title)) for i, text, title in rows]
+
+    def passage_spans(self, article_id: str) -> list[tuple[int, int, int]]:
+        """(chunk id, start, end) of each passage of one article."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, start, end FROM chunks WHERE article_id = ?",
+                (article_id,),
+            ).fetchall()
+        return [(int(c), int(s), int(e)) for c, s, e in rows]
+
+    def chunk_articles(self) -> dict[int, str]:
+        """Every chunk id with its article's id."""
+        with self._lock:
+            return {
+                int(c): str(a) for c, a in self._db.execute("SELECT id, article_id FROM chunks")
+            }
+
+    def connect(self) -> sqlite3.Connection:
+        """A read-only connection of the caller's own, for studies and tools that read the
+        tables themselves (close it when done); the served connection stays this object's."""
+        return self._reader.connect()
+
+    def term_ids(self, table: str, words: Sequence[str]) -> dict[str, int | None]:
+        """Each word's id in a vocabulary table of the store (`word`, `id`), None for a word
+        it lacks: the Milvus backend's published term ids (`semsearch.index.build.publish`)."""
+        found: dict[str, int] = {}
+        with self._lock:
+            for start in range(0, len(words), _BATCH):
+                batch = list(words[start : start + _BATCH])
+                marks = ",".join("?" * len(batch))
+                sql = f"SELECT word, id FROM {table} WHERE word IN ({marks})"
+                found.update(self._db.execute(sql, batch).fetchall())
+        return {word: found.get(word) for word in words}
+
+    def iter_chunks(self, from_id: int = 1) -> Iterator[StoredChunk]:
+        """Every chunk from `from_id` on, in id order (build-time tools; not under the lock:
+        use it from one thread)."""
+        db = self._reader.connect()
+        try:
+            yield from self._reader.iter_chunks(db, from_id)
+        finally:
+            db.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
 
 
 def _has_table(db: sqlite3.Connection, name: str) -> bool:

@@ -183,7 +183,7 @@ def stored_vectors(index: faiss.Index, chunk_ids: Sequence[int]) -> np.ndarray |
 
 def pooled_vector(vectors: np.ndarray) -> np.ndarray:
     """One vector for several (an article's passages): their mean, L2-normalised."""
-    mean = np.asarray(vectors, dtype=np.float32).mean(axis=0)
+    mean: np.ndarray = np.asarray(vectors, dtype=np.float32).mean(axis=0)
     norm = float(np.linalg.norm(mean))
     return mean / norm if norm > 0 else mean
 

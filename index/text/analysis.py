@@ -424,7 +424,8 @@ def bm25s_library() -> ModuleType:
     import bm25s
 
     logging.getLogger("bm25s").setLevel(logging.WARNING)
-    return bm25s
+    library: ModuleType = bm25s
+    return library
 
 
 def fold_text(text: str) -> str:

@@ -91,7 +91,7 @@ def test_build_records_the_model_and_fits_passages_in_its_window(
     prompt_pieces = len(torch_model.token_offsets(local_model.DOCUMENT_PROMPT))
     assert manifest.chunker["window_tokens"] == 64 - prompt_pieces - 2
     # Every passage with its title and prompt fits the window: nothing is cut unseen.
-    db = service.store.connect()
+    db = service.backend.store.connect()
     try:
         for (text,) in db.execute("SELECT text FROM chunks").fetchall():
             assert len(torch_model.token_offsets(local_model.DOCUMENT_PROMPT + text)) <= 62

@@ -265,7 +265,7 @@ def register_other_revision() -> None:
     register_embedder("hashing", load)
 
 
-def write_articles(folder: Path, count: int) -> Path:
+def write_markdown_articles(folder: Path, count: int) -> Path:
     """`count` Markdown articles of four paragraphs each: several passages per article."""
     folder.mkdir(parents=True, exist_ok=True)
     for n in range(count):
@@ -384,7 +384,7 @@ def test_cli_build_on_dask_equals_the_single_process_build(tmp_path: Path) -> No
 def test_a_build_on_a_cluster_given_by_address_reuses_vectors(
     cluster_client: Client, tmp_path: Path
 ) -> None:
-    articles = write_articles(tmp_path / "articles", 12)
+    articles = write_markdown_articles(tmp_path / "articles", 12)
     embedder = HashingEmbedder(dimension=32)
     local, on_dask = tmp_path / "local", tmp_path / "dask"
     build_index([articles], local, embedder)
@@ -420,7 +420,7 @@ def killing_a_busy_worker(client: Client) -> Iterator[list[int]]:
 def test_a_worker_killed_mid_build_is_retried(
     cluster_client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    articles = write_articles(tmp_path / "articles", 30)
+    articles = write_markdown_articles(tmp_path / "articles", 30)
     register_slow()
     on_dask = tmp_path / "dask"
     with killing_a_busy_worker(cluster_client) as killed:
@@ -440,10 +440,12 @@ def test_a_worker_killed_mid_build_is_retried(
 
 @pytest.mark.process
 def test_a_worker_killed_mid_build_fails_it_and_leaves_the_served_index(tmp_path: Path) -> None:
-    articles = write_articles(tmp_path / "articles", 30)
+    articles = write_markdown_articles(tmp_path / "articles", 30)
     register_slow()
     out = tmp_path / "index"
-    build_index([write_articles(tmp_path / "old", 3)], out, SlowHashingEmbedder(dimension=32))
+    build_index(
+        [write_markdown_articles(tmp_path / "old", 3)], out, SlowHashingEmbedder(dimension=32)
+    )
     served = resolve_index_dir(out)
     manifest = (served / "manifest.json").read_text()
     versions = sorted(p.name for p in versions_dir(out).iterdir())
@@ -512,7 +514,7 @@ def add_worker(cluster: Any, env: dict[str, str]) -> None:
 
 @pytest.mark.process
 def test_a_worker_with_another_model_joining_mid_build_fails_it(tmp_path: Path) -> None:
-    articles = write_articles(tmp_path / "articles", 30)
+    articles = write_markdown_articles(tmp_path / "articles", 30)
     out = tmp_path / "index"
     with local_cluster(workers=1) as cluster, Client(cluster) as client:
         client.wait_for_workers(1)

@@ -1,4 +1,4 @@
-"""The Milvus passage backend (index/storage/engine_backend.py) on Milvus Lite's real engine:
+"""The Milvus passage backend (index/storage/milvus/) on Milvus Lite's real engine:
 dense and BM25 candidates against brute force (the engine's BM25 and the product's weights
 as sparse vectors), filters applied before ranking (k hits under a narrow filter) with the
 store's meaning (case folding, substrings, date prefixes), quoting in filter values, updates
@@ -18,7 +18,8 @@ import pytest
 
 from semsearch.errors import IndexUnavailableError
 from semsearch.index.build.distributed import check_loopback_only, listening_sockets, process_tree
-from semsearch.index.storage.engine_backend import (
+from semsearch.index.storage.milvus.catalog import read_record, write_record
+from semsearch.index.storage.milvus.client import (
     EngineFilter,
     EnginePassage,
     MilvusPassages,
@@ -193,45 +194,45 @@ def test_product_weights_score_exactly(tmp_path: Path) -> None:
 
 def test_catalog_records_switch_whole(tmp_path: Path) -> None:
     catalog = MilvusPassages(str(tmp_path / "catalog.db"), "idx")
-    assert catalog.read_record("current") is None
+    assert read_record(catalog, "current") is None
     big = {"n": 1, "text": "x" * 150_000}  # three parts
-    catalog.write_record("current", big)
-    assert catalog.read_record("current") == big
+    write_record(catalog, "current", big)
+    assert read_record(catalog, "current") == big
     meta = catalog.with_collection("idx__meta")
 
     def part_keys() -> set[str]:
-        rows = meta._call("t", "query", meta.collection, filter='key != ""', output_fields=["key"])
+        rows = meta.call("t", "query", meta.collection, filter='key != ""', output_fields=["key"])
         return {r["key"] for r in rows} - {"current"}
 
     first = part_keys()
     assert len(first) == 3 and all(k.count("/") == 2 for k in first)  # current/<nonce>/<i>
-    catalog.write_record("current", {"n": 2})
-    assert catalog.read_record("current") == {"n": 2}
+    write_record(catalog, "current", {"n": 2})
+    assert read_record(catalog, "current") == {"n": 2}
     assert first <= part_keys()  # a reader that read the old head can still finish
-    catalog.write_record("current", {"n": 3})
-    assert catalog.read_record("current") == {"n": 3}
+    write_record(catalog, "current", {"n": 3})
+    assert read_record(catalog, "current") == {"n": 3}
     assert not first & part_keys() and len(part_keys()) == 2  # the second's and the third's
     # A head whose parts are another record's, or unreadable: unavailable, never a mix.
-    head = meta._call("t", "get", meta.collection, ids=["current"])[0]["value"]
+    head = meta.call("t", "get", meta.collection, ids=["current"])[0]["value"]
     for broken in ('{"parts": 2, "nonce": "' + json.loads(head)["nonce"] + '"}', "{not json"):
-        meta._call(
+        meta.call(
             "t",
             "upsert",
             meta.collection,
             [{"key": "current", "value": broken, "vector": [0.0, 0.0]}],
         )
         with pytest.raises(IndexUnavailableError, match="catalog record 'current'"):
-            catalog.read_record("current")
+            read_record(catalog, "current")
     # A record written before nonces ("current/0", ...) still reads.
     legacy = [
         {"key": "current/0", "value": '{"n": ', "vector": [0.0, 0.0]},
         {"key": "current/1", "value": "4}", "vector": [0.0, 0.0]},
         {"key": "current", "value": '{"parts": 2}', "vector": [0.0, 0.0]},
     ]
-    meta._call("t", "upsert", meta.collection, legacy)
-    assert catalog.read_record("current") == {"n": 4}
-    catalog.write_record("current", {"n": 5})
-    assert catalog.read_record("current") == {"n": 5}
+    meta.call("t", "upsert", meta.collection, legacy)
+    assert read_record(catalog, "current") == {"n": 4}
+    write_record(catalog, "current", {"n": 5})
+    assert read_record(catalog, "current") == {"n": 5}
     catalog.close()
 
 
@@ -244,22 +245,3 @@ def test_clients_of_one_engine_close_alone(tmp_path: Path) -> None:
     one.close()  # pymilvus's shared alias would have closed `other`'s connection too
     assert other.count() == 20
     other.close()
-
-
-def test_index_modules_import_nothing_above_them() -> None:
-    """index/ is the bottom layer: it imports neither semsearch.search nor semsearch.web
-    (STYLE.md, "Layers and rooms"); publishing once did."""
-    import ast
-
-    root = Path(__file__).parents[2] / "index"
-    for module in root.rglob("*.py"):
-        for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
-            names = (
-                [a.name for a in node.names]
-                if isinstance(node, ast.Import)
-                else [node.module or ""]
-                if isinstance(node, ast.ImportFrom)
-                else []
-            )
-            for name in names:
-                assert not name.startswith(("semsearch.search", "semsearch.web")), (module, name)

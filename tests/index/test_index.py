@@ -192,7 +192,7 @@ def test_new_threads_still_answer_after_the_loaded_version_is_pruned(
 
     out = build_alpha(tmp_path, fake_embedder)
     service = SearchService(out, fake_embedder, FAKE)
-    served = service.version_dir
+    served = Path(service.target)
     build_index([tmp_path / "in"], out, fake_embedder)
     build_index([tmp_path / "in"], out, fake_embedder)
     assert not served.exists()  # pruned: only the current and one previous version are kept

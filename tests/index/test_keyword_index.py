@@ -298,3 +298,15 @@ def test_an_index_without_its_stats_cannot_score_texts(tmp_path: Path, index: Ke
     assert not older.can_score_texts
     with pytest.raises(ValueError, match="rebuild"):
         older.score_text("council", "the council")
+
+
+def test_idf_coverage_is_the_share_of_the_query_idf_a_passage_holds(index: KeywordIndex) -> None:
+    # Four passages; "bridg" and "vaccin" are in one each: equal IDF, half each.
+    assert index.idf_coverage("bridge vaccine", 3) == pytest.approx(0.5)
+    assert index.idf_coverage("bridges over the river", 3) == pytest.approx(1.0)
+    # A word no passage holds counts at the highest IDF: log(1 + 4.5 / 0.5) = log 10,
+    # against log(1 + 3.5 / 1.5) for "bridg".
+    held, missing = math.log(1 + 3.5 / 1.5), math.log(10)
+    assert index.idf_coverage("bridge zeppelin", 3) == pytest.approx(held / (held + missing))
+    assert index.idf_coverage("the and", 3) == 0.0
+    assert index.idf_coverage("bridge", 99) == 0.0  # no such passage

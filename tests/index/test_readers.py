@@ -133,3 +133,43 @@ def test_unpaired_surrogate_escape_is_skipped_and_the_build_goes_on(tmp_path: Pa
     assert report.articles == 1
     assert [s.origin for s in report.skipped] == [f"{path}:1", f"{path}:2"]
     assert all("surrogate" in s.reason for s in report.skipped)
+
+
+def test_an_escaped_nul_in_jsonl_is_refused_like_a_raw_one(tmp_path: Path) -> None:
+    source = tmp_path / "nul.jsonl"
+    lines = [
+        '{"id": "escaped", "title": "A\\u0000B", "text": "Harbour levy."}',
+        '{"id": "in-text", "title": "T", "text": "Harbour\\u0000levy."}',
+        '{"id": "fine", "title": "T", "text": "Harbour levy."}',
+    ]
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    items = list(read_articles([source]))
+    assert [i.id for i in items if isinstance(i, Article)] == ["fine"]
+    skipped = [(s.origin, s.reason) for s in items if isinstance(s, Skipped)]
+    assert skipped == [
+        (f"{source}:1", "field 'title' holds a NUL character (\\u0000): not text"),
+        (f"{source}:2", "field 'text' holds a NUL character (\\u0000): not text"),
+    ]
+
+
+def test_a_fifo_given_as_an_input_is_refused_not_read(tmp_path: Path) -> None:
+    import os
+    import threading
+    import time
+
+    fifo = tmp_path / "pipe.jsonl"
+    os.mkfifo(fifo)  # opening it to read waits for a writer
+
+    def unblock() -> None:
+        """If a reader does open the FIFO, let it see an empty stream: a failure, not a hang."""
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+                return
+            except OSError:  # no reader yet
+                time.sleep(0.05)
+
+    threading.Thread(target=unblock, daemon=True).start()
+    items = list(read_articles([fifo]))
+    assert items == [Skipped(str(fifo), "not a regular file (a FIFO, socket or device): not read")]

@@ -19,8 +19,10 @@ from semsearch.index.build.update import update_index
 from semsearch.index.storage.directory import writer_lock
 from semsearch.index.storage.manifest import MANIFEST_NAME, read_manifest, verify_files
 from semsearch.index.storage.vectors import read_vector_index
+from semsearch.search.backends.directory import directory_backend
 from semsearch.search.service import SearchService
 from tests.conftest import DEMO_ARTICLES, FAKE_MIN_SCORE
+from tests.support import corpus
 from tests.support.fake_embedder import HashingEmbedder
 
 FAKE = {"min_score": FAKE_MIN_SCORE}
@@ -37,12 +39,10 @@ ARTICLES = {
 def write_jsonl(path: Path, ids: list[str], overrides: dict[str, str] | None = None) -> Path:
     """A JSONL file of some of ARTICLES; `overrides` replaces the text of some ids."""
     overrides = overrides or {}
-    lines = [
-        json.dumps({"id": i, "title": ARTICLES[i][0], "text": overrides.get(i, ARTICLES[i][1])})
-        for i in ids
+    records = [
+        {"id": i, "title": ARTICLES[i][0], "text": overrides.get(i, ARTICLES[i][1])} for i in ids
     ]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+    return corpus.write_jsonl(path, records)
 
 
 def article_ids(index: Path, embedder: HashingEmbedder, query: str, mode: str) -> list[str]:
@@ -60,7 +60,7 @@ def ranking(index: Path, embedder: HashingEmbedder, query: str, mode: str) -> li
 
 def all_ids(index: Path, embedder: HashingEmbedder) -> set[str]:
     service = SearchService(index, embedder, FAKE)
-    return {str(row[0]) for row in service._db.execute("SELECT id FROM articles")}
+    return set(service.backend.store.chunk_articles().values())
 
 
 @pytest.fixture()
@@ -111,8 +111,8 @@ def test_replace_changed_article(
     assert service.search("treasury subsidy", 5, mode="keyword").hits[0].article.id == "tides"
     assert service.search("Swansea", 5, mode="keyword").hits == []  # the old text is gone
     # One set of passages per article: the old chunks left the store and FAISS alike.
-    assert service.vectors.ntotal == service.chunk_count
-    stored = {row[0] for row in service._db.execute("SELECT id FROM chunks")}
+    assert directory_backend(service.backend).vectors.ntotal == service.chunk_count
+    stored = set(service.backend.store.chunk_articles())
     vectors = read_vector_index(small_index / "vectors.faiss")  # kept alive while read
     assert set(faiss.vector_to_array(vectors.id_map).tolist()) == stored
 
@@ -192,14 +192,17 @@ def test_cli_add_and_delete(tmp_path: Path, runner) -> None:
     result = runner.invoke(cli, ["add", str(more), "--index", str(out), "--model", "hashing-256"])
     assert result.exit_code == 0, result.output
     assert "added: 1 (rail)" in result.output and "unchanged: 1 (tides)" in result.output
+    # Through the index's writer, as over HTTP: the id not in the index is refused (exit
+    # status 1), the other one deleted.
     result = runner.invoke(
         cli, ["delete", "bees", "ghost", "--index", str(out), "--model", "hashing-256"]
     )
-    assert result.exit_code == 1 and "not in the index, nothing deleted: 'ghost'" in result.output
-    result = runner.invoke(cli, ["delete", "bees", "--index", str(out), "--model", "hashing-256"])
-    assert result.exit_code == 0 and "deleted: 1 (bees)" in result.output
+    assert result.exit_code == 1 and "  ghost: not in the index" in result.output
+    assert "deleted: 1 (bees)" in result.output
+    result = runner.invoke(cli, ["delete", "tides", "--index", str(out), "--model", "hashing-256"])
+    assert result.exit_code == 0 and "deleted: 1 (tides)" in result.output
     manifest = json.loads((out / MANIFEST_NAME).read_text())
-    assert manifest["counts"]["articles"] == 2
+    assert manifest["counts"]["articles"] == 1  # tides, bees and rail; bees and tides deleted
     assert os.path.islink(out)
 
 
@@ -270,7 +273,7 @@ def test_chunk_ids_are_never_reused(
 
     def chunk_ids() -> set[int]:
         service = SearchService(small_index, fake_embedder, FAKE)
-        return {int(row[0]) for row in service._db.execute("SELECT id FROM chunks")}
+        return set(service.backend.store.chunk_articles())
 
     before = chunk_ids()
     update_index(small_index, fake_embedder, delete=["bees"])

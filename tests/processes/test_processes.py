@@ -32,6 +32,7 @@ from semsearch.index.storage.manifest import read_manifest, verify_files
 from semsearch.search.service import SearchService
 from semsearch.web.server import gunicorn_binds
 from tests.conftest import FAKE_MIN_SCORE
+from tests.support.corpus import write_jsonl
 from tests.support.servers import semsearch, serve, serve_process
 
 pytestmark = pytest.mark.process  # every test here starts child processes
@@ -53,13 +54,12 @@ def embedder() -> Any:
 def write_articles(path: Path, first: int, count: int) -> Path:
     """`count` distinct articles with ids art-<n>, as JSONL."""
     rng = random.Random(first)
-    with path.open("w", encoding="utf-8") as out:
-        for n in range(first, first + count):
-            words = " ".join(rng.choice(WORDS) for _ in range(120))
-            text = f"Report {n} on the {WORDS[n % len(WORDS)]}. {words}."
-            out.write(json.dumps({"id": f"art-{n}", "title": f"Report {n}", "text": text}))
-            out.write("\n")
-    return path
+    records = []
+    for n in range(first, first + count):
+        words = " ".join(rng.choice(WORDS) for _ in range(120))
+        text = f"Report {n} on the {WORDS[n % len(WORDS)]}. {words}."
+        records.append({"id": f"art-{n}", "title": f"Report {n}", "text": text})
+    return write_jsonl(path, records)
 
 
 def run(*args: str, crash_at: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -119,11 +119,10 @@ def test_updates_keep_one_pooled_vector_per_article(tmp_path: Path) -> None:
     update_index(tmp_path / "idx", embedder, add=[more])
     update_index(tmp_path / "idx", embedder, delete=["b"])
     service = SearchService(tmp_path / "idx", embedder)
-    index = service.articles
+    index = service.backend.articles
     assert index is not None and len(index.keys) == 2  # a and c
-    vectors = read_vector_index(service.version_dir / "vectors.faiss")
-    with service._db_lock:
-        rows = service._db.execute("SELECT id, article_id FROM chunks ORDER BY id").fetchall()
+    vectors = read_vector_index(Path(service.target) / "vectors.faiss")
+    rows = sorted(service.backend.store.chunk_articles().items())
     by_article: dict[str, list[int]] = {}
     for chunk_id, article_id in rows:
         by_article.setdefault(article_id, []).append(chunk_id)

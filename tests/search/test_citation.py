@@ -4,12 +4,16 @@ missing fields left out, the quirks of citeproc-py worked around."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from semsearch.search.citation import (
     FORMATS,
+    MAX_KEY_CHARS,
     bibtex_entry,
     bibtex_key,
     cite,
@@ -166,3 +170,80 @@ def test_names_in_chinese_script_stay_whole_and_in_order() -> None:
     assert csl_item(russian)["author"] == [{"family": "Толстой", "given": "Лев"}]
     assert "Толстой, Л." in styled_citation(russian, "apa")
     assert "Толстой" in bibtex_entry(russian)
+
+
+# --- BibTeX read back by a real parser ------------------------------------------------------
+
+#: Our escapes, undone in one pass (each starts with a backslash; a backslash of the text is
+#: always escaped, so the pass cannot misread one).
+_UNESCAPE = re.compile(
+    r"\\(textbackslash\{\}|textbraceleft\{\}|textbraceright\{\}|textasciitilde\{\}"
+    r"|textasciicircum\{\}|[{}%&$#_])"
+)
+_UNESCAPED = {
+    "textbackslash{}": "\\",
+    "textbraceleft{}": "{",
+    "textbraceright{}": "}",
+    "textasciitilde{}": "~",
+    "textasciicircum{}": "^",
+}
+
+
+def unescape(value: str) -> str:
+    return _UNESCAPE.sub(lambda m: _UNESCAPED.get(m.group(1), m.group(1)), value)
+
+
+def parse_bibtex(entry: str):
+    """The one entry of `entry` as pybtex reads it, strict: any problem raises."""
+    from pybtex import errors
+    from pybtex.database import parse_string
+
+    errors.set_strict_mode(True)
+    database = parse_string(entry, "bibtex")
+    assert len(database.entries) == 1
+    return next(iter(database.entries.values()))
+
+
+FIELD_TEXT = st.text(
+    alphabet=st.one_of(st.sampled_from("{}\\%&$#_~^@=,\"' \n\tand"), st.characters(codec="utf-8")),
+    max_size=60,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(title=FIELD_TEXT, author=FIELD_TEXT, publication=FIELD_TEXT)
+def test_bibtex_reads_back_whole_whatever_the_text(
+    title: str, author: str, publication: str
+) -> None:
+    article = replace(FULL, title=title, author=author or None, publication=publication or None)
+    entry = parse_bibtex(bibtex_entry(article))
+    assert unescape(entry.fields["title"].removeprefix("{").removesuffix("}")) == " ".join(
+        title.split()
+    )
+    if publication.strip():
+        assert unescape(entry.fields["journal"]) == " ".join(publication.split())
+    names = csl_item(article).get("author", [])
+    assert len(entry.persons.get("author", [])) == len(names)
+    assert entry.fields["year"] == "2024" and entry.fields["url"] == FULL.url
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        r"Unbalanced } brace \ and \end{document} { harbour",
+        "Close brace only } harbour levy tidal",
+        "{{{ open only",
+        "} { inside out",
+    ],
+)
+def test_the_titles_that_broke_bibtex_read_back_whole(title: str) -> None:
+    entry = parse_bibtex(bibtex_entry(replace(FULL, title=title)))
+    assert unescape(entry.fields["title"][1:-1]) == title
+    assert [str(p) for p in entry.persons["author"]] == ["Inglehart, Rosa"]
+
+
+def test_the_bibtex_key_and_download_name_are_bounded() -> None:
+    long = replace(FULL, author="Z" * 200_000, title="T" * 200_000)
+    assert len(bibtex_key(long)) == MAX_KEY_CHARS == 64
+    bare = replace(FULL, author=None, title="", published=None, id="é" * 1000)
+    assert bibtex_key(bare) == "e" * 64

@@ -24,17 +24,13 @@ import pytest
 
 import semsearch.index.build.publish as publish
 from semsearch.cli import cli
+from semsearch.engine import start_lite_engine, stop_lite_engine
 from semsearch.errors import BuildError, IndexMismatchError, IndexUnavailableError
 from semsearch.index.build.builder import build_index
 from semsearch.index.build.distributed import check_loopback_only, listening_sockets, process_tree
 from semsearch.index.build.publish import publish_index
 from semsearch.index.embed.base import Prompts
-from semsearch.index.storage.engine_backend import (
-    is_engine_uri,
-    parse_engine_uri,
-    start_lite_engine,
-    stop_lite_engine,
-)
+from semsearch.index.storage.milvus.address import is_engine_uri, parse_engine_uri
 from semsearch.search.service import SearchResult, SearchService
 from semsearch.web import create_app
 from tests.conftest import DEMO_ARTICLES, FAKE_MIN_SCORE
@@ -132,6 +128,15 @@ def engine_uri(demo_index: Path, engine_dir: Path) -> str:
     report = publish_index(demo_index, uri)
     assert report.passages > 100
     return uri
+
+
+@pytest.fixture(scope="module")
+def demo_service(demo_index: Path, fake_embedder: HashingEmbedder) -> Iterator[SearchService]:
+    """The directory the engine's index was published from: the reference it is held to
+    (here, not the backend-parametrized fixture of tests/search/conftest.py)."""
+    service = SearchService(demo_index, fake_embedder, SETTINGS)
+    yield service
+    service.close()
 
 
 @pytest.fixture(scope="module")
@@ -405,20 +410,19 @@ def test_semsearch_engine_serves_a_unix_socket(demo_index: Path, tmp_path: Path)
 
 
 def test_a_new_publish_is_picked_up_while_serving(demo_index: Path, tmp_path: Path) -> None:
-    from semsearch.web.live import LiveIndex
+    from semsearch.web.served import ServedIndex
 
     uri = f"milvus://{tmp_path}/lite.db?collection=live"
     publish_index(demo_index, uri)
-    state: dict[str, Any] = {}
-    live = LiveIndex(state, uri, {"model": "hashing-256", **SETTINGS}, warm_up=False)
-    assert live.load() and state["service"].backend.kind == "engine"
-    first = state["service"].manifest.version
+    live = ServedIndex(uri, {"model": "hashing-256", **SETTINGS}, warm_up=False)
+    assert live.load() and live.service is not None and live.service.backend.kind == "engine"
+    first = live.service.manifest.version
     assert not live.reload()  # the catalog still names the same version
     # The same version published again is a new collection: servers move to it, so the
     # next publish may drop the old one.
     again = publish_index(demo_index, uri)
-    assert live.reload() and state["service"].backend.passages.collection == again.collection
-    assert state["service"].manifest.version == first and not live.reload()
+    assert live.reload() and live.service.backend.passages.collection == again.collection
+    assert live.service.manifest.version == first and not live.reload()
     articles = tmp_path / "articles"
     articles.mkdir()
     for source in sorted(DEMO_ARTICLES.glob("*.md"))[:3]:
@@ -427,7 +431,7 @@ def test_a_new_publish_is_picked_up_while_serving(demo_index: Path, tmp_path: Pa
     build_index([articles], smaller, HashingEmbedder(dimension=256, max_seq_tokens=96))
     publish_index(smaller, uri)
     assert live.reload()
-    service = state["service"]
+    service = live.service
     assert service.manifest.version != first and service.manifest.counts["articles"] == 3
     assert {h.article.id for h in service.search("bridge", 10).hits} <= {
         p.stem for p in articles.glob("*.md")
@@ -520,7 +524,7 @@ def test_closing_one_client_leaves_the_others_connected(
     a = SearchService(engine_uri, fake_embedder, SETTINGS)
     b = SearchService(engine_uri, fake_embedder, SETTINGS)
     expected = hit_view(b.search("tram strike", 3))
-    a.close()  # what LiveIndex does to the service it replaced, a minute later
+    a.close()  # what ServedIndex does to the service it replaced, a minute later
     assert hit_view(b.search("tram strike", 3)) == expected  # the first call after, too
     assert hit_view(engine_service.search("tram strike", 3)) == expected
     b.close()

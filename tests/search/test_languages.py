@@ -109,7 +109,8 @@ def test_mixed_article_is_found_in_both_languages(service: SearchService) -> Non
 
 
 def test_language_filter_and_facet(service: SearchService) -> None:
-    found = service.search(validate_query({"q": "Fähren Sturm Brücken", "language": "de"}))
+    asked = {"q": "Fähren Sturm Brücken", "language": "de", "facets": "language"}
+    found = service.search(validate_query(asked))
     assert {hit.article.language for hit in found.hits} == {"de"}
     # The facet is counted without its own filter (as every facet): the other languages too.
     assert found.facets["language"]["de"] == 2 and len(found.facets["language"]) > 1
@@ -192,7 +193,9 @@ def test_fusion_falls_back_to_dense_when_the_query_words_are_not_in_the_collecti
 
 
 def test_coverage_is_the_share_of_query_words_the_passages_hold(service: SearchService) -> None:
-    keyword = service.keyword
+    from semsearch.search.backends.directory import directory_backend
+
+    keyword = directory_backend(service.backend).keyword
     assert keyword.coverage("Brücken Fluss", "de") == 1.0
     assert keyword.coverage("bridges river Fluss", "de") == pytest.approx(1 / 3)
     assert keyword.coverage("the and", "en") == 1.0  # stop words only: nothing to weigh

@@ -148,9 +148,50 @@ def test_cli_pages_sorts_and_marks(runner, demo_index: Path) -> None:
     assert "\n4. [" in second.output  # ranks go on from the first page
     weak = runner.invoke(cli, [*base[:-1], "30", "sourdough rye starter fermentation"])
     assert "-- weaker matches --" in weak.output
-    dated = runner.invoke(cli, [*base, "--sort", "newest", "bridge repairs since 2018"])
-    assert "Dates read from the query: since 2018" in dated.output and "newest" in dated.output
+    # The date words stay in the searched text (issue 21): with the fake embedder "bridge
+    # repairs since 2018" alone falls under the no-match threshold.
+    dated = runner.invoke(cli, [*base, "--sort", "newest", "swing bridge repairs since 2018"])
+    assert "Dates read from the query: since 2018 first" in dated.output
+    assert "newest" in dated.output
     off = runner.invoke(cli, [*base, "--no-infer-dates", "bridge repairs since 2018"])
     assert "Dates read" not in off.output
     bad = runner.invoke(cli, [*base, "--page", "0", "tram"])
     assert bad.exit_code == 1 and "page must be an integer" in bad.output
+
+
+class SlowClock:
+    """perf_counter for the budget module: each reading one second after the last,
+    so that every check of a deadline finds it passed (no test waits on a real clock)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        self.now += 1.0
+        return self.now
+
+
+def test_a_search_past_its_time_budget_is_a_503_saying_so(
+    tmp_path_factory: pytest.TempPathFactory, fake_embedder, monkeypatch
+) -> None:
+    from semsearch.errors import SearchTimeoutError
+    from semsearch.search import budget
+
+    folder = tmp_path_factory.mktemp("budget")
+    build_index([write_articles(folder / "articles.jsonl", 20)], folder / "index", fake_embedder)
+    limited = SearchService(
+        folder / "index", fake_embedder, {"min_score": FAKE_MIN_SCORE, "search_timeout_ms": 500}
+    )
+    unlimited = SearchService(
+        folder / "index", fake_embedder, {"min_score": FAKE_MIN_SCORE, "search_timeout_ms": 0}
+    )
+    monkeypatch.setattr(budget, "perf_counter", SlowClock())
+    with pytest.raises(SearchTimeoutError, match=r"time budget \(500 ms\)"):
+        limited.search("tram strike drivers", 5)
+    assert len(unlimited.search("tram strike drivers", 5).hits) == 5
+    client = create_app({"TESTING": True, "SEARCH_SERVICE": limited}).test_client()
+    response = client.get("/api/search?q=tram+strike&k=5")
+    assert response.status_code == 503
+    assert response.get_json()["error"].startswith(
+        "this search took longer than its time budget (500 ms) and was given up"
+    )

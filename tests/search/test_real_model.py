@@ -71,8 +71,7 @@ def test_every_chunk_fits_the_real_model_window(real_demo: SearchService, real_e
     from semsearch.index.build.builder import make_chunker
 
     chunker = make_chunker(real_embedder)
-    db = real_demo.store.connect()
-    chunks = list(real_demo.store.iter_chunks(db))
+    chunks = list(real_demo.backend.store.iter_chunks())
     assert chunks
     for chunk in chunks:
         embedded = chunker.embedding_text(chunk.article["title"], chunk.text)

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from semsearch.errors import NotFoundError
-from semsearch.index.storage.vectors import stored_vectors
 from semsearch.search.service import SearchService
 from semsearch.search.similar import copy_ids
 
@@ -23,20 +22,20 @@ def test_similar_leaves_out_the_article_and_lists_each_once(demo_service: Search
 
 
 def test_similar_uses_the_stored_vectors(demo_service: SearchService) -> None:
+    backend = demo_service.backend
     article = demo_service.article(BRIDGE)
     chunk_ids = [cid for cid, _, _ in article.passages]
-    stored = stored_vectors(demo_service.vectors, chunk_ids)
+    stored = backend.stored_vectors(chunk_ids)
     assert stored is not None and stored.shape == (len(chunk_ids), 256)
     # Each stored vector is its passage's: its nearest stored vector is itself.
     for cid, vector in zip(chunk_ids[:3], stored[:3], strict=True):
-        from semsearch.index.storage.vectors import search_vectors
-
-        assert search_vectors(demo_service.vectors, vector, 1)[0][0] == cid
+        assert backend.dense(vector, 1, None)[0][0] == cid
     mean = stored.mean(axis=0)
     mean /= np.linalg.norm(mean)
     best = demo_service.similar(BRIDGE, 1).hits[0]
-    assert best.score == pytest.approx(float(mean @ stored_vectors(
-        demo_service.vectors, [best.passage.chunk_id])[0]), abs=1e-3)  # fmt: skip
+    nearest = backend.stored_vectors([best.passage.chunk_id])
+    assert nearest is not None
+    assert best.score == pytest.approx(float(mean @ nearest[0]), abs=1e-3)
 
 
 def test_copies_are_left_out() -> None:

@@ -4,9 +4,10 @@ years, some undated."""
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
+
+from tests.support.corpus import write_jsonl
 
 PUBLICATIONS = ("Harbor Ledger", "Prairie Signal", "The Civic Lantern", "Northwind Review")
 AUTHORS = ("Ana Ruiz", "Ben Okoro", "Chen Wei", "Dara Nolan", "Eli Brandt", "Fay Moreau")
@@ -37,21 +38,21 @@ FILLER = [
 def write_articles(path: Path, count: int, seed: int = 0) -> Path:
     """Write `count` articles as JSONL to `path`; every seventh has no date."""
     rng = random.Random(seed)
-    with path.open("w", encoding="utf-8") as handle:
-        for i in range(count):
-            topic = TOPICS[i % len(TOPICS)].split()
-            sentences = []
-            for _ in range(4):
-                words = rng.sample(topic, 3) + rng.sample(FILLER, 5) + [f"w{rng.randrange(500)}"]
-                rng.shuffle(words)
-                sentences.append(" ".join(words).capitalize() + ".")
-            record = {
-                "id": f"a{i:05d}",
-                "title": f"{topic[0].title()} {topic[1]} report {i}",
-                "text": " ".join(sentences),
-                "author": AUTHORS[i % len(AUTHORS)],
-                "publication": PUBLICATIONS[i % len(PUBLICATIONS)],
-                "published": None if i % 7 == 3 else f"{2010 + i % 15}-{1 + i % 12:02d}-15",
-            }
-            handle.write(json.dumps(record) + "\n")
-    return path
+    records = []
+    for i in range(count):
+        topic = TOPICS[i % len(TOPICS)].split()
+        sentences = []
+        for _ in range(4):
+            words = rng.sample(topic, 3) + rng.sample(FILLER, 5) + [f"w{rng.randrange(500)}"]
+            rng.shuffle(words)
+            sentences.append(" ".join(words).capitalize() + ".")
+        record = {
+            "id": f"a{i:05d}",
+            "title": f"{topic[0].title()} {topic[1]} report {i}",
+            "text": " ".join(sentences),
+            "author": AUTHORS[i % len(AUTHORS)],
+            "publication": PUBLICATIONS[i % len(PUBLICATIONS)],
+            "published": None if i % 7 == 3 else f"{2010 + i % 15}-{1 + i % 12:02d}-15",
+        }
+        records.append(record)
+    return write_jsonl(path, records)

@@ -26,6 +26,7 @@ from semsearch.web.observability import (
     init_observability,
     record_reload,
 )
+from semsearch.web.served import served_index
 from semsearch.web.server import MULTIPROCESS_DIR, multiprocess_metrics_folder
 
 HEX_ID = re.compile(r"[0-9a-f]{32}")
@@ -251,7 +252,7 @@ def test_index_gauges_match_the_manifest(obs_client: Any, demo_service: Any) -> 
 
 def test_index_gauges_follow_the_current_service(obs_client: Any, app: Flask) -> None:
     assert scrape(obs_client)["semsearch_index_loaded"][0].value == 1
-    app.extensions["semsearch"]["service"] = None  # what a failed reload leaves
+    served_index(app).service = None  # what a failed reload leaves
     samples = scrape(obs_client)
     assert samples["semsearch_index_loaded"][0].value == 0
     assert "semsearch_index_chunks" not in samples

@@ -15,6 +15,7 @@ from semsearch.index.build.builder import build_index
 from semsearch.index.build.update import update_index
 from semsearch.index.embed import load_embedder
 from semsearch.web import create_app
+from semsearch.web.served import served_index
 from tests.conftest import FAKE_MIN_SCORE
 from tests.index.test_update import write_jsonl
 
@@ -52,11 +53,11 @@ def test_reload_serves_the_new_version(tmp_path: Path, embedder: Any) -> None:
     first = version(client)
     assert client.get("/api/search?q=sleeper+trains&mode=keyword").get_json()["results"] == []
     update_index(index, embedder, add=[write_jsonl(tmp_path / "b.jsonl", ["rail"])])
-    assert app.extensions["semsearch"]["live"].reload() is True
+    assert served_index(app).reload() is True
     assert version(client) != first
     hits = client.get("/api/search?q=sleeper+trains&mode=keyword").get_json()["results"]
     assert hits[0]["article"]["id"] == "rail"
-    assert app.extensions["semsearch"]["live"].reload() is False  # nothing new
+    assert served_index(app).reload() is False  # nothing new
 
 
 def test_watcher_picks_up_an_index_built_after_start(tmp_path: Path, embedder: Any) -> None:
@@ -73,7 +74,7 @@ def test_watcher_picks_up_an_index_built_after_start(tmp_path: Path, embedder: A
         assert client.get("/readyz").status_code == 200
         assert client.get("/api/search?q=tidal+lagoon").get_json()["results"]
     finally:
-        app.extensions["semsearch"]["live"].stop()
+        served_index(app).stop()
 
 
 def test_failed_reload_keeps_the_last_good_version(tmp_path: Path, embedder: Any) -> None:
@@ -87,7 +88,7 @@ def test_failed_reload_keeps_the_last_good_version(tmp_path: Path, embedder: Any
     with (index / "store.sqlite").open("r+b") as store:
         store.seek(200)
         store.write(b"\x00garbage\x00")
-    live = app.extensions["semsearch"]["live"]
+    live = served_index(app)
     assert live.reload() is False
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.get_json()["index"]["version"] == good
@@ -144,7 +145,7 @@ def test_each_request_sees_one_version(tmp_path: Path, embedder: Any) -> None:
 
     publish(sources[0])
     app = make_app(index)
-    live = app.extensions["semsearch"]["live"]
+    live = served_index(app)
     problems: list[str] = []
     answers: list[str] = []
     stop = threading.Event()
@@ -186,11 +187,11 @@ def test_rollback_to_the_served_version_clears_the_reload_error(
     index = tmp_path / "idx"
     build_index([write_jsonl(tmp_path / "a.jsonl", ["tides"])], index, embedder)
     app = make_app(index)
-    live = app.extensions["semsearch"]["live"]
+    live = served_index(app)
     good_link = os.readlink(index)
     update_index(index, embedder, add=[write_jsonl(tmp_path / "b.jsonl", ["rail"])])
     (index / "store.sqlite").write_bytes(b"broken")
-    assert live.reload() is False and app.extensions["semsearch"]["reload_error"]
+    assert live.reload() is False and served_index(app).reload_error
     rollback = tmp_path / "rollback-link"
     os.symlink(good_link, rollback)
     os.replace(rollback, index)
@@ -201,13 +202,13 @@ def test_rollback_to_the_served_version_clears_the_reload_error(
 def test_replaced_service_is_closed_after_its_grace(
     tmp_path: Path, embedder: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("semsearch.web.live.RETIRE_AFTER_SECONDS", 0.05)
+    monkeypatch.setattr("semsearch.web.served.RETIRE_AFTER_SECONDS", 0.05)
     index = tmp_path / "idx"
     build_index([write_jsonl(tmp_path / "a.jsonl", ["tides"])], index, embedder)
     app = make_app(index)
-    old = app.extensions["semsearch"]["service"]
+    old = served_index(app).service
     build_index([write_jsonl(tmp_path / "b.jsonl", ["rail"])], index, embedder)
-    assert app.extensions["semsearch"]["live"].reload() is True
+    assert served_index(app).reload() is True
     time.sleep(0.5)
     with pytest.raises(sqlite3.ProgrammingError):  # its connection (and file) released
         old.search("tidal lagoon", 1, mode="keyword")
@@ -252,7 +253,7 @@ def test_a_service_handed_in_is_never_closed(
 ) -> None:
     """The app did not open a SEARCH_SERVICE given to create_app: a reload must not close
     it (its owner, here the whole test session, still uses it)."""
-    monkeypatch.setattr("semsearch.web.live.RETIRE_AFTER_SECONDS", 0.01)
+    monkeypatch.setattr("semsearch.web.served.RETIRE_AFTER_SECONDS", 0.01)
     app = create_app({"TESTING": True, "SEARCH_SERVICE": demo_service, "ADMIN_KEY": KEY})
     response = app.test_client().post(
         "/api/admin/reload", headers={"Authorization": f"Bearer {KEY}"}

@@ -10,7 +10,7 @@ path), which runs the real C++ core as a child process listening on a unix socke
 Keyword search has two modes:
 
 - `"product"` (what `semsearch publish` writes): the product's own BM25, the weights of the
-  embedded index's bm25s matrix (Lucene's formula, the product's stemmed index words) sent
+  index directory's bm25s matrix (Lucene's formula, the product's stemmed index words) sent
   as sparse vectors whose dimensions are term ids; a query is the sparse vector of its
   index words (1.0 each) and the engine's inner product is exactly bm25s's score. A passage
   also keeps its term ids (`terms`), so "does a passage hold every query word" is an
@@ -20,39 +20,21 @@ Keyword search has two modes:
   keeps IDF as passages come and go, but its scores differ from the product's (docs/scaling.md
   measures the overlap).
 
-Filters mean what the embedded store's SQL means (`semsearch.search.query.Filters.sql`):
+Filters mean what the store's SQL means (`semsearch.index.storage.store.ArticleFilter`):
 dates compared as ISO strings with a prefix's last value included, a publication matched
 case-folded against the article's and its syndicated copies', an author as a case-folded
 substring of the byline. Fusion, grouping, highlighting and the article metadata stay in
 the product; this module answers only "which chunk ids, with what score".
 
-A catalog record (`write_record`/`read_record`, collection `<name>__meta`) holds the
-manifest of what was published, which passage collection and store copy are current and
-which collections and store folders the index owns: publishing swaps it with one upsert of
-its head row (the parts it names are written first, under a fresh nonce), as the directory
-backend swaps its link.
-
-An engine is named by an engine URI (`parse_engine_uri`; `read_engine_record` reads its
-catalog), what both `semsearch publish` (`semsearch.index.build.publish`) and the serving
-backend (`semsearch.search.backend`) are given:
-
-- `milvus:///abs/path/engine.db?collection=news` (or `milvus:rel/engine.db?...`): Milvus
-  Lite, its engine a child process of this one on a unix socket;
-- `milvus+unix:///run/engine.sock?collection=news`: an engine process already running on
-  a unix socket (`semsearch engine`), shared by every server process on the machine;
-- `milvus+http://host:19530?collection=news` (or `milvus+https`): a Milvus cluster; its
-  token, if any, from `SEMSEARCH_ENGINE_TOKEN`, never in the URI.
-
-`timeout=N` (whole seconds, default 5) bounds each engine call, retries included.
+The catalog of what is published (`semsearch.index.storage.milvus.catalog`) and the engine
+URIs (`semsearch.index.storage.milvus.address`) live beside this client.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import re
-import subprocess
 import threading
 import uuid
 import warnings
@@ -60,11 +42,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 
-from semsearch.errors import IndexMismatchError, IndexUnavailableError
+from semsearch.errors import IndexUnavailableError
 from semsearch.index.text.analysis import fold_case
 
 if TYPE_CHECKING:
@@ -85,18 +66,9 @@ INSERT_BATCH = 1_000
 #: Milvus answers at most this many hits per search (its `topk` limit).
 MAX_LIMIT = 16_384
 KEYWORD_MODES = ("product", "engine")
-_META_PART = 60_000  # characters of a catalog record per row (VARCHAR holds 65,535 bytes)
 
-ENGINE_SCHEMES = ("milvus", "milvus+unix", "milvus+http", "milvus+https")
-#: The layout of what `semsearch publish` writes into an engine (the catalog record, the
-#: passage collection's fields); a server refuses another.
-ENGINE_FORMAT = 1
-#: The catalog key of the published index.
-CURRENT_KEY = "current"
 #: The table of the published store that maps index words to the engine's term ids.
 TERMS_TABLE = "engine_terms"
-DEFAULT_ENGINE_COLLECTION = "semsearch"
-DEFAULT_ENGINE_TIMEOUT = 5
 
 
 def published_number(published: str | None) -> int:
@@ -143,7 +115,7 @@ class EnginePassage:
 @dataclass(frozen=True)
 class EngineFilter:
     """Which passages a query may return; every field empty means all of them. The same
-    meaning as the store's SQL filters (`Filters.sql`)."""
+    meaning as the store's SQL filters (`ArticleFilter.sql`)."""
 
     published_from: str | None = None  # ISO date prefixes, both ends included
     published_to: str | None = None
@@ -202,7 +174,7 @@ class MilvusPassages:
     uri: str
     collection: str = DEFAULT_COLLECTION
     token: str = ""
-    #: "FLAT" answers exactly, as the embedded FAISS index does at small sizes; a cluster
+    #: "FLAT" answers exactly, as the directory's FAISS index does at small sizes; a cluster
     #: would use "HNSW" or "IVF_FLAT" (Milvus Lite has only FLAT and IVF_FLAT).
     vector_index: str = "FLAT"
     #: Seconds a call may take, retries included: pymilvus otherwise retries a lost engine
@@ -255,7 +227,7 @@ class MilvusPassages:
                     ) from exc
             return connection.client
 
-    def _call(self, what: str, method: str, *args: Any, **kwargs: Any) -> Any:
+    def call(self, what: str, method: str, *args: Any, **kwargs: Any) -> Any:
         """A client call with the timeout; a failure drops the client and is an unavailable
         index (the details go to the log, the message says what did not answer)."""
         client = self.client
@@ -300,7 +272,7 @@ class MilvusPassages:
 
     def check(self) -> None:
         """Raise IndexUnavailableError unless the engine answers and holds the collection."""
-        if not self._call("a health check", "has_collection", self.collection):
+        if not self.call("a health check", "has_collection", self.collection):
             log.warning("the search engine at %s has no collection %s", self.uri, self.collection)
             # What is missing, not where (the message reaches /readyz).
             raise IndexUnavailableError(
@@ -308,7 +280,7 @@ class MilvusPassages:
             )
 
     def exists(self) -> bool:
-        return bool(self._call("a lookup", "has_collection", self.collection))
+        return bool(self.call("a lookup", "has_collection", self.collection))
 
     def create(self, dimension: int, *, replace: bool = False) -> None:
         """Make the collection (schema, keyword field, indexes); `replace` drops an old one."""
@@ -358,14 +330,14 @@ class MilvusPassages:
                 "terms", DataType.ARRAY, element_type=DataType.INT64, max_capacity=MAX_TERMS
             )
         indexes = client.prepare_index_params()
-        # Vectors are unit length: inner product is the cosine, as in the embedded index.
+        # Vectors are unit length: inner product is the cosine, as in the directory's index.
         vector_params = {"nlist": 128} if self.vector_index == "IVF_FLAT" else {}
         indexes.add_index(
             "vector", index_type=self.vector_index, metric_type="IP", params=vector_params
         )
         sparse_metric = "BM25" if self.keyword_mode == "engine" else "IP"
         indexes.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type=sparse_metric)
-        self._call(
+        self.call(
             "creating a collection",
             "create_collection",
             self.collection,
@@ -377,7 +349,7 @@ class MilvusPassages:
     def drop(self) -> None:
         """Drop the collection, if there is one."""
         if self.exists():
-            self._call("dropping a collection", "drop_collection", self.collection)
+            self.call("dropping a collection", "drop_collection", self.collection)
 
     def write(self, passages: Iterable[EnginePassage]) -> int:
         """Insert or replace passages by chunk id; how many were written."""
@@ -419,19 +391,19 @@ class MilvusPassages:
         return row
 
     def _upsert(self, rows: list[dict[str, object]]) -> int:
-        result = self._call("writing passages", "upsert", self.collection, rows)
+        result = self.call("writing passages", "upsert", self.collection, rows)
         return int(result.get("upsert_count", len(rows)))
 
     def delete_articles(self, article_ids: Sequence[str]) -> None:
         """Remove every passage of these articles."""
         if article_ids:
             expression = EngineFilter(article_ids=tuple(article_ids)).expression()
-            self._call("deleting passages", "delete", self.collection, filter=expression)
+            self.call("deleting passages", "delete", self.collection, filter=expression)
 
     def count(self, filters: EngineFilter | None = None) -> int:
         """Passages in the collection (that the filter lets through)."""
         expression = (filters or EngineFilter()).expression()
-        rows = self._call(
+        rows = self.call(
             "counting", "query", self.collection, filter=expression, output_fields=["count(*)"]
         )
         return int(rows[0]["count(*)"])
@@ -470,7 +442,7 @@ class MilvusPassages:
             expression = f"{expression} and {scope}"
         # A search, not a query: Milvus Lite 2.5.1 fails a query whose answer is empty
         # ("Unsupported data type: 0"); a passage holding the terms scores above zero.
-        hits = self._call(
+        hits = self.call(
             "an exact-match check",
             "search",
             self.collection,
@@ -487,7 +459,7 @@ class MilvusPassages:
         """The stored vectors of these chunk ids (those the collection has)."""
         if not chunk_ids:
             return {}
-        rows = self._call(
+        rows = self.call(
             "reading vectors",
             "get",
             self.collection,
@@ -507,7 +479,7 @@ class MilvusPassages:
         limit = min(int(k), MAX_LIMIT)
         if limit <= 0:
             return []
-        hits = self._call(
+        hits = self.call(
             "a search",
             "search",
             self.collection,
@@ -522,100 +494,12 @@ class MilvusPassages:
             Candidate(int(hit["id"]), str(hit["entity"]["article_id"]), float(hit["distance"]))
             for hit in hits[0]
         ]
-        # Ties in chunk id order, as the embedded indexes break them.
+        # Ties in chunk id order, as the directory's indexes break them.
         return sorted(found, key=lambda c: (-c.score, c.chunk_id))
-
-    def write_record(self, key: str, record: dict[str, Any]) -> None:
-        """Keep a JSON record under `key` in this collection's catalog (`<name>__meta`),
-        replacing the old one in one upsert.
-
-        The parts are written first under a fresh nonce, then the head row that names the
-        nonce and the part count: a reader sees the old record or the whole new one, never
-        parts of both. The parts of the record before the old one are deleted then (a
-        reader may still be reading the old one's)."""
-        meta = self._meta()
-        old_head = meta._call("reading the catalog", "get", meta.collection, ids=[key])
-        old = _head(old_head[0]["value"]) if old_head else {}
-        nonce = uuid.uuid4().hex
-        text = json.dumps(record, sort_keys=True)
-        parts = [text[i : i + _META_PART] for i in range(0, len(text), _META_PART)] or [""]
-        rows = [
-            {"key": f"{key}/{nonce}/{i}", "value": part, "vector": [0.0, 0.0]}
-            for i, part in enumerate(parts)
-        ]
-        previous = {"nonce": old.get("nonce"), "parts": old.get("parts", 0)}
-        head_value = json.dumps({"parts": len(parts), "nonce": nonce, "previous": previous})
-        head = {"key": key, "value": head_value, "vector": [0.0, 0.0]}
-        meta._call("writing the catalog", "upsert", meta.collection, rows)
-        meta._call("writing the catalog", "upsert", meta.collection, [head])
-        before = old.get("previous") or {}
-        stale = _part_keys(key, before.get("nonce"), int(before.get("parts") or 0))
-        if stale:
-            try:
-                meta._call("tidying the catalog", "delete", meta.collection, ids=stale)
-            except IndexUnavailableError:  # the switch is made: leftovers are harmless
-                log.warning("old parts of catalog record %r left in %s", key, meta.collection)
-
-    def read_record(self, key: str) -> dict[str, Any] | None:
-        """The JSON record kept under `key`, or None."""
-        meta = self.with_collection(f"{self.collection}__meta")
-        if not meta.exists():
-            return None
-        head = meta._call("reading the catalog", "get", meta.collection, ids=[key])
-        if not head:
-            return None
-        try:
-            found = json.loads(head[0]["value"])
-            parts = int(found["parts"])
-            keys = _part_keys(key, found.get("nonce"), parts)
-            rows = {
-                r["key"]: r["value"]
-                for r in meta._call("reading the catalog", "get", meta.collection, ids=keys)
-            }
-            if set(rows) != set(keys):
-                raise IndexUnavailableError(
-                    f"the catalog record {key!r} of {self.collection!r} is incomplete: "
-                    "publish the index again"
-                )
-            record = json.loads("".join(rows[k] for k in keys))
-        except (ValueError, KeyError, TypeError) as exc:  # JSONDecodeError is a ValueError
-            log.warning("catalog record %r of %s on %s: %r", key, meta.collection, self.uri, exc)
-            raise IndexUnavailableError(
-                f"the catalog record {key!r} of {self.collection!r} cannot be read: "
-                "publish the index again"
-            ) from exc
-        if not isinstance(record, dict):
-            raise IndexUnavailableError(
-                f"the catalog record {key!r} of {self.collection!r} is not a record: "
-                "publish the index again"
-            )
-        return record
-
-    def _meta(self) -> MilvusPassages:
-        from pymilvus import DataType
-
-        meta = self.with_collection(f"{self.collection}__meta")
-        if not meta.exists():
-            client = self.client
-            schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
-            schema.add_field("key", DataType.VARCHAR, is_primary=True, max_length=256)
-            schema.add_field("value", DataType.VARCHAR, max_length=MAX_TEXT)
-            schema.add_field("vector", DataType.FLOAT_VECTOR, dim=2)  # Milvus needs one
-            indexes = client.prepare_index_params()
-            indexes.add_index("vector", index_type="FLAT", metric_type="L2")
-            meta._call(
-                "creating the catalog",
-                "create_collection",
-                meta.collection,
-                schema=schema,
-                index_params=indexes,
-                consistency_level="Strong",
-            )
-        return meta
 
     def collections(self) -> list[str]:
         """Every collection of the engine."""
-        return [str(name) for name in self._call("listing collections", "list_collections")]
+        return [str(name) for name in self.call("listing collections", "list_collections")]
 
     def close(self) -> None:
         """Disconnect (Milvus Lite stops its engine process once this process exits)."""
@@ -626,147 +510,5 @@ class MilvusPassages:
             client.close()
 
 
-def _head(value: str) -> dict[str, Any]:
-    """A catalog head row's value ({} when it cannot be read)."""
-    try:
-        head = json.loads(value)
-    except ValueError:
-        return {}
-    return head if isinstance(head, dict) else {}
-
-
-def _part_keys(key: str, nonce: str | None, parts: int) -> list[str]:
-    """The row keys of a catalog record's parts ("key/i" for records written before the
-    nonce)."""
-    return [f"{key}/{nonce}/{i}" if nonce else f"{key}/{i}" for i in range(parts)]
-
-
 #: The sparse dimension of a passage with no index word: never a query's term id.
 _NO_TERM = 2**32 - 2
-
-
-def is_engine_uri(index: str | Path) -> bool:
-    """Whether `index` names a search engine rather than an index directory."""
-    return isinstance(index, str) and index.split(":", 1)[0].lower() in ENGINE_SCHEMES
-
-
-@dataclass(frozen=True)
-class EngineAddress:
-    """An engine URI taken apart: the client's URI, the index's name, the call timeout."""
-
-    client_uri: str
-    collection: str
-    timeout: int
-
-    def passages(self, collection: str | None = None) -> MilvusPassages:
-        """A client for one of the engine's collections (the catalog's by default)."""
-        return MilvusPassages(
-            self.client_uri,
-            collection or self.collection,
-            token=os.environ.get("SEMSEARCH_ENGINE_TOKEN", ""),
-            timeout=self.timeout,
-        )
-
-
-def parse_engine_uri(uri: str) -> EngineAddress:
-    """The client URI, collection and timeout of an engine URI (see the module docstring)."""
-    parsed = urlparse(uri)
-    params = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
-    unknown = set(params) - {"collection", "timeout"}
-    if unknown:
-        raise IndexUnavailableError(
-            f"engine URI {uri!r}: unknown parameter {sorted(unknown)[0]!r} (collection, timeout)"
-        )
-    collection = params.get("collection", DEFAULT_ENGINE_COLLECTION)
-    try:
-        timeout = int(params.get("timeout", DEFAULT_ENGINE_TIMEOUT))
-    except ValueError:
-        raise IndexUnavailableError(f"engine URI {uri!r}: timeout is whole seconds") from None
-    scheme = parsed.scheme.lower()
-    if scheme == "milvus":
-        path = (parsed.netloc + parsed.path) if parsed.netloc else parsed.path
-        if not path.endswith(".db"):
-            raise IndexUnavailableError(f"engine URI {uri!r}: a Milvus Lite path ends in .db")
-        client_uri = str(Path(path).absolute())
-    elif scheme == "milvus+unix":
-        client_uri = f"unix:{parsed.path}"
-    elif scheme in ("milvus+http", "milvus+https"):
-        client_uri = f"{scheme.split('+')[1]}://{parsed.netloc}{parsed.path}"
-    else:
-        raise IndexUnavailableError(f"{uri!r} is not an engine URI ({', '.join(ENGINE_SCHEMES)})")
-    if timeout < 1:
-        raise IndexUnavailableError(f"engine URI {uri!r}: timeout must be at least 1 second")
-    return EngineAddress(client_uri, collection, timeout)
-
-
-def read_engine_record(uri: str) -> dict[str, Any]:
-    """The catalog record of the index published at `uri`, or a clear error."""
-    catalog = parse_engine_uri(uri).passages()
-    try:
-        record = catalog.read_record(CURRENT_KEY)
-    finally:
-        catalog.close()  # a client of its own (a connection each): the watcher polls this
-    if record is None:
-        raise IndexUnavailableError(
-            f"no index published at {uri}: publish one with "
-            f"`semsearch publish INDEX_DIR --to {uri}`"
-        )
-    if record.get("engine_format") != ENGINE_FORMAT:
-        raise IndexMismatchError(
-            f"the index at {uri} has engine format {record.get('engine_format')}, this program "
-            f"reads {ENGINE_FORMAT}: publish it again with this version of semsearch"
-        )
-    return record
-
-
-def start_lite_engine(db_path: Path, socket_path: Path) -> subprocess.Popen[bytes]:
-    """Start Milvus Lite's engine on `db_path` as its own process, serving `unix:<socket>`
-    (no TCP port), for clients in other processes (`uri="unix:<socket>"`) as a cluster
-    would be reached. The caller holds the database's lock for as long as the engine runs
-    (the engine stops when it is released): stop it with `stop_lite_engine`."""
-    import fcntl
-
-    with warnings.catch_warnings():
-        # milvus-lite 2.5 imports pkg_resources, which warns on import: not ours to fix.
-        warnings.filterwarnings(
-            "ignore", message="pkg_resources is deprecated", category=UserWarning
-        )
-        from milvus_lite.server import BIN_PATH
-
-    db_path = db_path.absolute()
-    lock_path = db_path.parent / f".{db_path.name}.lock"
-    lock = lock_path.open("a")
-    try:
-        fcntl.lockf(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError as exc:
-        lock.close()
-        raise IndexUnavailableError(f"{db_path} is open in another engine process") from exc
-    env = {k: v for k, v in os.environ.items() if k not in ("LD_LIBRARY_PATH", "DYLD_LIBRARY_PATH")}
-    env["LD_LIBRARY_PATH"] = BIN_PATH + ":" + os.environ.get("LD_LIBRARY_PATH", "")
-    args = [
-        os.path.join(BIN_PATH, "milvus"),
-        str(db_path),
-        f"unix:{socket_path}",
-        os.environ.get("LOG_LEVEL", "ERROR"),
-        str(lock_path),
-    ]
-    process = subprocess.Popen(args, env=env, cwd=str(db_path.parent))
-    process.lock_file = lock  # type: ignore[attr-defined]  # held as long as the engine runs
-    return process
-
-
-def stop_lite_engine(process: subprocess.Popen[bytes], kill: bool = False) -> None:
-    """Stop an engine from `start_lite_engine` (`kill`: SIGKILL, as a crash would)."""
-    import fcntl
-
-    if kill:
-        process.kill()
-    lock = getattr(process, "lock_file", None)
-    if lock is not None:
-        fcntl.lockf(lock, fcntl.LOCK_UN)  # the engine stops when its lock is released
-        lock.close()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=5)

@@ -1,23 +1,22 @@
-"""The index a server answers from, and how a new version takes its place while serving.
+"""The index a server answers from, held in one typed object, and how a new version takes
+its place while serving.
 
-A build, `add` or `delete` publishes a new version by swapping the index link (see
-`semsearch.index.storage.directory`). `LiveIndex.reload` loads that version beside the one served,
-checks it (manifest, checksums, model), warms it up, and only then swaps the reference the
-views read. A request reads the reference once and uses that service to the end, so it sees
-the old version or the new one, never a mix. The old service is closed a minute later,
-long after the requests still holding it have finished.
+A build, `add` or `delete` publishes a new version (a directory's link moves; an engine's
+catalog names a new collection). `ServedIndex.reload` loads that version beside the one
+served, checks it (manifest, checksums, model), warms it up, and only then swaps the
+reference the views read. A request reads the reference once and uses that service to the
+end, so it sees the old version or the new one, never a mix. The old service is closed a
+minute later, long after the requests still holding it have finished.
 
 If the new version cannot be loaded, the server keeps answering from the last good one and
-`/readyz` says why (`reload_error`). A watcher thread polls the link (a `realpath`, a few
-microseconds) every `RELOAD_INTERVAL` seconds; the admin endpoint reloads on demand.
+`/readyz` says why (`reload_error`). A watcher thread polls what the index name points at
+(`semsearch.search.backends.index_target`: a `realpath` for a directory, a catalog read for
+an engine) every `RELOAD_INTERVAL` seconds; the admin endpoint reloads on demand. An engine
+that stops answering leaves the service in place (requests get 503, `/readyz` says why), and
+the next request after it is back is answered again: the client reconnects by itself.
 
-An index in a search engine (`--index milvus://...`, `semsearch.search.backend`) is watched
-the same way through its catalog: a new `semsearch publish` is a new version. An engine that
-stops answering leaves the service in place (requests get 503, `/readyz` says why), and the
-next request after it is back is answered again: the client reconnects by itself.
-
-The state lives in `app.extensions["semsearch"]`, a dict the views and metrics read:
-`service` (a SearchService or None), `error` (why there is none), `reload_error`, `live`.
+The app keeps one `ServedIndex` (`create_app` makes it); views, metrics and the server read
+it through `served_index()`, as flaskr's views read the database through `get_db()`.
 """
 
 from __future__ import annotations
@@ -25,13 +24,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from flask import Flask, current_app
+
 from semsearch.errors import SemsearchError
 from semsearch.index.embed import Embedder, load_embedder
-from semsearch.index.storage.directory import resolve_index_dir
-from semsearch.search.backend import EngineBackend, is_engine_uri, read_engine_record
+from semsearch.index.live import LiveWriter
+from semsearch.search.backends import index_target
 from semsearch.search.service import SearchService
 from semsearch.settings import get_setting
 
@@ -41,57 +43,56 @@ log = logging.getLogger(__name__)
 RETIRE_AFTER_SECONDS = 60.0
 
 
-def index_target(index: str | Path) -> str | Path:
-    """What the index name points to now: a directory's current version folder, or an
-    engine's published version and collection (`uri#version#collection`, read from its
-    catalog: the same version published again is a new collection)."""
-    if is_engine_uri(index):
-        record = read_engine_record(str(index))
-        return f"{index}#{record['manifest']['version']}#{record['passages']}"
-    return resolve_index_dir(Path(index))
+#: The key of the app's ServedIndex in `app.extensions`.
+EXTENSION = "semsearch"
 
 
-def served_target(service: SearchService) -> str | Path:
-    """What `index_target` said when `service` was loaded."""
-    if isinstance(service.backend, EngineBackend):
-        return f"{service.version_dir}#{service.backend.passages.collection}"
-    return service.version_dir
+def served_index(app: Flask | None = None) -> ServedIndex:
+    """The app's served index (the current app's, in a request)."""
+    held: ServedIndex = (app or current_app).extensions[EXTENSION]
+    return held
 
 
-class LiveIndex:
-    """Loads, watches and swaps the served index; `state` is the dict the views read."""
+class ServedIndex:
+    """The service a server answers from (None until one loads, with `error` saying why),
+    how it is loaded, watched and swapped, and what went wrong with the last reload."""
 
     def __init__(
         self,
-        state: dict[str, Any],
-        index_dir: str | Path | None,
+        index: str | Path | None,
         settings: dict[str, Any],
         warm_up: bool = True,
+        service: SearchService | None = None,
     ) -> None:
-        self.state = state
         # An engine URI stays a string (a Path would fold its "//").
-        self.index_dir: str | Path | None = (
-            index_dir if is_engine_uri(index_dir or "") else Path(index_dir) if index_dir else None
-        )
+        self.index: str | Path | None = index
         self.settings = settings
         self.warm_up = warm_up
+        #: The service answering now; read it once per request (a reload swaps it).
+        self.service: SearchService | None = service
+        #: Why no service is loaded (None when one is).
+        self.error: str | None = None
+        #: Why the last reload failed while an older version kept answering.
+        self.reload_error: str | None = None
         self.reloads = {"ok": 0, "failed": 0}
+        #: Called with True or False after every reload attempt (the metrics count them).
+        self.on_reload: list[Callable[[bool], None]] = []
+        #: Called after an admin reload, to have the other worker processes reload too;
+        #: the server sets it (`semsearch.web.workers`), a lone process has nobody to tell.
+        self.notify_others: Callable[[], None] = lambda: None
+        #: The index's writer (`semsearch.index.live.open_writer`), opened on the first write.
+        self.writer: LiveWriter | None = None
         self._embedder: Embedder | None = None
         self._lock = threading.Lock()  # one load at a time
-        self._failed_target: str | Path | None = None
+        self._failed_target: str | None = None
         self._loaded: SearchService | None = None  # the last service this object loaded
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
-        state.setdefault("service", None)
-        state.setdefault("error", None)
-        state.setdefault("reload_error", None)
-        state["live"] = self
-        self.on_reload: list[Any] = []  # callables(ok: bool), e.g. the metrics counter
 
     def load(self) -> bool:
         """The first load at start-up: on failure the reason is kept for `/readyz`."""
-        if self.index_dir is None:
-            self.state["error"] = "no index configured: set SEMSEARCH_INDEX_DIR or use --index"
+        if self.index is None:
+            self.error = "no index configured: set SEMSEARCH_INDEX_DIR or use --index"
             return False
         return self.reload(force=True)
 
@@ -100,45 +101,43 @@ class LiveIndex:
 
         Returns True when a new version is being served. A version that failed to load is
         not tried again by the watcher until the link moves (`force` tries anyway)."""
-        if self.index_dir is None:
+        if self.index is None:
             return False
         with self._lock:
-            current: SearchService | None = self.state["service"]
+            current = self.service
             try:
-                target = index_target(self.index_dir)
+                target = index_target(self.index)
             except SemsearchError as exc:
                 if current is None:
-                    self.state["error"] = str(exc)
+                    self.error = str(exc)
                     return False
                 # The engine is not answering: keep the service (/readyz says why) and
                 # look again on the next poll.
-                log.warning("index %s: cannot tell its version now: %s", self.index_dir, exc)
+                log.warning("index %s: cannot tell its version now: %s", self.index, exc)
                 return False
-            if not force and current is not None and served_target(current) == target:
+            if not force and current is not None and current.target == target:
                 # Back on the version served (a rollback, say): nothing failed any more.
-                self.state["reload_error"] = None
+                self.reload_error = None
                 self._failed_target = None
                 return False
             if not force and target == self._failed_target:
                 return False
             started = time.perf_counter()
             try:
-                service = SearchService(self.index_dir, self._get_embedder(), self.settings)
+                service = SearchService(self.index, self._get_embedder(), self.settings)
                 if self.warm_up:
                     service.warm_up()
             except SemsearchError as exc:
                 self._failed_target = target
                 self._record(ok=False)
                 if current is None:
-                    self.state["error"] = str(exc)
+                    self.error = str(exc)
                     log.error("index not loaded: %s", exc)
                 else:
-                    self.state["reload_error"] = (
-                        f"{exc} (still serving version {current.manifest.version})"
-                    )
+                    self.reload_error = f"{exc} (still serving version {current.manifest.version})"
                     log.error("reload failed, still serving %s: %s", current.manifest.version, exc)
                 return False
-            self.state.update(service=service, error=None, reload_error=None)
+            self.service, self.error, self.reload_error = service, None, None
             self._failed_target = None
             if current is not None and current is self._loaded:
                 self._retire(current)  # one handed in (create_app's SEARCH_SERVICE) is not ours
@@ -165,7 +164,7 @@ class LiveIndex:
     def _get_embedder(self) -> Embedder:
         """The model is loaded once and shared by every version served."""
         if self._embedder is None:
-            current = self.state["service"]
+            current = self.service
             if current is not None:
                 self._embedder = current.embedder
             else:
@@ -181,7 +180,7 @@ class LiveIndex:
 
     def watch(self, interval: float) -> None:
         """Poll the index link every `interval` seconds in a daemon thread."""
-        if interval <= 0 or self.index_dir is None or self._watcher is not None:
+        if interval <= 0 or self.index is None or self._watcher is not None:
             return
 
         def run() -> None:
@@ -193,7 +192,7 @@ class LiveIndex:
 
         self._watcher = threading.Thread(target=run, name="semsearch-index-watcher", daemon=True)
         self._watcher.start()
-        log.info("watching %s for new versions every %.1fs", self.index_dir, interval)
+        log.info("watching %s for new versions every %.1fs", self.index, interval)
 
     def stop(self) -> None:
         """Stop the watcher (tests; the server's watcher dies with the process)."""

@@ -1,0 +1,56 @@
+"""Where a query's candidates come from: one protocol (`base.py`), one module per backend,
+one factory.
+
+- `directory`: an index directory's FAISS vectors, bm25s keyword index and SQLite store;
+  whatever no other kind claims is taken for a directory;
+- `milvus`: an index published into Milvus (`milvus://...`, `milvus+unix://...`,
+  `milvus+http://...`).
+
+`open_backend(index)` asks each registered kind whether it handles the name and opens the
+index with the first that does; callers never ask which one they hold. A new backend is one
+module with a `Backend` and a `BackendKind`, registered here (or by a plug-in, with
+`register_backend_kind`); the search tests run against every registered kind through the
+`backend_service` fixture of tests/search/conftest.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from semsearch.search.backends.base import Backend, BackendKind, Candidates, Scope
+from semsearch.search.backends.directory import DirectoryKind
+from semsearch.search.backends.milvus import MilvusKind
+
+__all__ = [
+    "Backend",
+    "BackendKind",
+    "Candidates",
+    "Scope",
+    "backend_kind",
+    "open_backend",
+    "register_backend_kind",
+]
+
+#: The registered kinds, asked in order; the directory kind, which takes any name, is last.
+_KINDS: list[BackendKind] = [MilvusKind()]
+_FALLBACK: BackendKind = DirectoryKind()
+
+
+def register_backend_kind(kind: BackendKind) -> None:
+    """Add a kind of backend, asked before the ones already registered."""
+    _KINDS.insert(0, kind)
+
+
+def backend_kind(index: str | Path) -> BackendKind:
+    """The kind of backend that opens `index`."""
+    return next((kind for kind in _KINDS if kind.handles(index)), _FALLBACK)
+
+
+def open_backend(index: str | Path) -> Backend:
+    """The backend of the index `index` names now, checked and loaded."""
+    return backend_kind(index).open(index)
+
+
+def index_target(index: str | Path) -> str:
+    """What `index` points at now (its current version): the reload watcher polls it."""
+    return backend_kind(index).target(index)

@@ -1,0 +1,174 @@
+"""The directory backend: an index directory's FAISS vectors, bm25s keyword index and SQLite
+store, the product's default (`semsearch.index.storage.directory` writes it)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from semsearch.errors import IndexUnavailableError
+from semsearch.index.storage.article_index import ArticleIndex
+from semsearch.index.storage.directory import resolve_index_dir
+from semsearch.index.storage.keyword_index import KeywordIndex
+from semsearch.index.storage.manifest import (
+    ARTICLE_KEYWORD_DIR,
+    KEYWORD_DIR,
+    STORE_NAME,
+    VECTORS_NAME,
+    read_manifest,
+    verify_files,
+)
+from semsearch.index.storage.store import ArticleFilter, ServedStore
+from semsearch.index.storage.vectors import read_vector_index, search_vectors, stored_vectors
+from semsearch.search.backends.base import Backend, Candidates, Scope
+from semsearch.search.keyword import has_all_terms
+from semsearch.search.similar import article_vector, nearest_chunks
+
+if TYPE_CHECKING:
+    import faiss
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ChunkScope(Scope):
+    """The chunk ids a filter admits."""
+
+    chunk_ids: tuple[int, ...] = ()
+
+
+class DirectoryBackend:
+    """One version folder of an index directory, checked against its manifest and loaded."""
+
+    kind = "directory"
+
+    def __init__(self, version_dir: Path) -> None:
+        self.version_dir = version_dir
+        self.manifest = read_manifest(version_dir)
+        verify_files(version_dir, self.manifest)
+        _single_threaded_faiss()
+        try:
+            # Mapped, not read, where FAISS can (IVF): start-up does not read the whole file.
+            self.vectors: faiss.Index = read_vector_index(version_dir / VECTORS_NAME, mmap=True)
+        except RuntimeError as exc:
+            raise IndexUnavailableError(f"cannot read {VECTORS_NAME}: {exc}; rebuild") from exc
+        chunks = self.manifest.counts["chunks"]
+        if self.vectors.ntotal != chunks:
+            raise IndexUnavailableError(
+                f"{VECTORS_NAME} holds {self.vectors.ntotal} vectors, the manifest says "
+                f"{chunks} chunks: rebuild the index"
+            )
+        self.keyword = KeywordIndex(version_dir / KEYWORD_DIR)
+        # Article-level evidence (semsearch.search.articles); indexes built before it lack it.
+        self.articles = ArticleIndex.open(version_dir / ARTICLE_KEYWORD_DIR)
+        self.store = ServedStore(version_dir / STORE_NAME)
+
+    def target(self) -> str:
+        return str(self.version_dir)
+
+    def scope(self, where: ArticleFilter) -> Scope | None:
+        ids = self.store.chunk_ids_matching(where)
+        return ChunkScope(empty=not ids, chunk_ids=tuple(ids))
+
+    def dense(self, vector: np.ndarray, depth: int, scope: Scope | None) -> Candidates:
+        allowed = _chunk_ids(scope)
+        return search_vectors(
+            self.vectors, vector, depth, None if allowed is None else np.asarray(allowed)
+        )
+
+    def analysis_language(self, language: str | None) -> str:
+        return self.keyword.analysis_language(language)
+
+    def languages(self) -> frozenset[str]:
+        return frozenset(self.keyword.languages)
+
+    def keyword_coverage(self, text: str, language: str | None = None) -> float:
+        return self.keyword.coverage(text, language)
+
+    def keyword_search(
+        self, text: str, depth: int, scope: Scope | None, language: str | None = None
+    ) -> Candidates:
+        allowed = _chunk_ids(scope)
+        return self.keyword.search(
+            text, depth, None if allowed is None else list(allowed), language
+        )
+
+    def has_all_terms(self, text: str, scope: Scope | None, language: str | None = None) -> bool:
+        allowed = _chunk_ids(scope)
+        return has_all_terms(
+            self.keyword, text, None if allowed is None else list(allowed), language
+        )
+
+    def idf_coverage(self, text: str, chunk_id: int, language: str | None = None) -> float | None:
+        return self.keyword.idf_coverage(text, chunk_id, language)
+
+    def article_vector(
+        self, chunk_ids: Sequence[int], encode: Callable[[], np.ndarray]
+    ) -> np.ndarray:
+        return article_vector(self.vectors, chunk_ids, encode)
+
+    def stored_vectors(self, chunk_ids: Sequence[int]) -> np.ndarray | None:
+        return stored_vectors(self.vectors, chunk_ids)
+
+    def nearest(self, vector: np.ndarray, depth: int, exclude: Sequence[int]) -> Candidates:
+        return nearest_chunks(self.vectors, vector, depth, exclude)
+
+    def check(self) -> None:
+        """Files, once loaded, do not go away (the connection holds the store open)."""
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def _chunk_ids(scope: Scope | None) -> tuple[int, ...] | None:
+    if scope is None:
+        return None
+    if not isinstance(scope, ChunkScope):
+        raise TypeError(f"a directory backend cannot apply {type(scope).__name__}")
+    return scope.chunk_ids
+
+
+class DirectoryKind:
+    """Index directories: a name is a path whose link points at the current version."""
+
+    name = "directory"
+
+    def handles(self, index: str | Path) -> bool:
+        return True  # the fallback: whatever no other kind claims is a path
+
+    def open(self, index: str | Path) -> Backend:
+        return DirectoryBackend(resolve_index_dir(Path(index)))
+
+    def target(self, index: str | Path) -> str:
+        return str(resolve_index_dir(Path(index)))
+
+    def source_directory(self, index: str | Path) -> Path:
+        return Path(index)
+
+    def after_update(self, index: str | Path, source: Path) -> str:
+        """An update publishes the directory's new version itself."""
+        return ""
+
+
+def directory_backend(backend: Backend) -> DirectoryBackend:
+    """The backend as an index directory's, for the build-time tools that read FAISS and
+    bm25s themselves (fusion tuning, calibration, relevance studies); a clear error else."""
+    if not isinstance(backend, DirectoryBackend):
+        raise IndexUnavailableError(
+            f"this needs an index directory; the index is served by the {backend.kind} backend"
+        )
+    return backend
+
+
+def _single_threaded_faiss() -> None:
+    """One OpenMP thread per FAISS search: a server runs many searches at once, one per
+    request thread, and OpenMP threads spinning against each other made searches several
+    times slower under load (docs/benchmarks.md)."""
+    import faiss
+
+    faiss.omp_set_num_threads(1)

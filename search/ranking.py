@@ -1,0 +1,345 @@
+"""Ranking one query: candidates from the backend, fusion, article-level evidence, and the
+hits joined with their passages and articles, de-duplicated and grouped.
+
+`Ranker` holds what depends only on the loaded index and its settings (fusion, the no-match
+threshold, the candidate depth, the article weight), computed once at load; `rank` answers a
+validated query to the depth its page needs. Paging, facets and date inference stay in the
+service (`semsearch.search.service`), which calls this.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from semsearch.index.embed import Embedder
+from semsearch.index.storage.store import StoredChunk
+from semsearch.search.articles import article_share, blend
+from semsearch.search.backends import Backend, Candidates, Scope
+from semsearch.search.budget import NO_DEADLINE, Deadline
+from semsearch.search.date_preference import prefer_in_range
+from semsearch.search.dates import InferredDates
+from semsearch.search.facets import date_ordered, matched_chunks
+from semsearch.search.fusion import Fusion, for_coverage, fuse, per_query_fusion
+from semsearch.search.highlight import NearDuplicates, best_sentence, find_highlights, shingle
+from semsearch.search.query import MAX_DEPTH, Query
+from semsearch.search.results import Hit, Passage, article_ref
+from semsearch.settings import explicit_setting, get_setting
+
+log = logging.getLogger(__name__)
+
+#: With group=article, the most other passages listed under an article.
+MAX_ALSO = 3
+
+
+@dataclass(frozen=True)
+class RankingSettings:
+    """What ranking reads from the index and the settings, once, at load."""
+
+    fusion: Fusion
+    #: The "no good match" threshold on the best dense similarity.
+    min_score: float
+    #: Candidates taken from each retriever before fusion (at least; k raises it).
+    candidates: int
+    #: The largest share of a passage's score its article's evidence may take.
+    article_weight: float
+    #: The chunker's passage budget in word pieces (a query's share is measured against it).
+    passage_tokens: int
+    #: Whether hybrid weighs its keyword list per query (`fusion.per_query_fusion`).
+    per_query_fusion: bool = False
+
+    @classmethod
+    def load(cls, manifest: Any, settings: Mapping[str, Any]) -> RankingSettings:
+        """A chosen setting (config or environment) wins, then what the build tuned or
+        calibrated for this collection and model (the manifest), then the defaults."""
+        tuned = manifest.fusion or {}
+
+        def pick(name: str, tuned_name: str) -> Any:
+            chosen = explicit_setting(name, settings)
+            return chosen if chosen is not None else tuned.get(tuned_name, get_setting(name))
+
+        min_score = explicit_setting("min_score", settings)
+        if min_score is None:
+            min_score = (manifest.no_match or {}).get("min_score")
+        if min_score is None:
+            min_score = get_setting("min_score", settings)
+        return cls(
+            fusion=Fusion(
+                method=str(pick("fusion", "method")),
+                dense_weight=float(pick("dense_weight", "dense_weight")),
+                rrf_k=int(get_setting("rrf_k", settings)),
+            ),
+            min_score=float(min_score),
+            candidates=int(get_setting("candidates", settings)),
+            article_weight=float(get_setting("article_weight", settings)),
+            passage_tokens=int(manifest.chunker.get("chunk_tokens") or 200),
+            per_query_fusion=bool(get_setting("per_query_fusion", settings)),
+        )
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """One round of retrieval at one depth: the dense, keyword and fused lists and the
+    matched chunk ids; or, in `refusal`, why nothing is answered."""
+
+    dense: Candidates = field(default_factory=list)
+    keyword: Candidates = field(default_factory=list)
+    ranked: Candidates = field(default_factory=list)
+    matched: list[int] = field(default_factory=list)
+    refusal: str | None = None
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """The ranked hits of one query to the depth its page needs, and what facets reuse:
+    the matched chunk ids of its first candidate list, its query vector and depth."""
+
+    hits: list[Hit]
+    reason: str | None = None
+    matched: list[int] = field(default_factory=list)
+    vector: np.ndarray | None = None
+    depth: int = 0
+
+
+class Ranker:
+    """Ranks queries over one loaded backend; thread-safe (it keeps no per-query state)."""
+
+    def __init__(self, backend: Backend, embedder: Embedder, settings: RankingSettings) -> None:
+        self.backend = backend
+        self.embedder = embedder
+        self.settings = settings
+        self.chunk_count = int(backend.manifest.counts["chunks"])
+
+    def rank(
+        self,
+        query: Query,
+        scope: Scope | None,
+        preferred: InferredDates | None = None,
+        deadline: Deadline = NO_DEADLINE,
+    ) -> Ranking:
+        """The ranked, de-duplicated (and grouped) hits from the first to the end of the
+        query's page, one more to tell whether a next page exists; with a `preferred` date
+        range, the strong matches of those dates first (`search.date_preference`);
+        SearchTimeoutError once `deadline` has passed."""
+        if scope is not None and scope.empty:
+            return Ranking([], "no article matches the filters")
+        vector = None
+        if query.mode in ("dense", "hybrid"):
+            vector = self.embedder.encode_query(query.text)  # embedders are thread-safe
+        # Candidates well beyond k: fusion, duplicates and grouping all eat into them. The
+        # first depth depends on k alone, not on the page: every page ranks the same list.
+        depth = max(self.settings.candidates, query.k * 4)
+        if query.group:
+            depth = max(depth, query.k * 10)
+        first_depth = depth
+        wanted = query.model_copy(update={"k": min(query.page * query.k + 1, MAX_DEPTH)})
+        marked_from = (query.page - 1) * query.k  # the first hit of the page returned
+        ranked: Candidates = []
+        dense_scores: dict[int, float] = {}
+        keyword_scores: dict[int, float] = {}
+        matched: list[int] | None = None
+        while True:
+            found = self.retrieve(query, vector, scope, depth)
+            if found.refusal is not None:
+                return Ranking([], found.refusal)
+            dense_scores.update(found.dense)
+            keyword_scores.update(found.keyword)
+            fused = found.ranked
+            if matched is None:
+                matched = found.matched
+                if preferred is not None:
+                    fused = prefer_in_range(
+                        fused,
+                        self._published_of,
+                        preferred.published_from,
+                        preferred.published_to,
+                        query.mode,
+                    )
+                if query.sort != "relevance":
+                    # The matches, not the whole collection, ordered by date: one fixed set.
+                    facts = self.backend.store.article_facts(matched)
+                    in_order = dict(found.ranked)
+                    by_date = date_ordered(
+                        [(cid, in_order[cid]) for cid in matched], facts, query.sort == "newest"
+                    )
+                    hits = self.hits(
+                        wanted, by_date, dense_scores, keyword_scores, deadline, marked_from
+                    )
+                    return Ranking(hits, None, matched, vector, first_depth)
+            # A deeper list fuses differently (min-max spans move): keep the order already
+            # ranked and append only the new candidates, so no page re-orders earlier ones.
+            seen = {cid for cid, _ in ranked}
+            ranked = ranked + [(cid, score) for cid, score in fused if cid not in seen]
+            hits = self.hits(wanted, ranked, dense_scores, keyword_scores, deadline, marked_from)
+            exhausted = len(found.dense) < depth and len(found.keyword) < depth
+            if len(hits) >= wanted.k or exhausted or depth >= self.chunk_count:
+                return Ranking(hits, None, matched, vector, first_depth)
+            # A few long articles or many duplicates used up the candidates: look deeper.
+            depth = min(depth * 4, self.chunk_count)
+
+    def retrieve(
+        self,
+        query: Query,
+        vector: np.ndarray | None,
+        scope: Scope | None,
+        depth: int,
+        *,
+        rank_articles: bool = True,
+    ) -> Retrieval:
+        """One round of retrieval at `depth`; without `rank_articles` the fused list is not
+        re-scored with article-level evidence (facets only count its matches)."""
+        if scope is not None and scope.empty:
+            return Retrieval(refusal="no article matches the filters")
+        threshold = self.settings.min_score
+        dense: Candidates = []
+        keyword: Candidates = []
+        if vector is not None:
+            dense = self.backend.dense(vector, depth, scope)
+            if dense and dense[0][1] < threshold:
+                if not self._exact_match(query, scope):
+                    return Retrieval(
+                        refusal=f"no passage is close enough to the query (best similarity "
+                        f"{dense[0][1]:.2f}, threshold {threshold:.2f})"
+                    )
+                # Answering on the exact match alone: no passage under the threshold
+                # rides along on its dense score.
+                dense = []
+        if query.mode in ("keyword", "hybrid"):
+            keyword = self.backend.keyword_search(query.text, depth, scope, query.lang)
+            if query.mode == "keyword" and not keyword:
+                return Retrieval(refusal="no passage contains any of the query's words")
+        if query.mode == "dense":
+            ranked = dense
+        elif query.mode == "keyword":
+            ranked = keyword
+        else:
+            fusion = self._query_fusion(query, keyword)
+            coverage = self.backend.keyword_coverage(query.text, query.lang) if keyword else 1.0
+            ranked = fuse(dense, keyword, for_coverage(fusion, coverage))
+            if rank_articles:
+                ranked = self._with_articles(query, vector, ranked, fusion)
+        return Retrieval(dense, keyword, ranked, matched_chunks(dense, keyword, ranked, threshold))
+
+    def _query_fusion(self, query: Query, keyword: Candidates) -> Fusion:
+        """The collection's fusion, its keyword weight scaled by how much of the query's IDF
+        the keyword list's best passage holds (`semsearch.search.fusion.per_query_fusion`);
+        as it is when per_query_fusion is off or the backend cannot say."""
+        fusion = self.settings.fusion
+        if not keyword or not self.settings.per_query_fusion:
+            return fusion
+        coverage = self.backend.idf_coverage(query.text, keyword[0][0], query.lang)
+        return fusion if coverage is None else per_query_fusion(fusion, coverage)
+
+    def _published_of(self, chunk_ids: Sequence[int]) -> dict[int, str | None]:
+        """The publication date of each chunk's article."""
+        facts = self.backend.store.article_facts(chunk_ids)
+        return {cid: fact.published for cid, fact in facts.items()}
+
+    def _exact_match(self, query: Query, scope: Scope | None) -> bool:
+        """In hybrid mode, a passage with every query word is evidence enough to answer:
+        a rare name can be far from everything in meaning and still be right there."""
+        if query.mode != "hybrid":
+            return False
+        return self.backend.has_all_terms(query.text, scope, query.lang)
+
+    def _with_articles(
+        self, query: Query, vector: np.ndarray | None, fused: Candidates, fusion: Fusion
+    ) -> Candidates:
+        """The fused passages re-scored with their articles' whole-article evidence
+        (`semsearch.search.articles`); unchanged without it or at article_weight 0."""
+        articles = self.backend.articles
+        if self.settings.article_weight <= 0 or articles is None or vector is None or not fused:
+            return fused
+        share = article_share(
+            len(self.embedder.token_offsets(query.text)), self.settings.passage_tokens
+        )
+        weight = self.settings.article_weight * share
+        if weight <= 0:
+            return fused
+        chunk_article = self.backend.store.article_keys([cid for cid, _ in fused])
+        keys = sorted(set(chunk_article.values()))
+        dense = articles.dense_scores(vector, keys)
+        keyword = articles.keyword_scores(query.text, keys, query.lang)
+        return blend(fused, chunk_article, dense, keyword, fusion, weight)
+
+    def hits(
+        self,
+        query: Query,
+        ranked: Candidates,
+        dense: dict[int, float],
+        keyword: dict[int, float],
+        deadline: Deadline = NO_DEADLINE,
+        marked_from: int = 0,
+    ) -> list[Hit]:
+        """Join ranked chunk ids with their text and article, drop near-duplicates, group;
+        the query's words and best sentence are marked in the hits from `marked_from` on
+        (the page returned), not in the earlier ones a deep page ranks past."""
+        kept: list[Hit] = []
+        by_article: dict[str, int] = {}
+        seen = NearDuplicates()
+
+        def passage_of(chunk: StoredChunk, place: int) -> Passage:
+            if place < marked_from:
+                return Passage(chunk.text, chunk.chunk_id, chunk.start, chunk.end)
+            # Built only for what is returned: highlighting is the costly part of a hit.
+            highlights = find_highlights(chunk.text, query.text, query.lang)
+            return Passage(
+                chunk.text,
+                chunk.chunk_id,
+                chunk.start,
+                chunk.end,
+                tuple(highlights),
+                best_sentence(chunk.text, query.text, chunk.sentences, highlights, query.lang),
+            )
+
+        for chunk_id, score, chunk in self.fetched(ranked, first=max(2 * query.k, 20)):
+            deadline.check()
+            if chunk is None:  # the manifest checks make this unreachable; never fail a query
+                log.error("chunk %d is ranked but not in the store", chunk_id)
+                continue
+            article_id = chunk.article["id"]
+            if query.group and article_id in by_article:
+                index = by_article[article_id]
+                if len(kept[index].also) < MAX_ALSO:
+                    also = (*kept[index].also, passage_of(chunk, index))
+                    kept[index] = replace(kept[index], also=also)
+                continue
+            if len(kept) >= query.k:
+                if query.group:
+                    continue  # still collecting passages for the articles already listed
+                break
+            if not seen.add_if_new(shingle(chunk.text)):
+                continue  # a syndicated copy or a repeated paragraph
+            by_article[article_id] = len(kept)
+            kept.append(
+                Hit(
+                    score=round(score, 4),
+                    passage=passage_of(chunk, len(kept)),
+                    article=article_ref(chunk.article),
+                    dense_score=_rounded(dense.get(chunk_id)),
+                    keyword_score=_rounded(keyword.get(chunk_id)),
+                )
+            )
+        return kept
+
+    def fetched(
+        self, ranked: Candidates, first: int
+    ) -> Iterator[tuple[int, float, StoredChunk | None]]:
+        """The ranked chunks with their text and article, read from the store a page at a
+        time: most queries need little more than k of the candidates, and reading all of
+        them (hundreds, for hybrid) was most of a query's time."""
+        start, size = 0, first
+        while start < len(ranked):
+            page = ranked[start : start + size]
+            stored = self.backend.store.fetch_chunks([cid for cid, _ in page])
+            for chunk_id, score in page:
+                yield chunk_id, score, stored.get(chunk_id)
+            start, size = start + size, size * 2
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)

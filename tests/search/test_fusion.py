@@ -1,0 +1,253 @@
+"""Fusion of the dense and keyword lists, and its build-time tuning per collection."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from semsearch.index.build.builder import build_index
+from semsearch.search.fusion import Fusion, fuse, per_query_fusion
+from semsearch.search.service import SearchService
+from tests.support.corpus import write_jsonl
+from tests.support.fake_embedder import HashingEmbedder
+
+
+def test_rrf_and_linear_fusion_by_hand() -> None:
+    dense = [(1, 0.9), (2, 0.8), (3, 0.1)]
+    keyword = [(3, 12.0), (1, 6.0), (4, 1.0)]
+    rrf = fuse(dense, keyword, Fusion("rrf", 0.5, rrf_k=1))
+    # 1: .5/2 + .5/3; 3: .5/4 + .5/2; 2: .5/3; 4: .5/4
+    assert [cid for cid, _ in rrf] == [1, 3, 2, 4]
+    linear = fuse(dense, keyword, Fusion("linear", 0.5))
+    scores = dict(linear)
+    assert scores[1] == pytest.approx(0.5 * 1.0 + 0.5 * (5 / 11))
+    assert scores[3] == pytest.approx(0.5 * 0.0 + 0.5 * 1.0)
+    assert [cid for cid, _ in fuse(dense, keyword, Fusion("linear", 1.0))][:3] == [1, 2, 3]
+    with pytest.raises(ValueError):
+        Fusion("max", 0.5)
+
+
+def test_build_tunes_fusion_and_search_uses_it(tmp_path: Path) -> None:
+    import random
+
+    from semsearch.search.tuning import GRID, build_tuner
+
+    rng = random.Random(7)
+    vocabulary = [f"w{i}" for i in range(400)]
+    records = []
+    for i in range(40):
+        topic = rng.sample(vocabulary, 30)  # each article its own words
+        sentences = [" ".join(rng.choices(topic, k=10)).capitalize() + "." for _ in range(8)]
+        records.append({"id": f"a{i}", "title": f"Article {i}", "text": " ".join(sentences)})
+    write_jsonl(tmp_path / "a.jsonl", records)
+    embedder = HashingEmbedder(dimension=256, max_seq_tokens=40)
+    report = build_index(
+        [tmp_path / "a.jsonl"],
+        tmp_path / "idx",
+        embedder,
+        tune=build_tuner(embedder),
+    )
+    fusion = report.fusion
+    assert fusion is not None and fusion["probes"] >= 30
+    assert any(
+        f.method == fusion["method"] and f.dense_weight == fusion["dense_weight"] for f in GRID
+    )
+    grid_best = max(fusion["grid"].values())
+    if fusion["best_probe_setting"] == f"{fusion['method']}:{fusion['dense_weight']}":
+        assert fusion["probe_mrr_10"] == grid_best
+    else:  # the default was kept: the best setting's gain was within the noise
+        assert (fusion["method"], fusion["dense_weight"]) == ("linear", 0.6)
+        assert fusion["best_gain_over_default"] <= 2 * fusion["best_gain_standard_error"]
+    service = SearchService(tmp_path / "idx", embedder)
+    assert service.manifest.fusion == fusion
+    assert (service.fusion().method, service.fusion().dense_weight) == (
+        fusion["method"],
+        fusion["dense_weight"],
+    )
+    override = SearchService(tmp_path / "idx", embedder, {"fusion": "rrf", "dense_weight": 0.9})
+    assert (override.fusion().method, override.fusion().dense_weight) == ("rrf", 0.9)
+
+
+def test_one_passage_articles_are_tuned_with_held_out_copies(tmp_path: Path) -> None:
+    """News wires and abstracts are one passage each: the probes cannot find an article by
+    its other passages, so each probe scores its passage without the probe's sentence."""
+    import random
+
+    from semsearch.search.tuning import build_tuner, make_probes
+
+    rng = random.Random(3)
+    vocabulary = [f"w{i}" for i in range(400)]
+    records = []
+    for i in range(60):
+        topic = rng.sample(vocabulary, 30)
+        sentences = [" ".join(rng.choices(topic, k=10)).capitalize() + "." for _ in range(3)]
+        records.append({"id": f"a{i}", "title": f"Article {i}", "text": " ".join(sentences)})
+    write_jsonl(tmp_path / "a.jsonl", records)
+    embedder = HashingEmbedder(dimension=256, max_seq_tokens=200)
+    report = build_index(
+        [tmp_path / "a.jsonl"], tmp_path / "idx", embedder, tune=build_tuner(embedder)
+    )
+    assert report.chunks == 60  # one passage each
+    fusion = report.fusion
+    assert fusion is not None, "a one-passage collection must still be tuned"
+    assert fusion["probe_kind"] == "held-out copies"
+    assert fusion["held_out_probes"] == fusion["probes"] >= 30
+    assert fusion["chosen_by"] in ("probes", "default") and fusion["reason"]
+    # The held-out sentences are hard to find among 60 articles of shared words only if the
+    # sentence were gone with its passage: with held-out copies most probes find theirs.
+    assert fusion["probe_mrr_10"] > 0.5
+    service = SearchService(tmp_path / "idx", embedder)
+    text = {r["id"]: r["text"] for r in records}
+    for probe in make_probes(service, count=20, single_passage=True):
+        (held,) = probe.held_out
+        assert held.chunk_id in probe.excluded
+        whole = " ".join(text[probe.article_id].split())
+        assert len(held.text) < len(whole)
+        assert held.text.split() != whole.split()
+        assert set(held.text.split()) <= set(whole.split())
+
+
+def test_tuning_works_whatever_weight_the_environment_sets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A weight off the grid (0.55) once made the build fail after all its embedding."""
+    from semsearch.search.tuning import build_tuner
+
+    monkeypatch.setenv("SEMSEARCH_DENSE_WEIGHT", "0.55")
+    records = [
+        {
+            "id": f"a{i}",
+            "title": f"Article {i}",
+            "text": " ".join(
+                f"Sentence {j} of article {i} about topic{i} and item{j}." for j in range(12)
+            ),
+        }
+        for i in range(40)
+    ]
+    write_jsonl(tmp_path / "a.jsonl", records)
+    embedder = HashingEmbedder(dimension=128, max_seq_tokens=40)
+    report = build_index(
+        [tmp_path / "a.jsonl"],
+        tmp_path / "idx",
+        embedder,
+        tune=build_tuner(embedder),
+    )
+    assert report.fusion is not None and report.fusion["dense_weight"] in {
+        w / 10 for w in range(11)
+    }
+    # The environment still wins when searching.
+    assert SearchService(tmp_path / "idx", embedder).fusion().dense_weight == 0.55
+
+
+def test_a_probe_gain_within_the_noise_keeps_the_default() -> None:
+    from semsearch.search.tuning import NOISE_ERRORS, paired_gain
+
+    default = [1.0, 0.5, 0.0, 0.25] * 50
+    noisy = [1.0, 0.5, 0.1, 0.25] * 25 + [0.5, 0.5, 0.0, 0.25] * 25  # +0.025 -0.125 ...
+    gain, error = paired_gain(noisy, default)
+    assert gain < NOISE_ERRORS * error
+    clear = [1.0, 1.0, 0.5, 0.5] * 50
+    gain, error = paired_gain(clear, default)
+    assert gain > NOISE_ERRORS * error and gain == pytest.approx(0.3125)
+
+
+def test_small_collections_keep_the_default_fusion(tmp_path: Path) -> None:
+    from semsearch.search.tuning import build_tuner
+
+    write_jsonl(tmp_path / "a.jsonl", [{"id": "x", "text": "One short article."}])
+    embedder = HashingEmbedder(dimension=64)
+    report = build_index(
+        [tmp_path / "a.jsonl"],
+        tmp_path / "idx",
+        embedder,
+        tune=build_tuner(embedder),
+    )
+    assert report.fusion is None
+    assert SearchService(tmp_path / "idx", embedder).fusion().dense_weight == 0.6
+
+
+def test_environment_fusion_setting_beats_the_tuned_one(news: SearchService, monkeypatch) -> None:
+    from dataclasses import replace
+
+    from semsearch.search.ranking import RankingSettings
+
+    # Read once, when an index is loaded: what the build tuned, unless the environment says.
+    manifest = replace(news.manifest, fusion={"method": "linear", "dense_weight": 0.2})
+    tuned = RankingSettings.load(manifest, {}).fusion
+    assert (tuned.method, tuned.dense_weight) == ("linear", 0.2)
+    monkeypatch.setenv("SEMSEARCH_DENSE_WEIGHT", "0.7")
+    chosen = RankingSettings.load(manifest, {}).fusion
+    assert (chosen.method, chosen.dense_weight) == ("linear", 0.7)
+
+
+def test_representation_study_ranks_as_the_service_does(tmp_path: Path) -> None:
+    """scripts/representation_study.py re-ranks full score matrices by hand; its baseline
+    must score exactly what the service's own lists score, or its variants mean nothing."""
+    import importlib.util
+
+    path = Path(__file__).parents[2] / "scripts" / "representation_study.py"
+    spec = importlib.util.spec_from_file_location("representation_study", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    import random
+
+    rng = random.Random(4)
+    topics = ["tidal power", "rye bread", "tram strike", "harbour silt", "school meals", "bee"]
+    records, mentions = [], {}
+    for i in range(24):
+        mix = rng.sample(topics, 3)
+        sentences = [
+            f"Line {n} of note {i} is about {rng.choice(mix)} and more."
+            # A word in few passages (a keyword list shorter than the depth) of many articles.
+            + (" It was corrected." if rng.random() < 0.04 else "")
+            for n in range(rng.randint(15, 60))
+        ]
+        mentions[f"a{i}"] = {t for t in topics if any(t in line for line in sentences)}
+        title = f"Note {i} on {mix[0]}"  # titles share words with the queries too
+        if i % 4 == 0:  # both top-100 lists in a few articles: the service looks deeper
+            title += ", revised"
+        records.append({"id": f"a{i}", "title": title, "text": " ".join(sentences)})
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", records)
+    embedder = HashingEmbedder(dimension=256)
+    build_index([corpus], tmp_path / "idx", embedder)
+    # The study emulates passage-level ranking: article-level evidence off.
+    service = SearchService(tmp_path / "idx", embedder, {"min_score": 0.0, "article_weight": 0.0})
+    # Every pair of topics is a query; judged at random among the articles that mention
+    # either, so that any change in the order of the top 10 changes nDCG.
+    pairs = [(a, b) for a in topics for b in topics if a < b]
+    queries = {f"q{n}": f"{a} {b}, {a}" for n, (a, b) in enumerate(pairs)}  # a word twice
+    qrels = {
+        f"q{n}": {doc: rng.randint(0, 2) for doc, seen in mentions.items() if seen & {a, b}}
+        for n, (a, b) in enumerate(pairs)
+    }
+    queries["rare"] = "corrected"
+    qrels["rare"] = {f"a{i}": rng.randint(0, 2) for i in range(24)}
+    queries["few"] = "revised note"  # every passage scores (few ties at the cut)
+    qrels["few"] = {f"a{i}": rng.randint(0, 2) for i in range(24)}
+    # k=10: lists 100 deep (the candidates setting), fewer than the passages.
+    results = module.study(service, queries, qrels, k=10)
+    baseline = next(value for name, value in results.items() if name.startswith("baseline"))
+    assert service.chunk_count > 100 + len(records)  # several passages an article
+    assert baseline[1] == pytest.approx(results["service"][1])
+    assert 0.2 < baseline[1] < 0.9, "the fixture should not be trivially ranked"
+    assert len(results) == 13  # the service, the baseline and eleven variants
+    assert all(0.0 <= hybrid <= 1.0 for _, hybrid in results.values())
+
+
+def test_full_coverage_keeps_the_collections_fusion() -> None:
+    assert per_query_fusion(Fusion("linear", 0.6), 1.0) == Fusion("linear", 0.6)
+
+
+def test_partial_coverage_moves_weight_to_dense() -> None:
+    # keyword 0.4 * 0.5 = 0.2; dense 0.6 / (0.6 + 0.2) = 0.75
+    assert per_query_fusion(Fusion("linear", 0.6), 0.5).dense_weight == pytest.approx(0.75)
+    # rrf keeps its method and constant
+    assert per_query_fusion(Fusion("rrf", 0.5, 30), 0.25) == Fusion("rrf", 0.8, 30)
+
+
+def test_no_coverage_is_dense_alone_and_keyword_alone_stays() -> None:
+    assert per_query_fusion(Fusion("linear", 0.6), 0.0).dense_weight == 1.0
+    assert per_query_fusion(Fusion("linear", 0.0), 0.3).dense_weight == 0.0
+    assert per_query_fusion(Fusion("linear", 0.0), 0.0).dense_weight == 1.0
