@@ -123,7 +123,7 @@ class Ranker:
     ) -> Ranking:
         """The ranked, de-duplicated (and grouped) hits from the first to the end of the
         query's page, one more to tell whether a next page exists; with a `preferred` date
-        range, the strong matches of those dates first (`search.date_preference`);
+        range, ties at the best score broken in its favour (`search.date_preference`);
         SearchTimeoutError once `deadline` has passed."""
         if scope is not None and scope.empty:
             return Ranking([], "no article matches the filters")

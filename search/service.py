@@ -266,7 +266,7 @@ class SearchService:
 
     def _with_inferred_dates(self, query: Query) -> tuple[Query, InferredDates | None]:
         """The query to run, and with infer_dates the date range its words name: a
-        preference among the strong matches, not a filter, and the question searched as
+        tie-breaker at the top, not a filter, and the question searched as
         typed (`semsearch.search.date_preference`); dates the user gave turn it off."""
         if not query.infer_dates or query.published_from or query.published_to:
             return query, None

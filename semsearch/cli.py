@@ -476,6 +476,67 @@ def _run_update(index_dir: str, model: str | None, quiet: bool, **change: Any) -
             bars.close()
 
 
+# --- live indexes (docs/live-index.md) ----------------------------------------------------
+
+
+@cli.command()
+@click.argument("index_dir", type=click.Path())
+@click.option("--model", default=None, help=_setting_help("model"))
+def live(index_dir: str, model: str | None) -> None:
+    """Make INDEX_DIR a live index: written while it serves (docs/live-index.md).
+
+    A built index is turned into a live one once (a new version, published atomically); a
+    folder that does not exist becomes an empty live index."""
+    from semsearch.index.embed import load_embedder
+    from semsearch.index.live import create_live_index
+    from semsearch.index.live.snapshot import make_live
+
+    try:
+        embedder = load_embedder(get_setting("model", {"model": model}))
+        if Path(index_dir).exists():
+            version = make_live(index_dir, embedder)
+        else:
+            version = create_live_index(index_dir, embedder)
+    except SemsearchError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{index_dir} is live: {version.name}")
+
+
+@cli.command()
+@click.argument("index_dir", type=click.Path(exists=True))
+@click.argument("dest", type=click.Path())
+def snapshot(index_dir: str, dest: str) -> None:
+    """Copy a live index into DEST, consistent while it takes writes."""
+    from semsearch.index.live.snapshot import snapshot as take_snapshot
+
+    try:
+        click.echo(f"snapshot of {index_dir} in {take_snapshot(index_dir, dest)}")
+    except SemsearchError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@cli.command()
+@click.argument("source", type=click.Path(exists=True, file_okay=False))
+@click.argument("index_dir", type=click.Path())
+def restore(source: str, index_dir: str) -> None:
+    """Serve the snapshot SOURCE as INDEX_DIR (a new version, swapped in atomically)."""
+    from semsearch.index.live.snapshot import restore as restore_snapshot
+
+    try:
+        click.echo(f"{index_dir} restored: {restore_snapshot(source, index_dir).name}")
+    except SemsearchError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@cli.command()
+@click.argument("index_dir", type=click.Path(exists=True))
+def compact(index_dir: str) -> None:
+    """Run a live index's due merges now, to completion (writes merge in the background)."""
+    from semsearch.index.live.merge import compact as run_compact
+
+    click.echo(f"{run_compact(index_dir)} merges")
+
+
 @cli.command()
 @click.argument("index_dir", type=click.Path(exists=True, file_okay=False))
 @click.option(

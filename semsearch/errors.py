@@ -57,3 +57,9 @@ class StorageFullError(SemsearchError):
     """The index's disk is full: the write was not made (nothing of it is served)."""
 
     status = 507
+
+
+class WriterBusyError(SemsearchError):
+    """Another writer held the index's lock for longer than the write could wait."""
+
+    status = 503

@@ -191,6 +191,11 @@ GROUPS = {
         "(e.g. `RATE_LIMIT`).",
     ),
     "cli": ("The command line", "Read by every `semsearch` command."),
+    "live": (
+        "The live index",
+        "Writes into a live index and its background merges (docs/live-index.md); read when "
+        "the index's writer or reader is opened.",
+    ),
 }
 
 DEFAULT_MODEL = "packaged:all-MiniLM-L6-v2"
@@ -374,6 +379,60 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("max_k", INTEGER, 100, "Most results one query may ask for.", "search"),
     Setting("max_query_chars", INTEGER, 4000, "Longest query accepted, in characters.", "search"),
+    # --- the live index ----------------------------------------------------------------------
+    Setting(
+        "live_refresh_seconds",
+        NUMBER,
+        0.2,
+        "Longest time a live index's reader goes without asking whether a write was "
+        "committed (one indexed row read); a write is searchable this long after its answer, "
+        "in every process, at most.",
+        "live",
+    ),
+    Setting(
+        "live_lock_timeout",
+        NUMBER,
+        30.0,
+        "Seconds a write waits for the index's writer lock (held by another write's commit, "
+        "a merge's swap or a build) before it is answered 503.",
+        "live",
+    ),
+    Setting(
+        "live_merge_factor",
+        INTEGER,
+        10,
+        "Segments of one size tier merged into one; also the size ratio between tiers.",
+        "live",
+    ),
+    Setting(
+        "live_max_segment",
+        INTEGER,
+        250_000,
+        "Most passages a merge makes one segment of: bounds a merge's memory and time.",
+        "live",
+    ),
+    Setting(
+        "live_hnsw_from",
+        INTEGER,
+        20_000,
+        "A merged segment of this many passages or more is searched through an HNSW graph; "
+        "smaller ones exactly.",
+        "live",
+    ),
+    Setting(
+        "live_hnsw_ef_search",
+        INTEGER,
+        256,
+        "HNSW candidates a search keeps per merged segment (efSearch): recall against speed.",
+        "live",
+    ),
+    Setting(
+        "live_max_id_length",
+        INTEGER,
+        256,
+        "Longest article id a write accepts; a longer one is refused.",
+        "live",
+    ),
     Setting(
         "search_timeout_ms",
         COUNT,

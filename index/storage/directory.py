@@ -29,8 +29,9 @@ import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
-from semsearch.errors import BuildError
+from semsearch.errors import BuildError, WriterBusyError
 from semsearch.index.storage.manifest import MANIFEST_NAME
 
 log = logging.getLogger(__name__)
@@ -50,8 +51,9 @@ def versions_dir(out: Path) -> Path:
 
 
 @contextlib.contextmanager
-def writer_lock(out: Path) -> Iterator[None]:
-    """Hold the one writer's lock of `out` (builds, adds and deletes take turns).
+def writer_lock(out: Path, timeout: float | None = None) -> Iterator[None]:
+    """Hold the one writer's lock of `out` (builds, adds, deletes and a live index's writes
+    take turns); with `timeout`, give up after that many seconds (WriterBusyError).
 
     Two writers that both start from version A would each publish A plus their own change,
     and the second would silently drop the first's. The lock is `flock` on a file beside
@@ -67,7 +69,7 @@ def writer_lock(out: Path) -> Iterator[None]:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
             log.warning("waiting for %s to finish writing %s", holder, out)
-            fcntl.flock(handle, fcntl.LOCK_EX)
+            _wait_for_lock(handle, timeout, f"{holder} is writing {out}")
         handle.seek(0)
         handle.truncate()
         handle.write(f"pid {os.getpid()}\n")
@@ -76,6 +78,24 @@ def writer_lock(out: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _wait_for_lock(handle: IO[str], timeout: float | None, holder: str) -> None:
+    """Block until the lock is ours, or raise WriterBusyError after `timeout` seconds."""
+    if timeout is None:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        return
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise WriterBusyError(
+                    f"{holder} for more than {timeout:g} s: try the write again"
+                ) from None
+            time.sleep(0.01)
 
 
 def new_staging_dir(out: Path) -> Path:

@@ -128,13 +128,21 @@ class StoredArticle:
 class StoreWriter:
     """Writes a store file inside a staging directory: a new one, or a copy being updated."""
 
-    def __init__(self, path: Path, *, create: bool = True) -> None:
+    def __init__(self, path: Path, *, create: bool = True, durable: bool = False) -> None:
         self.path = path
-        self.db = sqlite3.connect(path)
-        # A staging file (a crash discards it); the in-memory journal still lets one
-        # article's inserts be rolled back.
-        self.db.execute("PRAGMA journal_mode = MEMORY")
-        self.db.execute("PRAGMA synchronous = OFF")
+        if durable:
+            # A live index's store, written in place: each commit is the commit point of a
+            # write, durable before it is acknowledged, read meanwhile by other processes
+            # (WAL); the caller opens and commits its transactions (docs/live-index.md).
+            self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode = WAL")
+            self.db.execute("PRAGMA synchronous = FULL")
+        else:
+            self.db = sqlite3.connect(path)
+            # A staging file (a crash discards it); the in-memory journal still lets one
+            # article's inserts be rolled back.
+            self.db.execute("PRAGMA journal_mode = MEMORY")
+            self.db.execute("PRAGMA synchronous = OFF")
         if create:
             self.db.executescript(SCHEMA)
         # Chunk ids only grow: an update's new chunks come after every existing one.
@@ -232,6 +240,15 @@ class StoreWriter:
             "SELECT content_hash FROM articles WHERE id = ?", (article_id,)
         ).fetchone()
         return None if row is None else str(row[0])
+
+    def passages_of(self, article_id: str) -> list[tuple[int, str, str]]:
+        """An article's passages as (chunk id, article title, passage text), in order."""
+        rows = self.db.execute(
+            "SELECT c.id, a.title, c.text FROM chunks c JOIN articles a ON a.id = c.article_id "
+            "WHERE a.id = ? ORDER BY c.ordinal",
+            (article_id,),
+        ).fetchall()
+        return [(int(i), str(title), str(text)) for i, title, text in rows]
 
     def remove(self, article_id: str) -> list[int]:
         """Delete an article and its chunks; returns the chunk ids."""

@@ -3,6 +3,7 @@ one factory.
 
 - `directory`: an index directory's FAISS vectors, bm25s keyword index and SQLite store;
   whatever no other kind claims is taken for a directory;
+- `live`: a live index's segments, written while it serves (`semsearch.index.live`);
 - `milvus`: an index published into Milvus (`milvus://...`, `milvus+unix://...`,
   `milvus+http://...`).
 
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from semsearch.search.backends.base import Backend, BackendKind, Candidates, Scope
 from semsearch.search.backends.directory import DirectoryKind
+from semsearch.search.backends.live import LiveKind
 from semsearch.search.backends.milvus import MilvusKind
 
 __all__ = [
@@ -32,7 +34,7 @@ __all__ = [
 ]
 
 #: The registered kinds, asked in order; the directory kind, which takes any name, is last.
-_KINDS: list[BackendKind] = [MilvusKind()]
+_KINDS: list[BackendKind] = [MilvusKind(), LiveKind()]
 _FALLBACK: BackendKind = DirectoryKind()
 
 

@@ -17,13 +17,25 @@ from semsearch.search.service import SearchService
 from tests.conftest import FAKE_MIN_SCORE, NEWS_EMBEDDER
 from tests.support.fake_embedder import HashingEmbedder
 
-BACKENDS = ["directory", pytest.param("engine", marks=pytest.mark.process)]
+BACKENDS = ["directory", "live", pytest.param("engine", marks=pytest.mark.process)]
 
 
 def _open_demo(kind: str, demo_index: Path, folder: Path) -> str | Path:
     """The name to open the demo index by, on the backend `kind`."""
     if kind == "directory":
         return demo_index
+    if kind == "live":
+        # A copy of the demo index made live (its passages become segments), so the other
+        # backends keep the built one.
+        import shutil
+
+        from semsearch.index.live.snapshot import make_live
+        from semsearch.index.storage.directory import resolve_index_dir
+
+        copy = folder / "live"
+        shutil.copytree(resolve_index_dir(demo_index), copy)
+        make_live(copy, HashingEmbedder(dimension=256, max_seq_tokens=96))
+        return copy
     if kind == "engine":
         from semsearch.index.build.publish import publish_index
 

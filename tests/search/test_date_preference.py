@@ -23,24 +23,24 @@ def test_in_range_reads_prefixes_inclusively() -> None:
     assert in_range("2017-05-02", None, "2017-05")
 
 
-def test_the_strong_head_puts_the_range_first() -> None:
-    # Hybrid: strong is at least 0.8 of the best (1.0): chunks 1, 2, 3, 4 (0.80); 5 is weak.
-    ranked = [(1, 1.0), (2, 0.95), (3, 0.9), (4, 0.8), (5, 0.5), (6, 0.4)]
+def test_ties_at_the_top_put_the_range_first() -> None:
+    # Chunks 1, 2 and 3 share the best score; 4 (0.95) is close but not tied.
+    ranked = [(1, 1.0), (2, 1.0), (3, 1.0), (4, 0.95), (5, 0.5), (6, 0.4)]
     got = prefer_in_range(ranked, published_of, "2019", "2019", "hybrid")
-    assert [cid for cid, _ in got] == [2, 4, 1, 3, 5, 6]
-    # Nothing lost, scores as they were.
-    assert sorted(got) == sorted(ranked)
+    assert [cid for cid, _ in got] == [2, 1, 3, 4, 5, 6]
+    assert sorted(got) == sorted(ranked)  # nothing lost, scores as they were
 
 
-def test_nothing_in_range_leaves_the_order() -> None:
-    ranked = [(1, 1.0), (3, 0.9), (6, 0.2)]
+def test_a_date_never_lifts_a_weaker_hit() -> None:
+    # 2 and 4 are in 2019 but score below the best: the order stays the search's.
+    ranked = [(1, 1.0), (2, 0.99), (4, 0.8), (6, 0.4)]
+    assert prefer_in_range(ranked, published_of, "2019", None, "hybrid") == ranked
     assert prefer_in_range(ranked, published_of, "2021", None, "hybrid") == ranked
     assert prefer_in_range([], published_of, "2021", None, "hybrid") == []
 
 
-def test_dense_mode_uses_the_cosine_gap() -> None:
-    # Dense: strong within 0.04 of the best cosine (0.70): chunks 1 and 2 only.
-    ranked = [(1, 0.70), (2, 0.67), (4, 0.60)]
+def test_dense_ties_by_cosine() -> None:
+    ranked = [(1, 0.70), (2, 0.70), (4, 0.69)]
     got = prefer_in_range(ranked, published_of, "2019", None, "dense")
     assert [cid for cid, _ in got] == [2, 1, 4]
 

@@ -1,0 +1,328 @@
+"""Background merges of a live index's segments: tiered, bounded in memory, never blocking
+searches (docs/live-index.md, "Merges").
+
+The policy (`plan_merge`) is Lucene's tiered one, simplified: segments are put in tiers by
+size (`live_merge_factor` between tiers, everything under 1,000 passages in the first);
+a tier holding `live_merge_factor` segments has its oldest merged into one, never past
+`live_max_segment` passages; a segment with more than a third of its rows tombstoned is
+rewritten alone. A merge reads its inputs at one generation, writes the merged segment to
+`segments/<id>.partial/`, fsyncs and renames it, and only then takes the writer lock for one
+transaction that swaps it in (inputs out, merged in, the tombstones of the rows it left out
+forgotten, generation + 1). A SIGKILL before that transaction leaves the inputs served and a
+folder the next merge deletes; after it, the inputs' folders are deleted once no reader can
+still be loading them (`RETIRE_SECONDS`).
+
+One merge at a time per index: `merge_lock` is a second `flock`, taken without waiting; a
+process that cannot take it leaves the merging to the holder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import math
+import os
+import shutil
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from semsearch.index.live import catalog
+from semsearch.index.live.segments import (
+    Mask,
+    Segment,
+    fsync_dir,
+    read_folder,
+    write_folder,
+)
+from semsearch.index.storage.directory import crash_point, resolve_index_dir, writer_lock
+from semsearch.index.storage.manifest import STORE_NAME
+from semsearch.index.storage.store import StoreWriter
+from semsearch.settings import get_setting
+
+log = logging.getLogger(__name__)
+
+SEGMENTS_DIR = "segments"
+PARTIAL_SUFFIX = ".partial"
+#: Segments under this many passages count as this many for their tier (Lucene's floor).
+FLOOR = 1_000
+#: A segment with more than this share of its rows tombstoned is rewritten alone.
+RECLAIM_SHARE = 1 / 3
+#: How long a merged-away folder is kept for readers that listed it just before the swap.
+RETIRE_SECONDS = 60.0
+
+
+def plan_merge(
+    segments: list[catalog.SegmentRow],
+    dead: Mapping[int, int],
+    factor: int,
+    max_segment: int,
+) -> list[int]:
+    """The ids of the segments to merge next (empty: none). `dead` counts each segment's
+    tombstoned rows."""
+    for row in segments:
+        if row.passages and dead.get(row.id, 0) > RECLAIM_SHARE * row.passages:
+            return [row.id]
+    tiers: dict[int, list[catalog.SegmentRow]] = {}
+    for row in segments:
+        live = row.passages - dead.get(row.id, 0)
+        tier = int(math.log(max(live, FLOOR) / FLOOR, factor) + 1e-9)
+        tiers.setdefault(tier, []).append(row)
+    for tier in sorted(tiers):
+        rows = sorted(tiers[tier], key=lambda r: r.id)  # oldest first
+        if len(rows) < factor:
+            continue
+        picked: list[int] = []
+        total = 0
+        for row in rows[:factor]:
+            size = row.passages - dead.get(row.id, 0)
+            if total + size > max_segment and len(picked) >= 2:
+                break
+            picked.append(row.id)
+            total += size
+        if len(picked) >= 2 and total <= max_segment:
+            return picked
+    return []
+
+
+def merge_segments(segment_id: int, inputs: list[Segment], alive: list[Mask | None]) -> Segment:
+    """One segment of the alive rows of `inputs`, in chunk-id order, with one vocabulary."""
+    from scipy import sparse
+
+    vocabulary: dict[str, int] = {}
+    rows, columns, counts = [], [], []
+    ids, vectors, lengths = [], [], []
+    offset = 0
+    for segment, mask in zip(inputs, alive, strict=True):
+        keep = np.arange(len(segment)) if mask is None else np.flatnonzero(mask)
+        words = sorted(segment.vocabulary, key=segment.vocabulary.__getitem__)
+        column_of = np.asarray(
+            [vocabulary.setdefault(w, len(vocabulary)) for w in words], dtype=np.int64
+        )
+        matrix = sparse.csc_matrix(
+            (np.asarray(segment.counts), np.asarray(segment.rows), np.asarray(segment.indptr)),
+            shape=(len(segment), len(words)),
+        )
+        part = matrix.tocsr()[keep].tocoo()
+        rows.append(part.row.astype(np.int64) + offset)
+        columns.append(column_of[part.col] if len(words) else part.col.astype(np.int64))
+        counts.append(part.data.astype(np.float32))
+        ids.append(np.asarray(segment.ids)[keep])
+        vectors.append(np.asarray(segment.vectors[keep], dtype=np.float32))
+        lengths.append(np.asarray(segment.lengths)[keep])
+        offset += len(keep)
+    all_ids = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
+    order = np.argsort(all_ids, kind="stable")
+    new_row = np.empty(len(order), dtype=np.int64)
+    new_row[order] = np.arange(len(order))
+    matrix = sparse.csc_matrix(
+        (np.concatenate(counts), (new_row[np.concatenate(rows)], np.concatenate(columns))),
+        shape=(offset, len(vocabulary)),
+    )
+    matrix.sort_indices()
+    dimension = inputs[0].vectors.shape[1]
+    return Segment(
+        id=segment_id,
+        ids=all_ids[order].astype(np.int64),
+        vectors=(np.concatenate(vectors) if vectors else np.zeros((0, dimension)))[order].astype(
+            np.float32
+        ),
+        indptr=matrix.indptr.astype(np.int64),
+        rows=matrix.indices.astype(np.int32),
+        counts=matrix.data.astype(np.float32),
+        lengths=np.concatenate(lengths)[order].astype(np.float32),
+        vocabulary=vocabulary,
+    )
+
+
+@contextlib.contextmanager
+def merge_lock(out: Path) -> Iterator[bool]:
+    """The index's merge lock, without waiting: yields whether it is held."""
+    path = out.parent / f".{out.name}.merge.lock"
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def load_segment(db: Any, version: Path, row: catalog.SegmentRow, graph: bool = False) -> Segment:
+    """A listed segment, from the store (inline) or its folder (its graph with `graph`)."""
+    from semsearch.index.live.segments import from_blob
+
+    if row.kind == "inline":
+        data = catalog.read_segment_data(db, row.id)
+        if data is None:
+            raise FileNotFoundError(f"segment {row.id} is no longer in the store")
+        return from_blob(row.id, data)
+    return read_folder(row.id, version / SEGMENTS_DIR / str(row.id), graph=graph)
+
+
+def dead_rows(segment: Segment, tombstones: np.ndarray) -> Mask | None:
+    """A segment's alive flags under these (sorted) tombstones; None when all are alive."""
+    dead = segment.rows_of(tombstones)
+    if len(dead) == 0:
+        return None
+    alive = np.ones(len(segment), dtype=bool)
+    alive[dead] = False
+    return alive
+
+
+def run_merge(index: str | Path, settings: Mapping[str, Any] | None = None) -> bool:
+    """Run the one merge the policy asks for now, if any and if no other process merges
+    this index; returns whether a merge was swapped in."""
+    out = Path(os.path.abspath(index))
+    with merge_lock(out) as held:
+        if not held:
+            return False
+        version = resolve_index_dir(out)
+        store = StoreWriter(version / STORE_NAME, create=False, durable=True)
+        try:
+            merged = _merge_once(out, version, store, dict(settings or {}))
+            _collect_garbage(version, store)
+            return merged
+        finally:
+            store.db.close()
+
+
+def _merge_once(out: Path, version: Path, store: StoreWriter, settings: dict[str, Any]) -> bool:
+    db = store.db
+    db.execute("BEGIN")  # one read snapshot: segments and tombstones of one generation
+    try:
+        listed = catalog.read_segments(db)
+        tombstones = np.asarray(catalog.read_tombstones(db), dtype=np.int64)
+        loaded = {row.id: load_segment(db, version, row) for row in listed}
+    finally:
+        db.execute("COMMIT")
+    alive = {i: dead_rows(s, tombstones) for i, s in loaded.items()}
+    dead = {i: 0 if a is None else int((~a).sum()) for i, a in alive.items()}
+    plan = plan_merge(
+        listed,
+        dead,
+        int(get_setting("live_merge_factor", settings)),
+        int(get_setting("live_max_segment", settings)),
+    )
+    if not plan:
+        return False
+    timeout = float(get_setting("live_lock_timeout", settings))
+    with writer_lock(out, timeout=timeout):
+        db.execute("BEGIN IMMEDIATE")
+        state = catalog.read_state(db)
+        new_id = state.next_segment_id
+        catalog.set_state(db, _with(state, next_segment_id=new_id + 1))
+        db.execute("COMMIT")
+    inputs = [loaded[i] for i in plan]
+    masks = [alive[i] for i in plan]
+    merged = merge_segments(new_id, inputs, masks)
+    dropped = np.concatenate(
+        [s.ids[~m] for s, m in zip(inputs, masks, strict=True) if m is not None]
+        or [np.zeros(0, dtype=np.int64)]
+    )
+    folder = version / SEGMENTS_DIR / str(new_id)
+    partial = folder.with_name(folder.name + PARTIAL_SUFFIX)
+    hnsw_from = int(get_setting("live_hnsw_from", settings))
+    write_folder(merged, partial, graph=len(merged) >= hnsw_from)
+    crash_point("merge-written")
+    os.rename(partial, folder)
+    fsync_dir(folder.parent)
+    with writer_lock(out, timeout=timeout):
+        if resolve_index_dir(out) != version:  # a build or restore replaced the index
+            shutil.rmtree(folder, ignore_errors=True)
+            return False
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            now_listed = {row.id for row in catalog.read_segments(db)}
+            if not set(plan) <= now_listed:
+                db.execute("ROLLBACK")
+                shutil.rmtree(folder, ignore_errors=True)
+                return False
+            state = catalog.read_state(db)
+            catalog.remove_segments(db, plan, time.time())
+            if len(merged):
+                catalog.add_segment(db, new_id, len(merged), state.generation + 1, None)
+            catalog.drop_tombstones(db, dropped.tolist())
+            catalog.set_state(db, _with(state, generation=state.generation + 1))
+            crash_point("merge-before-swap")
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+    if not len(merged):
+        shutil.rmtree(folder, ignore_errors=True)
+    log.info(
+        "merged segments %s into %d (%d passages, %d tombstones dropped)",
+        plan,
+        new_id,
+        len(merged),
+        len(dropped),
+    )
+    return True
+
+
+def _collect_garbage(version: Path, store: StoreWriter) -> None:
+    """Delete what no reader can need (called under the merge lock): unfinished merges'
+    folders, folders merged away more than RETIRE_SECONDS ago, and finished folders that
+    no segment lists and that were never swapped in (a merge killed before its swap)."""
+    folder = version / SEGMENTS_DIR
+    if not folder.is_dir():
+        return
+    db = store.db
+    listed = {row.id for row in catalog.read_segments(db)}
+    retired_all = {int(r[0]) for r in db.execute("SELECT segment_id FROM live_retired").fetchall()}
+    expired = catalog.retired_segments(db, time.time() - RETIRE_SECONDS)
+    for path in folder.iterdir():
+        name = path.name
+        if name.endswith(PARTIAL_SUFFIX):
+            shutil.rmtree(path, ignore_errors=True)
+        elif name.isdigit():
+            number = int(name)
+            if number in listed:
+                continue
+            if number not in retired_all or number in expired:
+                shutil.rmtree(path, ignore_errors=True)
+    if expired:
+        db.execute("BEGIN IMMEDIATE")
+        catalog.forget_retired(db, expired)
+        db.execute("COMMIT")
+
+
+def _with(state: catalog.LiveState, **changes: int) -> catalog.LiveState:
+    from dataclasses import replace
+
+    return replace(state, **changes)
+
+
+def compact(index: str | Path, settings: Mapping[str, Any] | None = None) -> int:
+    """Run merges until the policy asks for none; returns how many ran."""
+    count = 0
+    while run_merge(index, settings):
+        count += 1
+    return count
+
+
+def merge_in_background(
+    index: str | Path, settings: Mapping[str, Any] | None = None
+) -> threading.Thread:
+    """Merges on a daemon thread until the policy asks for none (a process that exits
+    mid-merge leaves a folder the next merge deletes)."""
+
+    def merge() -> None:
+        try:
+            compact(index, settings)
+        except Exception:
+            log.exception("a background merge of %s failed; the index serves as before", index)
+
+    thread = threading.Thread(target=merge, name="live-merge", daemon=True)
+    thread.start()
+    return thread

@@ -1,0 +1,256 @@
+"""Searching a live index: dense and keyword candidates over every segment, tombstones
+filtered before ranking, BM25 with the collection's statistics; articles from the store.
+
+A reader holds a *view*: the segments, their alive rows and the collection's counts at one
+generation, loaded in one read transaction. Before a search it asks the store for the
+generation (at most every `live_refresh_seconds`) and, when it moved, loads a new view:
+new segments are read, segments still listed are kept as loaded, merged-away ones dropped.
+A search takes the view once, so it sees one generation throughout, while writes and merges
+go on. This is what `search/backends/live.py` adapts to the backend protocol.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from semsearch.errors import IndexUnavailableError
+from semsearch.index.live import catalog
+from semsearch.index.live.merge import dead_rows, load_segment
+from semsearch.index.live.segments import (
+    Ids,
+    Mask,
+    Segment,
+    dense_search,
+    has_all_words,
+    keyword_scores,
+    with_exact_index,
+)
+from semsearch.index.storage.manifest import STORE_NAME
+from semsearch.index.storage.store import StoredArticle, StoredChunk, StoreReader
+from semsearch.index.text.analysis import query_words
+from semsearch.settings import get_setting
+
+
+@dataclass(frozen=True)
+class View:
+    """The index at one generation: its segments with their alive rows (None: all)."""
+
+    state: catalog.LiveState
+    segments: tuple[Segment, ...]
+    alive: tuple[Mask | None, ...]
+
+
+class LiveReader:
+    """Read-only access to a live index version, from any number of threads."""
+
+    def __init__(self, version_dir: Path, settings: Mapping[str, Any] | None = None) -> None:
+        self.folder = version_dir
+        self.settings = dict(settings or {})
+        self.store = StoreReader(version_dir / STORE_NAME)
+        self.db = self.store.connect()
+        self.db_lock = threading.Lock()
+        self._load_lock = threading.Lock()
+        self._checked = 0.0
+        self._view = self._load({})
+
+    # --- the view ----------------------------------------------------------------------------
+
+    @property
+    def generation(self) -> int:
+        return self.view().state.generation
+
+    def view(self) -> View:
+        """The newest view, refreshed when the refresh interval has passed."""
+        interval = float(get_setting("live_refresh_seconds", self.settings))
+        if time.monotonic() - self._checked >= interval:
+            self.refresh()
+        return self._view
+
+    def refresh(self) -> int:
+        """Load the newest generation now; returns it."""
+        with self._load_lock:
+            with self.db_lock:
+                generation = catalog.read_generation(self.db)
+            self._checked = time.monotonic()
+            if generation != self._view.state.generation:
+                known = {s.id: s for s in self._view.segments}
+                self._view = self._load(known)
+            return self._view.state.generation
+
+    def _load(self, known: dict[int, Segment]) -> View:
+        for attempt in range(3):
+            try:
+                return self._read_view(known)
+            except FileNotFoundError:
+                # A merge swapped its inputs out between the listing and the read: list again.
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _read_view(self, known: dict[int, Segment]) -> View:
+        with self.db_lock:
+            self.db.execute("BEGIN")  # one read snapshot: one generation
+            try:
+                state = catalog.read_state(self.db)
+                rows = catalog.read_segments(self.db)
+                tombstones = np.asarray(catalog.read_tombstones(self.db), dtype=np.int64)
+                segments = [
+                    known.get(row.id)
+                    or with_exact_index(load_segment(self.db, self.folder, row, graph=True))
+                    for row in rows
+                ]
+            except FileNotFoundError:
+                raise
+            except Exception as exc:
+                raise IndexUnavailableError(
+                    f"cannot read the live index {self.folder}: {exc}"
+                ) from exc
+            finally:
+                self.db.execute("COMMIT")
+        alive = tuple(dead_rows(s, tombstones) for s in segments)
+        return View(state, tuple(segments), alive)
+
+    # --- candidates --------------------------------------------------------------------------
+
+    def dense(
+        self, vector: np.ndarray, depth: int, allowed: Iterable[int] | None = None
+    ) -> list[tuple[int, float]]:
+        """The `depth` passages nearest to a unit query vector, best first, among the
+        `allowed` chunk ids (all when None): exact for small segments, HNSW for large."""
+        view = self.view()
+        wanted = _sorted_ids(allowed)
+        ef = int(get_setting("live_hnsw_ef_search", self.settings))
+        found_ids, found_scores = [], []
+        for segment, alive in zip(view.segments, view.alive, strict=True):
+            mask = _restrict(segment, alive, wanted)
+            ids, scores = dense_search(segment, vector, depth, mask, ef)
+            found_ids.append(ids)
+            found_scores.append(scores)
+        return _best(found_ids, found_scores, depth)
+
+    def keyword(
+        self, text: str, depth: int, allowed: Iterable[int] | None = None
+    ) -> list[tuple[int, float]]:
+        """The `depth` best passages by BM25 (the collection's document frequencies and mean
+        length), scores above zero, best first, among the `allowed` chunk ids."""
+        view = self.view()
+        weights = self.word_weights(text, view)
+        if not weights or depth <= 0:
+            return []
+        wanted = _sorted_ids(allowed)
+        mean = view.state.mean_words
+        found_ids, found_scores = [], []
+        for segment, alive in zip(view.segments, view.alive, strict=True):
+            mask = _restrict(segment, alive, wanted)
+            rows, scores = keyword_scores(segment, weights, mean, mask)
+            found_ids.append(np.asarray(segment.ids)[rows])
+            found_scores.append(scores)
+        return _best(found_ids, found_scores, depth)
+
+    def word_weights(self, text: str, view: View | None = None) -> dict[str, float]:
+        """Each query index word some live passage holds, with its idf over the collection
+        (bm25s's Lucene formula, as the built index scores)."""
+        view = view or self.view()
+        words = list(dict.fromkeys(query_words(text)))
+        with self.db_lock:
+            frequencies = catalog.read_document_frequencies(self.db, words)
+        total = view.state.passages
+        return {
+            word: math.log(1 + (total - df + 0.5) / (df + 0.5))
+            for word, df in frequencies.items()
+            if df > 0
+        }
+
+    def has_all_terms(self, words: list[str], allowed: Iterable[int] | None = None) -> bool:
+        """Whether some live passage (among `allowed`) holds every one of the index words."""
+        unique = list(dict.fromkeys(words))
+        if not unique:
+            return False
+        view = self.view()
+        wanted = _sorted_ids(allowed)
+        return any(
+            has_all_words(segment, unique, _restrict(segment, alive, wanted))
+            for segment, alive in zip(view.segments, view.alive, strict=True)
+        )
+
+    def stored_vectors(self, chunk_ids: list[int]) -> np.ndarray | None:
+        """The stored vectors of these live chunk ids, a row each (None: one is not live)."""
+        view = self.view()
+        found: dict[int, np.ndarray] = {}
+        wanted = _sorted_ids(chunk_ids)
+        assert wanted is not None
+        for segment, alive in zip(view.segments, view.alive, strict=True):
+            for row in segment.rows_of(wanted):
+                if alive is None or alive[row]:
+                    found[int(segment.ids[row])] = np.asarray(segment.vectors[row])
+        if any(c not in found for c in chunk_ids):
+            return None
+        return np.stack([found[c] for c in chunk_ids]).astype(np.float32)
+
+    # --- the store ---------------------------------------------------------------------------
+
+    def fetch_chunks(self, chunk_ids: Iterable[int]) -> dict[int, StoredChunk]:
+        with self.db_lock:
+            return self.store.fetch_chunks(self.db, chunk_ids)
+
+    def fetch_article(self, article_id: str) -> StoredArticle | None:
+        with self.db_lock:
+            return self.store.fetch_article(self.db, article_id)
+
+    def close(self) -> None:
+        with self.db_lock:
+            self.db.close()
+
+
+def _sorted_ids(ids: Iterable[int] | None) -> Ids | None:
+    if ids is None:
+        return None
+    return np.unique(np.fromiter((int(i) for i in ids), dtype=np.int64))
+
+
+def _restrict(segment: Segment, alive: Mask | None, wanted: Ids | None) -> Mask | None:
+    """The rows a search may rank: alive, and among the wanted ids when a filter names
+    them."""
+    if wanted is None:
+        return alive
+    mask = np.zeros(len(segment), dtype=bool)
+    mask[segment.rows_of(wanted)] = True
+    return mask if alive is None else mask & alive
+
+
+def _best(ids: list[np.ndarray], scores: list[np.ndarray], depth: int) -> list[tuple[int, float]]:
+    """The `depth` best (chunk id, score) pairs of several segments' lists, best first."""
+    if not ids:
+        return []
+    all_ids = np.concatenate(ids)
+    all_scores = np.concatenate(scores).astype(np.float32)
+    if len(all_ids) == 0 or depth <= 0:
+        return []
+    if len(all_ids) > depth:
+        threshold = np.partition(all_scores, len(all_scores) - depth)[len(all_scores) - depth]
+        top = np.flatnonzero(all_scores >= threshold)
+    else:
+        top = np.arange(len(all_ids))
+    # Ties broken by chunk id, so the order does not depend on how segments were merged.
+    order = top[np.lexsort((all_ids[top], -all_scores[top]))][:depth]
+    return [(int(all_ids[i]), float(all_scores[i])) for i in order]
+
+
+def open_reader(index: str | Path, settings: Mapping[str, Any] | None = None) -> LiveReader:
+    """A reader of the version a live index path points to now."""
+    from semsearch.index.live.writer import is_live
+    from semsearch.index.storage.directory import resolve_index_dir
+    from semsearch.index.storage.manifest import read_manifest
+
+    version = resolve_index_dir(Path(index))
+    if not is_live(read_manifest(version)):
+        raise IndexUnavailableError(f"{index} is not a live index")
+    return LiveReader(version, settings)

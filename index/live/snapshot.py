@@ -1,0 +1,199 @@
+"""Point-in-time copies of a live index, bringing one back, and making a built index live.
+
+- `snapshot(index, dest)`: under the writer lock (writes and merge swaps wait a moment,
+  searches do not), the store is copied with SQLite's backup API and the merged segments'
+  files, immutable once named, are hard-linked: the copy is one generation.
+- `restore(snapshot, index)`: the copy becomes a new version, published atomically as a
+  build is (`storage.directory.publish`).
+- `make_live(index, embedder)`: a built index becomes a live one, once: its store is copied,
+  its passages become segments of at most `live_max_segment` (vectors read back from FAISS,
+  term frequencies from the passages' text), published as a new version.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sqlite3
+import time
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from semsearch.errors import BuildError, IndexUnavailableError
+from semsearch.index.embed import Embedder, prompts_of
+from semsearch.index.live import catalog
+from semsearch.index.live.segments import fsync_dir, make_segment, write_folder
+from semsearch.index.live.writer import LIVE_TYPE, SEGMENTS_DIR, _transaction, is_live
+from semsearch.index.storage.directory import (
+    new_staging_dir,
+    publish,
+    resolve_index_dir,
+    writer_lock,
+)
+from semsearch.index.storage.keyword_index import keyword_text
+from semsearch.index.storage.manifest import (
+    MANIFEST_NAME,
+    STORE_NAME,
+    VECTORS_NAME,
+    check_model,
+    read_manifest,
+)
+from semsearch.index.storage.store import StoreReader, StoreWriter
+from semsearch.index.storage.vectors import read_vector_index, stored_vectors
+from semsearch.index.text.analysis import index_words
+from semsearch.settings import get_setting
+
+
+def snapshot(
+    index: str | Path, dest: str | Path, settings: Mapping[str, Any] | None = None
+) -> Path:
+    """Copy the live index at `index` into the new folder `dest`, consistently."""
+    out = Path(os.path.abspath(index))
+    target = Path(dest)
+    if target.exists():
+        raise BuildError(f"{target} exists: give a new folder for the snapshot")
+    timeout = float(get_setting("live_lock_timeout", settings))
+    with writer_lock(out, timeout=timeout):
+        version = resolve_index_dir(out)
+        if not is_live(read_manifest(version)):
+            raise IndexUnavailableError(f"{index} is not a live index: copy its folder instead")
+        target.mkdir(parents=True)
+        shutil.copy2(version / MANIFEST_NAME, target / MANIFEST_NAME)
+        _copy_store(version / STORE_NAME, target / STORE_NAME)
+        with contextlib.closing(sqlite3.connect(target / STORE_NAME)) as db:
+            listed = catalog.read_segments(db)
+        (target / SEGMENTS_DIR).mkdir()
+        for row in listed:
+            if row.kind == "folder":
+                _link_tree(
+                    version / SEGMENTS_DIR / str(row.id), target / SEGMENTS_DIR / str(row.id)
+                )
+    for path in target.rglob("*"):
+        if path.is_file():
+            with path.open("rb") as handle:
+                os.fsync(handle.fileno())
+    fsync_dir(target)
+    return target
+
+
+def restore(
+    source: str | Path, index: str | Path, settings: Mapping[str, Any] | None = None
+) -> Path:
+    """Make a snapshot the version `index` serves, atomically; returns the version folder."""
+    source = Path(source)
+    if not is_live(read_manifest(source)):
+        raise IndexUnavailableError(f"{source} is not a snapshot of a live index")
+    out = Path(os.path.abspath(index))
+    with writer_lock(out, timeout=float(get_setting("live_lock_timeout", settings))):
+        staging = new_staging_dir(out)
+        try:
+            shutil.copy2(source / MANIFEST_NAME, staging / MANIFEST_NAME)
+            # The store is written in place once served: a copy, so the snapshot stays as is.
+            _copy_store(source / STORE_NAME, staging / STORE_NAME)
+            _link_tree(source / SEGMENTS_DIR, staging / SEGMENTS_DIR)
+            return publish(staging, out)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+
+
+def make_live(
+    index: str | Path, embedder: Embedder, settings: Mapping[str, Any] | None = None
+) -> Path:
+    """Turn the built index at `index` into a live one (a new version); returns it."""
+    out = Path(os.path.abspath(index))
+    limit = int(get_setting("live_max_segment", settings))
+    hnsw_from = int(get_setting("live_hnsw_from", settings))
+    with writer_lock(out):
+        current = resolve_index_dir(out)
+        manifest = read_manifest(current)
+        if is_live(manifest):
+            return current
+        check_model(
+            manifest,
+            embedder.name,
+            embedder.revision,
+            embedder.dimension,
+            prompts_of(embedder).as_dict(),
+        )
+        staging = new_staging_dir(out)
+        try:
+            StoreWriter.copy_of(current / STORE_NAME, staging / STORE_NAME).close()
+            store = StoreWriter(staging / STORE_NAME, create=False, durable=True)
+            vectors = read_vector_index(current / VECTORS_NAME)
+            reader = StoreReader(staging / STORE_NAME)
+            segments_dir = staging / SEGMENTS_DIR
+            segments_dir.mkdir()
+            next_chunk = max(store.next_chunk_id, manifest.next_chunk_id or 0)
+            with _transaction(store.db):
+                catalog.create_tables(store.db, next_chunk)
+            passages = words = 0
+            segment_id = 1
+            with contextlib.closing(reader.connect()) as db:
+                chunks = reader.iter_chunks(db)
+                while True:
+                    group = [c for _, c in zip(range(limit), chunks, strict=False)]
+                    if not group:
+                        break
+                    ids = [c.chunk_id for c in group]
+                    found = stored_vectors(vectors, ids)
+                    if found is None:
+                        raise BuildError("the index's vectors cannot be read back: rebuild it")
+                    texts = [keyword_text(c.article["title"], c.text) for c in group]
+                    group_words = index_words(texts)
+                    segment = make_segment(segment_id, np.asarray(ids), found, group_words)
+                    write_folder(segment, segments_dir / str(segment_id), len(group) >= hnsw_from)
+                    with _transaction(store.db):
+                        catalog.add_segment(store.db, segment_id, len(group), 0, None)
+                        words += catalog.count_words(store.db, group_words, 1)
+                    passages += len(group)
+                    segment_id += 1
+            with _transaction(store.db):
+                catalog.set_state(
+                    store.db,
+                    catalog.LiveState(0, passages, words, next_chunk, segment_id),
+                )
+            store.db.close()
+            live = replace(
+                manifest,
+                version=staging.name.removesuffix(".partial"),
+                vectors={"type": LIVE_TYPE, "made_from": manifest.vectors},
+                files={},
+                parent=manifest.version,
+                built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                next_chunk_id=next_chunk,
+            )
+            (staging / MANIFEST_NAME).write_text(live.to_json(), encoding="utf-8")
+            return publish(staging, out)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+
+
+def _copy_store(source: Path, target: Path) -> None:
+    """A consistent copy of a store that may be taking writes (SQLite's backup API)."""
+    with (
+        contextlib.closing(
+            sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
+        ) as src,
+        contextlib.closing(sqlite3.connect(target)) as dst,
+    ):
+        src.backup(dst)
+
+
+def _link_tree(source: Path, target: Path) -> None:
+    """Hard links to a folder's files (copies where links cannot be made)."""
+    target.mkdir(parents=True, exist_ok=True)
+    for path in source.iterdir():
+        if path.is_dir():
+            _link_tree(path, target / path.name)
+            continue
+        try:
+            os.link(path, target / path.name)
+        except OSError:
+            shutil.copy2(path, target / path.name)
