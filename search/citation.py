@@ -38,8 +38,11 @@ FORMATS: tuple[str, ...] = CITATION_FORMATS
 
 #: BibTeX's month macros.
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
-#: Bylines listing several people: "A and B", "A & B", "A; B".
-_AUTHOR_SEPARATORS = re.compile(r"\s*(?:;|&|\band\b)\s*")
+#: Bylines listing several people: "A and B", "A & B", "A; B", and the enumeration comma of
+#: Chinese and Japanese ("王小明、李华").
+_AUTHOR_SEPARATORS = re.compile(r"\s*(?:;|&|\band\b|、|；)\s*")
+#: Han, kana and Hangul: names written family name first, without initials to abbreviate.
+_CJK_NAME = re.compile(r"[\u1100-\u11ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
 #: What stands for each character LaTeX gives a meaning to (braces: see `_bibtex_value`).
 _BIBTEX_ESCAPES = {
     "\\": r"\textbackslash{}",
@@ -97,13 +100,16 @@ def quotation(sentence: str, article: ArticleRef) -> str:
 
 def _names(byline: str) -> list[dict[str, str]]:
     """CSL names from a byline: "Family, Given" or "Given Family"; a one-word name (an
-    organisation, a pen name) stays whole."""
+    organisation, a pen name) and a name in Chinese, Japanese or Korean script stay whole."""
     names: list[dict[str, str]] = []
     for part in _AUTHOR_SEPARATORS.split(byline.strip()):
         part = re.sub(r"^by\s+", "", part.strip(), flags=re.IGNORECASE)
         if not part:
             continue
-        if "," in part:
+        if _CJK_NAME.search(part):
+            # Family name first and no initials: "Given Family" rules would reverse and cut it.
+            names.append({"literal": part})
+        elif "," in part:
             family, given = (piece.strip() for piece in part.split(",", 1))
             names.append({"family": family, "given": given} if given else {"literal": family})
         elif " " in part:

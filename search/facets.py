@@ -4,7 +4,7 @@ A query's *matches* are the articles with a passage in its first fused candidate
 `candidates` deepest of each retriever, filters applied inside the retrievers) that a
 retriever really found: a keyword candidate (it holds a query word), or a dense one at or
 above the no-match threshold (`min_score`). Facets count those articles by publication,
-author and year; `sort=newest|oldest` orders the same set by date. Each facet is counted
+author, year and language; `sort=newest|oldest` orders the same set by date. Each facet is counted
 with its own filter removed (publication without the publication filter, year without the
 dates, as Elasticsearch's post_filter does), so a filtered facet keeps its other values.
 """
@@ -21,6 +21,7 @@ FACET_FILTERS: dict[str, tuple[str, ...]] = {
     "publication": ("publication",),
     "author": ("author",),
     "year": ("published_from", "published_to"),
+    "language": ("language",),
 }
 #: Most values listed per facet, most frequent first.
 FACET_VALUES = 20
@@ -43,6 +44,8 @@ def facet_value(name: str, facts: ArticleFacts) -> str | None:
     """The value of one facet for an article; None when the article has none."""
     if name == "year":
         return facts.published[:4] if facts.published else None
+    if name == "language":
+        return facts.language or None
     value = facts.publication if name == "publication" else facts.author
     return value or None
 

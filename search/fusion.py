@@ -5,11 +5,18 @@ Two methods, both weighted:
   it ignores score scales, so it is robust when one retriever's scores are not comparable.
 - `linear`: each list's scores min-max normalised over its candidates, then weighted sum; a
   chunk missing from a list gets 0 there.
+
+Both normalise a list by its own best, so a keyword list of weak matches would weigh as much
+as a list of strong ones: an English question over German passages matches a name or a
+number here and there, and those passages would be pushed above the dense list's answers.
+`for_coverage` takes the keyword list's weight down with the share of the query's words the
+collection holds at all, below MIN_KEYWORD_COVERAGE; above it fusion is unchanged
+(docs/relevance.md, "Languages").
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 FUSION_METHODS = ("rrf", "linear")
 
@@ -27,6 +34,22 @@ class Fusion:
             raise ValueError(f"fusion method must be one of {FUSION_METHODS}, got {self.method!r}")
         if not 0.0 <= self.dense_weight <= 1.0:
             raise ValueError(f"dense_weight must be in [0, 1], got {self.dense_weight}")
+
+
+#: Below this share of the query's words known to the keyword index, the keyword list's
+#: weight is scaled by that share (0 known: dense alone).
+MIN_KEYWORD_COVERAGE = 0.5
+
+
+def for_coverage(fusion: Fusion, coverage: float) -> Fusion:
+    """`fusion` with the keyword list's weight scaled by `coverage` (the share of the query's
+    words some passage holds) when it is under MIN_KEYWORD_COVERAGE; as it is otherwise.
+    The dense list keeps its weight: only the ratio of the two matters to the order."""
+    if coverage >= MIN_KEYWORD_COVERAGE:
+        return fusion
+    dense = fusion.dense_weight
+    keyword = (1.0 - dense) * max(0.0, coverage)
+    return replace(fusion, dense_weight=dense / (dense + keyword) if dense + keyword > 0 else 1.0)
 
 
 def per_query_fusion(fusion: Fusion, coverage: float) -> Fusion:

@@ -3,7 +3,10 @@
 Matching is by surface word (`analysis.surface_words`), case-insensitive, with a light
 suffix fold ("liberated" finds "liberate", "bridges" finds "bridge"); common function words
 are not highlighted. These are not the keyword index's stemmed words, on purpose: the
-analysis module says why.
+analysis module says why. In a language other than English a word matches by its Snowball
+stem (`analysis.highlight_stem`); in scripts written without spaces (Chinese, Japanese,
+Korean, Thai) each query bigram or Thai word is marked where it occurs, overlapping marks
+merged into one span.
 """
 
 from __future__ import annotations
@@ -14,21 +17,26 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 from semsearch.index.text.analysis import (
+    ENGLISH,
     SURFACE_WORD,
+    highlight_stem,
     highlight_terms,
+    is_segmented,
     light_stem,
     surface_words,
 )
 
 
 @lru_cache(maxsize=1024)
-def _candidates(query: str) -> tuple[frozenset[str], re.Pattern[str] | None]:
+def _candidates(
+    query: str, language: str = ENGLISH
+) -> tuple[frozenset[str], re.Pattern[str] | None]:
     """The query's terms, and a pattern finding the words that start with one of them (the
     regex engine scans the passage; Python then checks each candidate word's fold, so the
     spans are those of checking every word, in 2/3 of the time on SciFact); None for
     non-ASCII terms."""
-    terms = frozenset(highlight_terms(query))
-    if not terms or not all(t.isascii() for t in terms):
+    terms = frozenset(highlight_terms(query, language))
+    if language != ENGLISH or not terms or not all(t.isascii() for t in terms):
         return terms, None  # str.lower() and the regex's case folding differ beyond ASCII
     # Longest first, so that no term stops short of a longer one; a word starts where no
     # word character (nor a word character and an apostrophe) comes just before, and runs
@@ -40,14 +48,51 @@ def _candidates(query: str) -> tuple[frozenset[str], re.Pattern[str] | None]:
     return terms, pattern
 
 
-def find_highlights(text: str, query: str) -> list[tuple[int, int]]:
-    """Spans of `text` whose words match a content word of `query`, in order."""
-    terms, pattern = _candidates(query)
+def find_highlights(text: str, query: str, language: str | None = None) -> list[tuple[int, int]]:
+    """Spans of `text` whose words match a content word of `query` (analysed in `language`,
+    English when None), in order."""
+    language = language if language is not None else ENGLISH
+    terms, pattern = _candidates(query, language)
     if not terms:
         return []
+    pieces = [t for t in terms if is_segmented(t)]
+    if pieces:
+        words = {t for t in terms if not is_segmented(t)}
+        spans = _piece_spans(text, pieces)
+        spans += [
+            m.span()
+            for m in SURFACE_WORD.finditer(text)
+            if not is_segmented(m.group()) and highlight_stem(m.group(), language) in words
+        ]
+        return sorted(spans)
     if pattern is None:  # every word, one by one
-        return [m.span() for m in SURFACE_WORD.finditer(text) if light_stem(m.group()) in terms]
+        return [
+            m.span()
+            for m in SURFACE_WORD.finditer(text)
+            if highlight_stem(m.group(), language) in terms
+        ]
     return [m.span() for m in pattern.finditer(text) if light_stem(m.group()) in terms]
+
+
+def _piece_spans(text: str, pieces: list[str]) -> list[tuple[int, int]]:
+    """Where each bigram or Thai word occurs in `text` (case-insensitive), overlapping and
+    touching occurrences merged: "北京" and "京是" mark "北京是" once."""
+    lowered = text.lower()
+    if len(lowered) != len(text):  # lower() changed a length: spans would drift
+        lowered = text
+    found: list[tuple[int, int]] = []
+    for piece in pieces:
+        start = lowered.find(piece)
+        while start >= 0:
+            found.append((start, start + len(piece)))
+            start = lowered.find(piece, start + 1)
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(found):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
 
 
 def best_sentence(
@@ -55,15 +100,22 @@ def best_sentence(
     query: str,
     sentences: Sequence[tuple[int, int]],
     highlights: Sequence[tuple[int, int]] | None = None,
+    language: str | None = None,
 ) -> tuple[int, int] | None:
     """Of the passage's `sentences` (offsets in `text`, stored at build time), the one
     sharing the most distinct query terms (ties: the earlier one); None if none shares any.
-    `highlights` are `find_highlights(text, query)` when the caller has them already."""
-    spans = find_highlights(text, query) if highlights is None else highlights
+    `highlights` are `find_highlights(text, query, language)` when the caller has them."""
+    spans = find_highlights(text, query, language) if highlights is None else highlights
     best: tuple[int, int] | None = None
     best_count = 0
     for start, end in sentences:
-        found = {light_stem(text[a:b]) for a, b in spans if start <= a and b <= end}
+        found: set[str] = set()
+        for a, b in spans:
+            if start <= a and b <= end:
+                piece = text[a:b]
+                # A merged span of a segmented script counts by its characters: the more of
+                # the query's characters, the better.
+                found.update(piece if is_segmented(piece) else [highlight_stem(piece, language)])
         if len(found) > best_count:
             best, best_count = (start, end), len(found)
     return best

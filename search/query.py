@@ -28,6 +28,7 @@ from pydantic_core import PydanticCustomError
 
 from semsearch.errors import BadQueryError
 from semsearch.index.storage.store import ArticleFilter
+from semsearch.index.text.languages import is_known_language, language_code
 from semsearch.settings import get_setting
 
 Mode = Literal["hybrid", "dense", "keyword"]
@@ -37,13 +38,14 @@ OutputFormat = Literal["json", "csv"]
 MODES: tuple[str, ...] = get_args(Mode)
 GROUPS: tuple[str, ...] = get_args(Group)
 OUTPUT_FORMATS: tuple[str, ...] = get_args(OutputFormat)
-FILTER_NAMES = ("published_from", "published_to", "publication", "author")
+FILTER_NAMES = ("published_from", "published_to", "publication", "author", "language")
 #: The parameters a search takes, in the order the model checks them.
 SEARCH_PARAMS = (
-    "q", "k", "mode", "group", *FILTER_NAMES, "format", "page", "sort", "infer_dates", "facets"
+    "q", "k", "mode", "group", *FILTER_NAMES, "format", "page", "sort", "infer_dates", "facets",
+    "lang",
 )  # fmt: skip
-#: The facets a search can count (`facets=publication,author,year`).
-FACET_NAMES = ("publication", "author", "year")
+#: The facets a search can count (`facets=publication,author,year,language`).
+FACET_NAMES = ("publication", "author", "year", "language")
 _FACETS_PATTERN = rf"^\s*(?:{'|'.join(FACET_NAMES)})\s*(?:,\s*(?:{'|'.join(FACET_NAMES)})\s*)*$"
 #: How results may be ordered: best first, or the same matches by publication date.
 Sort = Literal["relevance", "newest", "oldest"]
@@ -159,6 +161,13 @@ class Query(BaseModel):
     author: str | None = Field(
         None, max_length=MAX_FILTER_CHARS, description="A part of the byline, ignoring case."
     )
+    language: str | None = Field(
+        None,
+        max_length=MAX_FILTER_CHARS,
+        description="Only articles in this language: a language tag (de, de-AT, zh-Hans), "
+        "matched by its primary subtag.",
+        examples=["de"],
+    )
     format: OutputFormat = Field(
         "json",
         description="json (the default), or csv: the result list as CSV with the attribution "
@@ -193,9 +202,20 @@ class Query(BaseModel):
         examples=["publication,author,year"],
     )
 
+    lang: str | None = Field(
+        None,
+        description="The language the query is written in (a language tag: de, zh-Hans): its "
+        "words are analysed in it. Without it the query's language is detected, and a query "
+        "too short to tell takes the collection's main language. An unknown tag is refused "
+        "with 400.",
+        examples=["de"],
+    )
+
     @property
     def filters(self) -> Filters:
-        return Filters(self.published_from, self.published_to, self.publication, self.author)
+        return Filters(
+            self.published_from, self.published_to, self.publication, self.author, self.language
+        )
 
     @model_validator(mode="before")
     @classmethod
@@ -307,9 +327,18 @@ class Query(BaseModel):
             if _DATE_SHAPE.match(value):
                 raise _bad(f"{name} {value} is not a day of the calendar: check the day")
             raise _bad(f"{name} must be a date as {_DATE_HELP}; got {value!r}")
+        if name == "language":
+            return _language_value(name, value)
         if len(value) > MAX_FILTER_CHARS:
             raise _bad(f"{name} is {len(value)} characters; the limit is {MAX_FILTER_CHARS}")
         return value or None
+
+    @field_validator("lang", mode="before")
+    @classmethod
+    def _lang(cls, value: Any) -> str:
+        if not isinstance(value, str):
+            raise _bad(f"lang must be a string, got {type(value).__name__}")
+        return _language_value("lang", " ".join(value.split()))
 
     @model_validator(mode="after")
     def _dates_in_order(self) -> Query:
@@ -322,6 +351,16 @@ class Query(BaseModel):
                 f"results go {MAX_DEPTH} deep at most (page * k <= {MAX_DEPTH})"
             )
         return self
+
+
+def _language_value(name: str, value: str) -> str:
+    """A language tag as its two-letter code, or a 400 that says what a tag looks like."""
+    code = language_code(value)
+    if not code or not is_known_language(code):
+        raise _bad(
+            f"{name} must be a language tag such as en, de, zh-Hans or pt-BR; got {value[:40]!r}"
+        )
+    return code
 
 
 def _is_utf8_text(value: str) -> bool:

@@ -24,7 +24,7 @@ from semsearch.search.budget import NO_DEADLINE, Deadline
 from semsearch.search.date_preference import prefer_in_range
 from semsearch.search.dates import InferredDates
 from semsearch.search.facets import date_ordered, matched_chunks
-from semsearch.search.fusion import Fusion, fuse, per_query_fusion
+from semsearch.search.fusion import Fusion, for_coverage, fuse, per_query_fusion
 from semsearch.search.highlight import NearDuplicates, best_sentence, find_highlights, shingle
 from semsearch.search.query import MAX_DEPTH, Query
 from semsearch.search.results import Hit, Passage, article_ref
@@ -209,7 +209,7 @@ class Ranker:
                 # rides along on its dense score.
                 dense = []
         if query.mode in ("keyword", "hybrid"):
-            keyword = self.backend.keyword_search(query.text, depth, scope)
+            keyword = self.backend.keyword_search(query.text, depth, scope, query.lang)
             if query.mode == "keyword" and not keyword:
                 return Retrieval(refusal="no passage contains any of the query's words")
         if query.mode == "dense":
@@ -218,7 +218,8 @@ class Ranker:
             ranked = keyword
         else:
             fusion = self._query_fusion(query, keyword)
-            ranked = fuse(dense, keyword, fusion)
+            coverage = self.backend.keyword_coverage(query.text, query.lang) if keyword else 1.0
+            ranked = fuse(dense, keyword, for_coverage(fusion, coverage))
             if rank_articles:
                 ranked = self._with_articles(query, vector, ranked, fusion)
         return Retrieval(dense, keyword, ranked, matched_chunks(dense, keyword, ranked, threshold))
@@ -230,7 +231,7 @@ class Ranker:
         fusion = self.settings.fusion
         if not keyword or not self.settings.per_query_fusion:
             return fusion
-        coverage = self.backend.idf_coverage(query.text, keyword[0][0])
+        coverage = self.backend.idf_coverage(query.text, keyword[0][0], query.lang)
         return fusion if coverage is None else per_query_fusion(fusion, coverage)
 
     def _published_of(self, chunk_ids: Sequence[int]) -> dict[int, str | None]:
@@ -243,7 +244,7 @@ class Ranker:
         a rare name can be far from everything in meaning and still be right there."""
         if query.mode != "hybrid":
             return False
-        return self.backend.has_all_terms(query.text, scope)
+        return self.backend.has_all_terms(query.text, scope, query.lang)
 
     def _with_articles(
         self, query: Query, vector: np.ndarray | None, fused: Candidates, fusion: Fusion
@@ -262,7 +263,7 @@ class Ranker:
         chunk_article = self.backend.store.article_keys([cid for cid, _ in fused])
         keys = sorted(set(chunk_article.values()))
         dense = articles.dense_scores(vector, keys)
-        keyword = articles.keyword_scores(query.text, keys)
+        keyword = articles.keyword_scores(query.text, keys, query.lang)
         return blend(fused, chunk_article, dense, keyword, fusion, weight)
 
     def hits(
@@ -285,14 +286,14 @@ class Ranker:
             if place < marked_from:
                 return Passage(chunk.text, chunk.chunk_id, chunk.start, chunk.end)
             # Built only for what is returned: highlighting is the costly part of a hit.
-            highlights = find_highlights(chunk.text, query.text)
+            highlights = find_highlights(chunk.text, query.text, query.lang)
             return Passage(
                 chunk.text,
                 chunk.chunk_id,
                 chunk.start,
                 chunk.end,
                 tuple(highlights),
-                best_sentence(chunk.text, query.text, chunk.sentences, highlights),
+                best_sentence(chunk.text, query.text, chunk.sentences, highlights, query.lang),
             )
 
         for chunk_id, score, chunk in self.fetched(ranked, first=max(2 * query.k, 20)):

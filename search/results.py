@@ -38,6 +38,7 @@ class ArticleRef:
     source_note: str | None
     tags: dict[str, list[str]] = field(default_factory=dict)
     copies: tuple[CopyRef, ...] = ()  # the same story under other publications
+    language: str | None = None  # ISO 639-1 code; "" unknown, None: an index before format 6
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,8 @@ class SearchResult:
     inferred: dict[str, str] | None = None
     sort: str = "relevance"
     past_end: bool = False  # the page is past the last result (`reason` says so)
+    #: The language the query's words were analysed in (ISO 639-1; "" unknown).
+    language: str | None = None
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ import numpy as np
 from semsearch.errors import IndexUnavailableError, NotFoundError
 from semsearch.index.embed import Embedder, load_embedder, prompts_of
 from semsearch.index.storage.manifest import check_model
+from semsearch.index.text.languages import query_language
 from semsearch.search.backends import Backend, Scope, open_backend
 from semsearch.search.budget import Deadline
 from semsearch.search.dates import InferredDates, infer_dates
@@ -152,8 +153,12 @@ class SearchService:
         if chunk is None:
             return None
         text = " ".join(query.split())
-        highlights = find_highlights(chunk.text, text) if text else []
-        best = best_sentence(chunk.text, text, chunk.sentences, highlights) if text else None
+        # The query's language is not known here: its words are read in the article's.
+        language = chunk.article.get("language") or None
+        highlights = find_highlights(chunk.text, text, language) if text else []
+        best = (
+            best_sentence(chunk.text, text, chunk.sentences, highlights, language) if text else None
+        )
         return Passage(chunk.text, chunk.chunk_id, chunk.start, chunk.end, tuple(highlights), best)
 
     def similar(self, article_id: str, k: int = 10) -> SimilarResult:
@@ -218,6 +223,7 @@ class SearchService:
             params = {"q": query, "k": k, "mode": mode, "group": group, **(filters or {})}
             valid = validate_query(params, self.settings)
         searched, inferred = self._with_inferred_dates(valid)
+        searched = self._with_language(searched)
         deadline = Deadline.after(self._timeout_ms)
         ranking = self.ranker.rank(searched, self._scope(searched), inferred, deadline)
         start = (valid.page - 1) * valid.k
@@ -247,7 +253,16 @@ class SearchService:
             inferred=None if inferred is None else inferred.as_dict(),
             sort=valid.sort,
             past_end=past_end,
+            language=searched.lang,
         )
+
+    def _with_language(self, query: Query) -> Query:
+        """The query with the language its words are analysed in: `lang` when given, else
+        detected, else (a query too short to tell) the collection's main language."""
+        fallback = self.backend.analysis_language(None)
+        known = self.backend.languages()
+        language = query.lang or query_language(query.text, fallback, known)
+        return query.model_copy(update={"lang": self.backend.analysis_language(language)})
 
     def _with_inferred_dates(self, query: Query) -> tuple[Query, InferredDates | None]:
         """The query to run, and with infer_dates the date range its words name: a
@@ -267,7 +282,7 @@ class SearchService:
         return self.backend.scope(filters) if filters.active() else None
 
     def _facets(self, query: Query, ranking: Ranking) -> dict[str, dict[str, int]]:
-        """Matching articles per publication, author and year; each facet counted with its
+        """Matching articles per publication, author, year and language; each facet counted with its
         own filter removed, so a filtered facet still shows its other values."""
         facets: dict[str, dict[str, int]] = {name: {} for name in FACET_FILTERS}
         if not ranking.depth:

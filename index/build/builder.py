@@ -267,6 +267,7 @@ def ingest_inputs(
     progress: Progress | None = None,
     known_blocks: dict[str, set[str]] | None = None,
     find_copies: bool = True,
+    main_language: str = "",
     items: Iterable[Article | Skipped] | None = None,
 ) -> tuple[int, IngestSummary]:
     """Read every input, clean the articles as a collection (boilerplate blocks already
@@ -274,12 +275,16 @@ def ingest_inputs(
     why it could not be indexed, or None; the copies of each article taken and the blocks
     learned go into `store`. Bad records, duplicate ids and what `handle` refused are
     reported in `skipped`; returns how many articles `handle` took and the cleaning's
-    summary. Shared by the build and by `add`; `items` (articles already read, e.g. written
-    over HTTP) are cleaned instead of reading `inputs`."""
+    summary. An article whose language detection cannot tell takes the batch's main
+    language, else `main_language` (an `add` passes the index's). Shared by the build and
+    by `add`; `items` (articles already read, e.g. written over HTTP) are cleaned instead of
+    reading `inputs`."""
     if items is not None:
-        collection = clean_collection(items, known_blocks, find_copies)
+        collection = clean_collection(items, known_blocks, find_copies, None, main_language)
     else:
-        collection = read_collection(inputs, column_map, progress, known_blocks, find_copies)
+        collection = read_collection(
+            inputs, column_map, progress, known_blocks, find_copies, main_language
+        )
     skipped.extend(collection.skipped)
     taken = 0
     for article in collection.articles:

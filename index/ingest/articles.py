@@ -28,6 +28,10 @@ class Article:
     #: Where it came from, for the record (not hashed: moving a file changes no content):
     #: {"file": ..., "line": N} or {"file": ..., "record_id": ..., "fetched": ...} (WARC).
     provenance: dict[str, Any] = field(default_factory=dict)
+    #: ISO 639-1 code of the language the text is in ("" unknown; None: not decided yet),
+    #: set when the collection is read (`semsearch.index.text.languages.article_language`).
+    #: Not hashed: it follows from the text and the declared tag in `extra`.
+    language: str | None = None
 
     def content_hash(self) -> str:
         """Hash of everything that ends up in the index, to detect changed content."""

@@ -101,8 +101,55 @@ _SHAPES: tuple[tuple[str, re.Pattern[str], int], ...] = (
         ),
         40,
     ),
+    # The same shapes in other languages (German, French, Spanish, Italian, Portuguese,
+    # Dutch): share this, subscribe to the newsletter, follow us.
+    (
+        "share_prompt",
+        re.compile(
+            r"^(?:(?:diesen )?(?:artikel|beitrag) teilen|teilen sie diesen (?:artikel|beitrag)"
+            r"|partager (?:cet|l')article|partagez cet article|compart(?:e|ir) (?:este|esta) "
+            r"(?:artículo|noticia|nota)|condividi (?:questo|l')articolo|compartilhe (?:este|esta) "
+            r"(?:artigo|matéria)|deel dit (?:artikel|bericht))\b",
+            re.I,
+        ),
+        40,
+    ),
+    (
+        "newsletter",
+        re.compile(
+            r"^(?:(?:jetzt )?(?:(?:unseren |den )?newsletter (?:abonnieren|bestellen)|melden sie "
+            r"sich (?:jetzt )?(?:für|zu) unserem newsletter an)|abonnez-vous à (?:notre|la) "
+            r"newsletter|inscrivez-vous à (?:notre|la) newsletter|suscr[ií]bete a (?:nuestro|el) "
+            r"(?:boletín|newsletter)|iscriviti alla (?:nostra )?newsletter"
+            r"|assine (?:a nossa|nossa) newsletter|schrijf je in voor (?:onze|de) nieuwsbrief)\b",
+            re.I,
+        ),
+        40,
+    ),
+    (
+        "follow_me",
+        re.compile(
+            r"^(?:folgen sie uns|folge uns|suivez-nous|síguenos|seguici|siga-nos|volg ons) "
+            r"(?:auf|sur|en|su|no|op)\s+(?:twitter|facebook|instagram|x|youtube|telegram)\b",
+            re.I,
+        ),
+        25,
+    ),
 )
 _COPYRIGHT = re.compile(r"^(?:copyright\s*(?:©|\(c\)|\d{4})|©|\(c\)\s*\d{4})", re.I)
+#: "All rights reserved" in the languages pages are most often in: a short line holding it is
+#: a copyright line wherever the phrase stands in it ("Beispiel Verlag. Alle Rechte
+#: vorbehalten.").
+_RIGHTS_RESERVED = re.compile(
+    r"all rights reserved|alle rechte vorbehalten|tous droits réservés|todos los derechos "
+    r"reservados|tutti i diritti riservati|todos os direitos reservados|alle rechten "
+    r"voorbehouden|wszelkie prawa zastrzeżone|všechna práva vyhrazena|alla rättigheter "
+    r"förbehållna|kaikki oikeudet pidätetään|все права защищены|всі права захищені|"
+    r"tüm hakları saklıdır|toate drepturile rezervate|με επιφύλαξη παντός δικαιώματος|"
+    r"جميع الحقوق محفوظة|כל הזכויות שמורות|सर्वाधिकार सुरक्षित|สงวนลิขสิทธิ์|"
+    r"bảo lưu mọi quyền|版权所有|版權所有|著作権|무단 전재",
+    re.I,
+)
 _LICENSE = re.compile(
     r"^(?:this (?:work|article|post|content) is licen[cs]ed under|licen[cs]e[d]?\s*:|"
     r"creative commons (?:attribution|by)\b)",
@@ -177,7 +224,7 @@ def strip_footer_shapes(article: Article) -> tuple[Article, Counter[str]]:
             if shape == "fair_use":
                 extra.setdefault("fair_use_notice", stripped)
             continue
-        if short and _COPYRIGHT.match(stripped):
+        if short and (_COPYRIGHT.match(stripped) or _RIGHTS_RESERVED.search(stripped)):
             removed["copyright"] += 1
             copyright_line = copyright_line or stripped
             continue

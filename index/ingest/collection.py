@@ -34,9 +34,11 @@ from semsearch.index.ingest.boilerplate import (
     strip_footer_shapes,
 )
 from semsearch.index.ingest.copies import CopiesReport, Copy, find_copies
+from semsearch.index.ingest.layout import parse_localized_date
 from semsearch.index.ingest.limits import article_problem
 from semsearch.index.ingest.readers import iter_input_files, read_file
 from semsearch.index.ingest.warc import WarcCounts, is_warc_file
+from semsearch.index.text.languages import article_language, main_language
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,7 @@ class IngestSummary:
     copies: CopiesReport = field(default_factory=lambda: CopiesReport(0, 0, 0))
     warc: WarcCounts = field(default_factory=WarcCounts)
     warc_files: int = 0
+    languages: dict[str, int] = field(default_factory=dict)  # articles per language
 
     def counts(self) -> dict[str, int]:
         """Flat counts for the manifest's `counts`."""
@@ -76,6 +79,7 @@ class IngestSummary:
             "copies": self.copies.copies,
             "rereads": self.copies.rereads,
             "warc": vars(self.warc).copy() if self.warc_files else None,
+            "languages": dict(self.languages),
         }
 
     def lines(self) -> list[str]:
@@ -91,6 +95,18 @@ class IngestSummary:
         )
         out += [f"  {line}" for line in self.boilerplate.summary().splitlines()]
         out.append(f"copies: {self.copies.summary()}")
+        if self.languages:
+            parts = ", ".join(f"{k} {v:,}" for k, v in self.languages.items())
+            out.append(f"languages: {parts}")
+            main = next(iter(self.languages))
+            if main != "en" and self.languages[main] * 2 > sum(self.languages.values()):
+                # Not chosen automatically: it costs about 7 times the CPU a passage
+                # (docs/benchmarks.md), and the index records the model it must be served with.
+                out.append(
+                    f"  mostly {main}, not English: the default model is English; "
+                    "--model packaged:multilingual-e5-small embeds about 100 languages "
+                    "(docs/relevance.md, 'Languages')"
+                )
         if self.warc_files:
             out.append(f"WARC ({self.warc_files} files): {self.warc.summary()}")
         return out
@@ -114,6 +130,7 @@ def read_collection(
     progress: ReadProgress | None = None,
     known_blocks: dict[str, set[str]] | None = None,
     find_copies_too: bool = True,
+    main_language: str = "",
 ) -> Collection:
     """Read every input, then clean the articles as a collection (see the module's doc);
     with `find_copies_too` off, near-identical articles are all kept as they are."""
@@ -127,7 +144,7 @@ def read_collection(
             if progress:
                 progress("read", done, len(files))
 
-    return clean_collection(items(), known_blocks, find_copies_too, summary)
+    return clean_collection(items(), known_blocks, find_copies_too, summary, main_language)
 
 
 def clean_collection(
@@ -135,9 +152,12 @@ def clean_collection(
     known_blocks: dict[str, set[str]] | None = None,
     find_copies_too: bool = True,
     summary: IngestSummary | None = None,
+    main_language: str = "",
 ) -> Collection:
     """Articles already read (files, or records written over HTTP), cleaned as a collection:
-    duplicate ids reported, footer shapes out, copies found, boilerplate learned and removed."""
+    duplicate ids reported, footer shapes out, copies found, boilerplate learned and removed,
+    languages set (`main_language` for an article detection is unsure of in a batch with no
+    main language of its own)."""
     summary = summary if summary is not None else IngestSummary()
     skipped: list[Skipped] = []
     seen: dict[str, str] = {}
@@ -178,4 +198,33 @@ def clean_collection(
     ]
     learned = merge_learned(known_blocks or {}, learn_boilerplate(kept))
     cleaned, summary.boilerplate = apply_boilerplate(kept, learned)
+    cleaned = with_languages(cleaned, main_language)
+    summary.languages = dict(Counter(a.language or "unknown" for a in cleaned).most_common())
     return Collection(cleaned, copies, skipped, summary, learned)
+
+
+def with_languages(articles: list[Article], fallback: str = "") -> list[Article]:
+    """The articles with their language set: declared by the page (`extra["language"]`, or a
+    JSONL/CSV `language`/`lang` field) unless detection is sure it is wrong, else detected;
+    an article detection is unsure of (a short one) takes the collection's main language,
+    else `fallback`."""
+    found = [
+        a.language
+        if a.language is not None
+        else article_language(a.extra.get("language") or a.extra.get("lang"), a.title, a.text)
+        for a in articles
+    ]
+    main = main_language(found) or fallback
+    return [
+        _dated(replace(a, language=lang or main)) for a, lang in zip(articles, found, strict=True)
+    ]
+
+
+def _dated(article: Article) -> Article:
+    """The article with its date read in its own language when the reader could not read it
+    ("3. März 2019" in a German feed): the raw value stays in `extra` for the record."""
+    raw = article.extra.get("published_raw")
+    if article.published or not raw or not article.language:
+        return article
+    published = parse_localized_date(str(raw), article.language)
+    return replace(article, published=published) if published else article

@@ -166,6 +166,24 @@ def parse_iso_date(text: str) -> str | None:
     return str(first.date().isoformat())
 
 
+def parse_localized_date(text: str, language: str) -> str | None:
+    """A full date written in `language` ("3. März 2019", "5 de mayo de 2020", "2019年3月5日")
+    as YYYY-MM-DD, read by the dateparser library in that one language (loading every
+    language's data would take most of a minute); None when it is not a full date."""
+    text = text.strip()
+    if not language or not text or len(text) > MAX_DATE_CHARS or not re.search(r"\d{4}", text):
+        return None
+    import dateparser as localized
+
+    try:
+        found = localized.parse(
+            text, languages=[language], settings={"REQUIRE_PARTS": ["day", "month", "year"]}
+        )
+    except (ValueError, OverflowError, KeyError):  # KeyError: a language it does not know
+        return None
+    return None if found is None else found.date().isoformat()
+
+
 def _split_blocks(text: str) -> list[str]:
     """Blank-line separated blocks, each with its lines stripped of trailing spaces."""
     blocks: list[str] = []

@@ -52,6 +52,7 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     ),
     "url": ("url", "link", "source_url", "canonical_url"),
     "publication": ("publication", "publisher", "source", "site_name", "domain", "site"),
+    "language": ("language", "lang", "inlanguage", "locale"),
     "copyright": ("copyright", "rights"),
     "license": ("license", "licence"),
 }
@@ -333,6 +334,8 @@ def record_to_article(
     )
     if published_raw and not published:
         extra["published_raw"] = published_raw
+    if values.get("language"):
+        extra["language"] = values["language"]  # the declared tag, as HTML pages keep it
     return Article(
         id=article_id,
         title=title,

@@ -38,14 +38,15 @@ def write_article_index(store: Path, folder: Path, vectors_of: VectorsOf) -> Non
     reader = StoreReader(store)
     with contextlib.closing(reader.connect()) as db:
         articles = db.execute(
-            """SELECT min(c.id), a.title, a.text FROM articles a
+            """SELECT min(c.id), a.title, a.text, a.language FROM articles a
                JOIN chunks c ON c.article_id = a.id GROUP BY a.id ORDER BY min(c.id)"""
         ).fetchall()
         chunks: dict[str, list[int]] = {}
         for chunk_id, article_id in db.execute("SELECT id, article_id FROM chunks ORDER BY id"):
             chunks.setdefault(article_id, []).append(chunk_id)
     keys = [int(row[0]) for row in articles]
-    write_bm25(keys, [keyword_text(row[1], row[2]) for row in articles], folder)
+    texts = [keyword_text(row[1], row[2]) for row in articles]
+    write_bm25(keys, texts, folder, [row[3] for row in articles])
     groups = [chunks_of for chunks_of in chunks.values()]
     groups.sort(key=lambda ids: ids[0])  # key order, as the BM25 ids
     pooled: list[np.ndarray] = []
@@ -95,9 +96,12 @@ class ArticleIndex:
             return None
         return cls(folder)
 
-    def keyword_scores(self, query: str, keys: Sequence[int]) -> list[tuple[int, float]]:
-        """Whole-article BM25 of the articles `keys`, best first (those scoring above 0)."""
-        return self.keyword.search(query, len(keys), keys)
+    def keyword_scores(
+        self, query: str, keys: Sequence[int], language: str | None = None
+    ) -> list[tuple[int, float]]:
+        """Whole-article BM25 of the articles `keys`, best first (those scoring above 0),
+        the query analysed in `language` (the index's main language when None)."""
+        return self.keyword.search(query, len(keys), keys, language)
 
     def dense_scores(self, query: np.ndarray, keys: Sequence[int]) -> list[tuple[int, float]]:
         """The cosine of the query with each article's pooled vector, best first."""

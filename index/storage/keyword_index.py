@@ -10,9 +10,12 @@ column of that matrix is also a word's inverted list (the passages holding it), 
 one keyword index, not two.
 
 Words are `semsearch.index.text.analysis` index words (folded, stop words out, Snowball
-stems). The index is written beside the store (`keyword/`), memory-mapped when served, and
-rebuilt from the store on every update (its cost: docs/benchmarks.md, "Builds and
-updates").
+stems), each passage's in its article's language; `stats.json` records the passages per
+language, and a query is analysed in the language it is asked in (the index's main language
+when none is given). An index without that record (before format 6) was analysed as English
+throughout, and its queries are too. The index is written beside the store (`keyword/`),
+memory-mapped when served, and rebuilt from the store on every update (its cost:
+docs/benchmarks.md, "Builds and updates").
 """
 
 from __future__ import annotations
@@ -31,7 +34,14 @@ import numpy.typing as npt
 
 from semsearch.errors import IndexUnavailableError
 from semsearch.index.storage.store import StoreReader
-from semsearch.index.text.analysis import bm25s_library, index_words, query_words
+from semsearch.index.text.analysis import (
+    ENGLISH,
+    analysed_language,
+    bm25s_library,
+    index_words,
+    query_words,
+)
+from semsearch.index.text.languages import main_language
 
 if TYPE_CHECKING:
     from scipy import sparse
@@ -52,11 +62,13 @@ def write_keyword_index(store: Path, folder: Path) -> None:
     reader = StoreReader(store)
     ids: list[int] = []
     texts: list[str] = []
+    languages: list[str | None] = []
     with contextlib.closing(reader.connect()) as db:
         for chunk in reader.iter_chunks(db):
             ids.append(chunk.chunk_id)
             texts.append(keyword_text(chunk.article["title"], chunk.text))
-    write_bm25(ids, texts, folder)
+            languages.append(chunk.article.get("language"))
+    write_bm25(ids, texts, folder, languages)
 
 
 def keyword_text(title: str, text: str) -> str:
@@ -64,18 +76,39 @@ def keyword_text(title: str, text: str) -> str:
     return f"{title}\n{text}"
 
 
-def write_bm25(ids: list[int], texts: list[str], folder: Path) -> None:
-    """BM25 over `texts` into `folder`, each text found by its id in `ids`."""
+def write_bm25(
+    ids: list[int],
+    texts: list[str],
+    folder: Path,
+    languages: list[str | None] | None = None,
+) -> None:
+    """BM25 over `texts` into `folder`, each text found by its id in `ids` and analysed in
+    its language in `languages` (English where None)."""
     folder.mkdir(parents=True, exist_ok=True)
     model = bm25s_library().BM25(k1=K1, b=B)
-    words = index_words(texts)
+    each = [analysed_language(lang) for lang in languages or [None] * len(texts)]
+    words = analysed_words(texts, each)
     mean_words = sum(map(len, words)) / len(words) if words else 0.0
-    (folder / STATS_NAME).write_text(json.dumps({"mean_words": mean_words}), encoding="utf-8")
+    stats = {"mean_words": mean_words, "languages": dict(Counter(each).most_common())}
+    (folder / STATS_NAME).write_text(json.dumps(stats), encoding="utf-8")
     if not any(words):  # no passage (all deleted), or only stop words: nothing can match
         words = [[_NO_WORD] for _ in range(max(1, len(texts)))]
     model.index(words, show_progress=False)
     model.save(str(folder), show_progress=False)
     np.save(folder / CHUNK_IDS_NAME, np.asarray(ids, dtype=np.int64))
+
+
+def analysed_words(texts: list[str], languages: list[str]) -> list[list[str]]:
+    """The index words of each text in its language (texts of one language in one call)."""
+    words: list[list[str]] = [[] for _ in texts]
+    groups: dict[str, list[int]] = {}
+    for row, language in enumerate(languages):
+        groups.setdefault(language, []).append(row)
+    for language, rows in groups.items():
+        found = index_words([texts[r] for r in rows], language=language)
+        for row, row_words in zip(rows, found, strict=True):
+            words[row] = row_words
+    return words
 
 
 class KeywordIndex:
@@ -95,12 +128,20 @@ class KeywordIndex:
         self._passages = int(self._model.scores["num_docs"])
         if len(self.chunk_ids) not in (0, self._passages):
             raise IndexUnavailableError(f"{folder}: chunk ids and passages differ; rebuild")
-        stats = folder / STATS_NAME  # indexes built before it have none: see score_text
-        self._mean_words = (
-            float(json.loads(stats.read_text(encoding="utf-8"))["mean_words"])
-            if stats.exists()
-            else None
-        )
+        stats_file = folder / STATS_NAME  # indexes built before it have none: see score_text
+        stats = json.loads(stats_file.read_text(encoding="utf-8")) if stats_file.exists() else {}
+        self._mean_words = float(stats["mean_words"]) if "mean_words" in stats else None
+        #: Passages per analysis language; none recorded: analysed as English (before format 6).
+        self.languages: dict[str, int] = dict(stats.get("languages") or {ENGLISH: 1})
+        self.main_language = main_language(self.languages) or ENGLISH
+        self._per_language = "languages" in stats
+
+    def analysis_language(self, language: str | None) -> str:
+        """The language a query is analysed in here: English in an index analysed as English
+        throughout; else `language`, or the index's main language when None."""
+        if not self._per_language:
+            return ENGLISH
+        return self.main_language if language is None else language
 
     @property
     def vocabulary(self) -> Mapping[str, int]:
@@ -127,17 +168,17 @@ class KeywordIndex:
         """Whether `score_text` can work (the index records its mean passage length)."""
         return bool(self._mean_words)
 
-    def score_text(self, query: str, text: str) -> float:
+    def score_text(self, query: str, text: str, language: str | None = None) -> float:
         """The BM25 score `text` would get for `query` if it were one more passage of this
         index (the index's document frequencies and mean length; bm25s's Lucene formula):
         how the build's probes score a passage with their own sentence held out of it."""
         if not self._mean_words:
             raise ValueError("this keyword index records no mean length: rebuild it")
-        counts = Counter(query_words(text))
+        counts = Counter(query_words(text, language=self.analysis_language(language)))
         length = sum(counts.values())
         norm = K1 * (1 - B + B * length / self._mean_words)
         score = 0.0
-        for word in self.query_words(query):
+        for word in self.query_words(query, language):
             frequency = counts.get(word, 0)
             if frequency:
                 df = self.document_frequency(word)
@@ -145,10 +186,19 @@ class KeywordIndex:
                 score += idf * frequency / (frequency + norm)
         return score
 
-    def query_words(self, query: str) -> list[str]:
-        """The query's index words that some passage has (the rest cannot score)."""
-        words = query_words(query)
+    def query_words(self, query: str, language: str | None = None) -> list[str]:
+        """The query's index words that some passage has (the rest cannot score), analysed
+        in `language` (see `analysis_language`)."""
+        words = query_words(query, language=self.analysis_language(language))
         return [w for w in dict.fromkeys(words) if w in self._vocabulary and w != _NO_WORD]
+
+    def coverage(self, query: str, language: str | None = None) -> float:
+        """The share of the query's distinct index words that some passage holds (1.0 for a
+        query without any): near 0 for a query in a language the passages are not in."""
+        words = set(query_words(query, language=self.analysis_language(language)))
+        if not words:
+            return 1.0
+        return len(set(self.query_words(query, language))) / len(words)
 
     def document_frequency(self, word: str) -> int:
         """How many passages hold the index word `word`."""
@@ -157,11 +207,13 @@ class KeywordIndex:
             return 0
         return int(self._indptr[column + 1] - self._indptr[column])
 
-    def idf_coverage(self, query: str, chunk_id: int) -> float:
-        """The share of the query's IDF (Lucene's, over its distinct index words) that the
-        passage `chunk_id` holds; a word no passage holds counts at the highest IDF, so a
-        query of words the collection lacks is barely covered. 0.0 for no word."""
-        words = [w for w in dict.fromkeys(query_words(query)) if w != _NO_WORD]
+    def idf_coverage(self, query: str, chunk_id: int, language: str | None = None) -> float:
+        """The share of the query's IDF (Lucene's, over its distinct index words in
+        `language`, `analysis_language`) that the passage `chunk_id` holds; a word no passage
+        holds counts at the highest IDF, so a query of words the collection lacks is barely
+        covered. 0.0 for no word."""
+        words = query_words(query, language=self.analysis_language(language))
+        words = [w for w in dict.fromkeys(words) if w != _NO_WORD]
         rows = self._rows_of([chunk_id])
         if not words or len(rows) == 0:
             return 0.0
@@ -177,11 +229,16 @@ class KeywordIndex:
         return held / total if total > 0 else 0.0
 
     def search(
-        self, query: str, limit: int, allowed_chunks: Iterable[int] | None = None
+        self,
+        query: str,
+        limit: int,
+        allowed_chunks: Iterable[int] | None = None,
+        language: str | None = None,
     ) -> list[tuple[int, float]]:
         """The best `limit` chunk ids for `query` by BM25, best first, scores above zero.
-        `allowed_chunks` restricts the search (filters run before ranking, not after)."""
-        words = self.query_words(query)
+        `allowed_chunks` restricts the search (filters run before ranking, not after); the
+        query is analysed in `language` (`analysis_language`)."""
+        words = self.query_words(query, language)
         total = len(self.chunk_ids)
         if not words or limit <= 0 or total == 0:
             return []

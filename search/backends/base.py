@@ -63,15 +63,32 @@ class Backend(Protocol):
         """The `depth` passages nearest to `vector` (cosine), within `scope`."""
         ...
 
-    def keyword_search(self, text: str, depth: int, scope: Scope | None) -> Candidates:
-        """The `depth` best passages for `text` by BM25, within `scope`."""
+    def analysis_language(self, language: str | None) -> str:
+        """The language a query is analysed in: `language`, or the index's main one for
+        None (English in an index analysed as English throughout)."""
         ...
 
-    def has_all_terms(self, text: str, scope: Scope | None) -> bool:
-        """Whether some passage within `scope` holds every content word of `text`."""
+    def languages(self) -> frozenset[str]:
+        """The languages the passages were analysed in."""
         ...
 
-    def idf_coverage(self, text: str, chunk_id: int) -> float | None:
+    def keyword_coverage(self, text: str, language: str | None = None) -> float:
+        """The share of the query's index words (in `language`) some passage holds."""
+        ...
+
+    def keyword_search(
+        self, text: str, depth: int, scope: Scope | None, language: str | None = None
+    ) -> Candidates:
+        """The `depth` best passages for `text` (analysed in `language`) by BM25, within
+        `scope`."""
+        ...
+
+    def has_all_terms(self, text: str, scope: Scope | None, language: str | None = None) -> bool:
+        """Whether some passage within `scope` holds every content word of `text` (analysed
+        in `language`)."""
+        ...
+
+    def idf_coverage(self, text: str, chunk_id: int, language: str | None = None) -> float | None:
         """The share of `text`'s IDF that the passage `chunk_id` holds (per-query fusion,
         `semsearch.search.fusion.per_query_fusion`); None where the backend cannot say."""
         ...

@@ -81,16 +81,31 @@ class DirectoryBackend:
             self.vectors, vector, depth, None if allowed is None else np.asarray(allowed)
         )
 
-    def keyword_search(self, text: str, depth: int, scope: Scope | None) -> Candidates:
-        allowed = _chunk_ids(scope)
-        return self.keyword.search(text, depth, None if allowed is None else list(allowed))
+    def analysis_language(self, language: str | None) -> str:
+        return self.keyword.analysis_language(language)
 
-    def has_all_terms(self, text: str, scope: Scope | None) -> bool:
-        allowed = _chunk_ids(scope)
-        return has_all_terms(self.keyword, text, None if allowed is None else list(allowed))
+    def languages(self) -> frozenset[str]:
+        return frozenset(self.keyword.languages)
 
-    def idf_coverage(self, text: str, chunk_id: int) -> float | None:
-        return self.keyword.idf_coverage(text, chunk_id)
+    def keyword_coverage(self, text: str, language: str | None = None) -> float:
+        return self.keyword.coverage(text, language)
+
+    def keyword_search(
+        self, text: str, depth: int, scope: Scope | None, language: str | None = None
+    ) -> Candidates:
+        allowed = _chunk_ids(scope)
+        return self.keyword.search(
+            text, depth, None if allowed is None else list(allowed), language
+        )
+
+    def has_all_terms(self, text: str, scope: Scope | None, language: str | None = None) -> bool:
+        allowed = _chunk_ids(scope)
+        return has_all_terms(
+            self.keyword, text, None if allowed is None else list(allowed), language
+        )
+
+    def idf_coverage(self, text: str, chunk_id: int, language: str | None = None) -> float | None:
+        return self.keyword.idf_coverage(text, chunk_id, language)
 
     def article_vector(
         self, chunk_ids: Sequence[int], encode: Callable[[], np.ndarray]

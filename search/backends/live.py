@@ -7,7 +7,8 @@ to a new generation at most `live_refresh_seconds` after a write, in every proce
 store is read through its own connection, which sees each commit at once: a passage deleted
 since the reader's generation is simply not found (and not returned) by the service.
 Whole-article evidence (`articles`) is not kept for a live index yet: hybrid ranking runs
-without it, as for an index built before it existed.
+without it, as for an index built before it existed. Its segments' words are English
+throughout (as an index built before languages): every query is analysed as English.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from semsearch.index.storage.directory import resolve_index_dir
 from semsearch.index.storage.manifest import MANIFEST_NAME, STORE_NAME, read_manifest
 from semsearch.index.storage.store import ArticleFilter, ServedStore
 from semsearch.index.storage.vectors import pooled_vector
+from semsearch.index.text.analysis import ENGLISH, query_words
 from semsearch.search.backends.base import Backend, Candidates, Scope
 from semsearch.search.backends.directory import ChunkScope, _single_threaded_faiss
 from semsearch.search.keyword import content_terms
@@ -52,14 +54,26 @@ class LiveBackend:
     def dense(self, vector: np.ndarray, depth: int, scope: Scope | None) -> Candidates:
         return self.reader.dense(vector, depth, _chunk_ids(scope))
 
-    def keyword_search(self, text: str, depth: int, scope: Scope | None) -> Candidates:
+    def analysis_language(self, language: str | None) -> str:
+        return ENGLISH
+
+    def languages(self) -> frozenset[str]:
+        return frozenset({ENGLISH})
+
+    def keyword_coverage(self, text: str, language: str | None = None) -> float:
+        words = set(query_words(text))
+        return len(self.reader.word_weights(text)) / len(words) if words else 1.0
+
+    def keyword_search(
+        self, text: str, depth: int, scope: Scope | None, language: str | None = None
+    ) -> Candidates:
         return self.reader.keyword(text, depth, _chunk_ids(scope))
 
-    def has_all_terms(self, text: str, scope: Scope | None) -> bool:
+    def has_all_terms(self, text: str, scope: Scope | None, language: str | None = None) -> bool:
         terms = content_terms(text)
         return bool(terms) and self.reader.has_all_terms(terms, _chunk_ids(scope))
 
-    def idf_coverage(self, text: str, chunk_id: int) -> float | None:
+    def idf_coverage(self, text: str, chunk_id: int, language: str | None = None) -> float | None:
         """Not computed for live segments yet: the collection's fusion applies."""
         return None
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from semsearch.errors import IndexMismatchError, IndexUnavailableError
+from semsearch.errors import BadQueryError, IndexMismatchError, IndexUnavailableError
 from semsearch.index.storage.article_index import ArticleIndex
 from semsearch.index.storage.manifest import file_digest, manifest_from_dict
 from semsearch.index.storage.milvus.address import is_engine_uri, parse_engine_uri
@@ -21,7 +21,7 @@ from semsearch.index.storage.milvus.catalog import read_engine_record
 from semsearch.index.storage.milvus.client import TERMS_TABLE, EngineFilter
 from semsearch.index.storage.store import ArticleFilter, ServedStore
 from semsearch.index.storage.vectors import pooled_vector
-from semsearch.index.text.analysis import query_words
+from semsearch.index.text.analysis import analysed_language, query_words
 from semsearch.search.backends.base import Backend, Candidates, Scope
 from semsearch.search.keyword import content_terms
 
@@ -66,6 +66,27 @@ class MilvusBackend:
     def target(self) -> str:
         return f"{self.uri}#{self.manifest.version}#{self.passages.collection}"
 
+    def analysis_language(self, language: str | None) -> str:
+        """The language a query is analysed in: as the published article-level index, which
+        records the languages the passages were analysed in (English without it: an index
+        published before languages)."""
+        if self.articles is None:
+            return analysed_language(None)
+        return self.articles.keyword.analysis_language(language)
+
+    def languages(self) -> frozenset[str]:
+        """The languages the articles were analysed in (English without the record)."""
+        if self.articles is None:
+            return frozenset({analysed_language(None)})
+        return frozenset(self.articles.keyword.languages)
+
+    def keyword_coverage(self, text: str, language: str | None = None) -> float:
+        """The share of the query's index words some passage holds (published vocabulary)."""
+        words = list(dict.fromkeys(query_words(text, language=self.analysis_language(language))))
+        if not words:
+            return 1.0
+        return sum(t is not None for t in self._term_ids(words)) / len(words)
+
     def _term_ids(self, words: Sequence[str]) -> list[int | None]:
         """Each index word's term id in the published vocabulary (None: no passage has it)."""
         # The answer from a local dict: another thread may clear the shared cache meanwhile.
@@ -86,6 +107,12 @@ class MilvusBackend:
         return [known[w] for w in words]
 
     def scope(self, where: ArticleFilter) -> Scope | None:
+        if where.language:
+            # The published passages carry no language field yet: refuse, never ignore.
+            raise BadQueryError(
+                "the language filter is not available on an index served from a search "
+                "engine yet; serve the index directory to filter by language"
+            )
         engine = EngineFilter(
             published_from=where.published_from,
             published_to=where.published_to,
@@ -98,20 +125,22 @@ class MilvusBackend:
         found = self.passages.dense(vector, depth, _engine_filter(scope))
         return [(c.chunk_id, c.score) for c in found]
 
-    def keyword_search(self, text: str, depth: int, scope: Scope | None) -> Candidates:
-        words = list(dict.fromkeys(query_words(text)))
+    def keyword_search(
+        self, text: str, depth: int, scope: Scope | None, language: str | None = None
+    ) -> Candidates:
+        words = list(dict.fromkeys(query_words(text, language=self.analysis_language(language))))
         weights = {t: 1.0 for t in self._term_ids(words) if t is not None}
         found = self.passages.sparse(weights, depth, _engine_filter(scope))
         return [(c.chunk_id, c.score) for c in found]
 
-    def has_all_terms(self, text: str, scope: Scope | None) -> bool:
-        ids = self._term_ids(content_terms(text))
+    def has_all_terms(self, text: str, scope: Scope | None, language: str | None = None) -> bool:
+        ids = self._term_ids(content_terms(text, self.analysis_language(language)))
         if not ids or any(t is None for t in ids):
             return False  # no word, or a word no passage holds
         terms = [t for t in ids if t is not None]
         return self.passages.has_all_terms(terms, _engine_filter(scope))
 
-    def idf_coverage(self, text: str, chunk_id: int) -> float | None:
+    def idf_coverage(self, text: str, chunk_id: int, language: str | None = None) -> float | None:
         return None  # the engine's BM25 keeps no per-passage word lists the service can read
 
     def article_vector(

@@ -39,7 +39,7 @@ def build_alpha(tmp_path: Path, embedder: HashingEmbedder) -> Path:
 
 def test_round_trip(demo_index: Path, demo_service: SearchService) -> None:
     manifest = json.loads((demo_index / MANIFEST_NAME).read_text())
-    assert manifest["format_version"] == 5
+    assert manifest["format_version"] == 6
     assert manifest["counts"]["articles"] == 10
     assert manifest["model"] == {
         "name": "hashing-256",

@@ -274,7 +274,7 @@ def test_an_index_with_the_old_fts5_table_loads_answers_and_updates(
     (tmp_path / "b.jsonl").write_text(json.dumps(more) + "\n")
     update_index(tmp_path / "idx", embedder, add=[tmp_path / "b.jsonl"], delete=["bees"])
     assert fts_rows() is None
-    assert json.loads(manifest_path.read_text())["format_version"] == 5
+    assert json.loads(manifest_path.read_text())["format_version"] == 6
     strict = SearchService(tmp_path / "idx", embedder, {"min_score": 0.99})
     assert strict.search("sleeper trains", 3, mode="hybrid").hits
     assert not strict.search("rooftop honey", 3, mode="hybrid").hits

@@ -370,7 +370,7 @@ def test_an_index_of_format_4_is_served_and_updated(
     more = tmp_path / "more"
     blog_posts(more, ["tram"])
     update_index(out, embedder, add=[more])
-    assert json.loads((out / MANIFEST_NAME).read_text())["format_version"] == 5
+    assert json.loads((out / MANIFEST_NAME).read_text())["format_version"] == 6
     again = serve(out, embedder)
     assert again.article("lantern-tram").provenance["line"] == 1
 

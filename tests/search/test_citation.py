@@ -160,6 +160,18 @@ def test_unknown_format_is_refused() -> None:
         format_citation(FULL, "mla")
 
 
+def test_names_in_chinese_script_stay_whole_and_in_order() -> None:
+    article = replace(FULL, author="王小明、李华", title="北京的地铁", publication="示例日报")
+    assert csl_item(article)["author"] == [{"literal": "王小明"}, {"literal": "李华"}]
+    apa = styled_citation(article, "apa")
+    assert "王小明" in apa and "李华" in apa and "北京的地铁" in apa
+    # a Cyrillic name is a name like any other: family name last, given name abbreviated
+    russian = replace(FULL, author="Лев Толстой")
+    assert csl_item(russian)["author"] == [{"family": "Толстой", "given": "Лев"}]
+    assert "Толстой, Л." in styled_citation(russian, "apa")
+    assert "Толстой" in bibtex_entry(russian)
+
+
 # --- BibTeX read back by a real parser ------------------------------------------------------
 
 #: Our escapes, undone in one pass (each starts with a backslash; a backslash of the text is

@@ -87,7 +87,7 @@ def test_facets_in_json_and_as_links(service: SearchService) -> None:
     client = create_app({"TESTING": True, "SEARCH_SERVICE": service}).test_client()
     url = "/api/search?q=tidal+turbines+harbour&publication=Harbor+Ledger"
     answer = client.get(f"{url}&facets={ALL}").get_json()
-    assert list(answer["facets"]) == ["publication", "author", "year"]
+    assert list(answer["facets"]) == ["publication", "author", "year", "language"]
     assert "Prairie Signal" in answer["facets"]["publication"]
     assert all(r["article"]["publication"] == "Harbor Ledger" for r in answer["results"])
     html = client.get("/?q=tidal+turbines+harbour&publication=Harbor+Ledger").data.decode()
@@ -100,12 +100,13 @@ def test_facets_in_json_and_as_links(service: SearchService) -> None:
 def test_facets_are_counted_only_when_asked(turbines: SearchService) -> None:
     client = create_app({"TESTING": True, "SEARCH_SERVICE": turbines}).test_client()
     unasked = client.get("/api/search?q=turbine&mode=keyword").get_json()
-    assert unasked["facets"] == {"publication": {}, "author": {}, "year": {}}
+    assert unasked["facets"] == {"publication": {}, "author": {}, "year": {}, "language": {}}
     asked = client.get("/api/search?q=turbine&mode=keyword&facets=year").get_json()
     assert asked["facets"] == {
         "publication": {},
         "author": {},
         "year": {"2020": 2, "2019": 1, "2021": 1},
+        "language": {},
     }
     body = {"q": "turbine", "mode": "keyword", "facets": ["author", "publication"]}
     both = client.post("/api/search", json=body).get_json()["facets"]
@@ -117,7 +118,12 @@ def test_facets_are_counted_only_when_asked(turbines: SearchService) -> None:
 
 def test_no_match_has_empty_facets(service: SearchService) -> None:
     result = service.search("tidal", 5, filters={"publication": "Nobody"})
-    assert result.hits == [] and result.facets == {"publication": {}, "author": {}, "year": {}}
+    assert result.hits == [] and result.facets == {
+        "publication": {},
+        "author": {},
+        "year": {},
+        "language": {},
+    }
 
 
 def test_count_facet_ranks_and_caps() -> None:

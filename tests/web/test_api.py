@@ -25,6 +25,7 @@ ARTICLE_KEYS = [
     "license",
     "source_note",
     "tags",
+    "language",
 ]
 #: A hit's article: the credits, then its copies under other publications.
 HIT_ARTICLE_KEYS = [*ARTICLE_KEYS, "copies"]
@@ -49,6 +50,7 @@ def test_search_success_shape(client) -> None:
         "page",
         "has_next",
         "facets",
+        "query_language",
     ]
     assert body["mode"] == "hybrid" and body["group"] is None and body["filters"] == {}
     assert body["ok"] is True and body["k"] == 3 and len(body["results"]) == 3

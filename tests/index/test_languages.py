@@ -1,0 +1,112 @@
+"""Languages: tags, detection, an article's language, a query's, and the analysis each gets."""
+
+from __future__ import annotations
+
+import pytest
+
+from semsearch.index.text.analysis import (
+    analyzer_for,
+    highlight_terms,
+    index_words,
+    match_terms,
+    query_words,
+)
+from semsearch.index.text.languages import (
+    UNKNOWN,
+    article_language,
+    detect_language,
+    language_code,
+    main_language,
+    main_script,
+    query_language,
+)
+
+GERMAN = (
+    "Die Verteidigung der Mannschaft gab in der ganzen Saison nur wenige Punkte ab und "
+    "belegte damit den sechsten Platz in der Liga, während sie bei den Ballgewinnen führte. "
+    "Der Trainer lobte nach dem letzten Spiel die Geschlossenheit seiner Abwehr."
+)
+
+
+@pytest.mark.parametrize(
+    ("tag", "code"),
+    [("de-AT", "de"), ("zh_Hans", "zh"), ("EN", "en"), ("deu", "de"), ("x", ""), (None, "")],
+)
+def test_tags_become_two_letter_codes(tag: object, code: str) -> None:
+    assert language_code(tag) == code
+
+
+def test_detection_reads_long_text_and_declines_short_text() -> None:
+    assert detect_language(GERMAN).language == "de"
+    assert detect_language("北京是中国的首都").language == "zh"
+    assert detect_language("tide").language == UNKNOWN  # one word: not enough to tell
+
+
+def test_a_declared_language_stands_unless_the_text_is_surely_another() -> None:
+    assert article_language("de-DE", "", "Kurz.") == "de"  # too short to overrule
+    assert article_language("en", "Saison", GERMAN) == "de"  # a template's wrong tag
+    assert article_language(None, "", GERMAN) == "de"
+    assert article_language(None, "", "ok") == UNKNOWN
+
+
+def test_main_language_and_script() -> None:
+    assert main_language(["de", "en", "de", ""]) == "de"
+    assert main_language(["", ""]) == UNKNOWN
+    assert main_script("Ελλάδα") == "Greek" and main_script("東京はラーメン") == "Kana"
+
+
+def test_a_short_query_falls_back_to_the_collection_or_its_script() -> None:
+    assert query_language("Wie viele Punkte gab die Verteidigung ab?", "en") == "de"
+    assert query_language("tide", "de") == "de"  # Latin, too short: the collection's
+    assert query_language("首都", "en") == "zh"  # Han names its language
+    assert query_language("Москва", "en") == UNKNOWN  # Cyrillic: several languages
+    assert query_language("harbour tides", "en", {"en", "de"}) == "en"  # "sv" at 0.63
+    # detected, but no article is in it: the collection's language
+    assert query_language("Wie viele Punkte gab die Verteidigung ab?", "en", {"en"}) == "en"
+
+
+def test_english_words_are_as_they_were() -> None:
+    assert query_words("The zeppelin bridges") == ["zeppelin", "bridg"]
+    assert query_words("The zeppelin bridges", language="en") == ["zeppelin", "bridg"]
+    assert index_words(["Bridges at the café"]) == [["bridg", "cafe"]]
+    assert match_terms("festival's fireworks") == ["festiv", "firework"]
+
+
+def test_german_is_stemmed_and_stopped_in_german() -> None:
+    # wie, die: Snowball's German stop words; Punkte -> punkt, Verteidigung -> verteid.
+    assert query_words("Wie viele Punkte gab die Verteidigung ab", language="de") == [
+        "viel",
+        "punkt",
+        "gab",
+        "verteid",
+        "ab",
+    ]
+
+
+def test_chinese_and_japanese_are_character_bigrams() -> None:
+    assert query_words("北京是首都", language="zh") == ["北京", "京是", "是首", "首都"]
+    assert query_words("京", language="zh") == ["京"]
+    # in an English text too: a Chinese name meets a Chinese query
+    assert query_words("Beijing 北京 bridges") == ["beij", "北京", "bridg"]
+    assert query_words("ラーメン", language="ja") == ["ラー", "ーメ", "メン"]
+
+
+def test_thai_is_segmented_into_words() -> None:
+    assert query_words("ประเทศไทย", language="th") == ["ประเทศ", "ไทย"]
+
+
+def test_hindi_words_keep_their_vowel_signs() -> None:
+    # Python's \w alone cuts "नमस्ते" at its combining marks; here it stays one word.
+    assert len(query_words("नमस्ते", language="hi")) == 1
+
+
+def test_unknown_language_and_a_language_without_stemmer_are_not_stemmed() -> None:
+    assert query_words("Die Brücken", language=UNKNOWN) == ["die", "brucken"]
+    assert analyzer_for("sw").algorithm is None  # Swahili: no Snowball stemmer
+    assert query_words("Habari za asubuhi", language="sw") == ["habari", "asubuhi"]
+    assert query_words("Habari", language="zz") == ["habari"]  # no such language: plain words
+
+
+def test_highlight_terms_follow_the_language() -> None:
+    assert highlight_terms("Die Verteidigung", "de") == {"verteid"}
+    assert highlight_terms("北京首都", "zh") == {"北京", "京首", "首都"}

@@ -1,0 +1,54 @@
+"""The rest of the path in other languages: footers, dates, and the page's language."""
+
+from __future__ import annotations
+
+from semsearch.index.ingest.articles import Article
+from semsearch.index.ingest.boilerplate import footer_shape, strip_footer_shapes
+from semsearch.index.ingest.collection import with_languages
+from semsearch.index.ingest.layout import parse_localized_date
+
+
+def test_rights_reserved_lines_in_other_languages_are_the_copyright() -> None:
+    for line in (
+        "© 2024 Beispiel Verlag. Alle Rechte vorbehalten.",
+        "Exemple SA. Tous droits réservés.",
+        "Ejemplo S.L. Todos los derechos reservados.",
+        "版权所有 示例出版社",
+    ):
+        article = Article(id="a", title="", text=f"Der Text des Artikels.\n\n{line}")
+        cleaned, removed = strip_footer_shapes(article)
+        assert cleaned.text == "Der Text des Artikels." and removed["copyright"] == 1, line
+        assert cleaned.copyright == line
+
+
+def test_footer_shapes_in_other_languages() -> None:
+    assert footer_shape("Diesen Artikel teilen") == "share_prompt"
+    assert footer_shape("Abonnez-vous à notre newsletter") == "newsletter"
+    assert footer_shape("Síguenos en Twitter") == "follow_me"
+    assert footer_shape("Die Brücke wurde im Jahr 1890 gebaut.") is None
+
+
+def test_dates_written_in_the_articles_language() -> None:
+    assert parse_localized_date("3. März 2019", "de") == "2019-03-03"
+    assert parse_localized_date("5 de mayo de 2020", "es") == "2020-05-05"
+    assert parse_localized_date("März 2019", "de") is None  # no day: not a full date
+    assert parse_localized_date("3. März 2019", "") is None
+
+
+def test_an_unread_date_is_read_in_the_articles_language() -> None:
+    text = (
+        "Der Stadtrat beschloss am Montag, die alten Brücken über den Fluss zu erneuern. "
+        "Die Bauarbeiten sollen im Frühjahr beginnen und zwei Jahre dauern."
+    )
+    article = Article(id="a", title="", text=text, extra={"published_raw": "3. März 2019"})
+    (dated,) = with_languages([article])
+    assert dated.language == "de" and dated.published == "2019-03-03"
+
+
+def test_the_build_summary_says_when_a_collection_is_mostly_not_english() -> None:
+    from semsearch.index.ingest.collection import IngestSummary
+
+    lines = IngestSummary(languages={"de": 3, "en": 1}).lines()
+    assert "languages: de 3, en 1" in lines
+    assert any("mostly de, not English" in line for line in lines)
+    assert not any("mostly" in line for line in IngestSummary(languages={"en": 3}).lines())
