@@ -39,6 +39,22 @@ class Scope:
     empty: bool = False
 
 
+@dataclass(frozen=True)
+class ChunkScope(Scope):
+    """The chunk ids a filter admits (the backends that answer filters in their store)."""
+
+    chunk_ids: tuple[int, ...] = ()
+
+
+def chunk_ids_of(scope: Scope | None, kind: str) -> tuple[int, ...] | None:
+    """The chunk ids of a ChunkScope (None: no filter); a TypeError for another backend's."""
+    if scope is None:
+        return None
+    if not isinstance(scope, ChunkScope):
+        raise TypeError(f"a {kind} backend cannot apply {type(scope).__name__}")
+    return scope.chunk_ids
+
+
 class Backend(Protocol):
     """A loaded index a query's candidates come from (see the module docstring)."""
 

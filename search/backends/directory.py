@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,7 +24,7 @@ from semsearch.index.storage.manifest import (
 )
 from semsearch.index.storage.store import ArticleFilter, ServedStore
 from semsearch.index.storage.vectors import read_vector_index, search_vectors, stored_vectors
-from semsearch.search.backends.base import Backend, Candidates, Scope
+from semsearch.search.backends.base import Backend, Candidates, ChunkScope, Scope, chunk_ids_of
 from semsearch.search.keyword import has_all_terms
 from semsearch.search.similar import article_vector, nearest_chunks
 
@@ -33,13 +32,6 @@ if TYPE_CHECKING:
     import faiss
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ChunkScope(Scope):
-    """The chunk ids a filter admits."""
-
-    chunk_ids: tuple[int, ...] = ()
 
 
 class DirectoryBackend:
@@ -76,7 +68,7 @@ class DirectoryBackend:
         return ChunkScope(empty=not ids, chunk_ids=tuple(ids))
 
     def dense(self, vector: np.ndarray, depth: int, scope: Scope | None) -> Candidates:
-        allowed = _chunk_ids(scope)
+        allowed = chunk_ids_of(scope, self.kind)
         return search_vectors(
             self.vectors, vector, depth, None if allowed is None else np.asarray(allowed)
         )
@@ -93,13 +85,13 @@ class DirectoryBackend:
     def keyword_search(
         self, text: str, depth: int, scope: Scope | None, language: str | None = None
     ) -> Candidates:
-        allowed = _chunk_ids(scope)
+        allowed = chunk_ids_of(scope, self.kind)
         return self.keyword.search(
             text, depth, None if allowed is None else list(allowed), language
         )
 
     def has_all_terms(self, text: str, scope: Scope | None, language: str | None = None) -> bool:
-        allowed = _chunk_ids(scope)
+        allowed = chunk_ids_of(scope, self.kind)
         return has_all_terms(
             self.keyword, text, None if allowed is None else list(allowed), language
         )
@@ -123,14 +115,6 @@ class DirectoryBackend:
 
     def close(self) -> None:
         self.store.close()
-
-
-def _chunk_ids(scope: Scope | None) -> tuple[int, ...] | None:
-    if scope is None:
-        return None
-    if not isinstance(scope, ChunkScope):
-        raise TypeError(f"a directory backend cannot apply {type(scope).__name__}")
-    return scope.chunk_ids
 
 
 class DirectoryKind:

@@ -26,8 +26,8 @@ from semsearch.index.storage.manifest import MANIFEST_NAME, STORE_NAME, read_man
 from semsearch.index.storage.store import ArticleFilter, ServedStore
 from semsearch.index.storage.vectors import pooled_vector
 from semsearch.index.text.analysis import ENGLISH, query_words
-from semsearch.search.backends.base import Backend, Candidates, Scope
-from semsearch.search.backends.directory import ChunkScope, _single_threaded_faiss
+from semsearch.search.backends.base import Backend, Candidates, ChunkScope, Scope, chunk_ids_of
+from semsearch.search.backends.directory import _single_threaded_faiss
 from semsearch.search.keyword import content_terms
 
 
@@ -52,7 +52,7 @@ class LiveBackend:
         return ChunkScope(empty=not ids, chunk_ids=tuple(ids))
 
     def dense(self, vector: np.ndarray, depth: int, scope: Scope | None) -> Candidates:
-        return self.reader.dense(vector, depth, _chunk_ids(scope))
+        return self.reader.dense(vector, depth, chunk_ids_of(scope, self.kind))
 
     def analysis_language(self, language: str | None) -> str:
         return ENGLISH
@@ -67,11 +67,11 @@ class LiveBackend:
     def keyword_search(
         self, text: str, depth: int, scope: Scope | None, language: str | None = None
     ) -> Candidates:
-        return self.reader.keyword(text, depth, _chunk_ids(scope))
+        return self.reader.keyword(text, depth, chunk_ids_of(scope, self.kind))
 
     def has_all_terms(self, text: str, scope: Scope | None, language: str | None = None) -> bool:
         terms = content_terms(text)
-        return bool(terms) and self.reader.has_all_terms(terms, _chunk_ids(scope))
+        return bool(terms) and self.reader.has_all_terms(terms, chunk_ids_of(scope, self.kind))
 
     def idf_coverage(self, text: str, chunk_id: int, language: str | None = None) -> float | None:
         """Not computed for live segments yet: the collection's fusion applies."""
@@ -99,14 +99,6 @@ class LiveBackend:
     def close(self) -> None:
         self.reader.close()
         self.store.close()
-
-
-def _chunk_ids(scope: Scope | None) -> tuple[int, ...] | None:
-    if scope is None:
-        return None
-    if not isinstance(scope, ChunkScope):
-        raise TypeError(f"a live backend cannot apply {type(scope).__name__}")
-    return scope.chunk_ids
 
 
 class LiveKind:
