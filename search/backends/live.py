@@ -27,7 +27,7 @@ from semsearch.index.storage.store import ArticleFilter, ServedStore
 from semsearch.index.storage.vectors import pooled_vector
 from semsearch.index.text.analysis import ENGLISH, query_words
 from semsearch.search.backends.base import Backend, Candidates, ChunkScope, Scope, chunk_ids_of
-from semsearch.search.backends.directory import _single_threaded_faiss
+from semsearch.search.backends.directory import DirectoryKind, _single_threaded_faiss
 from semsearch.search.keyword import content_terms
 
 
@@ -101,8 +101,10 @@ class LiveBackend:
         self.store.close()
 
 
-class LiveKind:
-    """Live indexes: a path whose current version's manifest says so."""
+class LiveKind(DirectoryKind):
+    """Live indexes: a path whose current version's manifest says so. Named, resolved and
+    changed as any index directory is (the directory kind's methods); opened live, and its
+    writes are visible by themselves (the generation)."""
 
     name = "live"
 
@@ -117,13 +119,3 @@ class LiveKind:
 
     def open(self, index: str | Path) -> Backend:
         return LiveBackend(resolve_index_dir(Path(index)))
-
-    def target(self, index: str | Path) -> str:
-        return str(resolve_index_dir(Path(index)))
-
-    def source_directory(self, index: str | Path) -> Path:
-        return Path(index)
-
-    def after_update(self, index: str | Path, source: Path) -> str:
-        """Writes are visible by themselves (the generation)."""
-        return ""
