@@ -147,46 +147,70 @@ def near_duplicate(a: set[tuple[str, ...]], b: set[tuple[str, ...]]) -> bool:
 
 Shingles = set[tuple[str, ...]]
 
+#: Kept passages checked one by one before `NearDuplicates` builds its shingle index.
+INDEXED_AFTER = 32
+
 
 class NearDuplicates:
     """The passages kept so far, so that each new one is checked against only those that
     could be its near-duplicate (`near_duplicate`: the same Jaccard, the same threshold),
     not against every one: checking pairwise made a deep page quadratic in its depth.
 
-    Every kept passage's shingles are indexed. A passage b with Jaccard >= t to a new one a
-    shares at least o = ceil(t |a|) of a's shingles, so it shares one of any |a| - o + 1 of
-    them (the prefix filter of Bayardo et al., "Scaling up all pairs similarity search",
-    2007). Those looked up are a's rarest among the kept passages: a sentence every hit
-    repeats ("the government said in a statement") would otherwise make every kept passage
-    a candidate again. The few candidates are then checked exactly."""
+    A first page keeps about k passages, and checking each new one against those few
+    (their sizes rule most out at once) costs less than indexing every shingle of every kept
+    passage, which was most of a hit's time (docs/benchmarks.md, "Where a query's CPU
+    goes"). Past INDEXED_AFTER kept passages every kept passage's shingles are indexed: a
+    passage b with Jaccard >= t to a new one a shares at least o = ceil(t |a|) of a's
+    shingles, so it shares one of any |a| - o + 1 of them (the prefix filter of Bayardo et
+    al., "Scaling up all pairs similarity search", 2007). Those looked up are a's rarest
+    among the kept passages: a sentence every hit repeats ("the government said in a
+    statement") would otherwise make every kept passage a candidate again. The few
+    candidates are then checked exactly. Either way the answer is the same."""
 
-    def __init__(self) -> None:
+    def __init__(self, indexed_after: int = INDEXED_AFTER) -> None:
         self._kept: list[Shingles] = []
-        self._by_shingle: dict[tuple[str, ...], list[int]] = {}
+        self._indexed_after = indexed_after
+        self._by_shingle: dict[tuple[str, ...], list[int]] | None = (
+            {} if indexed_after <= 0 else None
+        )
 
     def __len__(self) -> int:
         return len(self._kept)
 
     def add_if_new(self, words: Shingles) -> bool:
         """Keep `words` unless it nearly repeats a passage kept already; True if kept."""
-        if words:
-            # The least overlap Jaccard >= t allows, rounded down a hair so that a float
-            # product such as 0.8 * 15 = 12.000000000000002 cannot make the probe one short.
-            overlap = max(1, math.ceil(NEAR_DUPLICATE * len(words) - 1e-9))
-            postings = self._by_shingle
-            # Shingles no kept passage has are looked up for nothing: they fill the probe
-            # first, and only the rest of it is taken from the rarest of the others.
-            present = [gram for gram in words if gram in postings]
-            wanted = len(present) - overlap + 1
-            candidates: set[int] = set()
-            if wanted > 0:
-                present.sort(key=lambda gram: len(postings[gram]))
-                for gram in present[:wanted]:
-                    candidates.update(postings[gram])
-            if any(near_duplicate(words, self._kept[i]) for i in sorted(candidates)):
-                return False
+        if words and any(near_duplicate(words, self._kept[i]) for i in self._candidates(words)):
+            return False
         position = len(self._kept)
         self._kept.append(words)
+        if self._by_shingle is None and len(self._kept) > self._indexed_after:
+            self._by_shingle = {}
+            for index, kept in enumerate(self._kept):
+                self._index(kept, index)
+        elif self._by_shingle is not None:
+            self._index(words, position)
+        return True
+
+    def _candidates(self, words: Shingles) -> list[int]:
+        """The kept passages that could be a near-duplicate of `words`, in kept order."""
+        postings = self._by_shingle
+        if postings is None:
+            return list(range(len(self._kept)))
+        # The least overlap Jaccard >= t allows, rounded down a hair so that a float
+        # product such as 0.8 * 15 = 12.000000000000002 cannot make the probe one short.
+        overlap = max(1, math.ceil(NEAR_DUPLICATE * len(words) - 1e-9))
+        # Shingles no kept passage has are looked up for nothing: they fill the probe
+        # first, and only the rest of it is taken from the rarest of the others.
+        present = [gram for gram in words if gram in postings]
+        wanted = len(present) - overlap + 1
+        candidates: set[int] = set()
+        if wanted > 0:
+            present.sort(key=lambda gram: len(postings[gram]))
+            for gram in present[:wanted]:
+                candidates.update(postings[gram])
+        return sorted(candidates)
+
+    def _index(self, words: Shingles, position: int) -> None:
+        assert self._by_shingle is not None
         for gram in words:
             self._by_shingle.setdefault(gram, []).append(position)
-        return True

@@ -87,10 +87,11 @@ def test_near_duplicates_keeps_what_the_pairwise_check_keeps(
             words[position % len(words)] = word
         texts.append(" ".join(words))
     passages = [shingle(text) for text in texts]
-    seen = NearDuplicates()
-    kept = [i for i, words in enumerate(passages) if seen.add_if_new(words)]
-    assert kept == kept_pairwise(passages)
-    assert len(seen) == len(kept)
+    for indexed_after in (0, 3, highlight.INDEXED_AFTER):  # indexed at once, soon, late
+        seen = NearDuplicates(indexed_after)
+        kept = [i for i, words in enumerate(passages) if seen.add_if_new(words)]
+        assert kept == kept_pairwise(passages)
+        assert len(seen) == len(kept)
 
 
 def test_near_duplicates_finds_a_copy_whose_new_shingles_are_a_fifth() -> None:
