@@ -67,7 +67,9 @@ def signals(
         (top_keyword[0] - float(np.mean(top_keyword))) / top_keyword[0] if top_keyword else 0.0
     )
     overlap = len({c for c, _ in dense[:10]} & {c for c, _ in keyword[:10]}) / 10
+    agree = bool(keyword) and keyword[0][0] in {c for c, _ in dense[:10]}
     return {
+        "agree": float(agree),
         "coverage": coverage,
         "dense_peak": dense_peak,
         "keyword_peak": keyword_peak,
@@ -112,6 +114,14 @@ Rule = Callable[[Fusion, dict[str, float]], Fusion]
 RULES: dict[str, Rule] = {
     "fixed (the collection's)": lambda fusion, _: fusion,
     "keyword weight x coverage": lambda fusion, s: per_query_fusion(fusion, s["coverage"]),
+    "keyword weight x sqrt(coverage)": lambda fusion, s: per_query_fusion(
+        fusion, math.sqrt(s["coverage"])
+    ),
+    # The keyword list's own confidence: its best passage's share of the IDF, counted fully
+    # when that passage is also near the top of the dense list (the lists agree).
+    "keyword weight x coverage, unless the lists agree": lambda fusion, s: per_query_fusion(
+        fusion, 1.0 if s["agree"] else s["coverage"]
+    ),
 }
 
 

@@ -105,7 +105,7 @@ def build(language: str, model: str, out: Path) -> Any:
         started = time.perf_counter()
         build_index([XQUAD / language / "corpus.jsonl"], index, embedder)
         log(f"built {index.name} in {time.perf_counter() - started:.0f} s")
-    return SearchService(index, embedder)
+    return SearchService(index, embedder, {"search_timeout_ms": 0})  # not given up under load
 
 
 def main() -> None:

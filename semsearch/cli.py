@@ -848,7 +848,9 @@ def evaluate_index(
     from semsearch.search.service import SearchService
 
     try:
-        service = SearchService.open(index_dir, {"model": model})
+        # No time budget: an evaluation is not a server thread to protect, and a question
+        # given up under load would score 0 and change the figure.
+        service = SearchService.open(index_dir, {"model": model, "search_timeout_ms": 0})
     except SemsearchError as exc:
         raise click.ClickException(str(exc)) from exc
     try:
