@@ -43,6 +43,7 @@ from semsearch.search.backends.directory import directory_backend
 from semsearch.search.evaluate import credited_to_kept, ndcg_at, read_qrels, read_queries
 from semsearch.search.fusion import Fusion, fuse, per_query_fusion
 from semsearch.search.service import SearchService
+from semsearch.settings import default_setting
 
 COLLECTIONS = ("scifact", "news", "scifact-one", "news-one", "paragraphs", "paragraphs-short")
 DEPTH = 1000
@@ -111,11 +112,20 @@ def spearman(a: list[float], b: list[float]) -> float:
 
 
 Rule = Callable[[Fusion, dict[str, float]], Fusion]
+DEFAULT = Fusion(str(default_setting("fusion")), float(default_setting("dense_weight")))
 RULES: dict[str, Rule] = {
     "fixed (the collection's)": lambda fusion, _: fusion,
     "keyword weight x coverage": lambda fusion, s: per_query_fusion(fusion, s["coverage"]),
     "keyword weight x sqrt(coverage)": lambda fusion, s: per_query_fusion(
         fusion, math.sqrt(s["coverage"])
+    ),
+    # The built-in default instead of what the probes chose, alone and with the rules above.
+    "default fusion": lambda _, s: DEFAULT,
+    "default fusion, keyword weight x sqrt(coverage)": lambda _, s: per_query_fusion(
+        DEFAULT, math.sqrt(s["coverage"])
+    ),
+    "default fusion, keyword weight x coverage": lambda _, s: per_query_fusion(
+        DEFAULT, s["coverage"]
     ),
     # The keyword list's own confidence: its best passage's share of the IDF, counted fully
     # when that passage is also near the top of the dense list (the lists agree).

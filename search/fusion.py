@@ -16,6 +16,7 @@ collection holds at all, below MIN_KEYWORD_COVERAGE; above it fusion is unchange
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 FUSION_METHODS = ("rrf", "linear")
@@ -53,12 +54,16 @@ def for_coverage(fusion: Fusion, coverage: float) -> Fusion:
 
 
 def per_query_fusion(fusion: Fusion, coverage: float) -> Fusion:
-    """The fusion for one query: the keyword list's weight scaled by how much of the
-    query's IDF its best passage holds (`coverage`, 0..1), the two weights then summing to
-    1 again. A keyword list whose best passage matches only the query's common words is a
-    list of passages that share a word with it; one whose best passage holds every word
-    keeps its weight. Nothing here is fitted: coverage 1 is the collection's fusion."""
-    share = min(1.0, max(0.0, coverage))
+    """The fusion for one query: the keyword list's weight scaled by the square root of how
+    much of the query's IDF its best passage holds (`coverage`, 0..1), the two weights then
+    summing to 1 again. A keyword list whose best passage matches only the query's common
+    words is a list of passages that share a word with it; one whose best passage holds
+    every word keeps its weight. Nothing here is fitted: coverage 1 is the collection's
+    fusion. The square root, not the share itself: a paragraph-long query's best passage
+    holds a small share of its IDF however right it is, and scaling by the share itself lost
+    on two judged sets of five where the root lost on one, by less (docs/relevance.md,
+    "Issue 21")."""
+    share = math.sqrt(min(1.0, max(0.0, coverage)))
     dense, keyword = fusion.dense_weight, (1.0 - fusion.dense_weight) * share
     weight = dense / (dense + keyword) if dense + keyword > 0 else 1.0
     return Fusion(fusion.method, round(weight, 4), fusion.rrf_k)

@@ -53,7 +53,10 @@ def test_build_tunes_fusion_and_search_uses_it(tmp_path: Path) -> None:
     assert any(
         f.method == fusion["method"] and f.dense_weight == fusion["dense_weight"] for f in GRID
     )
-    grid_best = max(fusion["grid"].values())
+    # Probes may raise the dense weight from the default (0.6), never lower it.
+    assert fusion["dense_weight"] >= 0.6
+    allowed = {name: mrr for name, mrr in fusion["grid"].items() if float(name[-3:]) >= 0.6}
+    grid_best = max(allowed.values())
     if fusion["best_probe_setting"] == f"{fusion['method']}:{fusion['dense_weight']}":
         assert fusion["probe_mrr_10"] == grid_best
     else:  # the default was kept: the best setting's gain was within the noise
@@ -241,13 +244,36 @@ def test_full_coverage_keeps_the_collections_fusion() -> None:
 
 
 def test_partial_coverage_moves_weight_to_dense() -> None:
-    # keyword 0.4 * 0.5 = 0.2; dense 0.6 / (0.6 + 0.2) = 0.75
-    assert per_query_fusion(Fusion("linear", 0.6), 0.5).dense_weight == pytest.approx(0.75)
-    # rrf keeps its method and constant
-    assert per_query_fusion(Fusion("rrf", 0.5, 30), 0.25) == Fusion("rrf", 0.8, 30)
+    # sqrt(0.25) = 0.5: keyword 0.4 * 0.5 = 0.2; dense 0.6 / (0.6 + 0.2) = 0.75
+    assert per_query_fusion(Fusion("linear", 0.6), 0.25).dense_weight == pytest.approx(0.75)
+    # rrf keeps its method and constant: sqrt(0.0625) = 0.25, keyword 0.125, dense 0.5 / 0.625
+    assert per_query_fusion(Fusion("rrf", 0.5, 30), 0.0625) == Fusion("rrf", 0.8, 30)
 
 
 def test_no_coverage_is_dense_alone_and_keyword_alone_stays() -> None:
     assert per_query_fusion(Fusion("linear", 0.6), 0.0).dense_weight == 1.0
     assert per_query_fusion(Fusion("linear", 0.0), 0.3).dense_weight == 0.0
     assert per_query_fusion(Fusion("linear", 0.0), 0.0).dense_weight == 1.0
+
+
+def test_probes_may_raise_the_dense_weight_but_not_lower_it() -> None:
+    """Probes that find keyword-heavy fusion far better (as on the news set, where they chose
+    rrf 0.1 and the real questions scored 0.766 against the default's 0.868) keep the
+    default; a clear gain at a higher dense weight is taken."""
+    from semsearch.search.tuning import choose_fusion
+
+    default = Fusion("linear", 0.6)
+    lower, higher = Fusion("rrf", 0.1), Fusion("linear", 0.8)
+    probes = 40
+    keyword_heavy = {
+        default: [0.5] * probes,
+        lower: [1.0] * probes,  # every probe far better: far beyond the noise
+        higher: [0.5] * (probes - 1) + [0.25],
+    }
+    choice = choose_fusion(keyword_heavy, default)
+    assert choice.overall == lower
+    assert choice.chosen == default and choice.best == default
+
+    dense_heavy = {default: [0.5] * probes, lower: [0.5] * probes, higher: [1.0] * probes}
+    choice = choose_fusion(dense_heavy, default)
+    assert choice.chosen == higher == choice.best == choice.overall
