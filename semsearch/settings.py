@@ -362,11 +362,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "per_query_fusion",
         BOOLEAN,
-        False,
-        "Weigh hybrid's keyword list per query by the share of the query's IDF its best "
-        "passage holds (a list that matched only common words counts less). Off until its "
-        "study covers every judged collection (docs/relevance.md, 'Per-query "
-        "fusion'); off: the collection's weights for every query.",
+        True,
+        "Weigh hybrid's keyword list per query by the square root of the share of the "
+        "query's IDF its best passage holds (a list that matched only common words counts "
+        "less); off: the collection's weights for every query (docs/relevance.md, "
+        "'Issue 21').",
         "search",
     ),
     Setting(
