@@ -106,3 +106,32 @@ def test_the_file_travels_with_new_versions(tmp_path: Path) -> None:
     publish(second, out)
     assert resolve_index_dir(out).name == "v2"
     assert (out / "synonyms.txt").read_text(encoding="utf-8") == "tv, television\n"
+
+
+def test_a_reload_reads_the_file_again(tmp_path: Path) -> None:
+    from semsearch.index.build.builder import build_index
+    from semsearch.web.served import ServedIndex
+    from tests.support.corpus import write_jsonl
+
+    write_jsonl(
+        tmp_path / "a.jsonl",
+        [
+            {"id": "q0", "title": "Quay", "text": "The quay was rebuilt in stone."},
+            {"id": "q1", "title": "Ferries", "text": "Ferries dock at the quay at dawn."},
+            {"id": "q2", "title": "Gulls", "text": "Gulls nest on the old quay wall."},
+        ],
+    )
+    build_index([tmp_path / "a.jsonl"], tmp_path / "idx", NEWS_EMBEDDER)
+    settings = {"min_score": 0.05}
+    first = SearchService(tmp_path / "idx", NEWS_EMBEDDER, settings)
+    served = ServedIndex(tmp_path / "idx", settings, warm_up=False, service=first)
+    try:
+        assert first.search("wharf", 5, mode="keyword").hits == []
+        (tmp_path / "idx" / "synonyms.txt").write_text("wharf => quay\n", encoding="utf-8")
+        assert served.reload(force=True)
+        assert served.service is not None and served.service is not first
+        assert len(served.service.search("wharf", 5, mode="keyword").hits) == 3
+    finally:
+        first.close()
+        if served.service is not None:
+            served.service.close()
