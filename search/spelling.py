@@ -68,6 +68,7 @@ class Speller:
         self._backend = backend
         self._words = [w for w in words if len(w) >= MIN_LETTERS and w.isalpha()]
         self._counts = np.asarray([words[w] for w in self._words], dtype=np.int64)
+        self._lengths = np.asarray([len(w) for w in self._words], dtype=np.int64)
         # Every word's prefix and its one-letter deletes, hashed, in one sorted array (built
         # with array operations: a Python loop over a large vocabulary took seconds).
         codes = _codes([w[:PREFIX] for w in self._words])
@@ -107,7 +108,8 @@ class Speller:
 
     def nbytes(self) -> int:
         """The memory of the lookup arrays (the word list itself aside)."""
-        return int(self._keys.nbytes + self._owners.nbytes + self._counts.nbytes)
+        arrays = (self._keys, self._owners, self._counts, self._lengths)
+        return int(sum(a.nbytes for a in arrays))
 
     def correct(self, text: str, language: str | None = None) -> str | None:
         """`text` with each unknown or rare word replaced by its best correction; None when
@@ -156,12 +158,16 @@ class Speller:
         wanted = _hashes(_codes(sorted(_deletes(stem))))
         starts = np.searchsorted(self._keys, wanted, side="left")
         ends = np.searchsorted(self._keys, wanted, side="right")
-        found = {int(o) for s, e in zip(starts, ends, strict=True) for o in self._owners[s:e]}
+        found = np.unique(
+            np.concatenate([self._owners[s:e] for s, e in zip(starts, ends, strict=True)])
+        )
+        # Frequency and length first, as arrays: only those left are compared letter by letter.
+        found = found[
+            (self._counts[found] >= least) & (np.abs(self._lengths[found] - len(stem)) <= limit)
+        ]
         best: tuple[int, int, str] | None = None
-        for number in found:
+        for number in found.tolist():
             count = int(self._counts[number])
-            if count < least:
-                continue
             candidate = self._words[number]
             distance = edit_distance(stem, candidate, limit)
             if distance > limit:
