@@ -33,8 +33,9 @@ from semsearch.settings import get_setting
 
 Mode = Literal["hybrid", "dense", "keyword"]
 Group = Literal["article"]
-#: What /api/search answers in: the JSON document, or the result list as CSV.
-OutputFormat = Literal["json", "csv"]
+#: What /api/search answers in: the JSON document, the result list as CSV, or the newest
+#: strong matches as an Atom or RSS feed (`semsearch.web.feeds`).
+OutputFormat = Literal["json", "csv", "atom", "rss"]
 MODES: tuple[str, ...] = get_args(Mode)
 GROUPS: tuple[str, ...] = get_args(Group)
 OUTPUT_FORMATS: tuple[str, ...] = get_args(OutputFormat)
@@ -42,7 +43,7 @@ FILTER_NAMES = ("published_from", "published_to", "publication", "author", "lang
 #: The parameters a search takes, in the order the model checks them.
 SEARCH_PARAMS = (
     "q", "k", "mode", "group", *FILTER_NAMES, "format", "page", "sort", "infer_dates", "facets",
-    "lang",
+    "lang", "spell",
 )  # fmt: skip
 #: The facets a search can count (`facets=publication,author,year,language`).
 FACET_NAMES = ("publication", "author", "year", "language")
@@ -170,8 +171,9 @@ class Query(BaseModel):
     )
     format: OutputFormat = Field(
         "json",
-        description="json (the default), or csv: the result list as CSV with the attribution "
-        "columns, as a download. Case and surrounding spaces are ignored.",
+        description="json (the default); csv: the result list as CSV with the attribution "
+        "columns, as a download; atom or rss: the newest strong matches as a feed "
+        "(docs/api.md, 'Feeds'). Case and surrounding spaces are ignored.",
     )
 
     page: int = Field(
@@ -209,6 +211,13 @@ class Query(BaseModel):
         "too short to tell takes the collection's main language. An unknown tag is refused "
         "with 400.",
         examples=["de"],
+    )
+
+    spell: bool = Field(
+        True,
+        description="Did you mean: with true (the default), a query that finds nothing is "
+        "answered for its spelling correction, when one finds something (`spelling.applied`); "
+        "false answers the query as typed (a correction is still suggested).",
     )
 
     @property
@@ -280,14 +289,14 @@ class Query(BaseModel):
             raise _bad(f"{info.field_name} must be one of {', '.join(choices)}; got {value!r}")
         return value.strip().lower()
 
-    @field_validator("infer_dates", mode="before")
+    @field_validator("infer_dates", "spell", mode="before")
     @classmethod
-    def _infer_dates(cls, value: Any) -> bool:
+    def _infer_dates(cls, value: Any, info: Any) -> bool:
         if isinstance(value, bool):
             return value
         if isinstance(value, str) and value.strip().lower() in _BOOLEANS:
             return _BOOLEANS[value.strip().lower()]
-        raise _bad(f"infer_dates must be true or false; got {value!r}")
+        raise _bad(f"{info.field_name} must be true or false; got {value!r}")
 
     @property
     def facet_names(self) -> tuple[str, ...]:

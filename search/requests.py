@@ -29,6 +29,10 @@ from pydantic_core import PydanticCustomError
 
 from semsearch.errors import BadQueryError
 from semsearch.search.query import Limits
+from semsearch.search.suggest import MAX_SUGGESTIONS
+
+#: Longest suggestion prefix accepted (a search box's text, not a pasted paragraph).
+MAX_SUGGEST_CHARS = 200
 
 #: Every citation format, in the order the API documents them (`citation.format_citation`).
 CitationFormat = Literal["text", "apa", "chicago", "bibtex", "csl-json"]
@@ -184,3 +188,56 @@ def validate_request(model: type[Model], params: Mapping[str, Any]) -> Model:
             raise BadQueryError(error["msg"]) from None
         where = ".".join(str(part) for part in error["loc"])
         raise BadQueryError(f"{where}: {error['msg']}") from None
+
+
+class SuggestRequest(BaseModel):
+    """The parameters of search suggestions (`semsearch.search.suggest`): what has been
+    typed so far and how many suggestions. Any other parameter is refused with 400."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    q: str = Field(
+        description=f"What has been typed so far: 1 to {MAX_SUGGEST_CHARS} characters "
+        "(spaces at either end ignored; case and accents too).",
+        examples=["harbour dr"],
+    )
+    k: int = Field(
+        8, ge=1, le=MAX_SUGGESTIONS, description=f"How many suggestions, 1 to {MAX_SUGGESTIONS}."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_parameters(cls, data: Any) -> Any:
+        known = _known_only(data, ("q", "k"))
+        if "q" not in known:
+            raise _bad("missing prefix: pass what has been typed as q, e.g. /api/suggest?q=harb")
+        return known
+
+    @field_validator("q", mode="before")
+    @classmethod
+    def _prefix(cls, value: Any) -> str:
+        if not isinstance(value, str):
+            raise _bad(f"q must be a string, got {type(value).__name__}")
+        text = " ".join(value.split())
+        if not text:
+            raise _bad("empty prefix: q must contain some characters")
+        if len(text) > MAX_SUGGEST_CHARS:
+            raise _bad(
+                f"q is {len(text)} characters long; a suggestion prefix is at most "
+                f"{MAX_SUGGEST_CHARS}"
+            )
+        return text
+
+    @field_validator("k", mode="before")
+    @classmethod
+    def _count(cls, value: Any) -> int:
+        message = f"k must be an integer from 1 to {MAX_SUGGESTIONS}, got {str(value)[:40]!r}"
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        elif isinstance(value, str) and (digits := _COUNT.fullmatch(value.strip())):
+            number = int(digits.group(1))
+        else:
+            raise _bad(message)
+        if not 1 <= number <= MAX_SUGGESTIONS:
+            raise _bad(message)
+        return number

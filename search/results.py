@@ -112,6 +112,20 @@ class SearchResult:
     past_end: bool = False  # the page is past the last result (`reason` says so)
     #: The language the query's words were analysed in (ISO 639-1; "" unknown).
     language: str | None = None
+    #: Did you mean: the correction offered, and whether these hits are for it
+    #: (`semsearch.search.spelling.Spelling`).
+    spelling: Spelling | None = None
+
+
+@dataclass(frozen=True)
+class Spelling:
+    """What "did you mean" said about a query (`semsearch.search.spelling`): the query as
+    typed, the corrected query, and whether the hits are for the correction (`applied`:
+    the query as typed found nothing)."""
+
+    original: str
+    suggestion: str
+    applied: bool = False
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,10 @@ from semsearch.search.results import (
     article_ref,
 )
 from semsearch.search.similar import copy_ids
+from semsearch.search.spelling import Speller, with_spelling
 from semsearch.search.strength import mark_strength
+from semsearch.search.suggest import LazySuggester, Suggestion
+from semsearch.search.synonyms import load_synonyms, with_synonyms
 from semsearch.settings import get_setting
 
 __all__ = [
@@ -84,8 +87,14 @@ class SearchService:
             raise
         #: What is served, as `semsearch.search.backends.index_target` names it.
         self.target = self.backend.target()
+        # Did you mean and synonyms: read with the version, so they reload with the index.
+        self.speller = Speller.load(self.backend)
+        self.synonyms = load_synonyms(self.backend, self.settings)
+        self.suggestions = LazySuggester(self.backend.store.titles)
         self.ranker = Ranker(
-            self.backend, embedder, RankingSettings.load(self.manifest, self.settings)
+            with_synonyms(self.backend, self.synonyms),
+            embedder,
+            RankingSettings.load(self.manifest, self.settings),
         )
         # A date read from a question filters out undated articles: in a collection with no
         # dates at all it would only ever empty the answer, so it is not read there.
@@ -200,6 +209,12 @@ class SearchService:
     def warm_up(self) -> None:
         """Run one query end to end so the first user does not pay for lazy set-up."""
         self.search("warm up", 1)
+        self.suggestions.get()
+
+    def suggest(self, prefix: str, k: int = 8) -> list[Suggestion]:
+        """Titles and phrases of the index that start with `prefix` (`semsearch.search.
+        suggest`), the most frequent first."""
+        return self.suggestions.get().suggest(prefix, k)
 
     def search(
         self,
@@ -210,10 +225,31 @@ class SearchService:
         group: str | None = None,
         filters: Mapping[str, str | None] | None = None,
     ) -> SearchResult:
-        """The k passages that best answer `query`, each with its article and credit.
+        """The k passages that best answer `query`, each with its article and credit; with a
+        spelling correction offered, or answered for when the query as typed finds nothing
+        (`semsearch.search.spelling`).
 
         `query` is a request already validated with this service's settings (as the web
         layer does), or the query's text with its options, validated here."""
+        result = self._search_as_typed(query, k, mode=mode, group=group, filters=filters)
+
+        def corrected(text: str) -> SearchResult:
+            retyped = query.model_copy(update={"text": text}) if isinstance(query, Query) else text
+            return self._search_as_typed(retyped, k, mode=mode, group=group, filters=filters)
+
+        may_apply = query.spell if isinstance(query, Query) else True
+        return with_spelling(self.speller, result, corrected, may_apply)
+
+    def _search_as_typed(
+        self,
+        query: Query | str,
+        k: int | None = None,
+        *,
+        mode: str | None = None,
+        group: str | None = None,
+        filters: Mapping[str, str | None] | None = None,
+    ) -> SearchResult:
+        """The k passages that best answer `query` as typed (see `search`)."""
         started = time.perf_counter()
         if isinstance(query, Query):
             if (k, mode, group, filters) != (None, None, None, None):

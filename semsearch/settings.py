@@ -379,6 +379,15 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("max_k", INTEGER, 100, "Most results one query may ask for.", "search"),
     Setting("max_query_chars", INTEGER, 4000, "Longest query accepted, in characters.", "search"),
+    Setting(
+        "synonyms_file",
+        TEXT,
+        None,
+        "Synonyms file (the Solr/Elasticsearch format) applied to the keyword side of every "
+        "query, read when an index version loads. Not set: `synonyms.txt` in the index "
+        "directory, when there is one (docs/api.md, 'Synonyms').",
+        "search",
+    ),
     # --- the live index ----------------------------------------------------------------------
     Setting(
         "live_refresh_seconds",

@@ -184,6 +184,18 @@ class Facets(_Shape):
     language: dict[str, int]
 
 
+class SpellingInfo(_Shape):
+    """Did you mean: a correction of the query's unknown or rare words towards frequent
+    words of the index (docs/api.md, "Did you mean")."""
+
+    original: str = Field(description="The query as typed.")
+    suggestion: str = Field(description="The query with its words corrected.")
+    applied: bool = Field(
+        description="true: the query as typed found nothing, and `results` are for the "
+        "suggestion (`query` is the suggestion); false: the suggestion is only offered."
+    )
+
+
 class SearchResponse(_Shape):
     """The answer to a search: the query as understood, the results best first (possibly
     none: see no_match_reason)."""
@@ -219,6 +231,11 @@ class SearchResponse(_Shape):
         default=None,
         description="The language the query's words were analysed in (ISO 639-1; empty: "
         "unknown): `lang` when given, else detected, else the collection's main language.",
+    )
+    spelling: SpellingInfo | None = Field(
+        default=None,
+        description="Did you mean: the correction offered for the query, and whether the "
+        "results are for it; null when no word needed one.",
     )
 
 
@@ -343,6 +360,23 @@ class WriteResponse(_Shape):
     items: list[WriteItem]
 
 
+class SuggestionItem(_Shape):
+    """One suggestion: a title of the index, or a phrase that recurs across its titles."""
+
+    text: str = Field(min_length=1)
+    kind: Literal["title", "phrase"]
+    weight: int = Field(ge=1, description="How many titles it is (a title) or is in (a phrase).")
+
+
+class SuggestResponse(_Shape):
+    """What a reader may be typing: titles and recurring phrases that start with `q`, the
+    most frequent first (docs/api.md, "Suggestions")."""
+
+    ok: Literal[True]
+    q: str = Field(description="The prefix, whitespace collapsed.")
+    suggestions: list[SuggestionItem]
+
+
 #: Every response model, for the OpenAPI description.
 RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     SearchResponse,
@@ -354,6 +388,7 @@ RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     SimilarResponse,
     Error,
     WriteResponse,
+    SuggestResponse,
 )
 
 
@@ -443,8 +478,17 @@ def result_model(result: SearchResult) -> SearchResponse:
         page=result.page,
         has_next=result.has_next,
         query_language=result.language,
+        spelling=spelling_model(result),
         facets=Facets(**{name: result.facets.get(name, {}) for name in Facets.model_fields}),
     )
+
+
+def spelling_model(result: SearchResult) -> SpellingInfo | None:
+    """What did you mean said about the query."""
+    found = result.spelling
+    if found is None:
+        return None
+    return SpellingInfo(original=found.original, suggestion=found.suggestion, applied=found.applied)
 
 
 def applied_filters(result: SearchResult) -> AppliedFilters:

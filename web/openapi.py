@@ -22,7 +22,7 @@ from semsearch.index.ingest.limits import FIELD_LIMITS
 from semsearch.index.ingest.pushed import MAX_ID_CHARS, MAX_META_CHARS
 from semsearch.index.ingest.readers import FIELD_ALIASES, STRING_FIELDS
 from semsearch.search.query import SEARCH_PARAMS, Limits, query_model
-from semsearch.search.requests import CiteRequest, similar_request_model
+from semsearch.search.requests import CiteRequest, SuggestRequest, similar_request_model
 from semsearch.settings import default_setting
 from semsearch.web.auth import REALM
 from semsearch.web.models import RESPONSE_MODELS
@@ -136,6 +136,15 @@ def _search_operation(method: str, max_body_bytes: int) -> dict[str, Any]:
     operation["responses"]["200"]["content"]["text/csv"] = {
         "schema": {"type": "string", "description": "RFC 4180 CSV, a header row first."}
     }
+    # format=atom or rss: the newest strong matches as a feed (semsearch.web.feeds).
+    for media, name in (("application/atom+xml", "Atom 1.0"), ("application/rss+xml", "RSS 2.0")):
+        operation["responses"]["200"]["content"][media] = {
+            "schema": {
+                "type": "string",
+                "description": f"With format={name.split()[0].lower()}: "
+                f"an {name} feed of the newest strong matches, one entry per article.",
+            }
+        }
     operation["responses"]["200"]["headers"]["Content-Disposition"] = {
         "description": 'With format=csv: `attachment; filename="search-<query>.csv"`.',
         "required": False,
@@ -194,6 +203,7 @@ def _paths(max_body_bytes: int, max_write_bytes: int, limits: Limits) -> dict[st
             ),
         },
         "/api/articles/{article_id}/cite": {"get": _cite_operation()},
+        "/api/suggest": {"get": _suggest_operation()},
         "/api/articles/{article_id}/similar": {"get": _similar_operation(limits)},
         "/healthz": {
             "get": _operation(
@@ -465,6 +475,19 @@ def _similar_operation(limits: Limits) -> dict[str, Any]:
         responses={
             "200": _json_response("The similar articles, nearest first.", "SimilarResponse"),
             **_errors("BadRequest", "NotFound", "InternalError", "Unavailable"),
+        },
+    )
+
+
+def _suggest_operation() -> dict[str, Any]:
+    return _operation(
+        "suggest",
+        "search",
+        "Suggestions for the search box: titles and recurring phrases that start with q",
+        parameters=_model_parameters(SuggestRequest),
+        responses={
+            "200": _json_response("The suggestions, most frequent first.", "SuggestResponse"),
+            **_errors("BadRequest", "InternalError", "Unavailable"),
         },
     )
 

@@ -21,11 +21,14 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from semsearch.settings import config_setting
 
-#: No script at all, styles only from our own stylesheet: nothing inline can run or restyle
-#: the page, even if some text slipped past escaping.
+#: Scripts and styles only from our own files, requests only to ourselves: nothing inline
+#: can run or restyle the page, even if some text slipped past escaping. The one script is
+#: the search box's suggestions (static/suggest.js), which asks /api/suggest.
 CONTENT_SECURITY_POLICY = "; ".join(
     [
         "default-src 'none'",
+        "script-src 'self'",
+        "connect-src 'self'",
         "style-src 'self'",
         "img-src 'self'",
         "form-action 'self'",

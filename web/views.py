@@ -13,12 +13,13 @@ from semsearch.search.citation import credit_line, format_citation
 from semsearch.search.query import FACET_NAMES, SEARCH_PARAMS, Limits, Query, validate_query
 from semsearch.search.requests import (
     CiteRequest,
+    SuggestRequest,
     article_page_model,
     similar_request_model,
     validate_request,
 )
 from semsearch.search.service import SearchService
-from semsearch.web import navigation, reader
+from semsearch.web import feeds, navigation, reader
 from semsearch.web.auth import keys_configured, require_scope
 from semsearch.web.errors import error_body
 from semsearch.web.models import (
@@ -26,6 +27,8 @@ from semsearch.web.models import (
     IndexSummary,
     Ready,
     Reloaded,
+    SuggestionItem,
+    SuggestResponse,
     full_article_model,
     result_to_dict,
     similar_model,
@@ -91,9 +94,21 @@ def api_search() -> Any:
     else:
         params = request.args.to_dict()  # a repeated parameter: its first value, as before
     valid = search_request(params)
+    if valid.format in feeds.FEED_TYPES:
+        found = get_service().search(feeds.feed_query(valid))
+        return feeds.feed_response(found, valid.format, request.url)
     if valid.format == "csv":
         return reader.results_csv(get_service().search(valid))
     return jsonify(result_to_dict(get_service().search(valid)))
+
+
+@bp.get("/api/suggest")
+def api_suggest() -> Any:
+    """Titles and recurring phrases of the index that start with ?q=, for the search box."""
+    valid = validate_request(SuggestRequest, request.args.to_dict())
+    found = get_service().suggest(valid.q, valid.k)
+    items = [SuggestionItem(text=s.text, kind=s.kind, weight=s.weight) for s in found]  # type: ignore[arg-type]
+    return jsonify(SuggestResponse(ok=True, q=valid.q, suggestions=items).model_dump())
 
 
 @bp.get("/api/articles/<path:article_id>")
@@ -175,6 +190,7 @@ bp.add_app_template_global(navigation.search_link, "search_link")
 bp.add_app_template_global(navigation.facet_link, "facet_link")
 bp.add_app_template_global(navigation.facet_selected, "facet_selected")
 bp.add_app_template_global(navigation.date_phrase, "date_phrase")
+bp.add_app_template_global(feeds.feed_link, "feed_link")
 
 
 @bp.post("/api/admin/reload")

@@ -124,6 +124,12 @@ def read_document_frequencies(db: sqlite3.Connection, words: Iterable[str]) -> d
     return {str(w): int(df) for w, df in rows}
 
 
+def read_frequent_words(db: sqlite3.Connection, min_df: int) -> dict[str, int]:
+    """Each index word at least `min_df` live passages hold, with how many."""
+    rows = db.execute("SELECT word, df FROM live_terms WHERE df >= ?", (max(1, min_df),))
+    return {str(w): int(df) for w, df in rows}
+
+
 def set_state(db: sqlite3.Connection, state: LiveState) -> None:
     """Record the state (in the caller's transaction)."""
     db.executemany(

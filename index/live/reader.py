@@ -169,6 +169,11 @@ class LiveReader:
             if df > 0
         }
 
+    def frequent_words(self, min_passages: int) -> dict[str, int]:
+        """The collection's index words that at least `min_passages` live passages hold."""
+        with self.db_lock:
+            return catalog.read_frequent_words(self.db, min_passages)
+
     def has_all_terms(self, words: list[str], allowed: Iterable[int] | None = None) -> bool:
         """Whether some live passage (among `allowed`) holds every one of the index words."""
         unique = list(dict.fromkeys(words))

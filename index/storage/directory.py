@@ -37,6 +37,10 @@ from semsearch.index.storage.manifest import MANIFEST_NAME
 log = logging.getLogger(__name__)
 
 PARTIAL_SUFFIX = ".partial"
+#: Files an operator keeps in an index directory (not built, not in the manifest) that each
+#: new version carries over from the one it replaces: the synonyms (`semsearch.search.
+#: synonyms`).
+CARRIED_FILES = ("synonyms.txt",)
 
 
 def crash_point(name: str) -> None:
@@ -152,6 +156,7 @@ def publish(staging: Path, out: Path) -> Path:
     out = Path(os.path.abspath(out))
     if not (staging / MANIFEST_NAME).exists():
         raise BuildError(f"{staging} has no manifest: refusing to publish an unfinished build")
+    _carry_over(out, staging)
     _fsync_tree(staging)
     crash_point("before-rename")
     final = staging.with_name(staging.name.removesuffix(PARTIAL_SUFFIX))
@@ -173,6 +178,17 @@ def publish(staging: Path, out: Path) -> Path:
     _fsync_dir(out.parent)
     _prune_versions(versions_dir(out), keep={final.name} | ({served.name} if served else set()))
     return final
+
+
+def _carry_over(out: Path, staging: Path) -> None:
+    """Copy the CARRIED_FILES of the version `out` serves into `staging` (those it lacks)."""
+    if not out.exists():
+        return
+    current = resolve_index_dir(out)
+    for name in CARRIED_FILES:
+        source, target = current / name, staging / name
+        if source.is_file() and not target.exists():
+            shutil.copyfile(source, target)
 
 
 def _fsync_dir(folder: Path) -> None:

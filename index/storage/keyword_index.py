@@ -207,6 +207,19 @@ class KeywordIndex:
             return 0
         return int(self._indptr[column + 1] - self._indptr[column])
 
+    def frequent_words(self, min_passages: int) -> dict[str, int]:
+        """Each index word at least `min_passages` passages hold, with how many (the
+        spelling corrector's candidates, `semsearch.search.spelling`)."""
+        counts = np.diff(np.asarray(self._indptr, dtype=np.int64))
+        columns = len(counts)
+        return {
+            word: int(counts[column])
+            for word, column in self._vocabulary.items()
+            if 0 <= column < columns
+            and counts[column] >= min_passages
+            and word not in ("", _NO_WORD)
+        }
+
     def idf_coverage(self, query: str, chunk_id: int, language: str | None = None) -> float:
         """The share of the query's IDF (Lucene's, over its distinct index words in
         `language`, `analysis_language`) that the passage `chunk_id` holds; a word no passage

@@ -588,6 +588,12 @@ class ServedStore:
             ).fetchall()
         return [(str(i), str(text), str(title)) for i, text, title in rows]
 
+    def titles(self) -> list[str]:
+        """Every article's title, in the store's order (search suggestions are drawn from
+        them, `semsearch.search.suggest`)."""
+        with self._lock:
+            return [str(t) for (t,) in self._db.execute("SELECT title FROM articles")]
+
     def passage_spans(self, article_id: str) -> list[tuple[int, int, int]]:
         """(chunk id, start, end) of each passage of one article."""
         with self._lock:

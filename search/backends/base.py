@@ -109,6 +109,12 @@ class Backend(Protocol):
         `semsearch.search.fusion.per_query_fusion`); None where the backend cannot say."""
         ...
 
+    def frequent_words(self, min_passages: int) -> dict[str, int] | None:
+        """The keyword side's index words that at least `min_passages` passages hold, with
+        how many ("did you mean" corrects towards them, `semsearch.search.spelling`); None
+        where the backend cannot list its words."""
+        ...
+
     def article_vector(
         self, chunk_ids: Sequence[int], encode: Callable[[], np.ndarray]
     ) -> np.ndarray:

@@ -99,6 +99,9 @@ class DirectoryBackend:
     def idf_coverage(self, text: str, chunk_id: int, language: str | None = None) -> float | None:
         return self.keyword.idf_coverage(text, chunk_id, language)
 
+    def frequent_words(self, min_passages: int) -> dict[str, int] | None:
+        return self.keyword.frequent_words(min_passages)
+
     def article_vector(
         self, chunk_ids: Sequence[int], encode: Callable[[], np.ndarray]
     ) -> np.ndarray:

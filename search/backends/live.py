@@ -77,6 +77,12 @@ class LiveBackend:
         """Not computed for live segments yet: the collection's fusion applies."""
         return None
 
+    def frequent_words(self, min_passages: int) -> dict[str, int] | None:
+        """The collection's words as the reader's catalog counts them when asked (the
+        service asks once, at load: words written later are not corrected towards until
+        the next load)."""
+        return self.reader.frequent_words(min_passages)
+
     def article_vector(
         self, chunk_ids: Sequence[int], encode: Callable[[], np.ndarray]
     ) -> np.ndarray:

@@ -143,6 +143,11 @@ class MilvusBackend:
     def idf_coverage(self, text: str, chunk_id: int, language: str | None = None) -> float | None:
         return None  # the engine's BM25 keeps no per-passage word lists the service can read
 
+    def frequent_words(self, min_passages: int) -> dict[str, int] | None:
+        """Not listed: the engine keeps its BM25 statistics to itself, so an index served
+        from it offers no "did you mean" (synonyms and suggestions still apply)."""
+        return None
+
     def article_vector(
         self, chunk_ids: Sequence[int], encode: Callable[[], np.ndarray]
     ) -> np.ndarray:

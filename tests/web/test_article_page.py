@@ -311,7 +311,9 @@ def test_csv_cells_are_never_formulas(odd_client) -> None:
 def test_unparsable_format_is_a_400_naming_the_choices(client, value: str) -> None:
     response = client.get(f"/api/search?q=tidal&format={value}")
     assert response.status_code == 400
-    assert response.get_json()["error"] == f"format must be one of json, csv; got {value!r}"
+    assert (
+        response.get_json()["error"] == f"format must be one of json, csv, atom, rss; got {value!r}"
+    )
 
 
 def test_page_links_to_the_csv(client) -> None:

@@ -126,3 +126,33 @@ def test_query_facet_next_page_and_weaker_matches(browser, server_url, javascrip
     assert page.locator("ol.results.weak li.hit").count() >= 1
     assert "Rye Starter" in page.locator("ol.results.strong li.hit h2.title").first.inner_text()
     context.close()
+
+
+def test_search_box_offers_suggestions_under_the_csp(browser, server_url) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    blocked: list[str] = []
+    page.on("console", lambda message: blocked.append(message.text))
+    page.goto(server_url + "/")
+    page.locator("input[name=q]").press_sequentially("wexley st", delay=30)
+    options = page.locator("datalist#q-suggestions option")
+    options.first.wait_for(state="attached")
+    assert options.first.get_attribute("value") == (
+        "Wexley Street Swing Bridge Reopens After 14 Months and $18.4 Million in Repairs"
+    )
+    assert page.locator("input[name=q]").get_attribute("list") == "q-suggestions"
+    assert not [text for text in blocked if "Content Security Policy" in text]
+    # The form still searches as typed.
+    page.press("input[name=q]", "Enter")
+    page.wait_for_selector("li.hit")
+    assert "q=wexley+st" in page.url
+    context.close()
+
+
+def test_without_javascript_the_box_has_no_suggestion_list(browser, server_url) -> None:
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.goto(server_url + "/")
+    assert page.locator("input[name=q]").get_attribute("list") is None
+    assert page.locator("datalist").count() == 0
+    context.close()

@@ -89,6 +89,7 @@ def test_spec_is_valid_openapi(spec: dict[str, Any]) -> None:
         "GET /api/articles/{article_id}/similar",
         "GET /api/openapi.json",
         "GET /api/search",
+        "GET /api/suggest",
         "GET /healthz",
         "GET /metrics",
         "GET /readyz",

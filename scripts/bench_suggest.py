@@ -1,0 +1,192 @@
+"""Search suggestions and "did you mean" at a million passages: build cost, memory, latency.
+
+Suggestions (`semsearch.search.suggest.Suggester`): SciFact's 5,183 real titles, plus filler
+titles made from them as the serving benchmark makes its filler vectors (recombined around
+the real ones): each filler title is a real title with about half its words swapped for
+words drawn from the collection's own word frequencies. One title per passage, `--titles`
+of them (default 1,000,000: a 1M-passage index has fewer articles than passages, so this
+is the pessimistic end). Latency is timed per prefix length over prefixes of real titles,
+wall time and the process's CPU time (steadier on a shared machine).
+
+Did you mean (`semsearch.search.spelling.Speller`): the vocabulary of SciFact's passages
+(index words, document frequencies) grown to `--words` words held by at least three
+passages (filler words are real words with letters added, as a larger collection's rarer
+terms look), then real words with one or two letters deleted, doubled or swapped corrected.
+
+    .venv/bin/python scripts/bench_suggest.py
+    .venv/bin/python scripts/bench_suggest.py --titles 100000 --words 50000
+
+Figures go to docs/benchmarks.md ("Suggestions", "Did you mean").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+from semsearch.index.text.analysis import query_words
+from semsearch.search.spelling import MIN_PASSAGES, Speller
+from semsearch.search.suggest import Suggester
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT.parent / "shared" / "datasets" / "scifact" / "corpus.jsonl"
+PREFIX_LENGTHS = (1, 2, 3, 5, 8, 15, 30)
+
+
+def rss_mb() -> float:
+    return float(psutil.Process().memory_info().rss) / 1e6
+
+
+def read_corpus(path: Path) -> tuple[list[str], list[str]]:
+    titles, texts = [], []
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            record = json.loads(line)
+            titles.append(str(record.get("title") or ""))
+            texts.append(str(record.get("text") or ""))
+    return titles, texts
+
+
+def filler_titles(real: list[str], total: int, rng: random.Random) -> list[str]:
+    """`total` titles: the real ones, then real ones with about half their words swapped
+    for words drawn by the collection's word frequencies."""
+    counts = Counter(w for t in real for w in t.split())
+    words, weights = list(counts), np.asarray(list(counts.values()), dtype=np.float64)
+    drawn = iter(
+        np.random.default_rng(7).choice(len(words), size=total * 8, p=weights / weights.sum())
+    )
+    titles = list(real)
+    while len(titles) < total:
+        base = real[rng.randrange(len(real))].split()
+        titles.append(
+            " ".join(w if rng.random() < 0.5 else words[next(drawn)] for w in base) or "untitled"
+        )
+    return titles
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    ordered = np.asarray(values)
+    return {
+        "p50": round(float(np.percentile(ordered, 50)), 3),
+        "p95": round(float(np.percentile(ordered, 95)), 3),
+        "p99": round(float(np.percentile(ordered, 99)), 3),
+        "max": round(float(ordered.max()), 3),
+    }
+
+
+def bench_suggestions(real: list[str], total: int, queries: int, rng: random.Random) -> dict:
+    titles = filler_titles(real, total, rng)
+    before = rss_mb()
+    started = time.perf_counter()
+    suggester = Suggester(titles)
+    build_s = time.perf_counter() - started
+    memory = rss_mb() - before
+    del titles
+    print(f"suggestions: {suggester.size:,} entries from {total:,} titles, built in "
+          f"{build_s:.1f} s, {memory:.0f} MB more resident")  # fmt: skip
+    report: dict = {"titles": total, "entries": suggester.size, "build_s": round(build_s, 1),
+                    "rss_mb": round(memory), "by_prefix": {}}  # fmt: skip
+    for length in PREFIX_LENGTHS:
+        prefixes = [t[:length] for t in rng.sample(real, min(queries, len(real))) if t.strip()]
+        walls, cpus, counts = [], [], []
+        for prefix in prefixes:
+            wall, cpu = time.perf_counter(), time.process_time()
+            found = suggester.suggest(prefix, 8)
+            cpus.append((time.process_time() - cpu) * 1000)
+            walls.append((time.perf_counter() - wall) * 1000)
+            counts.append(len(found))
+        row = {"wall_ms": percentiles(walls), "cpu_ms_mean": round(float(np.mean(cpus)), 3),
+               "mean_suggestions": round(float(np.mean(counts)), 1)}  # fmt: skip
+        report["by_prefix"][length] = row
+        print(f"  prefix of {length:>2} chars: wall p50 {row['wall_ms']['p50']:.3f} ms, p95 "
+              f"{row['wall_ms']['p95']:.3f}, p99 {row['wall_ms']['p99']:.3f}, max "
+              f"{row['wall_ms']['max']:.3f}; CPU mean {row['cpu_ms_mean']:.3f} ms; "
+              f"{row['mean_suggestions']} suggestions")  # fmt: skip
+    return report
+
+
+def vocabulary(texts: list[str], size: int, rng: random.Random) -> dict[str, int]:
+    """The corpus's index words with their document frequencies, grown to `size` words held
+    by at least MIN_PASSAGES passages."""
+    frequencies: Counter[str] = Counter()
+    for text in texts:
+        frequencies.update(set(query_words(text)))
+    words = {w: n * 200 for w, n in frequencies.items()}  # a collection 200 times as large
+    real = [w for w in words if w.isalpha() and len(w) >= 4]
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    while len(words) < size:
+        base = real[rng.randrange(len(real))]
+        extra = "".join(rng.choice(letters) for _ in range(rng.randint(1, 4)))
+        words.setdefault(base + extra, rng.randint(MIN_PASSAGES, 40))
+    return words
+
+
+def typo(word: str, rng: random.Random) -> str:
+    at = rng.randrange(1, len(word))
+    kind = rng.choice(("delete", "double", "swap", "delete2"))
+    if kind == "delete":
+        return word[:at] + word[at + 1 :]
+    if kind == "double":
+        return word[:at] + word[at] + word[at:]
+    if kind == "swap" and at < len(word) - 1:
+        return word[:at] + word[at + 1] + word[at] + word[at + 2 :]
+    return word[: at - 1] + word[at + 1 :] if at > 1 else word[1:]
+
+
+def bench_spelling(texts: list[str], size: int, queries: int, rng: random.Random) -> dict:
+    words = vocabulary(texts, size, rng)
+    before = rss_mb()
+    started = time.perf_counter()
+    speller = Speller(words)
+    build_s = time.perf_counter() - started
+    memory = rss_mb() - before
+    sample = [w for w in rng.sample(sorted(words), min(queries * 4, len(words))) if len(w) >= 6]
+    typed = [typo(w, rng) for w in sample[:queries]]
+    walls, cpus, corrected = [], [], 0
+    for word in typed:
+        wall, cpu = time.perf_counter(), time.process_time()
+        found = speller.correct(word)
+        cpus.append((time.process_time() - cpu) * 1000)
+        walls.append((time.perf_counter() - wall) * 1000)
+        corrected += found is not None
+    report = {"words": speller.size, "build_s": round(build_s, 2), "arrays_mb":
+              round(speller.nbytes() / 1e6, 1), "rss_mb": round(memory),
+              "wall_ms": percentiles(walls), "cpu_ms_mean": round(float(np.mean(cpus)), 3),
+              "corrected_share": round(corrected / len(typed), 3)}  # fmt: skip
+    print(f"did you mean: {speller.size:,} words, built in {build_s:.2f} s, lookup arrays "
+          f"{report['arrays_mb']} MB ({memory:.0f} MB more resident); a misspelt word: wall "
+          f"p50 {report['wall_ms']['p50']:.3f} ms, p95 {report['wall_ms']['p95']:.3f}, max "
+          f"{report['wall_ms']['max']:.3f}; CPU mean {report['cpu_ms_mean']:.3f} ms; "
+          f"{report['corrected_share']:.0%} given a correction")  # fmt: skip
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--titles", type=int, default=1_000_000)
+    parser.add_argument("--words", type=int, default=150_000)
+    parser.add_argument("--queries", type=int, default=2000)
+    parser.add_argument("--corpus", type=Path, default=CORPUS)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    if not args.corpus.exists():
+        raise SystemExit(f"{args.corpus} is absent: the shared SciFact corpus is needed")
+    rng = random.Random(25)
+    real, texts = read_corpus(args.corpus)
+    report = {
+        "suggestions": bench_suggestions(real, args.titles, args.queries, rng),
+        "spelling": bench_spelling(texts, args.words, args.queries, rng),
+    }
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""Did you mean: corrections towards frequent words of the index, offered always, answered
+for only when the query as typed finds nothing, and said so."""
+
+from __future__ import annotations
+
+import pytest
+
+from semsearch.search.query import validate_query
+from semsearch.search.results import Spelling
+from semsearch.search.service import SearchService
+from semsearch.search.spelling import Speller, edit_distance
+
+#: Stems and how many passages hold them, as a keyword index would list them.
+WORDS = {
+    "climat": 50,
+    "govern": 90,
+    "electr": 40,
+    "receiv": 30,
+    "tunnel": 80,
+    "bridg": 70,
+    "bride": 3,
+    "harbour": 5,
+    "cost": 100,
+}
+
+
+@pytest.mark.parametrize(
+    ("typed", "corrected"),
+    [
+        ("clmate change", "climate change"),  # a letter left out
+        ("goverment", "government"),
+        ("electrcity prices", "electricity prices"),
+        ("recieve", "receive"),  # a transposition
+        ("tunel repairs", "tunnel repairs"),
+        ("Brigde cost", "Bridge cost"),  # the case typed is kept
+        ("habour", "harbour"),
+        ("hharbourr", "harbour"),  # two letters too many
+        ("-tunel", "-tunnel"),  # what is around a word stays
+    ],
+)
+def test_corrections(typed: str, corrected: str) -> None:
+    assert Speller(WORDS).correct(typed) == corrected
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "cost bridge",  # known words
+        "xqzt",  # nothing close
+        "ab",  # too short to correct
+        "2019",  # numbers are left alone
+        "the of",  # stop words
+        "harbourmaster",  # too far from anything
+    ],
+)
+def test_no_correction(typed: str) -> None:
+    assert Speller(WORDS).correct(typed) is None
+
+
+class _Holds:
+    """A backend stand-in whose passages hold every word (coverage 1.0)."""
+
+    def keyword_coverage(self, text: str, language: str | None = None) -> float:
+        return 1.0
+
+
+def test_a_rare_word_some_passage_holds_needs_a_much_more_frequent_correction() -> None:
+    speller = Speller(WORDS, _Holds())  # type: ignore[arg-type]
+    # Every typed word is held somewhere: a correction needs 60 passages or more.
+    assert speller.correct("tunnek") == "tunnel"  # 80 passages
+    assert speller.correct("harbor") is None  # "harbour" has 5 passages, fewer than 60
+
+
+def test_edit_distance() -> None:
+    assert edit_distance("kitten", "sitting", 5) == 3
+    assert edit_distance("recieve", "receive", 2) == 1
+    assert edit_distance("abc", "abcdefg", 2) == 3  # past the limit: limit + 1
+
+
+def test_a_suggestion_is_offered_when_the_query_finds_something(news: SearchService) -> None:
+    result = news.search("habour dredging", 5, mode="keyword")
+    assert result.hits  # "dredging" is in every harbour report
+    if news.backend.kind == "engine":
+        assert result.spelling is None  # the engine does not list its words
+        return
+    assert result.spelling == Spelling("habour dredging", "harbour dredging", applied=False)
+    assert result.query == "habour dredging"
+
+
+def test_the_correction_is_answered_when_the_query_finds_nothing(news: SearchService) -> None:
+    result = news.search("habour", 5, mode="keyword")
+    if news.backend.kind == "engine":
+        assert result.hits == [] and result.spelling is None
+        return
+    assert result.spelling == Spelling("habour", "harbour", applied=True)
+    assert result.query == "harbour"
+    assert len(result.hits) == 5
+    assert all("harbour" in hit.passage.text.lower() for hit in result.hits)
+
+
+def test_spell_false_answers_the_query_as_typed(news: SearchService) -> None:
+    result = news.search(validate_query({"q": "habour", "k": 5, "mode": "keyword", "spell": "0"}))
+    assert result.hits == []
+    if news.backend.kind != "engine":
+        assert result.spelling == Spelling("habour", "harbour", applied=False)
+
+
+def test_nothing_close_leaves_the_answer_alone(news: SearchService) -> None:
+    result = news.search("qqqqzzzz", 5, mode="keyword")
+    assert result.hits == [] and result.spelling is None
+    assert result.reason == "no passage contains any of the query's words"
