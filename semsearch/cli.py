@@ -396,18 +396,24 @@ def _published_elsewhere(index_dir: str) -> bool:
 
 
 def _write_locally(index_dir: str, model: str | None, write: Any) -> list[Any]:
-    """`write(writer)` on the index's writer (`semsearch.index.live.open_writer`)."""
-    from semsearch.index.embed import load_embedder
-    from semsearch.index.live import open_writer
+    """`write(index)` through the Python API (`semsearch.api.Index`: the index's writer,
+    `semsearch.index.live.open_writer`); a folder not there yet becomes a live index."""
+    from semsearch.api import open_index
 
-    settings = {"model": model}
     try:
-        embedder = load_embedder(get_setting("model", settings), int(get_setting("batch_size")))
-        writer = open_writer(index_dir, embedder, settings)
-        try:
-            return list(write(writer).outcomes)
-        finally:
-            writer.close()
+        if not Path(index_dir).exists():
+            from semsearch.index.embed import load_embedder
+            from semsearch.index.live import open_writer
+
+            settings = {"model": model}
+            embedder = load_embedder(get_setting("model", settings), int(get_setting("batch_size")))
+            writer = open_writer(index_dir, embedder, settings)
+            try:
+                return list(write(writer).outcomes)
+            finally:
+                writer.close()
+        with open_index(index_dir, model=model) as index:
+            return list(write(index).outcomes)
     except SemsearchError as exc:
         raise click.ClickException(str(exc)) from exc
 
@@ -689,26 +695,29 @@ def query(
     model: str | None,
 ) -> None:
     """Search an index from the command line."""
-    from semsearch.search.query import validate_query
-    from semsearch.search.service import SearchService
-    from semsearch.web.models import result_to_dict
+    from semsearch.api import open_index
     from semsearch.web.navigation import date_phrase
 
-    filters = {
-        "published_from": published_from,
-        "published_to": published_to,
-        "publication": publication,
-        "author": author,
-    }
     try:
-        service = SearchService.open(index_dir, {"model": model})
-        params = {"q": text, "k": k, "mode": mode, "group": group, **filters}
-        params.update(page=page, sort=sort, infer_dates=False if no_infer_dates else None)
-        result = service.search(validate_query(params, service.settings))
+        with open_index(index_dir, model=model) as index:
+            result = index.search(
+                text,
+                k,
+                mode=mode,
+                group=group,
+                published_from=published_from,
+                published_to=published_to,
+                publication=publication,
+                author=author,
+                page=page,
+                sort=sort,
+                infer_dates=False if no_infer_dates else None,
+            )
+            answer = result.to_dict() if as_json else None
     except SemsearchError as exc:
         raise click.ClickException(str(exc)) from exc
-    if as_json:
-        click.echo(json.dumps(result_to_dict(result), ensure_ascii=False, indent=2))
+    if answer is not None:
+        click.echo(json.dumps(answer, ensure_ascii=False, indent=2))
         return
     if result.inferred:
         click.echo(
