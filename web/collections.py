@@ -101,6 +101,12 @@ class Collections:
         if name in self._served:
             return name
         target = self.alias_map().get(name)
+        if target is not None and target not in self._served and self.folder is not None:
+            # Moved by `semsearch alias set` onto a new index of the folder: loaded now, once.
+            try:
+                self._load_from_folder(target)
+            except SemsearchError as exc:
+                log.error("alias %s: %s", name, exc)
         if target is not None and target in self._served:
             return target
         known = ", ".join(self.names()) or "none"
@@ -462,10 +468,6 @@ def search_several() -> Any:
     if "collections" not in params:
         raise BadQueryError("name the collections to search: collections=a,b")
     names = parse_collections(params.pop("collections"))
-    if str(params.get("format", "json")) != "json":
-        raise BadQueryError("format=csv is for one collection; search several in JSON")
-    if int(str(params.get("page", 1)) or 1) != 1:
-        raise BadQueryError("a search of several collections has one page: leave out page")
     return jsonify(fused_search(names, params))
 
 
@@ -487,6 +489,10 @@ def fused_search(names: list[str], params: Mapping[str, Any]) -> dict[str, Any]:
         if service is None:
             raise NotFoundError(f"collection {name!r} is not loaded; operators: see /readyz")
         valid = validate_query(params, service.settings)
+        if valid.format != "json":
+            raise BadQueryError("format=csv is for one collection; search several in JSON")
+        if valid.page != 1:
+            raise BadQueryError("a search of several collections has one page: leave out page")
         answer = result_to_dict(service.search(valid))
         k, query = valid.k, answer["query"]
         answers[name] = {

@@ -160,8 +160,9 @@ def test_bad_collection_lists(two, collections: str | None, status: int, message
     assert message in reply.get_json()["error"]
 
 
-def test_a_paged_search_of_several_is_refused(two) -> None:
-    reply = two.test_client().get("/api/collections/search?q=tides&page=2&collections=demo,small")
+@pytest.mark.parametrize("extra", ["page=2", "page=abc", "format=csv"])
+def test_a_paged_or_csv_search_of_several_is_refused(two, extra: str) -> None:
+    reply = two.test_client().get(f"/api/collections/search?q=tides&{extra}&collections=demo,small")
     assert reply.status_code == 400
 
 
@@ -267,3 +268,8 @@ def test_a_folder_of_indexes_and_a_new_one_loaded_by_an_alias(
     found = client.get("/api/collections/current/search?q=kelp&k=1").get_json()
     assert found["results"][0]["article"]["id"] == "s2"
     assert json.loads((folder / "aliases.json").read_text())["aliases"] == {"current": "news-v2"}
+    # `semsearch alias set` writes the file only: the server loads the new target when asked.
+    (folder / "news-v3").symlink_to(demo_index)
+    (folder / "aliases.json").write_text('{"aliases": {"current": "news-v3"}}')
+    found = client.get("/api/collections/current/search?q=tidal&k=1").get_json()
+    assert found["results"][0]["article"]["id"] == "09_greyhaven_tidal_array"
