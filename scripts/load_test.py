@@ -10,6 +10,12 @@ process, and runs `--clients` keep-alive clients on loopback (semsearch/load.py)
 it answers (the load goes on past `--seconds` until both are served). Exit status 1 if any
 request failed. With the real model (the default) each writer runs its own model process
 beside the server, so on 2 cores it shows the latency cost of updating while serving, too.
+
+    .venv/bin/python scripts/load_test.py --alias-moves 40 [--clients 8] [--seconds 20]
+
+instead serves a folder of two indexes (8 and 10 demo articles) as collections and moves
+the alias `demo` between them `--alias-moves` times (`POST /api/aliases`, spread over
+`--seconds`) while the clients search `/api/collections/demo/search`.
 """
 
 from __future__ import annotations
@@ -62,7 +68,12 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--model", default=None, help="default: the packaged MiniLM")
+    parser.add_argument(
+        "--alias-moves", type=int, default=0, help="move an alias this often instead"
+    )
     args = parser.parse_args()
+    if args.alias_moves:
+        return alias_load(args)
     model = ["--model", args.model] if args.model else []
     work = Path(tempfile.mkdtemp(prefix="semsearch-load-"))
     try:
@@ -119,6 +130,81 @@ def main() -> int:
             print("  failed:", failure)
         print(f"machine: {os.cpu_count()} cores; {sys.platform}")
         return 1 if report.failures or len(report.versions) < 3 else 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def alias_load(args: argparse.Namespace) -> int:
+    """The alias `demo` moved between two collections while the clients search through it."""
+    model = ["--model", args.model] if args.model else []
+    key = "load-test-admin-key"
+    work = Path(tempfile.mkdtemp(prefix="semsearch-alias-load-"))
+    try:
+        first = work / "articles"
+        first.mkdir()
+        for article in sorted((DEMO / "articles").glob("*.md")):
+            if article.name not in LATE:
+                shutil.copy(article, first / article.name)
+        indexes = work / "indexes"
+        for name, source in (("demo-a", first), ("demo-b", DEMO / "articles")):
+            out = str(indexes / name)
+            subprocess.run(
+                semsearch("build", str(source), "--out", out, "--quiet", *model), check=True
+            )
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        log = (work / "serve.log").open("wb")
+        command = semsearch("serve", "--indexes", str(indexes), "--port", str(port), *model)
+        environment = {**os.environ, "SEMSEARCH_ADMIN_KEY": key}
+
+        def move(target: str) -> None:
+            request = urllib.request.Request(
+                url + "/api/aliases",
+                data=json.dumps({"name": "demo", "target": target}).encode(),
+                method="POST",
+                headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"},
+            )
+            with urllib.request.urlopen(request, timeout=30) as response:
+                assert response.status == 200
+
+        with subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env=environment
+        ) as server:
+            print(f"server ready in {wait_ready(url, server):.1f}s")
+            move("demo-a")
+            moved: list[float] = []
+
+            def mover() -> None:
+                pause = args.seconds / (args.alias_moves + 1)
+                for i in range(args.alias_moves):
+                    time.sleep(pause)
+                    started = time.perf_counter()
+                    move("demo-b" if i % 2 == 0 else "demo-a")
+                    moved.append((time.perf_counter() - started) * 1000)
+
+            thread = threading.Thread(target=mover)
+            thread.start()
+            report = run_load(
+                url,
+                demo_queries(),
+                args.clients,
+                args.seconds,
+                keep_going=thread.is_alive,
+                path="/api/collections/demo/search",
+            )
+            thread.join()
+            server.send_signal(signal.SIGTERM)
+        moved.sort()
+        print(
+            f"alias moves: {len(moved)}, each answered in {moved[len(moved) // 2]:.1f} ms "
+            f"(median), {moved[-1]:.1f} ms at most"
+        )
+        print(f"index versions that answered: {len(report.versions)} (two collections)")
+        print(report.summary())
+        for failure in report.failures[:20]:
+            print("  failed:", failure)
+        print(f"machine: {os.cpu_count()} cores; {sys.platform}")
+        return 1 if report.failures or len(report.versions) < 2 else 0
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -396,18 +396,24 @@ def _published_elsewhere(index_dir: str) -> bool:
 
 
 def _write_locally(index_dir: str, model: str | None, write: Any) -> list[Any]:
-    """`write(writer)` on the index's writer (`semsearch.index.live.open_writer`)."""
-    from semsearch.index.embed import load_embedder
-    from semsearch.index.live import open_writer
+    """`write(index)` through the Python API (`semsearch.api.Index`: the index's writer,
+    `semsearch.index.live.open_writer`); a folder not there yet becomes a live index."""
+    from semsearch.api import open_index
 
-    settings = {"model": model}
     try:
-        embedder = load_embedder(get_setting("model", settings), int(get_setting("batch_size")))
-        writer = open_writer(index_dir, embedder, settings)
-        try:
-            return list(write(writer).outcomes)
-        finally:
-            writer.close()
+        if not Path(index_dir).exists():
+            from semsearch.index.embed import load_embedder
+            from semsearch.index.live import open_writer
+
+            settings = {"model": model}
+            embedder = load_embedder(get_setting("model", settings), int(get_setting("batch_size")))
+            writer = open_writer(index_dir, embedder, settings)
+            try:
+                return list(write(writer).outcomes)
+            finally:
+                writer.close()
+        with open_index(index_dir, model=model) as index:
+            return list(write(index).outcomes)
     except SemsearchError as exc:
         raise click.ClickException(str(exc)) from exc
 
@@ -689,26 +695,29 @@ def query(
     model: str | None,
 ) -> None:
     """Search an index from the command line."""
-    from semsearch.search.query import validate_query
-    from semsearch.search.service import SearchService
-    from semsearch.web.models import result_to_dict
+    from semsearch.api import open_index
     from semsearch.web.navigation import date_phrase
 
-    filters = {
-        "published_from": published_from,
-        "published_to": published_to,
-        "publication": publication,
-        "author": author,
-    }
     try:
-        service = SearchService.open(index_dir, {"model": model})
-        params = {"q": text, "k": k, "mode": mode, "group": group, **filters}
-        params.update(page=page, sort=sort, infer_dates=False if no_infer_dates else None)
-        result = service.search(validate_query(params, service.settings))
+        with open_index(index_dir, model=model) as index:
+            result = index.search(
+                text,
+                k,
+                mode=mode,
+                group=group,
+                published_from=published_from,
+                published_to=published_to,
+                publication=publication,
+                author=author,
+                page=page,
+                sort=sort,
+                infer_dates=False if no_infer_dates else None,
+            )
+            answer = result.to_dict() if as_json else None
     except SemsearchError as exc:
         raise click.ClickException(str(exc)) from exc
-    if as_json:
-        click.echo(json.dumps(result_to_dict(result), ensure_ascii=False, indent=2))
+    if answer is not None:
+        click.echo(json.dumps(answer, ensure_ascii=False, indent=2))
         return
     if result.inferred:
         click.echo(
@@ -960,7 +969,30 @@ def bench(
 
 
 @cli.command()
-@click.option("--index", "index_dir", required=True, type=click.Path(), help=INDEX_HELP)
+@click.option(
+    "--index",
+    "index_dirs",
+    multiple=True,
+    metavar="[NAME=]DIR",
+    help=INDEX_HELP + " Repeat as NAME=DIR to serve several collections (docs/api.md).",
+)
+@click.option(
+    "--indexes",
+    "indexes_folder",
+    default=None,
+    type=click.Path(file_okay=False, exists=True),
+    help=_setting_help("indexes_folder"),
+)
+@click.option(
+    "--default", "default_collection", default=None, help=_setting_help("default_collection")
+)
+@click.option(
+    "--aliases",
+    "aliases_file",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help=_setting_help("aliases_file"),
+)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, type=int, show_default=True)
 @click.option(
@@ -989,7 +1021,10 @@ def bench(
     "index files are mapped once for all). About one per core answers the most queries.",
 )
 def serve(
-    index_dir: str,
+    index_dirs: tuple[str, ...],
+    indexes_folder: str | None,
+    default_collection: str | None,
+    aliases_file: str | None,
     host: str,
     port: int,
     threads: int,
@@ -1004,6 +1039,14 @@ def serve(
     --workers N: SIGHUP starts new workers on the current index and stops the old ones."""
     from semsearch.web.server import serve_gunicorn, serve_waitress
 
+    index_dir, named = _served_indexes(index_dirs, indexes_folder)
+    collections = {
+        "INDEXES": named,
+        "INDEXES_FOLDER": indexes_folder,
+        "DEFAULT_COLLECTION": default_collection,
+        "ALIASES_FILE": aliases_file,
+    }
+    served = index_dir or ", ".join(f"{n}={d}" for n, d in named.items()) or indexes_folder
     # One access line per request, whatever the verbosity (the library stays at WARNING).
     logging.getLogger("semsearch.access").setLevel(logging.INFO)
 
@@ -1013,9 +1056,11 @@ def serve(
         from semsearch.web import create_app
         from semsearch.web.served import served_index
 
-        app = create_app(
-            {"INDEX_DIR": index_dir, "MODEL": model, "RELOAD_INTERVAL": reload_interval}
-        )
+        config = {"INDEX_DIR": index_dir, "MODEL": model, "RELOAD_INTERVAL": reload_interval}
+        try:
+            app = create_app({**config, **collections})
+        except (ValueError, SemsearchError) as exc:
+            raise click.ClickException(str(exc)) from exc
         served = served_index(app)
         if served.service is None:
             click.echo(f"warning: {served.error} (serving anyway; /readyz says 503)", err=True)
@@ -1023,11 +1068,133 @@ def serve(
 
     if workers == 1:
         app = make_app()
-        click.echo(f"serving {index_dir} on http://{host}:{port}/  (Ctrl-C to stop)")
+        click.echo(f"serving {served} on http://{host}:{port}/  (Ctrl-C to stop)")
         serve_waitress(app, host, port, threads=threads, timeout=timeout)
         return
-    click.echo(f"serving {index_dir} on http://{host}:{port}/ with {workers} workers")
+    click.echo(f"serving {served} on http://{host}:{port}/ with {workers} workers")
     serve_gunicorn(make_app, host, port, workers=workers, threads=threads, timeout=timeout)
+
+
+def _served_indexes(
+    given: tuple[str, ...], folder: str | None
+) -> tuple[str | None, dict[str, str]]:
+    """`--index` values as one index (DIR) or named collections (NAME=DIR, several)."""
+    from semsearch.index.storage.aliases import NAME_PATTERN
+
+    named: dict[str, str] = {}
+    plain: list[str] = []
+    for value in given:
+        name, equals, path = value.partition("=")
+        # An engine URI may hold "=" in its query: a name has no ':' or '/'.
+        if equals and NAME_PATTERN.fullmatch(name):
+            if name in named:
+                raise click.UsageError(f"--index {name}=... is given twice")
+            named[name] = path
+        else:
+            plain.append(value)
+    if not given and folder is None:
+        raise click.UsageError(
+            "give --index DIR, --index NAME=DIR (repeatable) or --indexes FOLDER"
+        )
+    if plain and (named or folder or len(plain) > 1):
+        raise click.UsageError(
+            "several indexes are served as named collections: --index NAME=DIR for each"
+        )
+    return (plain[0] if plain else None), named
+
+
+# --- aliases (docs/api.md, "Aliases") ---------------------------------------------------------
+
+
+@cli.group()
+def alias() -> None:
+    """Names that point at a collection, moved atomically: a client's URL never changes
+    across rebuilds."""
+
+
+def _alias_file(indexes_folder: str | None, aliases_file: str | None) -> Any:
+    from semsearch.index.storage.aliases import AliasFile
+
+    if (indexes_folder is None) == (aliases_file is None):
+        raise click.UsageError("give --indexes FOLDER or --aliases FILE (one of them)")
+    return AliasFile(aliases_file or Path(str(indexes_folder)) / "aliases.json")
+
+
+ALIAS_PLACES = (
+    click.option(
+        "--indexes",
+        "indexes_folder",
+        default=None,
+        type=click.Path(file_okay=False, exists=True),
+        help="The folder of indexes the server serves (its aliases.json).",
+    ),
+    click.option(
+        "--aliases",
+        "aliases_file",
+        default=None,
+        type=click.Path(dir_okay=False),
+        help="The aliases file.",
+    ),
+)
+
+
+def _alias_places(command: Any) -> Any:
+    for option in reversed(ALIAS_PLACES):
+        command = option(command)
+    return command
+
+
+@alias.command(name="set")
+@click.argument("name")
+@click.argument("target")
+@_alias_places
+@click.option("--server", default=None, metavar="URL", help="Move it on a running server instead.")
+@click.option(
+    "--key",
+    default=None,
+    envvar="SEMSEARCH_ADMIN_KEY",
+    help="With --server: a key with the admin scope [env SEMSEARCH_ADMIN_KEY].",
+)
+def alias_set(
+    name: str,
+    target: str,
+    indexes_folder: str | None,
+    aliases_file: str | None,
+    server: str | None,
+    key: str | None,
+) -> None:
+    """Point alias NAME at collection TARGET (written atomically; a server reads it on the
+    next request naming an alias). With --server, the server checks TARGET and loads it."""
+    if server is not None:
+        if not key:
+            raise click.UsageError("--server needs --key (or SEMSEARCH_ADMIN_KEY), admin scope")
+        from semsearch.client import ClientError, set_alias
+
+        try:
+            aliases = set_alias(server, key, name, target)
+        except ClientError as exc:
+            raise click.ClickException(str(exc)) from exc
+    else:
+        store = _alias_file(indexes_folder, aliases_file)
+        if indexes_folder is not None and not (Path(indexes_folder) / target).is_dir():
+            raise click.ClickException(f"no index {target!r} in {indexes_folder}")
+        try:
+            aliases = store.set(name, target)
+        except SemsearchError as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(f"{name} -> {aliases[name]}")
+
+
+@alias.command(name="list")
+@_alias_places
+def alias_list(indexes_folder: str | None, aliases_file: str | None) -> None:
+    """Every alias and the collection it names."""
+    try:
+        aliases = _alias_file(indexes_folder, aliases_file).read()
+    except SemsearchError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for name, target in aliases.items():
+        click.echo(f"{name} -> {target}")
 
 
 @cli.group()

@@ -107,3 +107,11 @@ def _request(server: str, path: str, key: str, body: bytes, content_type: str) -
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise ClientError(f"cannot reach {server}: {reason}") from None
+
+
+def set_alias(server: str, key: str, name: str, target: str) -> dict[str, str]:
+    """Move alias `name` onto collection `target` on a running server (admin key); the
+    server's aliases after the move."""
+    body = json.dumps({"name": name, "target": target}).encode("utf-8")
+    answer = _request(server, "/api/aliases", key, body, "application/json")
+    return dict(answer["aliases"])

@@ -462,6 +462,31 @@ SETTINGS: tuple[Setting, ...] = (
         "server",
     ),
     Setting(
+        "indexes_folder",
+        TEXT,
+        None,
+        "A folder of indexes to serve, each sub-directory a collection named after it "
+        "(`serve --indexes`); its aliases are kept in aliases.json there (docs/api.md, "
+        '"Several collections").',
+        "server",
+    ),
+    Setting(
+        "aliases_file",
+        TEXT,
+        None,
+        "Where a server of several collections keeps its aliases (a JSON file written "
+        "atomically); default: aliases.json in the folder of indexes, none without one.",
+        "server",
+    ),
+    Setting(
+        "default_collection",
+        TEXT,
+        None,
+        "The collection the single-index URLs (/api/search, /) answer from when several are "
+        "served; default: the first `--index NAME=DIR`, or a folder's first by name.",
+        "server",
+    ),
+    Setting(
         "reload_interval",
         NUMBER,
         2.0,

@@ -16,7 +16,13 @@ from typing import Any
 from flask import Flask
 
 from semsearch.search.service import SearchService
-from semsearch.settings import check_settings, config_settings, settings_in
+from semsearch.settings import check_settings, config_settings, explicit_setting, settings_in
+from semsearch.web.collections import (
+    COLLECTIONS,
+    collections_of,
+    init_collections,
+    make_collections,
+)
 from semsearch.web.observability import init_observability, record_reload
 from semsearch.web.openapi import init_openapi
 from semsearch.web.security import init_security
@@ -51,12 +57,22 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
             injected.index_path, injected.settings, app.config["WARM_UP"], service=injected
         )
         app.extensions[EXTENSION] = served
+    elif app.config.get("INDEXES") or app.config["INDEXES_FOLDER"]:
+        # Several collections (semsearch.web.collections): the default one is `served`.
+        # Each is answered by the model that built it, unless one was chosen for all.
+        chosen = given.get("MODEL") or explicit_setting("model")
+        settings = {**app.config["SETTINGS"], **({"model": chosen} if chosen else {})}
+        make_collections(app, settings, None)
+        collections_of(app).watch(app.config["RELOAD_INTERVAL"])
+        served = app.extensions[EXTENSION]
     else:
         settings = {**app.config["SETTINGS"], "model": app.config["MODEL"]}
         served = ServedIndex(app.config["INDEX_DIR"], settings, app.config["WARM_UP"])
         app.extensions[EXTENSION] = served
         served.load()
         served.watch(app.config["RELOAD_INTERVAL"])
+    if COLLECTIONS not in app.extensions:
+        make_collections(app, {}, served)
 
     from semsearch.web import views
     from semsearch.web.errors import register_error_handlers
@@ -72,5 +88,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from semsearch.web.writes import init_writes  # writes over HTTP and the API keys
 
     init_writes(app)
-    served.on_reload.append(lambda ok: record_reload(app, ok))
+    init_collections(app)
+    for each in collections_of(app).served().values():
+        each.on_reload.append(lambda ok: record_reload(app, ok))
     return app

@@ -24,7 +24,9 @@ from semsearch.index.ingest.readers import FIELD_ALIASES, STRING_FIELDS
 from semsearch.search.query import SEARCH_PARAMS, Limits, query_model
 from semsearch.search.requests import CiteRequest, SuggestRequest, similar_request_model
 from semsearch.settings import default_setting
+from semsearch.web.aliases import AliasesResponse, AliasRequest
 from semsearch.web.auth import REALM
+from semsearch.web.collections import CollectionsResponse, FusedSearchResponse, openapi_paths
 from semsearch.web.models import RESPONSE_MODELS
 from semsearch.web.served import served_index
 
@@ -36,6 +38,13 @@ OPENAPI_VERSION = "3.1.0"
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
 DEFAULT_MAX_WRITE_BYTES = int(default_setting("max_write_bytes"))
 _REF_TEMPLATE = "#/components/schemas/{model}"
+#: The collection and alias routes' models (`semsearch.web.collections`, `web.aliases`).
+COLLECTION_MODELS: tuple[type[BaseModel], ...] = (
+    CollectionsResponse,
+    FusedSearchResponse,
+    AliasesResponse,
+    AliasRequest,
+)
 
 #: Error responses: component name, status, description.
 ERRORS = (
@@ -552,7 +561,10 @@ def openapi_spec(
     limits = Limits.from_settings(settings)
     request_model = query_model(limits)
     _, schemas = models_json_schema(
-        [(request_model, "validation"), *((model, "serialization") for model in RESPONSE_MODELS)],
+        [
+            (request_model, "validation"),
+            *((model, "serialization") for model in (*RESPONSE_MODELS, *COLLECTION_MODELS)),
+        ],
         ref_template=_REF_TEMPLATE,
     )
     spec = APISpec(
@@ -571,6 +583,7 @@ def openapi_spec(
         {"name": "operations", "description": "Health, readiness, metrics, this document."},
         {"name": "writes", "description": "Articles written while the server serves."},
         {"name": "admin"},
+        {"name": "collections", "description": "Several collections on one server; aliases."},
     ):
         spec.tag(tag)
     for name, schema in schemas["$defs"].items():
@@ -620,7 +633,8 @@ def openapi_spec(
         },
     )
     spec.components.schema("ArticleInput", article_input_schema())
-    for path, operations in _paths(max_body_bytes, max_write_bytes, limits).items():
+    paths = _paths(max_body_bytes, max_write_bytes, limits)
+    for path, operations in {**paths, **openapi_paths(paths)}.items():  # + web/collections.py
         spec.path(path=path, operations=operations)
     return spec.to_dict()
 

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask, current_app, g, has_request_context
 
 from semsearch.errors import SemsearchError
 from semsearch.index.embed import Embedder, load_embedder
@@ -48,7 +48,12 @@ EXTENSION = "semsearch"
 
 
 def served_index(app: Flask | None = None) -> ServedIndex:
-    """The app's served index (the current app's, in a request)."""
+    """The app's served index (the current app's, in a request): the request's collection
+    when it names one (`semsearch.web.collections`), else the default."""
+    if app is None and has_request_context():
+        chosen: ServedIndex | None = g.get("served_index")
+        if chosen is not None:
+            return chosen
     held: ServedIndex = (app or current_app).extensions[EXTENSION]
     return held
 
@@ -63,6 +68,7 @@ class ServedIndex:
         settings: dict[str, Any],
         warm_up: bool = True,
         service: SearchService | None = None,
+        embedder: Embedder | None = None,
     ) -> None:
         # An engine URI stays a string (a Path would fold its "//").
         self.index: str | Path | None = index
@@ -82,7 +88,8 @@ class ServedIndex:
         self.notify_others: Callable[[], None] = lambda: None
         #: The index's writer (`semsearch.index.live.open_writer`), opened on the first write.
         self.writer: LiveWriter | None = None
-        self._embedder: Embedder | None = None
+        #: The model; loaded on the first load when not given (collections share theirs).
+        self._embedder: Embedder | None = embedder
         self._lock = threading.Lock()  # one load at a time
         self._failed_target: str | None = None
         self._loaded: SearchService | None = None  # the last service this object loaded

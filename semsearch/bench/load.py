@@ -69,9 +69,11 @@ def run_load(
     params: dict[str, str] | None = None,
     timeout: float = 30.0,
     keep_going: Callable[[], bool] | None = None,
+    path: str = "/api/search",
 ) -> LoadReport:
     """Send searches from `clients` threads until `seconds` pass (and then for as long as
-    `keep_going()` says so) or until `max_requests` are sent."""
+    `keep_going()` says so) or until `max_requests` are sent; to `path` (a collection's
+    search, `/api/collections/NAME/search`, answers in the same shape)."""
     url = urllib.parse.urlsplit(base_url)
     host, port = url.hostname or "127.0.0.1", url.port or 80
     report = LoadReport(clients, 0.0)
@@ -91,10 +93,10 @@ def run_load(
             if time.perf_counter() > deadline and not (keep_going and keep_going()):
                 break
             query = queries[(i + number) % len(queries)]
-            path = "/api/search?" + urllib.parse.urlencode({"q": query, **(params or {})})
+            target = f"{path}?" + urllib.parse.urlencode({"q": query, **(params or {})})
             sent = time.perf_counter()
             try:
-                connection.request("GET", path)
+                connection.request("GET", target)
                 response = connection.getresponse()
                 body = response.read()
                 elapsed = (time.perf_counter() - sent) * 1000

@@ -83,10 +83,19 @@ def test_spec_is_valid_openapi(spec: dict[str, Any]) -> None:
     errors = [result.err() for result in operations if isinstance(result, Err)]
     assert not errors
     assert sorted(result.ok().label for result in operations if isinstance(result, Ok)) == [
+        "DELETE /api/aliases/{name}",
         "DELETE /api/articles/{article_id}",
+        "DELETE /api/collections/{name}/articles/{article_id}",
+        "GET /api/aliases",
         "GET /api/articles/{article_id}",
         "GET /api/articles/{article_id}/cite",
         "GET /api/articles/{article_id}/similar",
+        "GET /api/collections",
+        "GET /api/collections/search",
+        "GET /api/collections/{name}/articles/{article_id}",
+        "GET /api/collections/{name}/articles/{article_id}/cite",
+        "GET /api/collections/{name}/articles/{article_id}/similar",
+        "GET /api/collections/{name}/search",
         "GET /api/openapi.json",
         "GET /api/search",
         "GET /api/suggest",
@@ -94,8 +103,13 @@ def test_spec_is_valid_openapi(spec: dict[str, Any]) -> None:
         "GET /metrics",
         "GET /readyz",
         "POST /api/admin/reload",
+        "POST /api/aliases",
         "POST /api/articles",
         "POST /api/articles/delete",
+        "POST /api/collections/search",
+        "POST /api/collections/{name}/articles",
+        "POST /api/collections/{name}/articles/delete",
+        "POST /api/collections/{name}/search",
         "POST /api/search",
     ]
     for name, schema in spec["components"]["schemas"].items():
