@@ -279,6 +279,77 @@ def test_merges_build_graphs_for_flat_rows_and_keep_the_answers(index, embedder)
     reader.close()
 
 
+def test_writes_while_a_merge_runs_stay_and_its_deletes_stay_deleted(index, embedder, monkeypatch):
+    from semsearch.index.live import merge
+
+    settings = {"live_merge_factor": 3, "live_refresh_seconds": 0}
+    writer = open_writer(index, embedder, settings)
+    writer._maybe_merge = lambda: None  # type: ignore[method-assign]  # merged by hand below
+    for n in range(3):
+        writer.upsert([article(n)])  # chunk ids 1, 2, 3: three segments, a full tier
+    merge_for_real = merge.merge_segments
+    calls = []
+
+    def merge_while_writing(*args, **kwargs):
+        merged = merge_for_real(*args, **kwargs)
+        if not calls:  # after the merge read its inputs, before its swap
+            writer.delete(["art-1"])  # chunk 2, inside the segment being made
+            writer.upsert([article(9)])  # chunk 4, a new segment
+        calls.append(1)
+        return merged
+
+    monkeypatch.setattr(merge, "merge_segments", merge_while_writing)
+    assert compact(index, settings) == 1
+    reader = open_reader(index, settings)
+    view = reader.view()
+    assert [len(s) for s in view.segments] == [3, 1]  # the merge kept chunk 2's row ...
+    assert view.state.passages == 3
+    with sqlite3.connect(writer.version_dir / "store.sqlite") as db:
+        # ... so its tombstone stays until a merge drops the row
+        assert db.execute("SELECT chunk_id FROM live_tombstones").fetchall() == [(2,)]
+    assert reader.keyword("number1", 10) == []
+    assert [c for c, _ in reader.keyword("number9", 10)] == [4]
+    assert sorted(c for c, _ in reader.dense(embedder.encode_query("harbour"), 10)) == [1, 3, 4]
+    writer.close()
+    reader.close()
+
+
+def test_a_merge_on_a_full_disk_leaves_the_index_serving(index, embedder, monkeypatch):
+    import errno
+
+    from semsearch.index.live import merge
+
+    settings = {"live_merge_factor": 3, "live_refresh_seconds": 0}
+    writer = open_writer(index, embedder, settings)
+    writer._maybe_merge = lambda: None  # type: ignore[method-assign]  # merged by hand below
+    for n in range(3):
+        writer.upsert([article(n)])
+    write_for_real = merge.write_folder
+
+    def full_disk(segment, folder, graph):
+        folder.mkdir(parents=True)
+        (folder / "ids.npy").write_bytes(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(merge, "write_folder", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        compact(index, settings)
+    segments = writer.version_dir / "segments"
+    assert [p.name for p in segments.iterdir()] == ["4.partial"]
+    reader = open_reader(index, settings)
+    assert len(reader.view().segments) == 3  # the inputs, still served
+    assert sorted(c for c, _ in reader.keyword("harbour", 10)) == [1, 2, 3]
+    reader.close()
+    monkeypatch.setattr(merge, "write_folder", write_for_real)
+    assert compact(index, settings) == 1  # space again: the half-written folder goes
+    assert [p.name for p in segments.iterdir()] == ["5"]
+    reader = open_reader(index, settings)
+    assert [len(s) for s in reader.view().segments] == [3]
+    assert sorted(c for c, _ in reader.keyword("harbour", 10)) == [1, 2, 3]
+    writer.close()
+    reader.close()
+
+
 def test_two_writers_at_once_lose_nothing(index, embedder):
     first = open_writer(index, embedder)
     second = open_writer(index, embedder)
