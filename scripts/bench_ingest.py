@@ -32,7 +32,6 @@ import json
 import math
 import os
 import re
-import resource
 import shutil
 import statistics
 import threading
@@ -72,8 +71,22 @@ def cpu_seconds() -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def memory(reset: bool = False) -> str:
+    """This process's peak RSS since the last reset (VmHWM), and what it holds now: anonymous
+    memory apart from mapped files (segments' vectors are memory-mapped: the kernel may drop
+    those pages; anonymous ones it cannot). With `reset`, the peak starts again from now."""
+    status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
+
+    def mb(key: str) -> float:
+        return int(status[key].split()[0]) / 1024
+
+    text = (
+        f"peak RSS {mb('VmHWM'):,.0f} MB; now RSS {mb('VmRSS'):,.0f} MB "
+        f"(anonymous {mb('RssAnon'):,.0f}, files {mb('RssFile'):,.0f})"
+    )
+    if reset:
+        Path("/proc/self/clear_refs").write_text("5")
+    return text
 
 
 def percentiles(ms: list[float]) -> str:
@@ -149,7 +162,7 @@ def fill(writer: SegmentWriter, base: np.ndarray, target: int, batch: int, seed:
         made += len(articles)
         passages = reader.refresh() and reader.view().state.passages
         if made % (batch * 20) == 0:
-            log(f"  filled {passages:,} passages ({made:,} articles), RSS {peak_rss_mb():.0f} MB")
+            log(f"  filled {passages:,} passages ({made:,} articles), {memory()}")
     seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     log(
         f"  fill: {passages:,} passages in {seconds:.0f} s ({passages / seconds:,.0f} passages/s, "
@@ -159,11 +172,13 @@ def fill(writer: SegmentWriter, base: np.ndarray, target: int, batch: int, seed:
     return passages
 
 
-def fill_bulk(folder: Path, real: Embedder, base: np.ndarray, target: int, group: int) -> None:
-    """Load `target` filler passages straight into merged segments of `group` passages (as
-    `semsearch live` turns a built index into one), for sizes the write path would take
-    hours to fill on a shared machine: one passage per filler article, its vector
-    synthesised, its rows in the store, its words in the collection's statistics."""
+def fill_bulk(folder: Path, real: Embedder, base: np.ndarray, target: int, part: int) -> None:
+    """Load `target` filler passages straight into flat folder segments of `part` passages
+    each (as `semsearch live` turns a built index into one), for sizes the write path would
+    take hours to fill on a shared machine: one passage per filler article, its vector
+    synthesised, its rows in the store, its words in the collection's statistics. The
+    merges that follow (`compact`) are the product's own: they make the graph segments.
+    Memory is bounded by `part`, not by `target`."""
     from semsearch.index.live import catalog
     from semsearch.index.live.segments import make_segment, write_folder
     from semsearch.index.live.writer import SEGMENTS_DIR, _transaction, create_live_index
@@ -183,7 +198,7 @@ def fill_bulk(folder: Path, real: Embedder, base: np.ndarray, target: int, group
     passages = words_total = 0
     segment_id = 1
     while passages < target:
-        count = min(group, target - passages)
+        count = min(part, target - passages)
         articles = []
         for _ in range(count):
             made = next(source)
@@ -198,7 +213,7 @@ def fill_bulk(folder: Path, real: Embedder, base: np.ndarray, target: int, group
                 ids += store.add(article, [chunk])
             words_total += catalog.count_words(store.db, words, 1)
             segment = make_segment(segment_id, np.asarray(ids), vectors, words)
-            write_folder(segment, version / SEGMENTS_DIR / str(segment_id), graph=True)
+            write_folder(segment, version / SEGMENTS_DIR / str(segment_id), graph=False)
             catalog.add_segment(store.db, segment_id, count, 0, None)
             passages += count
             catalog.set_state(
@@ -206,33 +221,127 @@ def fill_bulk(folder: Path, real: Embedder, base: np.ndarray, target: int, group
                 catalog.LiveState(0, passages, words_total, store.next_chunk_id, segment_id + 1),
             )
         segment_id += 1
-        log(f"  loaded {passages:,} passages, peak RSS {peak_rss_mb():.0f} MB")
+        del articles, texts, words, vectors, segment
+        if segment_id % 10 == 1:
+            log(f"  loaded {passages:,} passages, {memory()}")
     store.db.close()
     seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     log(f"  bulk fill: {passages:,} passages in {seconds:.0f} s (CPU {cpu:.0f} s)")
+
+
+def http_ingest(
+    folder: Path, articles: list[Article], writer: SegmentWriter, args: Any
+) -> dict[str, float]:
+    """Sustained ingest over HTTP: a real `semsearch serve` (waitress, loopback, the real
+    model) takes NDJSON batches of `--http-batch` real articles from one client for
+    `--http-seconds`; while it does, the client asks `/api/search` every second (hybrid).
+    Returns articles/s and passages/s acknowledged, and the searches' latencies."""
+    import subprocess
+    import sys
+    import urllib.parse
+    import urllib.request
+
+    from semsearch.bench.load import free_port
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    key = "bench-ingest-admin-key"
+    log_path = folder.parent / f"serve-{folder.name}.log"
+    environment = {**os.environ, "SEMSEARCH_ADMIN_KEY": key, "HF_HUB_OFFLINE": "1"}
+    command = [str(Path(sys.executable).with_name("semsearch")), "serve", "--index", str(folder)]
+    command += ["--host", "127.0.0.1", "--port", str(port)]
+    with log_path.open("wb") as output:
+        server = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=environment)
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/readyz", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the server did not start: see {log_path}")
+            time.sleep(0.5)
+        headers = {"Content-Type": "application/x-ndjson", "Authorization": f"Bearer {key}"}
+        searched: list[float] = []
+        stop = threading.Event()
+
+        def search_every_second() -> None:
+            questions = [json.loads(line)["text"] for line in (DATASET / "queries.jsonl").open()]
+            n = 0
+            while not stop.wait(1.0):
+                query = urllib.parse.urlencode({"q": questions[n % len(questions)], "k": 10})
+                started = time.perf_counter()
+                with urllib.request.urlopen(f"{url}/api/search?{query}", timeout=60) as answer:
+                    answer.read()
+                searched.append((time.perf_counter() - started) * 1000)
+                n += 1
+
+        searcher = threading.Thread(target=search_every_second)
+        searcher.start()
+        done = passages = 0
+        started = time.perf_counter()
+        for start in range(0, len(articles), args.http_batch):
+            if time.perf_counter() - started > args.http_seconds:
+                break
+            batch = articles[start : start + args.http_batch]
+            body = "\n".join(
+                json.dumps({"id": a.id, "title": a.title, "text": a.text}) for a in batch
+            ).encode("utf-8")
+            request = urllib.request.Request(f"{url}/api/articles", body, headers, method="POST")
+            with urllib.request.urlopen(request, timeout=600) as response:
+                items = json.loads(response.read())["items"]
+            created = {i["id"] for i in items if i["status"] == "created"}
+            done += len(created)
+            passages += passages_in(writer, [a for a in batch if a.id in created])
+        seconds = time.perf_counter() - started
+        stop.set()
+        searcher.join()
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    log(
+        f"  sustained ingest over HTTP ({args.http_batch}-article NDJSON batches, one client, "
+        f"{seconds:.0f} s): {done / seconds:.2f} articles/s, {passages / seconds:.1f} passages/s"
+    )
+    if searched:
+        log(f"  /api/search (hybrid, k 10) once a second meanwhile: {percentiles(searched)}")
+    return {"articles_per_s": done / seconds, "passages_per_s": passages / seconds}
 
 
 def run_size(
     size: int, work: Path, real: Embedder, base: np.ndarray, real_articles: list[Article], args: Any
 ) -> dict[str, Any]:
     folder = work / f"live-{size}"
-    if folder.exists() or folder.is_symlink():
-        shutil.rmtree(work / f".{folder.name}.versions", ignore_errors=True)
-        folder.unlink() if folder.is_symlink() else shutil.rmtree(folder)
     settings: dict[str, Any] = {}
-    log(f"size {size:,}: filling {folder}")
-    if size > args.bulk_above:
-        fill_bulk(folder, real, base, size, int(get_setting("live_max_segment")))
+    if args.reuse and folder.exists():
+        log(f"size {size:,}: reusing {folder} as filled before")
     else:
-        synthesising = FillerEmbedder(real, base, seed=size)
-        # Filler articles are made of other articles' sentences: looking for copies among
-        # them would only measure the copy finder.
-        filler = open_writer(folder, synthesising, {"find_copies": False})
-        fill(filler, base, size, args.fill_batch, seed=size)
-        filler.close()
-    started = time.perf_counter()
+        if folder.exists() or folder.is_symlink():
+            shutil.rmtree(work / f".{folder.name}.versions", ignore_errors=True)
+            folder.unlink() if folder.is_symlink() else shutil.rmtree(folder)
+        log(f"size {size:,}: filling {folder}; before: {memory(reset=True)}")
+        if size > args.bulk_above:
+            fill_bulk(folder, real, base, size, args.bulk_part)
+        else:
+            synthesising = FillerEmbedder(real, base, seed=size)
+            # Filler articles are made of other articles' sentences: looking for copies among
+            # them would only measure the copy finder.
+            filler = open_writer(folder, synthesising, {"find_copies": False})
+            fill(filler, base, size, args.fill_batch, seed=size)
+            filler.close()
+    if args.fill_only:
+        log(f"  memory of the fill: {memory()}")
+        return {"size": size}
+    log(f"  memory of the fill: {memory(reset=True)}")
+    started, cpu = time.perf_counter(), cpu_seconds()
     merges = compact(folder, settings)
-    log(f"  merges until none due: {merges} in {time.perf_counter() - started:.0f} s")
+    log(
+        f"  merges until none due: {merges} in {time.perf_counter() - started:.0f} s "
+        f"(CPU {cpu_seconds() - cpu:.0f} s); memory of the merges: {memory(reset=True)}"
+    )
     import faiss
 
     faiss.omp_set_num_threads(1)  # one thread a search, as the server runs (directory.py)
@@ -240,7 +349,7 @@ def run_size(
     view = reader.view()
     log(
         f"  {view.state.passages:,} passages in {len(view.segments)} segments "
-        f"({[len(s) for s in view.segments]}); peak RSS so far {peak_rss_mb():.0f} MB"
+        f"({[len(s) for s in view.segments]}); the reader loaded: {memory(reset=True)}"
     )
     # --- the cost of a 100-article write, the model excluded ------------------------------
     cached = args.cached  # one for every size: the same articles are embedded once
@@ -255,11 +364,12 @@ def run_size(
         prepare(writer, batch)
     model_per_batch = cached.model_seconds / cached.embedded * passages_in(writer, batches[0])
     writer.upsert(warm_up)  # first-use imports (the copy finder's) are not a write's cost
-    costs, visible = [], []
+    costs, visible, cpu_costs = [], [], []
     for batch in batches:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), cpu_seconds()
         report = writer.upsert(batch)
         costs.append((time.perf_counter() - started) * 1000)
+        cpu_costs.append((cpu_seconds() - cpu) * 1000)
         assert all(o.status == "created" for o in report.outcomes), report.outcomes[:3]
         acknowledged = time.perf_counter()
         probe = batch[0].id
@@ -274,7 +384,8 @@ def run_size(
     passages_written = passages_in(writer, batches[0])
     log(
         f"  100-article write ({passages_written} passages), model excluded: {percentiles(costs)}; "
-        f"the model's part apart: {model_per_batch * 1000:.0f} ms a batch"
+        f"the model's part apart: {model_per_batch * 1000:.0f} ms a batch; CPU time of the "
+        f"write: {percentiles(cpu_costs)}"
     )
     log(f"  write -> visible (refresh interval 0.2 s): {percentiles(visible)}")
     # --- search idle and during ingest ------------------------------------------------------
@@ -333,26 +444,58 @@ def run_size(
         f"  sustained ingest while searched: {rate:.1f} passages/s; the model alone on the "
         f"same machine: {model_rate:.1f} passages/s"
     )
+    if args.http_seconds > 0:
+        posted = [replace(a, id=f"{a.id}-http-{size}") for a in articles_streamed]
+        try:
+            http_ingest(folder, posted, writer, args)
+        except Exception as exc:  # the other figures of this size still count
+            log(f"  sustained ingest over HTTP failed: {exc!r}")
     # --- recall at this size -----------------------------------------------------------------
     reader.refresh()
     view = reader.view()
-    recalls = []
-    for vector in vectors:
-        exact_ids, exact_scores = [], []
-        for segment, alive in zip(view.segments, view.alive, strict=True):
-            scores = np.asarray(segment.vectors @ vector, dtype=np.float32)
-            if alive is not None:
-                scores[~alive] = -np.inf
-            top = np.argsort(-scores)[:10]
-            exact_ids.append(np.asarray(segment.ids)[top])
-            exact_scores.append(scores[top])
-        ids = np.concatenate(exact_ids)
-        truth = set(ids[np.argsort(-np.concatenate(exact_scores))[:10]].tolist())
-        found = {c for c, _ in reader.dense(vector, 10)}
-        recalls.append(len(found & truth) / 10)
-    recall = float(np.mean(recalls))
-    log(f"  recall@10 of dense against exact, {len(vectors)} SciFact questions: {recall:.3f}")
-    log(f"  peak RSS of this process: {peak_rss_mb():.0f} MB")
+    queries = np.stack(vectors).astype(np.float32)
+    exact_ids, exact_scores = [], []
+    for segment, alive in zip(view.segments, view.alive, strict=True):
+        rows = np.arange(len(segment)) if alive is None else np.flatnonzero(alive)
+        depth = min(10, len(rows))
+        if depth == 0:
+            continue
+        scores, found = faiss.knn(
+            queries,
+            np.ascontiguousarray(segment.vectors[rows], dtype=np.float32),
+            depth,
+            metric=faiss.METRIC_INNER_PRODUCT,
+        )
+        exact_ids.append(np.asarray(segment.ids)[rows[found]])
+        exact_scores.append(scores)
+    all_ids, all_scores = np.concatenate(exact_ids, axis=1), np.concatenate(exact_scores, axis=1)
+    truth = [set(all_ids[q][np.argsort(-all_scores[q])[:10]].tolist()) for q in range(len(queries))]
+    tenth = [float(np.sort(all_scores[q])[-10]) for q in range(len(queries))]
+    graphs = sum(1 for s in view.segments if hasattr(s.graph, "hnsw"))
+    flat_rows = sum(len(s) for s in view.segments if not hasattr(s.graph, "hnsw"))
+    log(
+        f"  recall@10 of dense against exact, {len(vectors)} SciFact questions, "
+        f"{len(view.segments)} segments ({graphs} with HNSW, {flat_rows:,} rows searched exactly):"
+    )
+    recall = 0.0
+    for ef in args.ef_search:
+        reader.settings["live_hnsw_ef_search"] = ef
+        recalls, took, short = [], [], []
+        for q, vector in enumerate(vectors):
+            started = time.perf_counter()
+            answer = reader.dense(vector, 10)
+            took.append((time.perf_counter() - started) * 1000)
+            recalls.append(len({c for c, _ in answer} & truth[q]) / 10)
+            short.append(tenth[q] - answer[-1][1])
+        log(
+            f"    efSearch {ef}: recall@10 {np.mean(recalls):.3f}; the 10th cosine found is "
+            f"{np.mean(short):.4f} under the exact 10th on average (max {np.max(short):.4f}); "
+            f"top 10 {percentiles(took)}"
+        )
+        if ef == int(get_setting("live_hnsw_ef_search")):
+            recall = float(np.mean(recalls))
+    reader.settings.pop("live_hnsw_ef_search", None)
+    log(f"  at the end: {memory()}")
     writer.close()
     reader.close()
     return {
@@ -378,17 +521,46 @@ def main() -> None:
         default=200_000,
         help="sizes above this are filled straight into merged segments (fill_bulk)",
     )
+    parser.add_argument(
+        "--bulk-part",
+        type=int,
+        default=10_000,
+        help="passages in each flat segment fill_bulk writes (its memory bound)",
+    )
     parser.add_argument("--base-articles", type=int, default=300)
+    parser.add_argument(
+        "--http-seconds",
+        type=float,
+        default=0,
+        help="seconds of sustained ingest over HTTP into a real server (0: none)",
+    )
+    parser.add_argument("--http-batch", type=int, default=10, help="articles a POST")
+    parser.add_argument(
+        "--fill-only", action="store_true", help="fill each size's index, measure nothing"
+    )
+    parser.add_argument(
+        "--reuse", action="store_true", help="measure indexes filled before (--fill-only)"
+    )
+    parser.add_argument(
+        "--ef-search",
+        type=int,
+        nargs="+",
+        default=[64, 128, 256, 512],
+        help="HNSW efSearch values whose recall is measured",
+    )
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     log(f"{time.strftime('%Y-%m-%d', time.gmtime())}, {os.cpu_count()} cores (shared)")
     real = load_embedder()
     articles = first_articles([DATASET / "corpus.jsonl"], 5183)
     # Real vectors for the synthesis: the first articles' passages, embedded by the model.
-    started = time.perf_counter()
-    base_texts = [f"{a.title}\n{a.text}" for a in articles[: args.base_articles]]
-    base = real.encode_documents(base_texts)
-    log(f"base: {len(base)} real vectors in {time.perf_counter() - started:.0f} s")
+    # Not needed when every size reuses an index filled before.
+    base = np.zeros((0, real.dimension), dtype=np.float32)
+    if not (args.reuse and all((args.work / f"live-{n}").exists() for n in args.sizes)):
+        started = time.perf_counter()
+        base_texts = [f"{a.title}\n{a.text}" for a in articles[: args.base_articles]]
+        base = real.encode_documents(base_texts)
+        log(f"base: {len(base)} real vectors in {time.perf_counter() - started:.0f} s")
     # The real articles written: from the end of SciFact (not among the base articles).
     real_articles = articles[-(args.writes * 100 + 500) : -100]
     args.cached = CachedEmbedder(real)

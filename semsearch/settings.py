@@ -431,7 +431,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "live_hnsw_ef_search",
         INTEGER,
-        256,
+        512,
         "HNSW candidates a search keeps per merged segment (efSearch): recall against speed.",
         "live",
     ),

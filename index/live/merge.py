@@ -57,30 +57,58 @@ RECLAIM_SHARE = 1 / 3
 RETIRE_SECONDS = 60.0
 
 
+def is_flat(row: catalog.SegmentRow, hnsw_from: int) -> bool:
+    """Whether a segment is searched exactly (no HNSW graph): written inline by a write, or
+    merged below `hnsw_from` passages."""
+    return row.kind == "inline" or row.passages < hnsw_from
+
+
 def plan_merge(
     segments: list[catalog.SegmentRow],
     dead: Mapping[int, int],
     factor: int,
     max_segment: int,
+    hnsw_from: int,
 ) -> list[int]:
     """The ids of the segments to merge next (empty: none). `dead` counts each segment's
-    tombstoned rows."""
+    tombstoned rows.
+
+    In this order: a segment with over a third of its rows dead is rewritten alone; the
+    flat segments (searched exactly, `is_flat`) are merged into one with a graph as soon as
+    their alive rows reach `hnsw_from` (Qdrant's indexing threshold), so a search compares
+    fewer than `hnsw_from` rows plus one write's exactly however the index grows; then a
+    size tier holding `factor` segments has its oldest merged (Lucene's tiers), never past
+    `max_segment` passages."""
+
+    def alive(row: catalog.SegmentRow) -> int:
+        return row.passages - dead.get(row.id, 0)
+
     for row in segments:
         if row.passages and dead.get(row.id, 0) > RECLAIM_SHARE * row.passages:
             return [row.id]
+    flat = sorted((r for r in segments if is_flat(r, hnsw_from)), key=lambda r: r.id)
+    if flat and sum(alive(r) for r in flat) >= hnsw_from:
+        picked: list[int] = []
+        total = 0
+        for row in flat:  # oldest first, as many as one segment may hold
+            if picked and total + alive(row) > max_segment:
+                break
+            picked.append(row.id)
+            total += alive(row)
+        if total >= hnsw_from:
+            return picked
     tiers: dict[int, list[catalog.SegmentRow]] = {}
     for row in segments:
-        live = row.passages - dead.get(row.id, 0)
-        tier = int(math.log(max(live, FLOOR) / FLOOR, factor) + 1e-9)
+        tier = int(math.log(max(alive(row), FLOOR) / FLOOR, factor) + 1e-9)
         tiers.setdefault(tier, []).append(row)
     for tier in sorted(tiers):
         rows = sorted(tiers[tier], key=lambda r: r.id)  # oldest first
         if len(rows) < factor:
             continue
-        picked: list[int] = []
+        picked = []
         total = 0
         for row in rows[:factor]:
-            size = row.passages - dead.get(row.id, 0)
+            size = alive(row)
             if total + size > max_segment and len(picked) >= 2:
                 break
             picked.append(row.id)
@@ -91,15 +119,34 @@ def plan_merge(
 
 
 def merge_segments(segment_id: int, inputs: list[Segment], alive: list[Mask | None]) -> Segment:
-    """One segment of the alive rows of `inputs`, in chunk-id order, with one vocabulary."""
+    """One segment of the alive rows of `inputs`, in chunk-id order, with one vocabulary.
+
+    Memory: the merged vectors are written once into their final array, one input's rows at
+    a time (inputs read from their folders stay memory-mapped), so a merge holds the merged
+    segment and one input's part, not several copies of the whole."""
     from scipy import sparse
 
+    keeps = [
+        np.arange(len(segment)) if mask is None else np.flatnonzero(mask)
+        for segment, mask in zip(inputs, alive, strict=True)
+    ]
+    all_ids = np.concatenate(
+        [np.asarray(s.ids)[k] for s, k in zip(inputs, keeps, strict=True)]
+        or [np.zeros(0, dtype=np.int64)]
+    ).astype(np.int64)
+    order = np.argsort(all_ids, kind="stable")
+    new_row = np.empty(len(order), dtype=np.int64)
+    new_row[order] = np.arange(len(order))
+    dimension = inputs[0].vectors.shape[1]
+    vectors = np.empty((len(all_ids), dimension), dtype=np.float32)
+    lengths = np.empty(len(all_ids), dtype=np.float32)
     vocabulary: dict[str, int] = {}
     rows, columns, counts = [], [], []
-    ids, vectors, lengths = [], [], []
     offset = 0
-    for segment, mask in zip(inputs, alive, strict=True):
-        keep = np.arange(len(segment)) if mask is None else np.flatnonzero(mask)
+    for segment, keep in zip(inputs, keeps, strict=True):
+        target = new_row[offset : offset + len(keep)]
+        vectors[target] = segment.vectors[keep]
+        lengths[target] = np.asarray(segment.lengths)[keep]
         words = sorted(segment.vocabulary, key=segment.vocabulary.__getitem__)
         column_of = np.asarray(
             [vocabulary.setdefault(w, len(vocabulary)) for w in words], dtype=np.int64
@@ -109,33 +156,23 @@ def merge_segments(segment_id: int, inputs: list[Segment], alive: list[Mask | No
             shape=(len(segment), len(words)),
         )
         part = matrix.tocsr()[keep].tocoo()
-        rows.append(part.row.astype(np.int64) + offset)
+        rows.append(target[part.row])
         columns.append(column_of[part.col] if len(words) else part.col.astype(np.int64))
         counts.append(part.data.astype(np.float32))
-        ids.append(np.asarray(segment.ids)[keep])
-        vectors.append(np.asarray(segment.vectors[keep], dtype=np.float32))
-        lengths.append(np.asarray(segment.lengths)[keep])
         offset += len(keep)
-    all_ids = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
-    order = np.argsort(all_ids, kind="stable")
-    new_row = np.empty(len(order), dtype=np.int64)
-    new_row[order] = np.arange(len(order))
     matrix = sparse.csc_matrix(
-        (np.concatenate(counts), (new_row[np.concatenate(rows)], np.concatenate(columns))),
+        (np.concatenate(counts), (np.concatenate(rows), np.concatenate(columns))),
         shape=(offset, len(vocabulary)),
     )
     matrix.sort_indices()
-    dimension = inputs[0].vectors.shape[1]
     return Segment(
         id=segment_id,
-        ids=all_ids[order].astype(np.int64),
-        vectors=(np.concatenate(vectors) if vectors else np.zeros((0, dimension)))[order].astype(
-            np.float32
-        ),
+        ids=all_ids[order],
+        vectors=vectors,
         indptr=matrix.indptr.astype(np.int64),
         rows=matrix.indices.astype(np.int32),
         counts=matrix.data.astype(np.float32),
-        lengths=np.concatenate(lengths)[order].astype(np.float32),
+        lengths=lengths,
         vocabulary=vocabulary,
     )
 
@@ -206,11 +243,13 @@ def _merge_once(out: Path, version: Path, store: StoreWriter, settings: dict[str
         db.execute("COMMIT")
     alive = {i: dead_rows(s, tombstones) for i, s in loaded.items()}
     dead = {i: 0 if a is None else int((~a).sum()) for i, a in alive.items()}
+    hnsw_from = int(get_setting("live_hnsw_from", settings))
     plan = plan_merge(
         listed,
         dead,
         int(get_setting("live_merge_factor", settings)),
         int(get_setting("live_max_segment", settings)),
+        hnsw_from,
     )
     if not plan:
         return False
@@ -230,7 +269,6 @@ def _merge_once(out: Path, version: Path, store: StoreWriter, settings: dict[str
     )
     folder = version / SEGMENTS_DIR / str(new_id)
     partial = folder.with_name(folder.name + PARTIAL_SUFFIX)
-    hnsw_from = int(get_setting("live_hnsw_from", settings))
     write_folder(merged, partial, graph=len(merged) >= hnsw_from)
     crash_point("merge-written")
     os.rename(partial, folder)

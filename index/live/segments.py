@@ -34,7 +34,7 @@ K1, B = 1.2, 0.75
 GRAPH_NAME = "hnsw.faiss"
 _ARRAYS = ("ids", "vectors", "indptr", "rows", "counts", "lengths")
 #: HNSW: neighbours per node and the candidates kept while building (docs/live-index.md).
-HNSW_M, HNSW_EF_CONSTRUCTION = 16, 40
+HNSW_M, HNSW_EF_CONSTRUCTION = 32, 80
 #: Below this many rows a filtered search of an HNSW segment compares the rows exactly:
 #: a graph walk through mostly excluded nodes misses (Qdrant decides the same way).
 EXACT_BELOW = 5_000

@@ -176,11 +176,178 @@ def test_merges_keep_every_answer_and_drop_tombstones(index, embedder):
 
 def test_plan_merge_takes_a_full_tier_and_reclaims_deletes():
     small = [SegmentRow(i, 100, "inline") for i in range(1, 4)]
-    assert plan_merge(small, {}, factor=3, max_segment=1000) == [1, 2, 3]
-    assert plan_merge(small[:2], {}, factor=3, max_segment=1000) == []
+    assert plan_merge(small, {}, factor=3, max_segment=1000, hnsw_from=5000) == [1, 2, 3]
+    assert plan_merge(small[:2], {}, factor=3, max_segment=1000, hnsw_from=5000) == []
     big = [SegmentRow(7, 90, "folder")]
-    assert plan_merge(big, {7: 31}, factor=3, max_segment=1000) == [7]
-    assert plan_merge(big, {7: 30}, factor=3, max_segment=1000) == []
+    assert plan_merge(big, {7: 31}, factor=3, max_segment=1000, hnsw_from=5000) == [7]
+    assert plan_merge(big, {7: 30}, factor=3, max_segment=1000, hnsw_from=5000) == []
+
+
+def _merged(rows: list[SegmentRow], plan: list[int], new_id: int) -> list[SegmentRow]:
+    """The segment list after a merge of `plan` (what run_merge swaps in), for the policy
+    tests below: the inputs out, one folder segment of their passages in."""
+    size = sum(r.passages for r in rows if r.id in plan)
+    return [r for r in rows if r.id not in plan] + [SegmentRow(new_id, size, "files")]
+
+
+def test_plan_merge_gives_flat_segments_a_graph_once_they_reach_the_threshold():
+    # Nine writes of 11,500 passages, the 100k bench's fill: at factor 10 none would merge
+    # by tiers alone (they were searched exactly, every row). With the threshold at 20,000:
+    # found all at once, the nine flat segments become one graph segment of 103,500 ...
+    nine = [SegmentRow(i, 11_500, "inline") for i in range(1, 10)]
+    plan = plan_merge(nine, {}, factor=10, max_segment=250_000, hnsw_from=20_000)
+    assert plan == [1, 2, 3, 4, 5, 6, 7, 8, 9]
+    # ... and arriving one by one, each merge run after a write, they pair up into graph
+    # segments of 23,000 and the ninth stays flat (11,500 < 20,000).
+    rows: list[SegmentRow] = []
+    plans = []
+    for write in nine:
+        rows.append(write)
+        if plan := plan_merge(rows, {}, factor=10, max_segment=250_000, hnsw_from=20_000):
+            plans.append(plan)
+            rows = _merged(rows, plan, 100 + len(plans))
+    assert plans == [[1, 2], [3, 4], [5, 6], [7, 8]]
+    assert [(r.passages, r.kind) for r in rows] == [(23_000, "files")] * 4 + [(11_500, "inline")]
+
+
+def test_plan_merge_counts_only_flat_alive_rows_toward_the_threshold():
+    # A graph segment (a folder of 30,000) is not flat; 5,000 flat rows stay flat.
+    assert (
+        plan_merge(
+            [SegmentRow(1, 30_000, "files"), SegmentRow(2, 5_000, "inline")],
+            {},
+            factor=10,
+            max_segment=250_000,
+            hnsw_from=20_000,
+        )
+        == []
+    )
+    # A flat folder (15,000 < 20,000) and a write of 6,000: 21,000 flat rows.
+    assert plan_merge(
+        [SegmentRow(1, 15_000, "files"), SegmentRow(2, 6_000, "inline")],
+        {},
+        factor=10,
+        max_segment=250_000,
+        hnsw_from=20_000,
+    ) == [1, 2]
+    # 12,000 with 3,000 dead (a quarter: no reclaim) and 10,000: 19,000 alive, under.
+    assert (
+        plan_merge(
+            [SegmentRow(1, 12_000, "inline"), SegmentRow(2, 10_000, "inline")],
+            {1: 3_000},
+            factor=10,
+            max_segment=250_000,
+            hnsw_from=20_000,
+        )
+        == []
+    )
+    # One write of 25,000 passages is rewritten alone, with a graph.
+    assert plan_merge(
+        [SegmentRow(4, 25_000, "inline")], {}, factor=10, max_segment=250_000, hnsw_from=20_000
+    ) == [4]
+    # Never past max_segment: 9,000 + 9,000 = 18,000; a third would make 27,000 > 20,000.
+    assert plan_merge(
+        [SegmentRow(i, 9_000, "inline") for i in (1, 2, 3)],
+        {},
+        factor=10,
+        max_segment=20_000,
+        hnsw_from=15_000,
+    ) == [1, 2]
+
+
+def test_merges_build_graphs_for_flat_rows_and_keep_the_answers(index, embedder):
+    settings = {"live_hnsw_from": 3, "live_refresh_seconds": 0}
+    writer = open_writer(index, embedder, settings)
+    writer._maybe_merge = lambda: None  # type: ignore[method-assign]  # merged by hand below
+    merges = 0
+    for n in range(7):
+        writer.upsert([article(n)])  # one passage each
+        merges += compact(index, settings)
+    # Writes 1-3 reach 3 flat rows: one graph segment; 4-6 another; 7 stays flat.
+    assert merges == 2
+    reader = open_reader(index, settings)
+    view = reader.view()
+    assert [len(s) for s in view.segments] == [3, 3, 1]
+    assert [hasattr(s.graph, "hnsw") for s in view.segments] == [True, True, False]
+    query = embedder.encode_query("harbour ferry number5")
+    # Through the graphs, the same order as every stored vector compared with the query.
+    ids = np.concatenate([np.asarray(s.ids) for s in view.segments])
+    vectors = np.concatenate([np.asarray(s.vectors) for s in view.segments])
+    exact = ids[np.argsort(-(vectors @ query), kind="stable")].tolist()
+    assert [c for c, _ in reader.dense(query, 7)] == exact
+    writer.close()
+    reader.close()
+
+
+def test_writes_while_a_merge_runs_stay_and_its_deletes_stay_deleted(index, embedder, monkeypatch):
+    from semsearch.index.live import merge
+
+    settings = {"live_merge_factor": 3, "live_refresh_seconds": 0}
+    writer = open_writer(index, embedder, settings)
+    writer._maybe_merge = lambda: None  # type: ignore[method-assign]  # merged by hand below
+    for n in range(3):
+        writer.upsert([article(n)])  # chunk ids 1, 2, 3: three segments, a full tier
+    merge_for_real = merge.merge_segments
+    calls = []
+
+    def merge_while_writing(*args, **kwargs):
+        merged = merge_for_real(*args, **kwargs)
+        if not calls:  # after the merge read its inputs, before its swap
+            writer.delete(["art-1"])  # chunk 2, inside the segment being made
+            writer.upsert([article(9)])  # chunk 4, a new segment
+        calls.append(1)
+        return merged
+
+    monkeypatch.setattr(merge, "merge_segments", merge_while_writing)
+    assert compact(index, settings) == 1
+    reader = open_reader(index, settings)
+    view = reader.view()
+    assert [len(s) for s in view.segments] == [3, 1]  # the merge kept chunk 2's row ...
+    assert view.state.passages == 3
+    with sqlite3.connect(writer.version_dir / "store.sqlite") as db:
+        # ... so its tombstone stays until a merge drops the row
+        assert db.execute("SELECT chunk_id FROM live_tombstones").fetchall() == [(2,)]
+    assert reader.keyword("number1", 10) == []
+    assert [c for c, _ in reader.keyword("number9", 10)] == [4]
+    assert sorted(c for c, _ in reader.dense(embedder.encode_query("harbour"), 10)) == [1, 3, 4]
+    writer.close()
+    reader.close()
+
+
+def test_a_merge_on_a_full_disk_leaves_the_index_serving(index, embedder, monkeypatch):
+    import errno
+
+    from semsearch.index.live import merge
+
+    settings = {"live_merge_factor": 3, "live_refresh_seconds": 0}
+    writer = open_writer(index, embedder, settings)
+    writer._maybe_merge = lambda: None  # type: ignore[method-assign]  # merged by hand below
+    for n in range(3):
+        writer.upsert([article(n)])
+    write_for_real = merge.write_folder
+
+    def full_disk(segment, folder, graph):
+        folder.mkdir(parents=True)
+        (folder / "ids.npy").write_bytes(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(merge, "write_folder", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        compact(index, settings)
+    segments = writer.version_dir / "segments"
+    assert [p.name for p in segments.iterdir()] == ["4.partial"]
+    reader = open_reader(index, settings)
+    assert len(reader.view().segments) == 3  # the inputs, still served
+    assert sorted(c for c, _ in reader.keyword("harbour", 10)) == [1, 2, 3]
+    reader.close()
+    monkeypatch.setattr(merge, "write_folder", write_for_real)
+    assert compact(index, settings) == 1  # space again: the half-written folder goes
+    assert [p.name for p in segments.iterdir()] == ["5"]
+    reader = open_reader(index, settings)
+    assert [len(s) for s in reader.view().segments] == [3]
+    assert sorted(c for c, _ in reader.keyword("harbour", 10)) == [1, 2, 3]
+    writer.close()
+    reader.close()
 
 
 def test_two_writers_at_once_lose_nothing(index, embedder):
