@@ -389,7 +389,10 @@ class SegmentWriter:
             if hashes[article.id] != article.content_hash():
                 changed.append(item)
         if fresh and find_copies:
-            changed = self._copies_of_stored(changed, prepared, copies)
+            # New ids only: an article already stored stays itself when it changes.
+            new = [item for item in changed if hashes[item.article.id] is None]
+            kept_as_is = [item for item in changed if hashes[item.article.id] is not None]
+            changed = kept_as_is + self._copies_of_stored(new, prepared, copies)
         self._chunk_and_embed(changed)
         return _Batch(prepared, collection.learned, copies, relearned_at)
 

@@ -151,6 +151,18 @@ def test_a_copy_of_a_stored_article_is_kept_as_its_copy(index, embedder):
     writer.close()
 
 
+def test_a_stored_article_changed_into_a_copy_stays_itself(index, embedder):
+    """Only new ids are compared with stored articles: an update replaces the article."""
+    writer = open_writer(index, embedder)
+    writer.upsert([Article(id="orig", title="Ferry", text=STORY)])
+    writer.upsert([Article(id="later", title="Market", text="The market opens at nine.")])
+    report = writer.upsert([Article(id="later", title="Ferry again", text=STORY)])
+    assert statuses(report) == [("later", "updated")]
+    with sqlite3.connect(resolve_index_dir(index) / STORE_NAME) as db:
+        assert db.execute("SELECT count(*) FROM copies").fetchone()[0] == 0
+    writer.close()
+
+
 def test_band_look_ups_search_the_key_not_the_table(index, embedder):
     """A new article's candidates cost one B-tree search a band, however many are stored."""
     writer = open_writer(index, embedder)
