@@ -74,7 +74,10 @@ def main() -> None:
     parser.add_argument("--modes", default="dense,keyword,hybrid")
     parser.add_argument("--shared", type=Path, default=SHARED, help="BEIR SciFact's folder")
     parser.add_argument(
-        "--limit", type=int, default=0, help="only the first N articles (a smoke run)"
+        "--limit",
+        type=int,
+        default=0,
+        help="only the first N articles, and the queries judged on them",
     )
     args = parser.parse_args()
     corpus = args.shared / "corpus.jsonl"
@@ -141,6 +144,10 @@ def main() -> None:
 
     queries = read_queries(args.shared / "queries.jsonl")
     qrels = read_qrels(args.shared / "qrels" / "test.tsv")
+    if args.limit:  # the queries judged on the slice, as make_collections.py --limit does
+        ids = {a.id for a in articles}
+        qrels = {q: {d: g for d, g in j.items() if d in ids} for q, j in qrels.items()}
+        qrels = {q: j for q, j in qrels.items() if j}
     figures: dict[str, dict[str, dict[str, float]]] = {}
     # No time budget: a shared machine under load must not turn a slow search into a miss.
     settings = {"search_timeout_ms": 0}
@@ -171,7 +178,7 @@ def main() -> None:
     print()
     print(f"backends: {kinds}; largest difference {worst:.4f} (target {TARGET})")
     if args.limit:
-        print(f"a smoke run over the first {args.limit} articles only")
+        print(f"over the first {args.limit} articles and the queries judged on them only")
         corpus.unlink()
     print(
         f"command: {' '.join([sys.executable, *sys.argv])}; machine: {platform.machine()}, "
