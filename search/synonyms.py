@@ -34,11 +34,10 @@ from typing import Any
 
 import numpy as np
 
-from semsearch.index.storage.article_index import ArticleIndex
 from semsearch.index.storage.manifest import IndexManifest
 from semsearch.index.storage.store import ArticleFilter, ServedStore
 from semsearch.index.text.analysis import query_words, split_words
-from semsearch.search.backends.base import Backend, Candidates, Scope
+from semsearch.search.backends.base import ArticleEvidence, Backend, Candidates, Scope
 from semsearch.settings import get_setting
 
 log = logging.getLogger(__name__)
@@ -238,7 +237,7 @@ class SynonymBackend:
         self.kind = backend.kind
         # Fixed for a backend's life: read once.
         self.manifest: IndexManifest = backend.manifest
-        self.articles: ArticleIndex | None = backend.articles
+        self.articles: ArticleEvidence | None = backend.articles
         self.store: ServedStore = backend.store
 
     def target(self) -> str:

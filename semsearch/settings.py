@@ -436,6 +436,15 @@ SETTINGS: tuple[Setting, ...] = (
         "live",
     ),
     Setting(
+        "live_relearn_factor",
+        NUMBER,
+        2.0,
+        "A live index learns a source's boilerplate again from its stored articles when the "
+        "source has grown by this factor since it was last learned (the first time at this "
+        "factor times 3 articles).",
+        "live",
+    ),
+    Setting(
         "live_max_id_length",
         INTEGER,
         256,

@@ -81,7 +81,7 @@ def _text_hash(text: str) -> str:
     return hashlib.sha1(" ".join(_WORD.findall(text.lower())).encode("utf-8")).hexdigest()
 
 
-def _is_reread(first: Article, second: Article) -> bool:
+def is_reread(first: Article, second: Article) -> bool:
     """The same page read twice: same text and the same id or URL (or no URL at all)."""
     if first.id == second.id:
         return True
@@ -113,7 +113,7 @@ def find_copies(
             continue
         digest = _text_hash(article.text)
         same_text = by_hash.get(digest, [])
-        if any(_is_reread(articles[j], article) for j in same_text):
+        if any(is_reread(articles[j], article) for j in same_text):
             rereads += 1
             continue
         if same_text:
@@ -156,14 +156,17 @@ def _attach(copies: dict[int, list[Copy]], kept: int, article: Article, similari
     listed = copies.setdefault(kept, [])
     if any(c.id == article.id or (c.url and c.url == article.url) for c in listed):
         return False  # the same copy read again
-    listed.append(
-        Copy(
-            id=article.id,
-            publication=article.publication,
-            url=article.url,
-            published=article.published,
-            origin=article.origin,
-            similarity=similarity,
-        )
-    )
+    listed.append(as_copy(article, similarity))
     return True
+
+
+def as_copy(article: Article, similarity: float) -> Copy:
+    """The record of `article` as a copy of another, this similar to it."""
+    return Copy(
+        id=article.id,
+        publication=article.publication,
+        url=article.url,
+        published=article.published,
+        origin=article.origin,
+        similarity=similarity,
+    )

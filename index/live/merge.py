@@ -36,6 +36,7 @@ from semsearch.index.live import catalog
 from semsearch.index.live.segments import (
     Mask,
     Segment,
+    article_alive,
     fsync_dir,
     read_folder,
     write_folder,
@@ -165,7 +166,13 @@ def merge_segments(segment_id: int, inputs: list[Segment], alive: list[Mask | No
         shape=(offset, len(vocabulary)),
     )
     matrix.sort_indices()
+    articles = None
+    if inputs and all(s.articles is not None for s in inputs):  # format 2: articles' rows too
+        parts = [s.articles for s in inputs if s.articles is not None]
+        masks = [article_alive(s, m) for s, m in zip(inputs, alive, strict=True)]
+        articles = merge_segments(segment_id, parts, masks)
     return Segment(
+        articles=articles,
         id=segment_id,
         ids=all_ids[order],
         vectors=vectors,

@@ -14,8 +14,8 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,17 +35,30 @@ from semsearch.index.live.segments import (
 )
 from semsearch.index.storage.manifest import STORE_NAME
 from semsearch.index.storage.store import StoredArticle, StoredChunk, StoreReader
-from semsearch.index.text.analysis import query_words
+from semsearch.index.text.analysis import ENGLISH, query_words
+from semsearch.index.text.languages import main_language
 from semsearch.settings import get_setting
 
 
 @dataclass(frozen=True)
 class View:
-    """The index at one generation: its segments with their alive rows (None: all)."""
+    """The index at one generation: its segments with their alive rows (None: all), their
+    articles' alive rows, and the live passages per analysis language."""
 
     state: catalog.LiveState
     segments: tuple[Segment, ...]
     alive: tuple[Mask | None, ...]
+    article_alive: tuple[Mask | None, ...] = ()
+    languages: Mapping[str, int] = field(default_factory=dict)
+
+    def analysis_language(self, language: str | None) -> str:
+        """The language a query is analysed in: English in a format-1 index (analysed as
+        English throughout); else `language`, or the main language of the passages."""
+        if not self.state.per_language:
+            return ENGLISH
+        if language is not None:
+            return language
+        return main_language(self.languages) or ENGLISH
 
 
 class LiveReader:
@@ -102,6 +115,7 @@ class LiveReader:
                 state = catalog.read_state(self.db)
                 rows = catalog.read_segments(self.db)
                 tombstones = np.asarray(catalog.read_tombstones(self.db), dtype=np.int64)
+                languages = catalog.read_languages(self.db)
                 segments = [
                     known.get(row.id)
                     or with_exact_index(load_segment(self.db, self.folder, row, graph=True))
@@ -116,7 +130,10 @@ class LiveReader:
             finally:
                 self.db.execute("COMMIT")
         alive = tuple(dead_rows(s, tombstones) for s in segments)
-        return View(state, tuple(segments), alive)
+        article_alive = tuple(
+            None if s.articles is None else dead_rows(s.articles, tombstones) for s in segments
+        )
+        return View(state, tuple(segments), alive, article_alive, languages)
 
     # --- candidates --------------------------------------------------------------------------
 
@@ -137,12 +154,17 @@ class LiveReader:
         return _best(found_ids, found_scores, depth)
 
     def keyword(
-        self, text: str, depth: int, allowed: Iterable[int] | None = None
+        self,
+        text: str,
+        depth: int,
+        allowed: Iterable[int] | None = None,
+        language: str | None = None,
     ) -> list[tuple[int, float]]:
         """The `depth` best passages by BM25 (the collection's document frequencies and mean
-        length), scores above zero, best first, among the `allowed` chunk ids."""
+        length), scores above zero, best first, among the `allowed` chunk ids; the query
+        analysed in `language` (`View.analysis_language`)."""
         view = self.view()
-        weights = self.word_weights(text, view)
+        weights = self.word_weights(text, view, language)
         if not weights or depth <= 0:
             return []
         wanted = _sorted_ids(allowed)
@@ -155,14 +177,21 @@ class LiveReader:
             found_scores.append(scores)
         return _best(found_ids, found_scores, depth)
 
-    def word_weights(self, text: str, view: View | None = None) -> dict[str, float]:
-        """Each query index word some live passage holds, with its idf over the collection
-        (bm25s's Lucene formula, as the built index scores)."""
+    def word_weights(
+        self,
+        text: str,
+        view: View | None = None,
+        language: str | None = None,
+        articles: bool = False,
+    ) -> dict[str, float]:
+        """Each query index word some live passage (with `articles`: article) holds, with
+        its idf over the collection (bm25s's Lucene formula, as the built index scores)."""
         view = view or self.view()
-        words = list(dict.fromkeys(query_words(text)))
+        words = self.query_words(text, view, language)
+        table = "live_article_terms" if articles else "live_terms"
         with self.db_lock:
-            frequencies = catalog.read_document_frequencies(self.db, words)
-        total = view.state.passages
+            frequencies = catalog.read_document_frequencies(self.db, words, table)
+        total = view.state.articles if articles else view.state.passages
         return {
             word: math.log(1 + (total - df + 0.5) / (df + 0.5))
             for word, df in frequencies.items()
@@ -173,6 +202,86 @@ class LiveReader:
         """The collection's index words that at least `min_passages` live passages hold."""
         with self.db_lock:
             return catalog.read_frequent_words(self.db, min_passages)
+
+    def query_words(
+        self, text: str, view: View | None = None, language: str | None = None
+    ) -> list[str]:
+        """The query's distinct index words, analysed as `View.analysis_language` says."""
+        view = view or self.view()
+        return list(dict.fromkeys(query_words(text, language=view.analysis_language(language))))
+
+    def idf_coverage(self, text: str, chunk_id: int, language: str | None = None) -> float:
+        """The share of the query's IDF (over its distinct index words; a word no passage
+        holds at the highest IDF) that the live passage `chunk_id` holds: what
+        `KeywordIndex.idf_coverage` answers for a built index. 0.0 for no word."""
+        view = self.view()
+        words = self.query_words(text, view, language)
+        if not words:
+            return 0.0
+        with self.db_lock:
+            frequencies = catalog.read_document_frequencies(self.db, words)
+        wanted = np.asarray([chunk_id], dtype=np.int64)
+        for segment, alive in zip(view.segments, view.alive, strict=True):
+            rows = segment.rows_of(wanted)
+            if len(rows) and (alive is None or alive[rows[0]]):
+                row = int(rows[0])
+                break
+        else:
+            return 0.0
+        total_passages = view.state.passages
+        total = held = 0.0
+        for word in words:
+            df = frequencies.get(word, 0)
+            idf = math.log(1 + (total_passages - df + 0.5) / (df + 0.5))
+            total += idf
+            if df and row in segment.word_rows(word)[0]:
+                held += idf
+        return held / total if total > 0 else 0.0
+
+    # --- whole-article evidence ----------------------------------------------------------------
+
+    def article_keyword_scores(
+        self, text: str, keys: Sequence[int], language: str | None = None
+    ) -> list[tuple[int, float]]:
+        """Whole-article BM25 of the articles `keys` (their first chunk ids), best first,
+        those above zero: the articles' document frequencies and mean length."""
+        view = self.view()
+        weights = self.word_weights(text, view, language, articles=True)
+        wanted = _sorted_ids(keys)
+        if not weights or wanted is None or len(wanted) == 0:
+            return []
+        mean = view.state.mean_article_words
+        found_ids, found_scores = [], []
+        for segment, alive in zip(view.segments, view.article_alive, strict=True):
+            if segment.articles is None:
+                continue
+            mask = _restrict(segment.articles, alive, wanted)
+            rows, scores = keyword_scores(segment.articles, weights, mean, mask)
+            found_ids.append(np.asarray(segment.articles.ids)[rows])
+            found_scores.append(scores)
+        return _best(found_ids, found_scores, len(wanted))
+
+    def article_dense_scores(
+        self, vector: np.ndarray, keys: Sequence[int]
+    ) -> list[tuple[int, float]]:
+        """The cosine of a query vector with each of these articles' pooled vectors, best
+        first (ties by key)."""
+        view = self.view()
+        wanted = _sorted_ids(keys)
+        if wanted is None or len(wanted) == 0:
+            return []
+        found_ids, found_scores = [], []
+        query = np.asarray(vector, dtype=np.float32)
+        for segment, alive in zip(view.segments, view.article_alive, strict=True):
+            part = segment.articles
+            if part is None:
+                continue
+            rows = part.rows_of(wanted)
+            if alive is not None:
+                rows = rows[alive[rows]]
+            found_ids.append(np.asarray(part.ids)[rows])
+            found_scores.append(np.asarray(part.vectors[rows], dtype=np.float32) @ query)
+        return _best(found_ids, found_scores, len(wanted))
 
     def has_all_terms(self, words: list[str], allowed: Iterable[int] | None = None) -> bool:
         """Whether some live passage (among `allowed`) holds every one of the index words."""

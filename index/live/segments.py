@@ -7,6 +7,13 @@ with each passage's length in index words. BM25 is computed from these at query 
 the collection's document frequencies and mean length (`keyword_scores`), so a passage
 scores the same in any segment, as it would in a one-shot index (docs/live-index.md).
 
+From format 2 a segment also holds its articles' rows (`articles`, a segment of its own
+shape): each article of the segment by its *key* (its first chunk id, as the built index's
+`keyword-articles/` knows it), its pooled vector and the term frequencies of its title and
+whole text, for whole-article evidence (`semsearch.search.articles`). An article's passages
+are always in one segment (written together, merged together), so its row lives and dies
+with its first passage: tombstoned when that chunk id is, merged with its segment.
+
 A small segment (one write) is kept inline in the store (`to_blob`), committed in the same
 transaction as its articles; a merged one is a folder of `.npy` files read memory-mapped,
 with an HNSW graph when it is large (`write_folder`). Searching takes `alive`, a flag per
@@ -32,6 +39,8 @@ if TYPE_CHECKING:
 #: BM25 parameters: the built index's (`storage.keyword_index`, Lucene's defaults).
 K1, B = 1.2, 0.75
 GRAPH_NAME = "hnsw.faiss"
+#: A merged segment's articles' rows: a folder of the same files inside the segment's.
+ARTICLES_DIR = "articles"
 _ARRAYS = ("ids", "vectors", "indptr", "rows", "counts", "lengths")
 #: HNSW: neighbours per node and the candidates kept while building (docs/live-index.md).
 HNSW_M, HNSW_EF_CONSTRUCTION = 32, 80
@@ -56,6 +65,8 @@ class Segment:
     lengths: npt.NDArray[np.float32]
     vocabulary: dict[str, int]
     graph: Any = None  # faiss.Index when present
+    #: The segment's articles by key: pooled vectors, whole-article words (format 2 on).
+    articles: Segment | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -110,6 +121,14 @@ def make_segment(segment_id: int, ids: Ids, vectors: np.ndarray, words: list[lis
     )
 
 
+def article_alive(segment: Segment, alive: Mask | None) -> Mask | None:
+    """The alive flags of a segment's article rows, from its passages' (None: all alive):
+    an article is alive while its first passage, its key, is."""
+    if alive is None or segment.articles is None:
+        return None
+    return np.asarray(alive[segment.rows_of(np.asarray(segment.articles.ids))], dtype=bool)
+
+
 def segment_words(segment: Segment) -> list[list[str]]:
     """Each row's index words back (as a bag: order is not kept), for a merge."""
     words: list[list[str]] = [[] for _ in range(len(segment))]
@@ -124,20 +143,33 @@ def segment_words(segment: Segment) -> list[list[str]]:
 
 
 def to_blob(segment: Segment) -> bytes:
-    """The segment as one value for the store (a small segment, written with its batch)."""
+    """The segment as one value for the store (a small segment, written with its batch);
+    its articles' arrays under an "articles_" prefix."""
     buffer = io.BytesIO()
-    arrays = {name: getattr(segment, name) for name in _ARRAYS}
-    vocabulary = json.dumps(sorted(segment.vocabulary, key=segment.vocabulary.__getitem__))
-    np.savez(buffer, vocabulary=np.frombuffer(vocabulary.encode("utf-8"), dtype=np.uint8), **arrays)
+    arrays: dict[str, Any] = {}
+    for prefix, part in (("", segment), ("articles_", segment.articles)):
+        if part is None:
+            continue
+        arrays |= {prefix + name: getattr(part, name) for name in _ARRAYS}
+        words = json.dumps(sorted(part.vocabulary, key=part.vocabulary.__getitem__))
+        arrays[prefix + "vocabulary"] = np.frombuffer(words.encode("utf-8"), dtype=np.uint8)
+    np.savez(buffer, **arrays)
     return buffer.getvalue()
 
 
 def from_blob(segment_id: int, blob: bytes) -> Segment:
     """A segment stored inline (`to_blob`)."""
+    parts: dict[str, Segment] = {}
     with np.load(io.BytesIO(blob)) as data:
-        words = json.loads(bytes(data["vocabulary"]).decode("utf-8"))
-        arrays = {name: data[name] for name in _ARRAYS}
-    return Segment(id=segment_id, vocabulary={w: c for c, w in enumerate(words)}, **arrays)
+        for prefix in ("", "articles_"):
+            if prefix + "ids" not in data:
+                continue
+            words = json.loads(bytes(data[prefix + "vocabulary"]).decode("utf-8"))
+            arrays = {name: data[prefix + name] for name in _ARRAYS}
+            parts[prefix] = Segment(
+                id=segment_id, vocabulary={w: c for c, w in enumerate(words)}, **arrays
+            )
+    return replace(parts[""], articles=parts.get("articles_"))
 
 
 def write_folder(segment: Segment, folder: Path, graph: bool) -> None:
@@ -146,6 +178,8 @@ def write_folder(segment: Segment, folder: Path, graph: bool) -> None:
     import faiss
 
     folder.mkdir(parents=True)
+    if segment.articles is not None:
+        write_folder(segment.articles, folder / ARTICLES_DIR, graph=False)
     for name in _ARRAYS:
         np.save(folder / f"{name}.npy", getattr(segment, name))
     words = sorted(segment.vocabulary, key=segment.vocabulary.__getitem__)
@@ -156,6 +190,8 @@ def write_folder(segment: Segment, folder: Path, graph: bool) -> None:
         index.add(np.ascontiguousarray(segment.vectors))
         faiss.write_index(index, str(folder / GRAPH_NAME))
     for path in folder.iterdir():
+        if path.is_dir():  # the articles' folder, fsync'd by its own call
+            continue
         with path.open("rb") as handle:
             os.fsync(handle.fileno())
     fsync_dir(folder)
@@ -171,8 +207,15 @@ def read_folder(segment_id: int, folder: Path, graph: bool = True) -> Segment:
     index: faiss.Index | None = None
     if graph and (folder / GRAPH_NAME).exists():
         index = faiss.read_index(str(folder / GRAPH_NAME))
+    articles = None
+    if (folder / ARTICLES_DIR).is_dir():
+        articles = read_folder(segment_id, folder / ARTICLES_DIR, graph=False)
     return Segment(
-        id=segment_id, vocabulary={w: c for c, w in enumerate(words)}, graph=index, **arrays
+        id=segment_id,
+        vocabulary={w: c for c, w in enumerate(words)},
+        graph=index,
+        articles=articles,
+        **arrays,
     )
 
 

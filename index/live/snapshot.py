@@ -6,8 +6,10 @@
 - `restore(snapshot, index)`: the copy becomes a new version, published atomically as a
   build is (`storage.directory.publish`).
 - `make_live(index, embedder)`: a built index becomes a live one, once: its store is copied,
-  its passages become segments of at most `live_max_segment` (vectors read back from FAISS,
-  term frequencies from the passages' text), published as a new version.
+  its passages become segments of about `live_max_segment` (vectors read back from FAISS,
+  term frequencies from the passages' text, each in its article's language), with their
+  articles' rows (pooled vectors, whole-article words), the articles' copy bands and
+  source counts, published as a new version.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ import os
 import shutil
 import sqlite3
 import time
-from collections.abc import Mapping
-from dataclasses import replace
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +28,11 @@ import numpy as np
 
 from semsearch.errors import BuildError, IndexUnavailableError
 from semsearch.index.embed import Embedder, prompts_of
-from semsearch.index.live import catalog
-from semsearch.index.live.segments import fsync_dir, make_segment, write_folder
+from semsearch.index.ingest.articles import Article
+from semsearch.index.ingest.boilerplate import source_of
+from semsearch.index.live import catalog, sources
+from semsearch.index.live import copies as live_copies
+from semsearch.index.live.segments import Segment, fsync_dir, make_segment, write_folder
 from semsearch.index.live.writer import LIVE_TYPE, SEGMENTS_DIR, _transaction, is_live
 from semsearch.index.storage.directory import (
     new_staging_dir,
@@ -35,7 +40,7 @@ from semsearch.index.storage.directory import (
     resolve_index_dir,
     writer_lock,
 )
-from semsearch.index.storage.keyword_index import keyword_text
+from semsearch.index.storage.keyword_index import analysed_words, keyword_text
 from semsearch.index.storage.manifest import (
     MANIFEST_NAME,
     STORE_NAME,
@@ -43,9 +48,9 @@ from semsearch.index.storage.manifest import (
     check_model,
     read_manifest,
 )
-from semsearch.index.storage.store import StoreReader, StoreWriter
-from semsearch.index.storage.vectors import read_vector_index, stored_vectors
-from semsearch.index.text.analysis import index_words
+from semsearch.index.storage.store import StoredChunk, StoreReader, StoreWriter
+from semsearch.index.storage.vectors import pooled_vector, read_vector_index, stored_vectors
+from semsearch.index.text.analysis import analysed_language, index_words
 from semsearch.settings import get_setting
 
 
@@ -132,31 +137,42 @@ def make_live(
             next_chunk = max(store.next_chunk_id, manifest.next_chunk_id or 0)
             with _transaction(store.db):
                 catalog.create_tables(store.db, next_chunk)
-            passages = words = 0
+            passages = words = articles = article_words = 0
             segment_id = 1
             with contextlib.closing(reader.connect()) as db:
-                chunks = reader.iter_chunks(db)
-                while True:
-                    group = [c for _, c in zip(range(limit), chunks, strict=False)]
-                    if not group:
-                        break
+                for group in _article_groups(reader.iter_chunks(db), limit):
                     ids = [c.chunk_id for c in group]
                     found = stored_vectors(vectors, ids)
                     if found is None:
                         raise BuildError("the index's vectors cannot be read back: rebuild it")
-                    texts = [keyword_text(c.article["title"], c.text) for c in group]
-                    group_words = index_words(texts)
-                    segment = make_segment(segment_id, np.asarray(ids), found, group_words)
+                    segment, rows = _segment_of(segment_id, group, found, store.db)
                     write_folder(segment, segments_dir / str(segment_id), len(group) >= hnsw_from)
                     with _transaction(store.db):
                         catalog.add_segment(store.db, segment_id, len(group), 0, None)
-                        words += catalog.count_words(store.db, group_words, 1)
+                        words += catalog.count_words(store.db, rows.passage_words, 1)
+                        article_words += catalog.count_words(
+                            store.db, rows.article_words, 1, "live_article_terms"
+                        )
+                        catalog.count_languages(store.db, rows.languages, 1)
+                        for article_id, source, bands in rows.articles:
+                            live_copies.add_bands(store.db, article_id, bands)
+                            sources.add_article(store.db, source, article_id)
                     passages += len(group)
+                    articles += len(rows.articles)
                     segment_id += 1
             with _transaction(store.db):
                 catalog.set_state(
                     store.db,
-                    catalog.LiveState(0, passages, words, next_chunk, segment_id),
+                    catalog.LiveState(
+                        0,
+                        passages,
+                        words,
+                        next_chunk,
+                        segment_id,
+                        catalog.FORMAT,
+                        articles,
+                        article_words,
+                    ),
                 )
             store.db.close()
             live = replace(
@@ -173,6 +189,67 @@ def make_live(
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
+
+
+@dataclass
+class _Rows:
+    """What one segment of a built index's passages adds to the live tables."""
+
+    passage_words: list[list[str]] = field(default_factory=list)
+    article_words: list[list[str]] = field(default_factory=list)
+    languages: list[tuple[str, int]] = field(default_factory=list)
+    articles: list[tuple[str, str | None, list[int] | None]] = field(default_factory=list)
+
+
+def _article_groups(chunks: Iterator[StoredChunk], limit: int) -> Iterator[list[StoredChunk]]:
+    """The passages in groups of about `limit` (at most `limit` unless one article is
+    longer), never splitting an article: its row lives in the segment of its passages."""
+    group: list[StoredChunk] = []
+    for chunk in chunks:
+        if len(group) >= limit and chunk.article["id"] != group[-1].article["id"]:
+            yield group
+            group = []
+        group.append(chunk)
+    if group:
+        yield group
+
+
+def _segment_of(
+    segment_id: int, group: list[StoredChunk], vectors: np.ndarray, db: sqlite3.Connection
+) -> tuple[Segment, _Rows]:
+    """A segment of a built index's passages, each analysed in its article's language as
+    the build did, with its articles' rows (pooled vectors, whole-article words)."""
+    rows = _Rows()
+    texts = [keyword_text(c.article["title"], c.text) for c in group]
+    each = [analysed_language(c.article.get("language")) for c in group]
+    rows.passage_words = analysed_words(texts, each)
+    keys: list[int] = []
+    pooled: list[np.ndarray] = []
+    start = 0
+    while start < len(group):
+        first = group[start]
+        end = start
+        while end < len(group) and group[end].article["id"] == first.article["id"]:
+            end += 1
+        article_id = str(first.article["id"])
+        title, text, publication, url = db.execute(
+            "SELECT title, text, publication, url FROM articles WHERE id = ?", (article_id,)
+        ).fetchone()
+        language = first.article.get("language")
+        keys.append(first.chunk_id)
+        pooled.append(pooled_vector(vectors[start:end]))
+        rows.article_words += index_words([keyword_text(title, text)], language=language)
+        rows.languages.append((analysed_language(language), end - start))
+        source = source_of(
+            Article(id=article_id, title="", text="", publication=publication, url=url)
+        )
+        rows.articles.append((article_id, source, live_copies.band_keys(text)))
+        start = end
+    segment = make_segment(
+        segment_id, np.asarray([c.chunk_id for c in group]), vectors, rows.passage_words
+    )
+    articles = make_segment(segment_id, np.asarray(keys), np.stack(pooled), rows.article_words)
+    return replace(segment, articles=articles), rows
 
 
 def _copy_store(source: Path, target: Path) -> None:

@@ -26,7 +26,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +36,11 @@ from semsearch.errors import IndexUnavailableError, StorageFullError
 from semsearch.index.build.builder import make_chunker
 from semsearch.index.embed import Embedder, model_record, prompts_of
 from semsearch.index.ingest.articles import Article
+from semsearch.index.ingest.boilerplate import learn_boilerplate, merge_learned, source_of
 from semsearch.index.ingest.collection import clean_collection
-from semsearch.index.ingest.copies import Copy
-from semsearch.index.live import catalog
+from semsearch.index.ingest.copies import Copy, as_copy, is_reread
+from semsearch.index.live import catalog, sources
+from semsearch.index.live import copies as live_copies
 from semsearch.index.live.segments import make_segment, to_blob
 from semsearch.index.storage.directory import (
     crash_point,
@@ -58,7 +60,8 @@ from semsearch.index.storage.manifest import (
     read_manifest,
 )
 from semsearch.index.storage.store import StoreWriter
-from semsearch.index.text.analysis import index_words
+from semsearch.index.storage.vectors import pooled_vector
+from semsearch.index.text.analysis import analysed_language, index_words
 from semsearch.index.text.chunking import Chunk, Chunker
 from semsearch.settings import get_setting
 
@@ -98,18 +101,34 @@ class _Prepared:
     chunks: list[Chunk] = field(default_factory=list)
     vectors: np.ndarray | None = None
     words: list[list[str]] = field(default_factory=list)
+    article_words: list[str] = field(default_factory=list)  # title + whole text (format 2)
+    bands: list[int] | None = None  # its MinHash LSH band keys (format 2; None: too short)
     copy_of: str | None = None  # stored as a copy of this kept article, not on its own
     refused: str | None = None  # why cleaning the batch left it out
+    same_as: str | None = None  # the same page as this stored article: nothing to write
+
+
+@dataclass(frozen=True)
+class _Removed:
+    """What an article taken out of the index held: its passages' chunk ids and words, its
+    whole-article words, the language they were analysed in."""
+
+    chunk_ids: list[int]
+    words: list[list[str]]
+    article_words: list[str]
+    language: str
 
 
 @dataclass(frozen=True)
 class _Batch:
-    """A cleaned, prepared batch: its articles by id, the boilerplate blocks learned with it
-    and the copies found in it (by the id of the article kept)."""
+    """A cleaned, prepared batch: its articles by id, the boilerplate blocks learned with it,
+    the copies found in it and of stored articles (by the id of the article kept), and the
+    sources whose boilerplate was learned again (at their article counts)."""
 
     prepared: dict[str, _Prepared]
     learned: dict[str, set[str]]
     copies: dict[str, list[Copy]]
+    relearned: dict[str, int] = field(default_factory=dict)
 
 
 def is_live(manifest: IndexManifest) -> bool:
@@ -176,6 +195,7 @@ class SegmentWriter:
         self._chunker: Chunker | None = None
         self._merging: threading.Thread | None = None
         self._closed = False
+        self._format = 1
         with self._lock:
             self._open_version()
 
@@ -209,6 +229,7 @@ class SegmentWriter:
         )
         self._store = StoreWriter(version / STORE_NAME, create=False, durable=True)
         self._version = version
+        self._format = catalog.read_state(self._store.db).format
         return self._store
 
     @property
@@ -256,7 +277,7 @@ class SegmentWriter:
                     state = catalog.read_state(db)
                     generation = state.generation + 1
                     seen: set[str] = set()
-                    removed: list[tuple[int, str, str]] = []
+                    removed: list[_Removed] = []
                     for line, article_id in enumerate(ids, start=1):
                         if article_id in seen:
                             outcomes.append(
@@ -269,22 +290,15 @@ class SegmentWriter:
                                 WriteOutcome(article_id, "refused", "no article with this id", line)
                             )
                             continue
-                        removed += store.passages_of(article_id)
-                        store.remove(article_id)
+                        removed.append(self._take_off(store, article_id))
                         outcomes.append(WriteOutcome(article_id, "deleted", None, line))
-                    if not removed and not any(o.status == "deleted" for o in outcomes):
+                    if not removed:
                         raise _NothingChanged(state.generation)
-                    words = catalog.count_words(db, _passage_words(removed), -1)
-                    catalog.add_tombstones(db, (c for c, _, _ in removed), generation)
-                    catalog.set_state(
-                        db,
-                        _replace_state(
-                            state,
-                            generation=generation,
-                            passages=state.passages - len(removed),
-                            words=state.words - words,
-                        ),
+                    state = self._count_removed(db, state, removed)
+                    catalog.add_tombstones(
+                        db, (c for r in removed for c in r.chunk_ids), generation
                     )
+                    catalog.set_state(db, _replace_state(state, generation=generation))
                     crash_point("live-before-commit")
             except _NothingChanged as nothing:
                 generation = nothing.generation
@@ -340,8 +354,14 @@ class SegmentWriter:
         with self._lock:
             store = self._open_version()
             known = store.learned_blocks()
+            fresh = self._format >= 2
+            relearned_at: dict[str, int] = {}
+            fallback = ""
+            if fresh:
+                known, relearned_at = self._relearn(store.db, articles, known)
+                fallback = next(iter(catalog.read_languages(store.db)), "")
         find_copies = bool(get_setting("find_copies", self.settings))
-        collection = clean_collection(articles, known, find_copies)
+        collection = clean_collection(articles, known, find_copies, main_language=fallback)
         refused = {s.origin: s.reason for s in collection.skipped}
         position_of = {a.id: p for a, p in zip(articles, positions, strict=True)}
         prepared: dict[str, _Prepared] = {}
@@ -351,6 +371,7 @@ class SegmentWriter:
                 prepared[article.id] = _Prepared(
                     article, position_of[article.id], copy_of=owner[article.id]
                 )
+        copies = {kept: list(found) for kept, found in collection.copies.items()}
         kept = {a.id for a in collection.articles}
         for article in articles:  # refused while cleaning (a field over its limit, ...)
             if article.id not in kept and article.id not in owner:
@@ -367,19 +388,94 @@ class SegmentWriter:
             prepared[article.id] = item
             if hashes[article.id] != article.content_hash():
                 changed.append(item)
+        if fresh and find_copies:
+            # New ids only: an article already stored stays itself when it changes.
+            new = [item for item in changed if hashes[item.article.id] is None]
+            kept_as_is = [item for item in changed if hashes[item.article.id] is not None]
+            changed = kept_as_is + self._copies_of_stored(new, prepared, copies)
         self._chunk_and_embed(changed)
-        return _Batch(prepared, collection.learned, collection.copies)
+        return _Batch(prepared, collection.learned, copies, relearned_at)
+
+    def _relearn(
+        self, db: sqlite3.Connection, articles: list[Article], known: dict[str, set[str]]
+    ) -> tuple[dict[str, set[str]], dict[str, int]]:
+        """The blocks learned so far, with those of the batch's sources that have grown
+        enough learned again from their newest stored articles and the batch's
+        (`semsearch.index.live.sources`); and the counts they were learned at."""
+        factor = float(get_setting("live_relearn_factor", self.settings))
+        batch: dict[str, list[Article]] = {}
+        for article in articles:
+            if (source := source_of(article)) is not None:
+                batch.setdefault(source, []).append(article)
+        stored = sources.counts(db, batch)
+        relearned: dict[str, set[str]] = {}
+        learned_at: dict[str, int] = {}
+        for source, members in batch.items():
+            count, last = stored.get(source, (0, 0))
+            if count and sources.is_due(count + len(members), last, factor):
+                sample = sources.newest_articles(db, source, sources.RELEARN_SAMPLE)
+                relearned |= learn_boilerplate(sample + members)
+                learned_at[source] = count + len(members)
+        return merge_learned(known, relearned), learned_at
+
+    def _copies_of_stored(
+        self,
+        changed: list[_Prepared],
+        prepared: dict[str, _Prepared],
+        copies: dict[str, list[Copy]],
+    ) -> list[_Prepared]:
+        """The batch's new articles that are not copies of stored ones (`live.copies`): a
+        copy of a stored article is kept as that article's copy (with the batch's copies of
+        it); the same page as a stored one is left unchanged. Returns those to index."""
+        batch_ids = set(prepared)
+        to_index = []
+        for item in changed:
+            article = item.article
+            item.bands = live_copies.band_keys(article.text)
+            with self._lock:
+                match = live_copies.best_stored_match(
+                    self._open_version().db, article.text, item.bands, batch_ids
+                )
+            if match is None:
+                to_index.append(item)
+                continue
+            stored = Article(
+                id=match.article_id,
+                title="",
+                text="",
+                url=match.url,
+                publication=match.publication,
+            )
+            if match.similarity >= 1.0 and is_reread(stored, article):
+                item.same_as = match.article_id
+                continue
+            item.copy_of = match.article_id
+            found = copies.setdefault(match.article_id, [])
+            found.append(as_copy(article, match.similarity))
+            for copy in copies.pop(article.id, []):  # its own copies follow it
+                found.append(copy)
+                prepared[copy.id].copy_of = match.article_id
+        return to_index
 
     def _chunk_and_embed(self, items: list[_Prepared]) -> None:
         assert self._chunker is not None
         chunker = self._chunker
         texts: list[str] = []
+        fresh = self._format >= 2
         for item in items:
-            item.chunks = chunker.chunk(item.article.text)
-            texts += [chunker.embedding_text(item.article.title, c.text) for c in item.chunks]
+            article = item.article
+            item.chunks = chunker.chunk(article.text)
+            texts += [chunker.embedding_text(article.title, c.text) for c in item.chunks]
+            # Format 2: the article's own language, as a build analyses it; before, English.
+            language = article.language if fresh else None
             item.words = index_words(
-                [keyword_text(item.article.title, c.text) for c in item.chunks]
+                [keyword_text(article.title, c.text) for c in item.chunks], language=language
             )
+            if fresh:
+                whole = keyword_text(article.title, article.text)
+                item.article_words = index_words([whole], language=language)[0]
+                if item.bands is None:
+                    item.bands = live_copies.band_keys(article.text)
         vectors = [
             self.embedder.encode_documents(texts[i : i + _EMBED_GROUP])
             for i in range(0, len(texts), _EMBED_GROUP)
@@ -412,14 +508,36 @@ class SegmentWriter:
         state = catalog.read_state(db)
         generation = state.generation + 1
         store.next_chunk_id = state.next_chunk_id
-        removed: list[tuple[int, str, str]] = []
+        fresh = state.format >= 2
+        removed: list[_Removed] = []
         ids: list[int] = []
         vectors: list[np.ndarray] = []
         words: list[list[str]] = []
+        keys: list[int] = []
+        pooled: list[np.ndarray] = []
+        article_words: list[list[str]] = []
+        languages: list[tuple[str, int]] = []
         for item in batch.prepared.values():
             article, line = item.article, item.position
             if item.refused is not None:
                 outcomes[line] = WriteOutcome(article.id, "refused", item.refused, line)
+                continue
+            if item.same_as is not None:
+                outcomes[line] = WriteOutcome(
+                    article.id, "unchanged", f"the same page as the stored {item.same_as!r}", line
+                )
+                continue
+            if (
+                item.copy_of is not None
+                and item.copy_of not in batch.prepared
+                and store.content_hash(item.copy_of) is None
+            ):  # the stored article it copies was deleted since it was found
+                outcomes[line] = WriteOutcome(
+                    article.id,
+                    "refused",
+                    f"a copy of {item.copy_of!r}, deleted meanwhile: send it again",
+                    line,
+                )
                 continue
             if item.copy_of is not None:
                 outcomes[line] = WriteOutcome(
@@ -442,40 +560,101 @@ class SegmentWriter:
                 continue
             status = "created"
             if stored is not None:
-                removed += store.passages_of(article.id)
-                store.remove(article.id)
+                removed.append(self._take_off(store, article.id))
                 status = "updated"
-            ids += store.add(article, item.chunks)
+            written = store.add(article, item.chunks)
+            ids += written
             assert item.vectors is not None
             vectors.append(item.vectors)
             words += item.words
-            if copies := batch.copies.get(article.id):
-                store.add_copies(article.id, copies)
+            if fresh:
+                keys.append(written[0])
+                pooled.append(pooled_vector(item.vectors))
+                article_words.append(item.article_words)
+                languages.append((analysed_language(article.language), len(written)))
+                live_copies.add_bands(db, article.id, item.bands)
+                sources.add_article(db, source_of(article), article.id)
             outcomes[line] = WriteOutcome(article.id, status, None, line)
-        if not ids and not removed:
+        copied = False
+        for kept, found in batch.copies.items():
+            if found and store.content_hash(kept) is not None:
+                store.add_copies(kept, found)
+                copied = True
+        if not ids and not removed and not copied:
             raise _NothingChanged(state.generation)
         store.save_learned_blocks(batch.learned)
-        taken_off = catalog.count_words(db, _passage_words(removed), -1)
+        state = self._count_removed(db, state, removed)
+        catalog.add_tombstones(db, (c for r in removed for c in r.chunk_ids), generation)
         added = catalog.count_words(db, words, 1)
-        catalog.add_tombstones(db, (c for c, _, _ in removed), generation)
         next_segment = state.next_segment_id
         if ids:
             segment = make_segment(next_segment, np.asarray(ids), np.concatenate(vectors), words)
+            if fresh:
+                rows = make_segment(next_segment, np.asarray(keys), np.stack(pooled), article_words)
+                segment = replace(segment, articles=rows)
             catalog.add_segment(db, next_segment, len(ids), generation, to_blob(segment))
             next_segment += 1
+        if fresh:
+            catalog.count_languages(db, languages, 1)
+            whole = catalog.count_words(db, article_words, 1, "live_article_terms")
+            sources.mark_learned(db, batch.relearned)
+            state = _replace_state(
+                state,
+                articles=state.articles + len(keys),
+                article_words=state.article_words + whole,
+            )
         catalog.set_state(
             db,
             _replace_state(
                 state,
                 generation=generation,
-                passages=state.passages + len(ids) - len(removed),
-                words=state.words + added - taken_off,
+                passages=state.passages + len(ids),
+                words=state.words + added,
                 next_chunk_id=store.next_chunk_id,
                 next_segment_id=next_segment,
             ),
         )
         crash_point("live-before-commit")
         return generation
+
+    def _take_off(self, store: StoreWriter, article_id: str) -> _Removed:
+        """Remove a stored article (in the caller's transaction); what it held, for the
+        collection's counts and the tombstones."""
+        db = store.db
+        fresh = self._format >= 2
+        row = db.execute(
+            "SELECT title, text, language FROM articles WHERE id = ?", (article_id,)
+        ).fetchone()
+        passages = store.passages_of(article_id)
+        language = row[2] if fresh and row is not None else None
+        texts = [keyword_text(title, text) for _, title, text in passages]
+        words = index_words(texts, language=language) if texts else []
+        whole: list[str] = []
+        if fresh and passages and row is not None:
+            whole = index_words([keyword_text(row[0], row[1])], language=language)[0]
+            live_copies.remove_bands(db, article_id)
+            sources.remove_article(db, article_id)
+        store.remove(article_id)
+        return _Removed([c for c, _, _ in passages], words, whole, analysed_language(language))
+
+    def _count_removed(
+        self, db: sqlite3.Connection, state: catalog.LiveState, removed: list[_Removed]
+    ) -> catalog.LiveState:
+        """The state with removed articles' passages and words taken off the collection's
+        statistics (in the caller's transaction)."""
+        if not removed:
+            return state
+        words = catalog.count_words(db, [w for r in removed for w in r.words], -1)
+        passages = sum(len(r.chunk_ids) for r in removed)
+        state = _replace_state(state, passages=state.passages - passages, words=state.words - words)
+        if state.format < 2:
+            return state
+        gone = [r for r in removed if r.chunk_ids]
+        catalog.count_languages(db, [(r.language, len(r.chunk_ids)) for r in gone], -1)
+        whole = catalog.count_words(db, [r.article_words for r in gone], -1, "live_article_terms")
+        return _replace_state(
+            state, articles=state.articles - len(gone), article_words=state.article_words - whole
+        )
 
     # --- merges ------------------------------------------------------------------------------
 
@@ -500,13 +679,6 @@ def _replace_state(state: catalog.LiveState, **changes: int) -> catalog.LiveStat
     from dataclasses import replace
 
     return replace(state, **changes)
-
-
-def _passage_words(passages: list[tuple[int, str, str]]) -> list[list[str]]:
-    """The index words of stored passages (chunk id, title, text)."""
-    if not passages:
-        return []
-    return index_words([keyword_text(title, text) for _, title, text in passages])
 
 
 @contextlib.contextmanager

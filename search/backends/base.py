@@ -23,7 +23,6 @@ from typing import Protocol
 
 import numpy as np
 
-from semsearch.index.storage.article_index import ArticleIndex
 from semsearch.index.storage.manifest import IndexManifest
 from semsearch.index.storage.store import ArticleFilter, ServedStore
 
@@ -55,16 +54,35 @@ def chunk_ids_of(scope: Scope | None, kind: str) -> tuple[int, ...] | None:
     return scope.chunk_ids
 
 
+class ArticleEvidence(Protocol):
+    """Whole-article BM25 and pooled vectors (`semsearch.search.articles`): a built index's
+    `ArticleIndex`, a live index's article rows."""
+
+    def keyword_scores(
+        self, query: str, keys: Sequence[int], language: str | None = None
+    ) -> list[tuple[int, float]]:
+        """Whole-article BM25 of the articles `keys` (first chunk ids), best first (those
+        above 0), the query analysed in `language`."""
+        ...
+
+    def dense_scores(self, query: np.ndarray, keys: Sequence[int]) -> list[tuple[int, float]]:
+        """The cosine of the query with each article's pooled vector, best first."""
+        ...
+
+
 class Backend(Protocol):
     """A loaded index a query's candidates come from (see the module docstring)."""
 
     #: The backend's name, as logs and `semsearch info` say it ("directory", "engine", ...).
     kind: str
     manifest: IndexManifest
-    #: Whole-article BM25 and pooled vectors (None: an index built before them).
-    articles: ArticleIndex | None
     #: The articles and passages, read through the store's methods.
     store: ServedStore
+
+    @property
+    def articles(self) -> ArticleEvidence | None:
+        """Whole-article BM25 and pooled vectors (None: an index built before them)."""
+        ...
 
     def target(self) -> str:
         """What this backend serves, as `BackendKind.target` names it: the reload watcher

@@ -6,9 +6,12 @@ the collection's statistics, tombstoned passages left out before ranking; the re
 to a new generation at most `live_refresh_seconds` after a write, in every process. The
 store is read through its own connection, which sees each commit at once: a passage deleted
 since the reader's generation is simply not found (and not returned) by the service.
-Whole-article evidence (`articles`) is not kept for a live index yet: hybrid ranking runs
-without it, as for an index built before it existed. Its segments' words are English
-throughout (as an index built before languages): every query is analysed as English.
+From format 2 (`catalog.FORMAT`) each passage is analysed in its article's language, as a
+build does, and a query in the language the service chose (the passages' main language when
+none); whole-article evidence (`articles`) comes from the segments' article rows. A live
+index made before (format 1) was analysed as English throughout and has no article rows:
+its queries are analysed as English and hybrid ranks passages alone, as for a built index
+made before them.
 """
 
 from __future__ import annotations
@@ -20,13 +23,18 @@ import numpy as np
 
 from semsearch.index.live.reader import LiveReader
 from semsearch.index.live.writer import is_live
-from semsearch.index.storage.article_index import ArticleIndex
 from semsearch.index.storage.directory import resolve_index_dir
 from semsearch.index.storage.manifest import MANIFEST_NAME, STORE_NAME, read_manifest
 from semsearch.index.storage.store import ArticleFilter, ServedStore
 from semsearch.index.storage.vectors import pooled_vector
-from semsearch.index.text.analysis import ENGLISH, query_words
-from semsearch.search.backends.base import Backend, Candidates, ChunkScope, Scope, chunk_ids_of
+from semsearch.search.backends.base import (
+    ArticleEvidence,
+    Backend,
+    Candidates,
+    ChunkScope,
+    Scope,
+    chunk_ids_of,
+)
 from semsearch.search.backends.directory import DirectoryKind, _single_threaded_faiss
 from semsearch.search.keyword import content_terms
 
@@ -42,7 +50,9 @@ class LiveBackend:
         _single_threaded_faiss()
         self.reader = LiveReader(version_dir)
         self.store = ServedStore(version_dir / STORE_NAME)
-        self.articles: ArticleIndex | None = None
+        self.articles: ArticleEvidence | None = None
+        if self.reader.view().state.format >= 2:
+            self.articles = LiveArticles(self.reader)
 
     def target(self) -> str:
         return str(self.version_dir)
@@ -55,27 +65,29 @@ class LiveBackend:
         return self.reader.dense(vector, depth, chunk_ids_of(scope, self.kind))
 
     def analysis_language(self, language: str | None) -> str:
-        return ENGLISH
+        return self.reader.view().analysis_language(language)
 
     def languages(self) -> frozenset[str]:
-        return frozenset({ENGLISH})
+        view = self.reader.view()
+        return frozenset(view.languages) or frozenset({view.analysis_language(None)})
 
     def keyword_coverage(self, text: str, language: str | None = None) -> float:
-        words = set(query_words(text))
-        return len(self.reader.word_weights(text)) / len(words) if words else 1.0
+        view = self.reader.view()
+        words = self.reader.query_words(text, view, language)
+        held = self.reader.word_weights(text, view, language)
+        return len(held) / len(words) if words else 1.0
 
     def keyword_search(
         self, text: str, depth: int, scope: Scope | None, language: str | None = None
     ) -> Candidates:
-        return self.reader.keyword(text, depth, chunk_ids_of(scope, self.kind))
+        return self.reader.keyword(text, depth, chunk_ids_of(scope, self.kind), language)
 
     def has_all_terms(self, text: str, scope: Scope | None, language: str | None = None) -> bool:
-        terms = content_terms(text)
+        terms = content_terms(text, self.analysis_language(language))
         return bool(terms) and self.reader.has_all_terms(terms, chunk_ids_of(scope, self.kind))
 
     def idf_coverage(self, text: str, chunk_id: int, language: str | None = None) -> float | None:
-        """Not computed for live segments yet: the collection's fusion applies."""
-        return None
+        return self.reader.idf_coverage(text, chunk_id, language)
 
     def frequent_words(self, min_passages: int) -> dict[str, int] | None:
         """The collection's words as the reader's catalog counts them when asked (the
@@ -105,6 +117,22 @@ class LiveBackend:
     def close(self) -> None:
         self.reader.close()
         self.store.close()
+
+
+class LiveArticles:
+    """A live index's whole-article evidence (`ArticleEvidence`): its segments' article
+    rows, scored with the articles' document frequencies and mean length."""
+
+    def __init__(self, reader: LiveReader) -> None:
+        self.reader = reader
+
+    def keyword_scores(
+        self, query: str, keys: Sequence[int], language: str | None = None
+    ) -> list[tuple[int, float]]:
+        return self.reader.article_keyword_scores(query, keys, language)
+
+    def dense_scores(self, query: np.ndarray, keys: Sequence[int]) -> list[tuple[int, float]]:
+        return self.reader.article_dense_scores(query, keys)
 
 
 class LiveKind(DirectoryKind):
