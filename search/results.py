@@ -112,6 +112,8 @@ class SearchResult:
     past_end: bool = False  # the page is past the last result (`reason` says so)
     #: The language the query's words were analysed in (ISO 639-1; "" unknown).
     language: str | None = None
+    #: The query as the search box read it (`semsearch.search.syntax`), in canonical form.
+    understood_as: str | None = None
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from semsearch.index.storage.manifest import check_model
 from semsearch.index.text.languages import query_language
 from semsearch.search.backends import Backend, Scope, open_backend
 from semsearch.search.budget import Deadline
+from semsearch.search.constraints import Restriction, restriction_of
 from semsearch.search.dates import InferredDates, infer_dates
 from semsearch.search.facets import FACET_FILTERS, count_facet
 from semsearch.search.fusion import Fusion
@@ -42,6 +43,7 @@ from semsearch.search.results import (
 )
 from semsearch.search.similar import copy_ids
 from semsearch.search.strength import mark_strength
+from semsearch.search.syntax import check_limits, parse_query
 from semsearch.settings import get_setting
 
 __all__ = [
@@ -57,6 +59,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: Why nothing is answered when no passage holds the query's phrases or passes its exclusions.
+_UNMATCHED = "no passage holds the query's phrases, outside its exclusions and field scopes"
 
 
 class SearchService:
@@ -222,10 +227,20 @@ class SearchService:
         else:
             params = {"q": query, "k": k, "mode": mode, "group": group, **(filters or {})}
             valid = validate_query(params, self.settings)
-        searched, inferred = self._with_inferred_dates(valid)
+        # The operators filter; both retrievers search the words left (semsearch.search.syntax).
+        parsed = parse_query(valid.text)
+        check_limits(parsed)
+        searched, inferred = self._with_inferred_dates(
+            valid.model_copy(update={"text": parsed.text})
+        )
         searched = self._with_language(searched)
         deadline = Deadline.after(self._timeout_ms)
-        ranking = self.ranker.rank(searched, self._scope(searched), inferred, deadline)
+        held = restriction_of(self.backend.store, parsed, searched.lang)
+        scope = self._scope(searched, held)
+        if held is not None and scope is not None and scope.empty and not searched.filters.active():
+            ranking = Ranking([], _UNMATCHED)
+        else:
+            ranking = self.ranker.rank(searched, scope, inferred, deadline)
         start = (valid.page - 1) * valid.k
         hits = mark_strength(ranking.hits, valid.mode)[start : start + valid.k]
         reason, past_end = ranking.reason, not hits and bool(ranking.hits)
@@ -249,11 +264,12 @@ class SearchService:
             reason,
             page=valid.page,
             has_next=len(ranking.hits) > start + valid.k,
-            facets=self._facets(searched, ranking),
+            facets=self._facets(searched, ranking, held),
             inferred=None if inferred is None else inferred.as_dict(),
             sort=valid.sort,
             past_end=past_end,
             language=searched.lang,
+            understood_as=parsed.understood_as,
         )
 
     def _with_language(self, query: Query) -> Query:
@@ -276,12 +292,18 @@ class SearchService:
         found = infer_dates(query.text, relative=False)
         return query, found
 
-    def _scope(self, query: Query) -> Scope | None:
-        """The passages the query's filters admit (the backend's scope); None without filters."""
+    def _scope(self, query: Query, held: Restriction | None = None) -> Scope | None:
+        """The passages the query's filters, and its phrases, exclusions and field scopes
+        (`held`), admit (the backend's scope); None when they admit every passage."""
         filters = query.filters
-        return self.backend.scope(filters) if filters.active() else None
+        scope = self.backend.scope(filters) if filters.active() else None
+        if held is None or (scope is not None and scope.empty):
+            return scope
+        return self.backend.narrow(scope, held.within, held.without)
 
-    def _facets(self, query: Query, ranking: Ranking) -> dict[str, dict[str, int]]:
+    def _facets(
+        self, query: Query, ranking: Ranking, held: Restriction | None = None
+    ) -> dict[str, dict[str, int]]:
         """Matching articles per publication, author, year and language; each facet counted with its
         own filter removed, so a filtered facet still shows its other values."""
         facets: dict[str, dict[str, int]] = {name: {} for name in FACET_FILTERS}
@@ -296,7 +318,11 @@ class SearchService:
                 # Counted, not ranked: the order of the matches (and so the articles'
                 # re-scoring) does not change a count.
                 found = self.ranker.retrieve(
-                    wider, ranking.vector, self._scope(wider), ranking.depth, rank_articles=False
+                    wider,
+                    ranking.vector,
+                    self._scope(wider, held),
+                    ranking.depth,
+                    rank_articles=False,
                 )
                 matched[active] = found.matched
             facts = self.backend.store.article_facts(matched[active])
