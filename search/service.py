@@ -31,6 +31,7 @@ from semsearch.search.fusion import Fusion
 from semsearch.search.highlight import best_sentence, find_highlights
 from semsearch.search.query import Query, validate_query
 from semsearch.search.ranking import Ranker, Ranking, RankingSettings
+from semsearch.search.recency import half_life_days
 from semsearch.search.results import (
     ArticleRef,
     CopyRef,
@@ -97,6 +98,9 @@ class SearchService:
         self._has_dates = self.backend.store.has_dates()
         # Each search's time budget (semsearch.search.budget), read once as the rest.
         self._timeout_ms = float(get_setting("search_timeout_ms", self.settings))
+        # The index-wide recency blend (semsearch.search.recency), checked once, at load.
+        recency = str(get_setting("recency", self.settings))
+        self._recency = None if half_life_days(recency) is None else recency
         log.info(
             "loaded index %s (version %s, %d chunks, %s backend)",
             self.index_path,
@@ -230,9 +234,10 @@ class SearchService:
         # The operators filter; both retrievers search the words left (semsearch.search.syntax).
         parsed = parse_query(valid.text)
         check_limits(parsed)
-        searched, inferred = self._with_inferred_dates(
-            valid.model_copy(update={"text": parsed.text})
-        )
+        update = {"text": parsed.text}
+        if valid.recency is None and self._recency is not None:
+            update["recency"] = self._recency
+        searched, inferred = self._with_inferred_dates(valid.model_copy(update=update))
         searched = self._with_language(searched)
         deadline = Deadline.after(self._timeout_ms)
         held = restriction_of(self.backend.store, parsed, searched.lang)

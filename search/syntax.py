@@ -2,14 +2,16 @@
 (exclusion), `OR` between two terms, and a field scope `title:`, `author:`,
 `publication:` (a word or a quoted phrase after it; `-title:...` excludes).
 
-`parse_query` never fails: what is not well formed is read as words, as Elasticsearch's
-`simple_query_string` reads a query it cannot parse (it "never throws an exception, and
-discards invalid parts"; here nothing is discarded, the characters become words): a quote
-without its partner, a lone `-`, an unknown field (`foo:bar` is the words foo and bar), an
-`OR` with nothing on one side. The answer is a frozen `ParsedQuery`: the free text both
-retrievers search (the query without its operators and without what it excludes), the
-conditions that filter the passages before ranking (`semsearch.search.constraints`), and
-`understood_as`, the query written back in canonical form so a reader sees how it was read.
+A query of more than MAX_SYNTAX_WORDS words is read as plain text (a pasted passage), and
+a query without any operator is searched exactly as typed. `parse_query` never fails: what
+is not well formed is read as words, as Elasticsearch's `simple_query_string` reads a
+query it cannot parse (it "never throws an exception, and discards invalid parts"; here
+nothing is discarded, the characters become words): a quote without its partner, a lone
+`-`, an unknown field (`foo:bar` is the words foo and bar), an `OR` with nothing on one
+side. The answer is a frozen `ParsedQuery`: the free text both retrievers search (the
+query without its operators and without what it excludes), the conditions that filter the
+passages before ranking (`semsearch.search.constraints`), and `understood_as`, the query
+written back in canonical form so a reader sees how it was read.
 
 Only what must be held is held: words are never required (BM25 and the embedding rank
 them); a phrase is, and an `OR` group holding a phrase is satisfied by any one of its
@@ -31,9 +33,13 @@ MAX_PHRASES = 16
 #: Most exclusions (`-word`, `-"phrase"`, `-field:value`) in one query.
 MAX_EXCLUSIONS = 32
 #: Most members of all OR groups together.
-MAX_OR_TERMS = 32
+MAX_OR_TERMS = 16
 #: Most field scopes in one query.
 MAX_FIELD_SCOPES = 8
+#: Longer queries are read as plain text: a pasted passage's quotation marks are
+#: quotations and its dashes are dashes. The judged paragraph queries (80 to 250 words,
+#: docs/relevance.md) quote what their article, from which they were cut, no longer holds.
+MAX_SYNTAX_WORDS = 64
 
 _WORD_CHAR = re.compile(r"\w")
 _FIELD = re.compile(rf"({'|'.join(FIELDS)}):", re.IGNORECASE)
@@ -168,6 +174,9 @@ def _read_value(query: str, start: int) -> tuple[Term | None, int]:
 
 def parse_query(query: str) -> ParsedQuery:
     """The query as the search box reads it; never an error (see the module docstring)."""
+    plain = " ".join(query.split())
+    if len(plain.split()) > MAX_SYNTAX_WORDS:
+        return ParsedQuery(text=plain, words=tuple(plain.split()), understood_as=plain)
     items = _read_items(query)
     parts: list[str] = []
     searched: list[str] = []
@@ -225,7 +234,10 @@ def parse_query(query: str) -> ParsedQuery:
         searched.append(term.text)
         i += 1
     text = " ".join(searched)
-    if not _has_word(text):
+    if not (phrases or excluded or groups or scopes):
+        # No operator: the question is searched exactly as typed, as before the syntax.
+        text = plain
+    elif not _has_word(text):
         # Nothing left to search for (only exclusions or scopes on names): the scopes'
         # values are searched, so that `author:smith` alone lists Smith's passages.
         text = " ".join(s.value.text for s in scopes if not s.negated)
@@ -263,5 +275,6 @@ def check_limits(parsed: ParsedQuery) -> None:
             )
     if not _has_word(parsed.text):
         raise BadQueryError(
-            "nothing to search for: the query only excludes (-word); add a word to search for"
+            "nothing to search for: the query holds no word to search for besides what it "
+            "excludes (-word); add one"
         )

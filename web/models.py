@@ -220,6 +220,13 @@ class SearchResponse(_Shape):
         description="The language the query's words were analysed in (ISO 639-1; empty: "
         "unknown): `lang` when given, else detected, else the collection's main language.",
     )
+    understood_as: str | None = Field(
+        default=None,
+        description='How the query was read, in canonical form: "exact phrases" quoted, '
+        '-word and -"phrase" exclusions, (a OR b) groups, title:/author:/publication: '
+        "scopes; malformed syntax (an unbalanced quote, a lone -, an unknown field) "
+        "appears as the words it was read as (docs/api.md, Query syntax).",
+    )
 
 
 class SimilarResponse(_Shape):
@@ -443,6 +450,7 @@ def result_model(result: SearchResult) -> SearchResponse:
         page=result.page,
         has_next=result.has_next,
         query_language=result.language,
+        understood_as=result.understood_as,
         facets=Facets(**{name: result.facets.get(name, {}) for name in Facets.model_fields}),
     )
 

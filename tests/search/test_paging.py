@@ -129,7 +129,14 @@ def test_strength_marks_strong_then_weak(service: SearchService, client) -> None
 
 def test_json_keys_are_added_at_the_end(client) -> None:
     answer = client.get("/api/search?q=tram").get_json()
-    assert list(answer)[-5:] == ["sort", "page", "has_next", "facets", "query_language"]
+    assert list(answer)[-6:] == [
+        "sort",
+        "page",
+        "has_next",
+        "facets",
+        "query_language",
+        "understood_as",
+    ]
     assert list(answer)[:10] == [
         "ok", "query", "k", "mode", "group", "filters", "took_ms", "index", "results",
         "no_match_reason",

@@ -109,8 +109,8 @@ def test_malformed_syntax_answers(news: SearchService, query: str) -> None:
 
 def test_too_many_operators_is_a_bad_query(news: SearchService) -> None:
     with pytest.raises(BadQueryError, match="quoted phrases"):
-        news.search(" ".join(f'"harbour {i}"' for i in range(100)), 5)
+        news.search(" ".join(f'"harbour {i}"' for i in range(20)), 5)
     with pytest.raises(BadQueryError, match="exclusions"):
-        news.search("harbour " + " ".join(f"-w{i}" for i in range(100)), 5)
+        news.search("harbour " + " ".join(f"-w{i}" for i in range(40)), 5)
     with pytest.raises(BadQueryError, match="nothing to search for"):
         news.search("-harbour", 5)

@@ -51,6 +51,7 @@ def test_search_success_shape(client) -> None:
         "has_next",
         "facets",
         "query_language",
+        "understood_as",
     ]
     assert body["mode"] == "hybrid" and body["group"] is None and body["filters"] == {}
     assert body["ok"] is True and body["k"] == 3 and len(body["results"]) == 3
