@@ -669,6 +669,11 @@ def _print_update(report: Any) -> None:
     is_flag=True,
     help='Do not read date words in the query ("since 2017") as date filters.',
 )
+@click.option(
+    "--recency",
+    default=None,
+    help="Blend relevance with recency: a half-life such as 30d, 2w, 6m or 2y, or off.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON instead of text.")
 @click.option("--model", default=None, help=_setting_help("model"))
 @prompt_options
@@ -685,6 +690,7 @@ def query(
     page: int | None,
     sort: str | None,
     no_infer_dates: bool,
+    recency: str | None,
     as_json: bool,
     model: str | None,
 ) -> None:
@@ -704,12 +710,15 @@ def query(
         service = SearchService.open(index_dir, {"model": model})
         params = {"q": text, "k": k, "mode": mode, "group": group, **filters}
         params.update(page=page, sort=sort, infer_dates=False if no_infer_dates else None)
+        params.update(recency=recency)
         result = service.search(validate_query(params, service.settings))
     except SemsearchError as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:
         click.echo(json.dumps(result_to_dict(result), ensure_ascii=False, indent=2))
         return
+    if result.understood_as is not None and result.understood_as != result.query:
+        click.echo(f"Understood as: {result.understood_as}")
     if result.inferred:
         click.echo(
             f"Dates read from the query: {date_phrase(result.inferred)} first "

@@ -91,3 +91,14 @@ def test_the_index_wide_default_and_off(news_index: Path) -> None:
 def test_a_bad_default_fails_at_load(news_index: Path) -> None:
     with pytest.raises(ValueError, match="at most 100y"):
         SearchService(news_index, NEWS_EMBEDDER, {"recency": "200y"})
+
+
+def test_cli_takes_recency_and_says_how_it_read_the_query(runner, news_index: Path) -> None:
+    from semsearch.cli import cli
+
+    base = ["query", "--index", str(news_index), "--model", "hashing-256", "-k", "2"]
+    found = runner.invoke(cli, [*base, "--group", "article", "--recency", "1d", '"silt and tides'])
+    assert found.exit_code == 0, found.output
+    assert "Understood as: silt and tides" in found.output
+    bad = runner.invoke(cli, [*base, "--recency", "0d", "harbour"])
+    assert bad.exit_code != 0 and "longer than zero" in bad.output
