@@ -161,7 +161,8 @@ class SearchService:
         chunk = self.backend.store.fetch_chunks([chunk_id]).get(chunk_id)
         if chunk is None:
             return None
-        text = " ".join(query.split())
+        # Its words, not its operators nor what it excludes (semsearch.search.syntax).
+        text = parse_query(query).text
         # The query's language is not known here: its words are read in the article's.
         language = chunk.article.get("language") or None
         highlights = find_highlights(chunk.text, text, language) if text else []

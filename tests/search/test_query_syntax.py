@@ -114,3 +114,11 @@ def test_too_many_operators_is_a_bad_query(news: SearchService) -> None:
         news.search("harbour " + " ".join(f"-w{i}" for i in range(40)), 5)
     with pytest.raises(BadQueryError, match="nothing to search for"):
         news.search("-harbour", 5)
+
+
+def test_the_article_page_marks_the_words_not_the_exclusions(news: SearchService) -> None:
+    # n0's first passage: "The harbour dredging report number 0 covers silt and tides."
+    chunk = news.search('"dredging report number 0"', 1).hits[0].passage.chunk_id
+    passage = news.passage(chunk, "harbour -dredging")
+    assert passage is not None
+    assert [passage.text[s:e] for s, e in passage.highlights] == ["harbour"]
