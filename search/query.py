@@ -29,6 +29,8 @@ from pydantic_core import PydanticCustomError
 from semsearch.errors import BadQueryError
 from semsearch.index.storage.store import ArticleFilter
 from semsearch.index.text.languages import is_known_language, language_code
+from semsearch.search.recency import canonical, half_life_days
+from semsearch.search.syntax import MAX_EXCLUSIONS, MAX_FIELD_SCOPES, MAX_OR_TERMS, MAX_PHRASES
 from semsearch.settings import get_setting
 
 Mode = Literal["hybrid", "dense", "keyword"]
@@ -43,7 +45,7 @@ FILTER_NAMES = ("published_from", "published_to", "publication", "author", "lang
 #: The parameters a search takes, in the order the model checks them.
 SEARCH_PARAMS = (
     "q", "k", "mode", "group", *FILTER_NAMES, "format", "page", "sort", "infer_dates", "facets",
-    "lang", "spell",
+    "lang", "spell", "recency",
 )  # fmt: skip
 #: The facets a search can count (`facets=publication,author,year,language`).
 FACET_NAMES = ("publication", "author", "year", "language")
@@ -220,6 +222,21 @@ class Query(BaseModel):
         "false answers the query as typed (a correction is still suggested).",
     )
 
+    recency: str | None = Field(
+        None,
+        description="Blend relevance with recency: a half-life (30d, 2w, 6m, 2y: days, weeks, "
+        "months, years; at most 100y), each score multiplied by 0.5 per half-life its "
+        "article is older than the newest candidate (Elasticsearch's exp decay); undated "
+        "articles count as one half-life old. off turns off the server's default "
+        "(the `recency` setting, off unless set). sort=newest orders by date instead.",
+        examples=["30d", "2y"],
+    )
+
+    @property
+    def half_life_days(self) -> float | None:
+        """The recency half-life in days; None without a recency blend."""
+        return None if self.recency is None else half_life_days(self.recency)
+
     @property
     def filters(self) -> Filters:
         return Filters(
@@ -342,6 +359,16 @@ class Query(BaseModel):
             raise _bad(f"{name} is {len(value)} characters; the limit is {MAX_FILTER_CHARS}")
         return value or None
 
+    @field_validator("recency", mode="before")
+    @classmethod
+    def _recency(cls, value: Any) -> str:
+        if not isinstance(value, str):
+            raise _bad(f"recency must be a string such as 30d, got {type(value).__name__}")
+        try:
+            return canonical(value)
+        except ValueError as exc:
+            raise _bad(str(exc)) from None
+
     @field_validator("lang", mode="before")
     @classmethod
     def _lang(cls, value: Any) -> str:
@@ -390,8 +417,13 @@ def query_model(limits: Limits) -> type[Query]:
         min_length=1,
         max_length=max_chars,
         description="What to search for, in plain language. Whitespace is collapsed before "
-        f"the length is checked (at most {max_chars} characters).",
-        examples=["how long did the tram strike last?"],
+        f"the length is checked (at most {max_chars} characters). It may hold "
+        '"exact phrases", -word and -"phrase" (exclusions), OR between two terms and '
+        "title:, author: or publication: scopes (a word or a quoted phrase after them); "
+        "malformed syntax is read as words, and `understood_as` in the answer says how the "
+        f"query was read. At most {MAX_PHRASES} phrases, {MAX_EXCLUSIONS} exclusions, "
+        f"{MAX_OR_TERMS} terms joined by OR and {MAX_FIELD_SCOPES} scopes.",
+        examples=["how long did the tram strike last?", '"tram strike" -bus title:Ashcombe'],
         # Runs of whitespace count as one space; a query of whitespace alone is refused.
         json_schema_extra={"pattern": rf"[^\s{_PYTHON_ONLY_SPACE}]"},
     )

@@ -27,6 +27,7 @@ from semsearch.search.facets import date_ordered, matched_chunks
 from semsearch.search.fusion import Fusion, for_coverage, fuse, per_query_fusion
 from semsearch.search.highlight import NearDuplicates, best_sentence, find_highlights, shingle
 from semsearch.search.query import MAX_DEPTH, Query
+from semsearch.search.recency import decayed
 from semsearch.search.results import Hit, Passage, article_ref
 from semsearch.settings import explicit_setting, get_setting
 
@@ -149,6 +150,8 @@ class Ranker:
             dense_scores.update(found.dense)
             keyword_scores.update(found.keyword)
             fused = found.ranked
+            if query.half_life_days is not None:
+                fused = decayed(fused, self._published_of, query.half_life_days)
             if matched is None:
                 matched = found.matched
                 if preferred is not None:

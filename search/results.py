@@ -115,6 +115,8 @@ class SearchResult:
     #: Did you mean: the correction offered, and whether these hits are for it
     #: (`semsearch.search.spelling.Spelling`).
     spelling: Spelling | None = None
+    #: The query as the search box read it (`semsearch.search.syntax`), in canonical form.
+    understood_as: str | None = None
 
 
 @dataclass(frozen=True)

@@ -24,12 +24,14 @@ from semsearch.index.storage.manifest import check_model
 from semsearch.index.text.languages import query_language
 from semsearch.search.backends import Backend, Scope, open_backend
 from semsearch.search.budget import Deadline
+from semsearch.search.constraints import Restriction, restriction_of
 from semsearch.search.dates import InferredDates, infer_dates
 from semsearch.search.facets import FACET_FILTERS, count_facet
 from semsearch.search.fusion import Fusion
 from semsearch.search.highlight import best_sentence, find_highlights
 from semsearch.search.query import Query, validate_query
 from semsearch.search.ranking import Ranker, Ranking, RankingSettings
+from semsearch.search.recency import half_life_days
 from semsearch.search.results import (
     ArticleRef,
     CopyRef,
@@ -45,6 +47,7 @@ from semsearch.search.spelling import Speller, with_spelling
 from semsearch.search.strength import mark_strength
 from semsearch.search.suggest import LazySuggester, Suggestion
 from semsearch.search.synonyms import load_synonyms, with_synonyms
+from semsearch.search.syntax import check_limits, parse_query
 from semsearch.settings import get_setting
 
 __all__ = [
@@ -60,6 +63,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: Why nothing is answered when no passage holds the query's phrases or passes its exclusions.
+_UNMATCHED = "no passage holds the query's phrases, outside its exclusions and field scopes"
 
 
 class SearchService:
@@ -101,6 +107,9 @@ class SearchService:
         self._has_dates = self.backend.store.has_dates()
         # Each search's time budget (semsearch.search.budget), read once as the rest.
         self._timeout_ms = float(get_setting("search_timeout_ms", self.settings))
+        # The index-wide recency blend (semsearch.search.recency), checked once, at load.
+        recency = str(get_setting("recency", self.settings))
+        self._recency = None if half_life_days(recency) is None else recency
         log.info(
             "loaded index %s (version %s, %d chunks, %s backend)",
             self.index_path,
@@ -161,7 +170,8 @@ class SearchService:
         chunk = self.backend.store.fetch_chunks([chunk_id]).get(chunk_id)
         if chunk is None:
             return None
-        text = " ".join(query.split())
+        # Its words, not its operators nor what it excludes (semsearch.search.syntax).
+        text = parse_query(query).text
         # The query's language is not known here: its words are read in the article's.
         language = chunk.article.get("language") or None
         highlights = find_highlights(chunk.text, text, language) if text else []
@@ -237,6 +247,10 @@ class SearchService:
             retyped = query.model_copy(update={"text": text}) if isinstance(query, Query) else text
             return self._search_as_typed(retyped, k, mode=mode, group=group, filters=filters)
 
+        # A query written with operators is not corrected: a field name or an excluded word
+        # would be "corrected" as a misspelt word (semsearch.search.syntax reads it).
+        if parse_query(result.query).text != result.query:
+            return result
         may_apply = query.spell if isinstance(query, Query) else True
         return with_spelling(self.speller, result, corrected, may_apply)
 
@@ -258,10 +272,21 @@ class SearchService:
         else:
             params = {"q": query, "k": k, "mode": mode, "group": group, **(filters or {})}
             valid = validate_query(params, self.settings)
-        searched, inferred = self._with_inferred_dates(valid)
+        # The operators filter; both retrievers search the words left (semsearch.search.syntax).
+        parsed = parse_query(valid.text)
+        check_limits(parsed)
+        update = {"text": parsed.text}
+        if valid.recency is None and self._recency is not None:
+            update["recency"] = self._recency
+        searched, inferred = self._with_inferred_dates(valid.model_copy(update=update))
         searched = self._with_language(searched)
         deadline = Deadline.after(self._timeout_ms)
-        ranking = self.ranker.rank(searched, self._scope(searched), inferred, deadline)
+        held = restriction_of(self.backend.store, parsed, searched.lang)
+        scope = self._scope(searched, held)
+        if held is not None and scope is not None and scope.empty and not searched.filters.active():
+            ranking = Ranking([], _UNMATCHED)
+        else:
+            ranking = self.ranker.rank(searched, scope, inferred, deadline)
         start = (valid.page - 1) * valid.k
         hits = mark_strength(ranking.hits, valid.mode)[start : start + valid.k]
         reason, past_end = ranking.reason, not hits and bool(ranking.hits)
@@ -285,11 +310,12 @@ class SearchService:
             reason,
             page=valid.page,
             has_next=len(ranking.hits) > start + valid.k,
-            facets=self._facets(searched, ranking),
+            facets=self._facets(searched, ranking, held),
             inferred=None if inferred is None else inferred.as_dict(),
             sort=valid.sort,
             past_end=past_end,
             language=searched.lang,
+            understood_as=parsed.understood_as,
         )
 
     def _with_language(self, query: Query) -> Query:
@@ -312,12 +338,18 @@ class SearchService:
         found = infer_dates(query.text, relative=False)
         return query, found
 
-    def _scope(self, query: Query) -> Scope | None:
-        """The passages the query's filters admit (the backend's scope); None without filters."""
+    def _scope(self, query: Query, held: Restriction | None = None) -> Scope | None:
+        """The passages the query's filters, and its phrases, exclusions and field scopes
+        (`held`), admit (the backend's scope); None when they admit every passage."""
         filters = query.filters
-        return self.backend.scope(filters) if filters.active() else None
+        scope = self.backend.scope(filters) if filters.active() else None
+        if held is None or (scope is not None and scope.empty):
+            return scope
+        return self.backend.narrow(scope, held.within, held.without)
 
-    def _facets(self, query: Query, ranking: Ranking) -> dict[str, dict[str, int]]:
+    def _facets(
+        self, query: Query, ranking: Ranking, held: Restriction | None = None
+    ) -> dict[str, dict[str, int]]:
         """Matching articles per publication, author, year and language; each facet counted with its
         own filter removed, so a filtered facet still shows its other values."""
         facets: dict[str, dict[str, int]] = {name: {} for name in FACET_FILTERS}
@@ -332,7 +364,11 @@ class SearchService:
                 # Counted, not ranked: the order of the matches (and so the articles'
                 # re-scoring) does not change a count.
                 found = self.ranker.retrieve(
-                    wider, ranking.vector, self._scope(wider), ranking.depth, rank_articles=False
+                    wider,
+                    ranking.vector,
+                    self._scope(wider, held),
+                    ranking.depth,
+                    rank_articles=False,
                 )
                 matched[active] = found.matched
             facts = self.backend.store.article_facts(matched[active])

@@ -246,6 +246,11 @@ class SynonymBackend:
     def scope(self, where: ArticleFilter) -> Scope | None:
         return self.inner.scope(where)
 
+    def narrow(
+        self, scope: Scope | None, within: frozenset[int] | None, without: frozenset[int]
+    ) -> Scope:
+        return self.inner.narrow(scope, within, without)
+
     def dense(self, vector: np.ndarray, depth: int, scope: Scope | None) -> Candidates:
         return self.inner.dense(vector, depth, scope)
 

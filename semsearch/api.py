@@ -148,6 +148,7 @@ class Index:
         facets: str | Sequence[str] | None = None,
         lang: str | None = None,
         spell: bool | None = None,
+        recency: str | None = None,
     ) -> SearchResults:
         """The k passages that best answer `q`: the options of `/api/search` (docs/api.md),
         validated the same way (a bad one raises `BadQueryError` saying what was wrong)."""
@@ -171,6 +172,7 @@ class Index:
             "facets": facets,
             "lang": lang,
             "spell": spell,
+            "recency": recency,
         }
         given = {name: value for name, value in params.items() if value is not None}
         service = self._current()

@@ -675,6 +675,11 @@ def _print_update(report: Any) -> None:
     is_flag=True,
     help='Do not read date words in the query ("since 2017") as date filters.',
 )
+@click.option(
+    "--recency",
+    default=None,
+    help="Blend relevance with recency: a half-life such as 30d, 2w, 6m or 2y, or off.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON instead of text.")
 @click.option("--model", default=None, help=_setting_help("model"))
 @prompt_options
@@ -691,6 +696,7 @@ def query(
     page: int | None,
     sort: str | None,
     no_infer_dates: bool,
+    recency: str | None,
     as_json: bool,
     model: str | None,
 ) -> None:
@@ -712,6 +718,7 @@ def query(
                 page=page,
                 sort=sort,
                 infer_dates=False if no_infer_dates else None,
+                recency=recency,
             )
             answer = result.to_dict() if as_json else None
     except SemsearchError as exc:
@@ -719,6 +726,8 @@ def query(
     if answer is not None:
         click.echo(json.dumps(answer, ensure_ascii=False, indent=2))
         return
+    if result.understood_as is not None and result.understood_as != result.query:
+        click.echo(f"Understood as: {result.understood_as}")
     if result.inferred:
         click.echo(
             f"Dates read from the query: {date_phrase(result.inferred)} first "

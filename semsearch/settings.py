@@ -135,6 +135,15 @@ def _parse_rate(value: object, label: str) -> str | None:
     return value
 
 
+def _parse_half_life(value: object, label: str) -> str:
+    # The shape only: the search layer reads the value (semsearch.search.recency) and
+    # refuses one out of range when the index loads.
+    text = "".join(str(value).split()).lower() if isinstance(value, str) else ""
+    if not re.fullmatch(r"off|[0-9]{1,6}[dwmy]", text):
+        raise ValueError(f"{label}: {value!r} is not a half-life such as 30d, 2w, 6m or 2y, or off")
+    return text
+
+
 TEXT = Kind("text", "as given", _parse_text)
 INTEGER = Kind("integer", "a whole number, e.g. `200`", _parse_integer)
 COUNT = Kind("count", "a whole number, 0 or more", _parse_count)
@@ -146,7 +155,10 @@ ORIGINS = Kind(
     _parse_origins,
 )
 RATE = Kind("rate", "e.g. `60/minute` or `10/second;300/hour`", _parse_rate)
-KINDS = (TEXT, INTEGER, COUNT, NUMBER, BOOLEAN, ORIGINS, RATE)
+HALF_LIFE = Kind(
+    "half-life", "`off`, or days, weeks, months or years: `30d`, `2w`, `6m`, `2y`", _parse_half_life
+)
+KINDS = (TEXT, INTEGER, COUNT, NUMBER, BOOLEAN, ORIGINS, RATE, HALF_LIFE)
 
 
 @dataclass(frozen=True)
@@ -362,11 +374,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "per_query_fusion",
         BOOLEAN,
-        True,
+        False,
         "Weigh hybrid's keyword list per query by the square root of the share of the "
         "query's IDF its best passage holds (a list that matched only common words counts "
-        "less); off: the collection's weights for every query (docs/relevance.md, "
-        "'Issue 21').",
+        "less). Off: it gains on news questions and loses on paragraph-long queries "
+        "(docs/relevance.md, 'Issue 21'); off means the collection's weights for every query.",
         "search",
     ),
     Setting(
@@ -375,6 +387,15 @@ SETTINGS: tuple[Setting, ...] = (
         0.25,
         "Below this cosine similarity of the best passage, dense and hybrid answer 'no good "
         "match' instead of returning the least bad passages.",
+        "search",
+    ),
+    Setting(
+        "recency",
+        HALF_LIFE,
+        "off",
+        "The half-life of a recency blend every search takes unless it gives its own "
+        "`recency`: each score times 0.5 per half-life of age before the newest candidate, "
+        "undated articles at one half-life (docs/api.md, 'Recency'). Off by default.",
         "search",
     ),
     Setting("max_k", INTEGER, 100, "Most results one query may ask for.", "search"),

@@ -581,11 +581,8 @@ def openapi_paths(single: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str
         if method == "get":
             operation["parameters"] = [collections_parameter, *operation["parameters"]]
         else:
-            operation["requestBody"]["content"]["application/json"]["schema"] = {
-                "allOf": [{"$ref": "#/components/schemas/SearchRequest"}],
-                "properties": {"collections": {"type": ["string", "array"]}},
-                "required": ["collections"],
-            }
+            body = operation["requestBody"]["content"]["application/json"]
+            body["schema"] = "CollectionsSearchRequest"  # web.openapi adds it
     paths["/api/collections/search"] = several
     errors_admin = {
         "400": "BadRequest",

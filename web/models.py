@@ -237,6 +237,13 @@ class SearchResponse(_Shape):
         description="Did you mean: the correction offered for the query, and whether the "
         "results are for it; null when no word needed one.",
     )
+    understood_as: str | None = Field(
+        default=None,
+        description='How the query was read, in canonical form: "exact phrases" quoted, '
+        '-word and -"phrase" exclusions, (a OR b) groups, title:/author:/publication: '
+        "scopes; malformed syntax (an unbalanced quote, a lone -, an unknown field) "
+        "appears as the words it was read as (docs/api.md, Query syntax).",
+    )
 
 
 class SimilarResponse(_Shape):
@@ -479,6 +486,7 @@ def result_model(result: SearchResult) -> SearchResponse:
         has_next=result.has_next,
         query_language=result.language,
         spelling=spelling_model(result),
+        understood_as=result.understood_as,
         facets=Facets(**{name: result.facets.get(name, {}) for name in Facets.model_fields}),
     )
 

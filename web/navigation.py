@@ -70,7 +70,9 @@ def page_context(args: Any) -> dict[str, Any]:
     return {
         "q": args.get("q", ""),
         "k": args.get("k") or get_setting("default_k"),
-        "form": {name: args.get(name, "") for name in ("mode", "group", *FILTER_NAMES, "sort")},
+        "form": {
+            name: args.get(name, "") for name in ("mode", "group", *FILTER_NAMES, "sort", "recency")
+        },
         "sorts": SORTS,
         "args": args,
         "default_mode": get_setting("mode"),

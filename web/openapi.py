@@ -10,6 +10,7 @@ model is made for the served app's settings when the document is asked for, so t
 
 from __future__ import annotations
 
+import copy
 from importlib import metadata
 from typing import Any
 
@@ -588,6 +589,18 @@ def openapi_spec(
         spec.tag(tag)
     for name, schema in schemas["$defs"].items():
         spec.components.schema(name, schema)
+    # POST /api/collections/search: a search body that also names the collections (a copy,
+    # not allOf: the search body allows no other property).
+    several = copy.deepcopy(schemas["$defs"]["SearchRequest"])
+    several["properties"]["collections"] = {
+        "description": "The collections to search: a comma-separated string or a list.",
+        "anyOf": [
+            {"type": "string", "minLength": 1},
+            {"type": "array", "items": {"type": "string"}},
+        ],
+    }
+    several["required"] = [*several.get("required", []), "collections"]
+    spec.components.schema("CollectionsSearchRequest", several)
     for name, parameter in _parameters(schemas["$defs"]["SearchRequest"]).items():
         spec.components.parameter(name, "query", parameter)
     spec.components.header(

@@ -385,6 +385,20 @@ class StoreReader:
         ).fetchall()
         return {int(chunk_id): int(key) for chunk_id, key in rows}
 
+    def article_chunk_ids(self, db: sqlite3.Connection, chunk_ids: Iterable[int]) -> list[int]:
+        """Every chunk id of the articles these chunks belong to."""
+        ids = sorted({int(i) for i in chunk_ids})
+        found: list[int] = []
+        for start in range(0, len(ids), _BATCH):
+            marks = ",".join("?" * len(ids[start : start + _BATCH]))
+            rows = db.execute(
+                f"""SELECT id FROM chunks WHERE article_id IN
+                    (SELECT article_id FROM chunks WHERE id IN ({marks}))""",
+                ids[start : start + _BATCH],
+            )
+            found.extend(int(row[0]) for row in rows)
+        return found
+
     def has_dates(self, db: sqlite3.Connection) -> bool:
         """Whether any article has a publication date."""
         sql = "SELECT 1 FROM articles WHERE published IS NOT NULL AND published != '' LIMIT 1"
@@ -448,6 +462,16 @@ class StoreReader:
         """Ids of the chunks whose article matches an SQL condition on `a` (articles)."""
         sql = f"SELECT c.id FROM chunks c JOIN articles a ON a.id = c.article_id WHERE {where}"
         return [int(row[0]) for row in db.execute(sql, params)]
+
+    def texts_containing(
+        self, db: sqlite3.Connection, column: str, fragments: Sequence[str]
+    ) -> list[tuple[int, str]]:
+        """(chunk id, passage text or article title) of the chunks whose `column` ("text"
+        or "title"), case folded, holds every one of `fragments`."""
+        field = {"text": "c.text", "title": "a.title"}[column]
+        where = " AND ".join([f"instr(fold({field}), ?) > 0"] * len(fragments)) or "1"
+        sql = f"SELECT c.id, {field} FROM chunks c JOIN articles a ON a.id = c.article_id"
+        return [(int(r[0]), str(r[1])) for r in db.execute(f"{sql} WHERE {where}", fragments)]
 
     def iter_chunks(self, db: sqlite3.Connection, from_id: int = 1) -> Iterator[StoredChunk]:
         """Every chunk from `from_id` on, in id order, with its article."""
@@ -542,6 +566,11 @@ class ServedStore:
         with self._lock:
             return self._reader.article_keys(self._db, chunk_ids)
 
+    def article_chunk_ids(self, chunk_ids: Iterable[int]) -> list[int]:
+        """Every chunk id of the articles these chunks belong to."""
+        with self._lock:
+            return self._reader.article_chunk_ids(self._db, chunk_ids)
+
     def has_dates(self) -> bool:
         """Whether any article has a publication date."""
         with self._lock:
@@ -557,6 +586,13 @@ class ServedStore:
         condition, params = where.sql()
         with self._lock:
             return self._reader.chunk_ids_where(self._db, condition, params)
+
+    def texts_containing(self, column: str, fragments: Sequence[str]) -> list[tuple[int, str]]:
+        """(chunk id, text) of the passages whose text (column "text") or whose article's
+        title ("title"), case folded, holds every fragment: the candidates a phrase is then
+        checked in (`semsearch.search.constraints`)."""
+        with self._lock:
+            return self._reader.texts_containing(self._db, column, list(fragments))
 
     def article_facts(self, chunk_ids: Iterable[int]) -> dict[int, ArticleFacts]:
         """The article facts (id, publication, author, date, language) of each chunk id."""

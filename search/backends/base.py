@@ -70,6 +70,27 @@ class ArticleEvidence(Protocol):
         ...
 
 
+def narrowed_chunk_scope(
+    scope: Scope | None,
+    kind: str,
+    within: frozenset[int] | None,
+    without: frozenset[int],
+    store: ServedStore,
+) -> ChunkScope:
+    """A ChunkScope (or none: every passage) narrowed to `within` and without `without`."""
+    ids = chunk_ids_of(scope, kind)
+    if ids is None:
+        ids = (
+            tuple(within)
+            if within is not None
+            else tuple(store.chunk_ids_matching(ArticleFilter()))
+        )
+    elif within is not None:
+        ids = tuple(i for i in ids if i in within)
+    kept = tuple(sorted(i for i in ids if i not in without))
+    return ChunkScope(empty=not kept, chunk_ids=kept)
+
+
 class Backend(Protocol):
     """A loaded index a query's candidates come from (see the module docstring)."""
 
@@ -91,6 +112,14 @@ class Backend(Protocol):
 
     def scope(self, where: ArticleFilter) -> Scope | None:
         """The passages the filter admits; None when it admits every passage."""
+        ...
+
+    def narrow(
+        self, scope: Scope | None, within: frozenset[int] | None, without: frozenset[int]
+    ) -> Scope:
+        """`scope` (None: every passage) narrowed to the chunk ids `within` (None: any) and
+        without those in `without`: a query's phrases, exclusions and field scopes
+        (`semsearch.search.constraints`)."""
         ...
 
     def dense(self, vector: np.ndarray, depth: int, scope: Scope | None) -> Candidates:

@@ -24,7 +24,14 @@ from semsearch.index.storage.manifest import (
 )
 from semsearch.index.storage.store import ArticleFilter, ServedStore
 from semsearch.index.storage.vectors import read_vector_index, search_vectors, stored_vectors
-from semsearch.search.backends.base import Backend, Candidates, ChunkScope, Scope, chunk_ids_of
+from semsearch.search.backends.base import (
+    Backend,
+    Candidates,
+    ChunkScope,
+    Scope,
+    chunk_ids_of,
+    narrowed_chunk_scope,
+)
 from semsearch.search.keyword import has_all_terms
 from semsearch.search.similar import article_vector, nearest_chunks
 
@@ -66,6 +73,11 @@ class DirectoryBackend:
     def scope(self, where: ArticleFilter) -> Scope | None:
         ids = self.store.chunk_ids_matching(where)
         return ChunkScope(empty=not ids, chunk_ids=tuple(ids))
+
+    def narrow(
+        self, scope: Scope | None, within: frozenset[int] | None, without: frozenset[int]
+    ) -> Scope:
+        return narrowed_chunk_scope(scope, self.kind, within, without, self.store)
 
     def dense(self, vector: np.ndarray, depth: int, scope: Scope | None) -> Candidates:
         allowed = chunk_ids_of(scope, self.kind)

@@ -34,6 +34,7 @@ from semsearch.search.backends.base import (
     ChunkScope,
     Scope,
     chunk_ids_of,
+    narrowed_chunk_scope,
 )
 from semsearch.search.backends.directory import DirectoryKind, _single_threaded_faiss
 from semsearch.search.keyword import content_terms
@@ -60,6 +61,11 @@ class LiveBackend:
     def scope(self, where: ArticleFilter) -> Scope | None:
         ids = self.store.chunk_ids_matching(where)
         return ChunkScope(empty=not ids, chunk_ids=tuple(ids))
+
+    def narrow(
+        self, scope: Scope | None, within: frozenset[int] | None, without: frozenset[int]
+    ) -> Scope:
+        return narrowed_chunk_scope(scope, self.kind, within, without, self.store)
 
     def dense(self, vector: np.ndarray, depth: int, scope: Scope | None) -> Candidates:
         return self.reader.dense(vector, depth, chunk_ids_of(scope, self.kind))

@@ -7,7 +7,7 @@ server reads. Named by an engine URI (`milvus:///abs/path/engine.db?collection=n
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +119,22 @@ class MilvusBackend:
             publication=where.publication,
             author=where.author,
         )
+        return EngineScope(empty=self.passages.count(engine) == 0, engine=engine)
+
+    def narrow(
+        self, scope: Scope | None, within: frozenset[int] | None, without: frozenset[int]
+    ) -> Scope:
+        engine = _engine_filter(scope) or EngineFilter()
+        if within is not None:
+            kept = set(within) - without
+            if engine.chunk_ids is not None:
+                kept &= set(engine.chunk_ids)
+            engine = replace(engine, chunk_ids=tuple(sorted(kept)), not_chunk_ids=())
+            if not kept:
+                return EngineScope(empty=True, engine=engine)
+        else:
+            gone = tuple(sorted(set(engine.not_chunk_ids) | without))
+            engine = replace(engine, not_chunk_ids=gone)
         return EngineScope(empty=self.passages.count(engine) == 0, engine=engine)
 
     def dense(self, vector: np.ndarray, depth: int, scope: Scope | None) -> Candidates:

@@ -52,6 +52,7 @@ def test_search_success_shape(client) -> None:
         "facets",
         "query_language",
         "spelling",
+        "understood_as",
     ]
     assert body["mode"] == "hybrid" and body["group"] is None and body["filters"] == {}
     assert body["ok"] is True and body["k"] == 3 and len(body["results"]) == 3

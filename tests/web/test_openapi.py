@@ -42,6 +42,8 @@ FUZZ_EXAMPLES = 250
 #: Examples per write operation in the fuzzing phase: each is slow to generate.
 FUZZ_WRITE_EXAMPLES = 40
 WRITE_OPERATIONS = ("writeArticles", "deleteArticle", "deleteArticles")
+#: Examples per operation mirrored under /api/collections/{name}/ (the same views).
+FUZZ_MIRRORED_EXAMPLES = 15
 FUZZ_CHECKS = (
     "not_a_server_error",
     "status_code_conformance",
@@ -437,7 +439,12 @@ def test_fuzz_live_server(demo_index: Path, tmp_path: Path) -> None:
         # Write bodies (arrays of articles, pages) are slow to generate: fewer of them.
         "[[operations]]\n"
         f"include-operation-id = {json.dumps(list(WRITE_OPERATIONS))}\n"
-        f"generation.max-examples = {FUZZ_WRITE_EXAMPLES}\n",
+        f"generation.max-examples = {FUZZ_WRITE_EXAMPLES}\n\n"
+        # The routes under /api/collections/{name}/ run the same views as the top-level ones
+        # (fuzzed in full): a few examples each check that they are wired and documented.
+        "[[operations]]\n"
+        'include-operation-id-regex = "InCollection$"\n'
+        f"generation.max-examples = {FUZZ_MIRRORED_EXAMPLES}\n",
         encoding="utf-8",
     )
     env = {"SEMSEARCH_ADMIN_KEY": ADMIN_KEY}
@@ -467,4 +474,7 @@ def test_fuzz_live_server(demo_index: Path, tmp_path: Path) -> None:
     print(output)
     print(f"fuzzing took {elapsed:.1f} s")
     assert result.returncode == 0, f"schemathesis found problems (seed {FUZZ_SEED}):\n{output}"
-    assert "No issues found" in output, output
+    # Every generated case passed. Warnings may remain, about the routes that take a
+    # collection or alias name (the fuzzer's names are unknown: 404s and 400s, as documented).
+    assert "No issues found" in output or re.search(r"(\d+) generated, \1 passed", output), output
+    assert "failed" not in output.split("SUMMARY")[-1], output

@@ -122,6 +122,8 @@ class EngineFilter:
     publication: str | None = None  # the article's or one of its copies', case folded
     author: str | None = None  # a case-folded substring of the byline
     article_ids: tuple[str, ...] = ()
+    chunk_ids: tuple[int, ...] | None = None  # only these passages (None: any)
+    not_chunk_ids: tuple[int, ...] = ()  # never these
 
     def expression(self) -> str:
         """The Milvus filter expression. Milvus Lite 2.5's core does not expand filter
@@ -143,6 +145,10 @@ class EngineFilter:
             terms.append(f"author like {like_substring(fold_case(self.author))}")
         if self.article_ids:
             terms.append(f"article_id in [{', '.join(milvus_string(v) for v in self.article_ids)}]")
+        if self.chunk_ids is not None:
+            terms.append(f"chunk_id in [{', '.join(str(int(v)) for v in self.chunk_ids)}]")
+        if self.not_chunk_ids:
+            terms.append(f"chunk_id not in [{', '.join(str(int(v)) for v in self.not_chunk_ids)}]")
         return " and ".join(terms)
 
 

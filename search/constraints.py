@@ -1,0 +1,123 @@
+"""The passages a parsed query's conditions admit (`semsearch.search.syntax`): its
+phrases, its OR groups that hold a phrase, its exclusions and its field scopes, turned into
+chunk ids before ranking, so a query gets k hits whenever k passages match.
+
+A phrase matches a passage that holds its words in order, compared as the highlighter
+compares words (`analysis.highlight_stem`: case folded, a light suffix off in English, the
+Snowball stem in another language), punctuation between them ignored; in a script written
+without spaces, as a case-folded substring. An excluded word or phrase, or an OR group's
+word, is matched the same way. The store first narrows the candidates to passages whose
+folded text holds a prefix of each word's stem (a superset of the matches, found in SQL),
+and each candidate is then checked here. `title:` matches the article's title the same
+way; `author:` and `publication:` mean what the `author` and `publication` filters mean.
+
+A phrase holds per passage: the passage returned holds it (the article's other passages
+need not). An exclusion holds per article: an article whose title or any passage holds an
+excluded word or phrase is left out whole, as a document holding it is in Elasticsearch
+(a reader who types `-dredging` wants no story about dredging, not its other paragraphs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from semsearch.index.storage.store import ArticleFilter, ServedStore
+from semsearch.index.text.analysis import highlight_stem, is_segmented, surface_words
+from semsearch.search.syntax import FieldScope, ParsedQuery
+
+
+@dataclass(frozen=True)
+class Restriction:
+    """Chunk ids a query's conditions admit: only those in `within` (None: any) and none
+    in `without`."""
+
+    within: frozenset[int] | None = None
+    without: frozenset[int] = frozenset()
+
+    @property
+    def empty(self) -> bool:
+        return self.within is not None and not (self.within - self.without)
+
+
+def restriction_of(
+    store: ServedStore, parsed: ParsedQuery, language: str | None
+) -> Restriction | None:
+    """The passages `parsed`'s conditions admit, read from the store; None without any."""
+    if not parsed.has_conditions:
+        return None
+    within: frozenset[int] | None = None
+    without: set[int] = set()
+
+    def require(ids: frozenset[int]) -> None:
+        nonlocal within
+        within = ids if within is None else within & ids
+
+    for phrase in parsed.phrases:
+        require(matching(store, "text", phrase, language))
+        if not within:
+            return Restriction(frozenset())
+    for group in parsed.required_groups:
+        require(frozenset().union(*(matching(store, "text", t.text, language) for t in group)))
+    for scope in parsed.fields:
+        ids = _scoped(store, scope, language)
+        if scope.negated:
+            without |= ids
+        else:
+            require(ids)
+    excluded: set[int] = set()
+    for term in parsed.excluded:
+        excluded |= matching(store, "text", term.text, language)
+        excluded |= matching(store, "title", term.text, language)
+    if excluded:
+        # An excluded word leaves out its whole article, as it would a document in
+        # Elasticsearch: a reader who types `-dredging` wants no story about dredging.
+        without.update(store.article_chunk_ids(excluded))
+    return Restriction(within, frozenset(without))
+
+
+def _scoped(store: ServedStore, scope: FieldScope, language: str | None) -> frozenset[int]:
+    if scope.field == "title":
+        return matching(store, "title", scope.value.text, language)
+    where = ArticleFilter(**{scope.field: scope.value.text})
+    return frozenset(store.chunk_ids_matching(where))
+
+
+def matching(store: ServedStore, column: str, phrase: str, language: str | None) -> frozenset[int]:
+    """The chunk ids whose passage text (column "text") or article title ("title") holds
+    `phrase`'s words in order (see the module docstring)."""
+    if is_segmented(phrase):
+        folded = " ".join(phrase.casefold().split())
+        rows = store.texts_containing(column, [folded])
+        return frozenset(cid for cid, text in rows if folded in " ".join(text.casefold().split()))
+    stems = phrase_stems(phrase, language)
+    if not stems:
+        return frozenset()
+    fragments = [f for f in (_fragment(w, language) for w in surface_words(phrase)) if f]
+    rows = store.texts_containing(column, list(dict.fromkeys(fragments)))
+    return frozenset(cid for cid, text in rows if holds(phrase_stems(text, language), stems))
+
+
+def phrase_stems(text: str, language: str | None) -> list[str]:
+    """The words of `text` as the highlighter compares them."""
+    return [highlight_stem(w, language) for w in surface_words(text)]
+
+
+def holds(words: list[str], phrase: list[str]) -> bool:
+    """Whether `phrase` occurs in `words` as a contiguous run."""
+    size = len(phrase)
+    first = phrase[0]
+    return any(
+        words[i : i + size] == phrase for i in range(len(words) - size + 1) if words[i] == first
+    )
+
+
+def _fragment(word: str, language: str | None) -> str:
+    """What a passage holding `word` (as the highlighter compares it) surely holds, folded:
+    the common start of the folded word and its stem, up to an apostrophe."""
+    folded, stem = word.casefold(), highlight_stem(word, language)
+    size = 0
+    for a, b in zip(folded, stem, strict=False):
+        if a != b or a in "'’":
+            break
+        size += 1
+    return folded[:size]

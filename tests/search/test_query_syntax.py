@@ -1,0 +1,124 @@
+"""Phrases, exclusions, OR and field scopes filter before ranking, on every backend (the
+`news` fixture: twelve "Harbour report N" articles of two passages each, a long festival
+article, a garden one; tests/conftest.py). Expectations counted by hand from its texts."""
+
+from __future__ import annotations
+
+import pytest
+
+from semsearch.errors import BadQueryError
+from semsearch.search.service import SearchService
+
+
+def _articles(result) -> list[str]:
+    return sorted(hit.article.id for hit in result.hits)
+
+
+def test_a_phrase_must_be_in_the_passage(news: SearchService) -> None:
+    result = news.search('"dredging report number 3"', 10)
+    assert [h.passage.chunk_id for h in result.hits] == [
+        h.passage.chunk_id for h in result.hits if "report number 3 " in h.passage.text
+    ]
+    assert _articles(result) == ["n3"]
+
+
+def test_a_phrase_gives_k_hits_when_k_passages_hold_it(news: SearchService) -> None:
+    # Every harbour report says "silt and tides" once: twelve articles (the copy of n0 is
+    # n0's), found whatever the dense side would have ranked first.
+    result = news.search('"silt and tides"', 12, group="article")
+    assert _articles(result) == sorted(f"n{i}" for i in range(12))
+    assert all("silt and tides" in h.passage.text for h in result.hits)
+
+
+def test_phrase_words_match_as_the_highlighter_reads_them(news: SearchService) -> None:
+    # Case and a plural's -s do not matter; word order does.
+    result = news.search('"SILT AND TIDE"', 20, group="article")
+    assert _articles(result) == sorted(f"n{i}" for i in range(12))
+    assert news.search('"tides and silt"', 10).hits == []
+
+
+def test_an_exclusion_leaves_out_whole_articles(news: SearchService) -> None:
+    result = news.search("harbour -dredging", 10, group="article")
+    # The reports say dredging in their first passage: all twelve are gone, their weather
+    # passages too; the festival (and maybe the garden) remain.
+    assert "long" in _articles(result)
+    assert not {f"n{i}" for i in range(12)} & set(_articles(result))
+
+
+def test_an_excluded_phrase(news: SearchService) -> None:
+    result = news.search('"silt and tides" -"weather 4" -"weather 5"', 20, group="article")
+    assert _articles(result) == sorted(f"n{i}" for i in (0, 1, 2, 3, 6, 7, 8, 9, 10, 11))
+
+
+def test_or_between_phrases(news: SearchService) -> None:
+    result = news.search('"harbour festival" OR "weather 5"', 10, group="article")
+    assert _articles(result) == ["long", "n5"]
+
+
+def test_title_scope(news: SearchService) -> None:
+    assert _articles(news.search('title:"harbour report 7"', 10, group="article")) == ["n7"]
+    assert _articles(news.search("title:festival harbour", 10, group="article")) == ["long"]
+
+
+def test_author_and_publication_scopes(news: SearchService) -> None:
+    # Cy Ode wrote reports 9 to 11; the Gazette published the odd ones.
+    result = news.search('author:"Cy Ode" harbour', 10, group="article")
+    assert _articles(result) == ["n10", "n11", "n9"]
+    result = news.search("publication:Gazette report", 20, group="article")
+    assert _articles(result) == sorted(f"n{i}" for i in (1, 3, 5, 7, 9, 11))
+    result = news.search('-publication:Gazette "silt and tides"', 20, group="article")
+    assert _articles(result) == sorted(f"n{i}" for i in (0, 2, 4, 6, 8, 10))
+
+
+def test_scopes_combine_with_filters(news: SearchService) -> None:
+    result = news.search(
+        "publication:Gazette report", 20, group="article", filters={"author": "Cy Ode"}
+    )
+    assert _articles(result) == ["n11", "n9"]
+
+
+def test_no_passage_holds_the_phrase(news: SearchService) -> None:
+    result = news.search('"purple harbour elephants"', 10)
+    assert result.hits == []
+    assert result.reason is not None and "phrases" in result.reason
+
+
+def test_understood_as_is_in_the_answer(news: SearchService) -> None:
+    result = news.search('harbour  "silt and tides" -weather foo:bar "open', 5)
+    assert result.query == 'harbour "silt and tides" -weather foo:bar "open'
+    assert result.understood_as == 'harbour "silt and tides" -weather foo:bar open'
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        '"unbalanced harbour',
+        "harbour - tides",
+        "foo:bar harbour",
+        "title: harbour",
+        "OR harbour OR",
+        '-"" harbour',
+        'harbour -"',
+        "author:- harbour",
+    ],
+)
+def test_malformed_syntax_answers(news: SearchService, query: str) -> None:
+    result = news.search(query, 5)
+    assert result.hits  # read as words: "harbour" is in most passages
+
+
+def test_too_many_operators_is_a_bad_query(news: SearchService) -> None:
+    with pytest.raises(BadQueryError, match="quoted phrases"):
+        news.search(" ".join(f'"harbour {i}"' for i in range(20)), 5)
+    with pytest.raises(BadQueryError, match="exclusions"):
+        news.search("harbour " + " ".join(f"-w{i}" for i in range(40)), 5)
+    with pytest.raises(BadQueryError, match="nothing to search for"):
+        news.search("-harbour", 5)
+
+
+def test_the_article_page_marks_the_words_not_the_exclusions(news: SearchService) -> None:
+    # n0's first passage: "The harbour dredging report number 0 covers silt and tides."
+    chunk = news.search('"dredging report number 0"', 1).hits[0].passage.chunk_id
+    passage = news.passage(chunk, "harbour -dredging")
+    assert passage is not None
+    assert [passage.text[s:e] for s, e in passage.highlights] == ["harbour"]
