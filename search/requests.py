@@ -61,6 +61,20 @@ def _known_only(data: Any, known: tuple[str, ...]) -> dict[str, Any]:
     return {name: value for name, value in data.items() if value not in (None, "")}
 
 
+def _k_from(value: Any, high: int) -> int:
+    """`k` as an integer from 1 to `high` (an int, or digits in a string); else a 400."""
+    message = f"k must be an integer from 1 to {high}, got {str(value)[:40]!r}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and (digits := _COUNT.fullmatch(value.strip())):
+        number = int(digits.group(1))
+    else:
+        raise _bad(message)
+    if not 1 <= number <= high:
+        raise _bad(message)
+    return number
+
+
 class SimilarRequest(BaseModel):
     """The parameters of more like this: how many articles. Any other parameter is refused
     with 400; `similar_model` gives the class for a server's limits."""
@@ -79,17 +93,7 @@ class SimilarRequest(BaseModel):
     @field_validator("k", mode="before")
     @classmethod
     def _count(cls, value: Any) -> int:
-        high = cls.limits.max_k
-        message = f"k must be an integer from 1 to {high}, got {str(value)[:40]!r}"
-        if isinstance(value, int) and not isinstance(value, bool):
-            number = value
-        elif isinstance(value, str) and (digits := _COUNT.fullmatch(value.strip())):
-            number = int(digits.group(1))
-        else:
-            raise _bad(message)
-        if not 1 <= number <= high:
-            raise _bad(message)
-        return number
+        return _k_from(value, cls.limits.max_k)
 
 
 @functools.cache
@@ -231,13 +235,4 @@ class SuggestRequest(BaseModel):
     @field_validator("k", mode="before")
     @classmethod
     def _count(cls, value: Any) -> int:
-        message = f"k must be an integer from 1 to {MAX_SUGGESTIONS}, got {str(value)[:40]!r}"
-        if isinstance(value, int) and not isinstance(value, bool):
-            number = value
-        elif isinstance(value, str) and (digits := _COUNT.fullmatch(value.strip())):
-            number = int(digits.group(1))
-        else:
-            raise _bad(message)
-        if not 1 <= number <= MAX_SUGGESTIONS:
-            raise _bad(message)
-        return number
+        return _k_from(value, MAX_SUGGESTIONS)
