@@ -249,7 +249,7 @@ class SearchService:
 
         # A query written with operators is not corrected: a field name or an excluded word
         # would be "corrected" as a misspelt word (semsearch.search.syntax reads it).
-        if parse_query(result.query).text != result.query:
+        if parse_query(result.query).text.split() != result.query.split():
             return result
         may_apply = query.spell if isinstance(query, Query) else True
         return with_spelling(self.speller, result, corrected, may_apply)

@@ -46,6 +46,15 @@ def test_json_says_what_was_answered_for(spell_client) -> None:
     assert plain["spelling"] is None
 
 
+def test_a_query_written_with_operators_is_not_corrected(spell_client) -> None:
+    """An excluded word or a field scope is not a misspelt word: "-harbuor" must not become
+    "-harbour" (which would exclude every match); extra spaces do not count as syntax."""
+    excluded = spell_client.get("/api/search?q=harbour+-harbuor&mode=keyword").get_json()
+    assert excluded["spelling"] is None
+    spaced = spell_client.get("/api/search?q=%20harbuor%20&mode=keyword").get_json()
+    assert spaced["spelling"] is not None and spaced["spelling"]["suggestion"] == "harbour"
+
+
 def test_bad_spell_value_is_a_400(spell_client) -> None:
     response = spell_client.get("/api/search?q=harbuor&spell=maybe")
     assert response.status_code == 400
