@@ -25,7 +25,7 @@ from semsearch.errors import BuildError
 from semsearch.index.build.pipeline import EmbeddingPipeline, PipelineFactory
 from semsearch.index.build.reuse import VectorReuse
 from semsearch.index.build.space import disk_full_error, is_disk_full
-from semsearch.index.embed import Embedder, model_record, passage_window
+from semsearch.index.embed import Embedder, manifest_model, passage_window
 from semsearch.index.ingest.articles import Article, Skipped
 from semsearch.index.ingest.collection import IngestSummary, clean_collection, read_collection
 from semsearch.index.storage.article_index import vectors_from_arrays, write_article_index
@@ -153,14 +153,7 @@ def build_index(
             manifest = IndexManifest(
                 format_version=FORMAT_VERSION,
                 version=staging.name.removesuffix(".partial"),
-                model={
-                    "name": embedder.name,
-                    "revision": embedder.revision,
-                    "dimension": embedder.dimension,
-                    "max_seq_tokens": embedder.max_seq_tokens,
-                    "backend": getattr(embedder, "backend", "unknown"),
-                    **model_record(embedder),
-                },
+                model=manifest_model(embedder),
                 chunker=chunker.settings(),
                 counts={
                     "articles": articles,

@@ -57,7 +57,7 @@ from semsearch.index.build.pipeline import (
     PipelineFactory,
 )
 from semsearch.index.build.reuse import VectorReuse
-from semsearch.index.embed import Embedder, load_embedder, model_record, prompts_of
+from semsearch.index.embed import Embedder, load_embedder, manifest_model, prompts_of
 from semsearch.settings import DEFAULT_MODEL
 
 if TYPE_CHECKING:
@@ -148,14 +148,7 @@ def embed_group(
 def describe_embedder(embedder: Embedder) -> dict[str, Any]:
     """What must be equal between the client's and each worker's model: the manifest's
     record of it, backend included."""
-    return {
-        "name": embedder.name,
-        "revision": embedder.revision,
-        "dimension": embedder.dimension,
-        "max_seq_tokens": embedder.max_seq_tokens,
-        "backend": getattr(embedder, "backend", "unknown"),
-        **model_record(embedder),
-    }
+    return manifest_model(embedder)
 
 
 def model_reference(embedder: Embedder) -> str:

@@ -252,6 +252,19 @@ def read_pooling(model_dir: Path) -> Pooling:
     return Pooling("+".join(modes), bool(raw.get("include_prompt", True)), normalize, tuple(extra))
 
 
+def manifest_model(embedder: Embedder) -> dict[str, object]:
+    """The manifest's `model` block: name, revision, dimension, window, backend, and
+    `model_record`'s prompts and pooling (every writer of a manifest records the same)."""
+    return {
+        "name": embedder.name,
+        "revision": embedder.revision,
+        "dimension": embedder.dimension,
+        "max_seq_tokens": embedder.max_seq_tokens,
+        "backend": getattr(embedder, "backend", "unknown"),
+        **model_record(embedder),
+    }
+
+
 def model_record(embedder: Embedder) -> dict[str, object]:
     """What the manifest records of an embedder beyond name, revision, dimension and window:
     its prompts (checked when the index is served; left out when there are none, as in

@@ -34,7 +34,7 @@ import numpy as np
 
 from semsearch.errors import IndexUnavailableError, StorageFullError
 from semsearch.index.build.builder import make_chunker
-from semsearch.index.embed import Embedder, model_record, prompts_of
+from semsearch.index.embed import Embedder, manifest_model, prompts_of
 from semsearch.index.ingest.articles import Article
 from semsearch.index.ingest.boilerplate import learn_boilerplate, merge_learned, source_of
 from semsearch.index.ingest.collection import clean_collection
@@ -156,14 +156,7 @@ def create_live_index(
             manifest = IndexManifest(
                 format_version=FORMAT_VERSION,
                 version=staging.name.removesuffix(".partial"),
-                model={
-                    "name": embedder.name,
-                    "revision": embedder.revision,
-                    "dimension": embedder.dimension,
-                    "max_seq_tokens": embedder.max_seq_tokens,
-                    "backend": getattr(embedder, "backend", "unknown"),
-                    **model_record(embedder),
-                },
+                model=manifest_model(embedder),
                 chunker=chunker.settings(),
                 counts={"articles": 0, "chunks": 0},
                 built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
