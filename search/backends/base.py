@@ -70,25 +70,32 @@ class ArticleEvidence(Protocol):
         ...
 
 
-def narrowed_chunk_scope(
-    scope: Scope | None,
-    kind: str,
-    within: frozenset[int] | None,
-    without: frozenset[int],
-    store: ServedStore,
-) -> ChunkScope:
-    """A ChunkScope (or none: every passage) narrowed to `within` and without `without`."""
-    ids = chunk_ids_of(scope, kind)
-    if ids is None:
-        ids = (
-            tuple(within)
-            if within is not None
-            else tuple(store.chunk_ids_matching(ArticleFilter()))
-        )
-    elif within is not None:
-        ids = tuple(i for i in ids if i in within)
-    kept = tuple(sorted(i for i in ids if i not in without))
-    return ChunkScope(empty=not kept, chunk_ids=kept)
+class StoreScoped:
+    """`Backend.scope` and `Backend.narrow` for the backends whose filters are chunk ids read
+    from their store (directory and live): one place for both."""
+
+    kind: str
+    store: ServedStore
+
+    def scope(self, where: ArticleFilter) -> Scope | None:
+        ids = self.store.chunk_ids_matching(where)
+        return ChunkScope(empty=not ids, chunk_ids=tuple(ids))
+
+    def narrow(
+        self, scope: Scope | None, within: frozenset[int] | None, without: frozenset[int]
+    ) -> Scope:
+        """A ChunkScope (or none: every passage) narrowed to `within` and without `without`."""
+        ids = chunk_ids_of(scope, self.kind)
+        if ids is None:
+            ids = (
+                tuple(within)
+                if within is not None
+                else tuple(self.store.chunk_ids_matching(ArticleFilter()))
+            )
+        elif within is not None:
+            ids = tuple(i for i in ids if i in within)
+        kept = tuple(sorted(i for i in ids if i not in without))
+        return ChunkScope(empty=not kept, chunk_ids=kept)
 
 
 class Backend(Protocol):

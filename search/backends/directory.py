@@ -22,15 +22,14 @@ from semsearch.index.storage.manifest import (
     read_manifest,
     verify_files,
 )
-from semsearch.index.storage.store import ArticleFilter, ServedStore
+from semsearch.index.storage.store import ServedStore
 from semsearch.index.storage.vectors import read_vector_index, search_vectors, stored_vectors
 from semsearch.search.backends.base import (
     Backend,
     Candidates,
-    ChunkScope,
     Scope,
+    StoreScoped,
     chunk_ids_of,
-    narrowed_chunk_scope,
 )
 from semsearch.search.keyword import has_all_terms
 from semsearch.search.similar import article_vector, nearest_chunks
@@ -41,7 +40,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class DirectoryBackend:
+class DirectoryBackend(StoreScoped):
     """One version folder of an index directory, checked against its manifest and loaded."""
 
     kind = "directory"
@@ -69,15 +68,6 @@ class DirectoryBackend:
 
     def target(self) -> str:
         return str(self.version_dir)
-
-    def scope(self, where: ArticleFilter) -> Scope | None:
-        ids = self.store.chunk_ids_matching(where)
-        return ChunkScope(empty=not ids, chunk_ids=tuple(ids))
-
-    def narrow(
-        self, scope: Scope | None, within: frozenset[int] | None, without: frozenset[int]
-    ) -> Scope:
-        return narrowed_chunk_scope(scope, self.kind, within, without, self.store)
 
     def dense(self, vector: np.ndarray, depth: int, scope: Scope | None) -> Candidates:
         allowed = chunk_ids_of(scope, self.kind)

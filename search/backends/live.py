@@ -25,22 +25,21 @@ from semsearch.index.live.reader import LiveReader
 from semsearch.index.live.writer import is_live
 from semsearch.index.storage.directory import resolve_index_dir
 from semsearch.index.storage.manifest import MANIFEST_NAME, STORE_NAME, read_manifest
-from semsearch.index.storage.store import ArticleFilter, ServedStore
+from semsearch.index.storage.store import ServedStore
 from semsearch.index.storage.vectors import pooled_vector
 from semsearch.search.backends.base import (
     ArticleEvidence,
     Backend,
     Candidates,
-    ChunkScope,
     Scope,
+    StoreScoped,
     chunk_ids_of,
-    narrowed_chunk_scope,
 )
 from semsearch.search.backends.directory import DirectoryKind, _single_threaded_faiss
 from semsearch.search.keyword import content_terms
 
 
-class LiveBackend:
+class LiveBackend(StoreScoped):
     """One version of a live index: its segments through a reader, its store."""
 
     kind = "live"
@@ -57,15 +56,6 @@ class LiveBackend:
 
     def target(self) -> str:
         return str(self.version_dir)
-
-    def scope(self, where: ArticleFilter) -> Scope | None:
-        ids = self.store.chunk_ids_matching(where)
-        return ChunkScope(empty=not ids, chunk_ids=tuple(ids))
-
-    def narrow(
-        self, scope: Scope | None, within: frozenset[int] | None, without: frozenset[int]
-    ) -> Scope:
-        return narrowed_chunk_scope(scope, self.kind, within, without, self.store)
 
     def dense(self, vector: np.ndarray, depth: int, scope: Scope | None) -> Candidates:
         return self.reader.dense(vector, depth, chunk_ids_of(scope, self.kind))
