@@ -42,6 +42,11 @@ MAX_FIELD_SCOPES = 8
 MAX_SYNTAX_WORDS = 64
 
 _WORD_CHAR = re.compile(r"\w")
+#: A minus before a number of at most three digits is a sign or a list's dash, not an
+#: exclusion: "-40°C", "-0.5", "E2f-1, -2, -3" (a SciFact claim whose `-2` and `-3` read as
+#: exclusions left out every article holding a 2 or a 3). A year can still be excluded
+#: (`application -2019`), as can any word.
+_SIGNED_NUMBER = re.compile(r"-\d{1,3}(?:[.,]\d+)*(?!\d)\S{0,3}(?=\s|$)")
 _FIELD = re.compile(rf"({'|'.join(FIELDS)}):", re.IGNORECASE)
 
 
@@ -123,7 +128,12 @@ def _read_items(query: str) -> list[_Item]:
         if query[i].isspace():
             i += 1
             continue
-        negated = query[i] == "-" and i + 1 < n and not query[i + 1].isspace()
+        negated = (
+            query[i] == "-"
+            and i + 1 < n
+            and not query[i + 1].isspace()
+            and not _SIGNED_NUMBER.match(query, i)
+        )
         start = i + 1 if negated else i
         field = _FIELD.match(query, start)
         if field and field.end() < n and not query[field.end()].isspace():

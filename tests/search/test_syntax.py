@@ -37,6 +37,27 @@ def test_phrase_exclusion_and_scope() -> None:
     assert parsed.understood_as == '"tidal power" -wind -"wave farm" title:Severn author:"Ann Lee"'
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        "Differentiated E2f-1, -2, -3 TKO cells",
+        "brine freezes at -21.1 degrees",
+        "gain of -3dB",
+        "a drop of -1,000 points",
+    ],
+)
+def test_a_minus_before_a_short_number_is_a_sign(query: str) -> None:
+    parsed = parse_query(query)
+    assert parsed.excluded == ()
+    assert parsed.text == query
+    assert not parsed.has_conditions
+
+
+def test_a_year_or_a_word_can_still_be_excluded() -> None:
+    assert parse_query("application -2019").excluded == (Term("2019"),)
+    assert parse_query("tides -wind2").excluded == (Term("wind2"),)
+
+
 def test_or_joins_neighbours_into_one_group() -> None:
     parsed = parse_query('tram OR "light rail" OR bus strike')
     assert parsed.any_of == ((Term("tram"), Term("light rail", quoted=True), Term("bus")),)
