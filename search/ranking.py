@@ -29,6 +29,7 @@ from semsearch.search.highlight import NearDuplicates, best_sentence, find_highl
 from semsearch.search.query import MAX_DEPTH, Query
 from semsearch.search.recency import decayed
 from semsearch.search.results import Hit, Passage, article_ref
+from semsearch.search.syntax import MAX_SYNTAX_WORDS
 from semsearch.settings import explicit_setting, get_setting
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ class RankingSettings:
     #: The chunker's passage budget in word pieces (a query's share is measured against it).
     passage_tokens: int
     #: Whether hybrid weighs its keyword list per query (`fusion.per_query_fusion`).
-    per_query_fusion: bool = False
+    per_query_fusion: bool = True
 
     @classmethod
     def load(cls, manifest: Any, settings: Mapping[str, Any]) -> RankingSettings:
@@ -233,6 +234,10 @@ class Ranker:
         as it is when per_query_fusion is off or the backend cannot say."""
         fusion = self.settings.fusion
         if not keyword or not self.settings.per_query_fusion:
+            return fusion
+        if len(query.text.split()) > MAX_SYNTAX_WORDS:
+            # A pasted passage: its best passage holds a small share of its IDF however
+            # right it is, so coverage says nothing about the keyword list there.
             return fusion
         coverage = self.backend.idf_coverage(query.text, keyword[0][0], query.lang)
         return fusion if coverage is None else per_query_fusion(fusion, coverage)

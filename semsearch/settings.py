@@ -374,11 +374,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "per_query_fusion",
         BOOLEAN,
-        False,
+        True,
         "Weigh hybrid's keyword list per query by the square root of the share of the "
         "query's IDF its best passage holds (a list that matched only common words counts "
-        "less). Off: it gains on news questions and loses on paragraph-long queries "
-        "(docs/relevance.md, 'Issue 21'); off means the collection's weights for every query.",
+        "less); queries of more than 64 words (pasted passages) keep the collection's "
+        "weights, as every query does when this is off (docs/relevance.md, 'Issue 21').",
         "search",
     ),
     Setting(
