@@ -268,7 +268,10 @@ class Ranker:
         weight = self.settings.article_weight * share
         if weight <= 0:
             return fused
-        chunk_article = self.backend.store.article_keys([cid for cid, _ in fused])
+        ids = [cid for cid, _ in fused]
+        chunk_article = articles.keys_of(ids)
+        if chunk_article is None:
+            chunk_article = self.backend.store.article_keys(ids)
         keys = sorted(set(chunk_article.values()))
         dense = articles.dense_scores(vector, keys)
         keyword = articles.keyword_scores(query.text, keys, query.lang)

@@ -9,11 +9,17 @@ pooled vectors are made when the passage vectors are at hand (a build has them i
 update reads them back from FAISS), never at query time: a served IVF index is mapped
 read-only and cannot give vectors back, and an engine would need a round trip per query.
 Both backends read the same folder (publish copies it beside the engine's store).
+
+`layout.json` says whether every article's chunk ids run without a gap (`{"contiguous":
+true}`, checked when the folder is written; every writer gives an article's chunks
+consecutive ids): then a chunk's article key is the greatest key not above its id, found
+in the key array, where hybrid search otherwise asks the store for each candidate's key.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -25,6 +31,7 @@ from semsearch.index.storage.store import StoreReader
 from semsearch.index.storage.vectors import pooled_vector
 
 POOLED_NAME = "pooled_vectors.npy"
+LAYOUT_NAME = "layout.json"
 #: Articles whose passage vectors are read and pooled at once.
 POOL_BATCH = 2_000
 
@@ -49,6 +56,10 @@ def write_article_index(store: Path, folder: Path, vectors_of: VectorsOf) -> Non
     write_bm25(keys, texts, folder, [row[3] for row in articles])
     groups = [chunks_of for chunks_of in chunks.values()]
     groups.sort(key=lambda ids: ids[0])  # key order, as the BM25 ids
+    # Ids are unique, so ranges without a gap cannot overlap: each chunk lies in its
+    # article's range, from its key to the next key.
+    contiguous = all(ids[-1] - ids[0] == len(ids) - 1 for ids in groups)
+    (folder / LAYOUT_NAME).write_text(json.dumps({"contiguous": contiguous}), encoding="utf-8")
     pooled: list[np.ndarray] = []
     for start in range(0, len(groups), POOL_BATCH):
         batch = groups[start : start + POOL_BATCH]
@@ -87,6 +98,13 @@ class ArticleIndex:
             raise IndexUnavailableError(f"cannot read {folder / POOLED_NAME}: {exc}") from exc
         if len(self.pooled) != len(self.keys):
             raise IndexUnavailableError(f"{folder}: pooled vectors and articles differ; rebuild")
+        layout = folder / LAYOUT_NAME
+        try:
+            self.contiguous = bool(json.loads(layout.read_text(encoding="utf-8"))["contiguous"])
+        except FileNotFoundError:  # written before the layout was recorded
+            self.contiguous = False
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise IndexUnavailableError(f"cannot read {layout}: {exc}") from exc
 
     @classmethod
     def open(cls, folder: Path) -> ArticleIndex | None:
@@ -95,6 +113,17 @@ class ArticleIndex:
         if not (folder / POOLED_NAME).is_file():
             return None
         return cls(folder)
+
+    def keys_of(self, chunk_ids: Sequence[int]) -> dict[int, int] | None:
+        """Each chunk's article key, from the key array where every article's chunk ids run
+        without a gap; None otherwise (the store knows them)."""
+        if not self.contiguous or len(self.keys) == 0:
+            return None
+        ids = np.asarray(chunk_ids, dtype=np.int64)
+        rows = np.searchsorted(self.keys, ids, side="right") - 1
+        found = rows >= 0
+        keys = self.keys[np.maximum(rows, 0)]
+        return {int(c): int(k) for c, k, ok in zip(ids, keys, found, strict=True) if ok}
 
     def keyword_scores(
         self, query: str, keys: Sequence[int], language: str | None = None

@@ -69,6 +69,11 @@ class ArticleEvidence(Protocol):
         """The cosine of the query with each article's pooled vector, best first."""
         ...
 
+    def keys_of(self, chunk_ids: Sequence[int]) -> dict[int, int] | None:
+        """Each chunk's article key where the evidence knows it without the store; None
+        where the store must be asked (`ServedStore.article_keys`)."""
+        ...
+
 
 class StoreScoped:
     """`Backend.scope` and `Backend.narrow` for the backends whose filters are chunk ids read

@@ -130,6 +130,9 @@ class LiveArticles:
     def dense_scores(self, query: np.ndarray, keys: Sequence[int]) -> list[tuple[int, float]]:
         return self.reader.article_dense_scores(query, keys)
 
+    def keys_of(self, chunk_ids: Sequence[int]) -> dict[int, int] | None:
+        return None  # the store's, which every write keeps current
+
 
 class LiveKind(DirectoryKind):
     """Live indexes: a path whose current version's manifest says so. Named, resolved and

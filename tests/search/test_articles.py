@@ -50,6 +50,29 @@ def test_pooled_vectors_are_normalised_means_by_article_key(tmp_path: Path) -> N
     assert scores[1] == pytest.approx(1 / np.sqrt(2))
     assert index.dense_scores(np.asarray([1.0, 0.0], dtype=np.float32), [2]) == []  # no key
     assert [k for k, _ in index.keyword_scores("other part", [1, 3])] == [1, 3]
+    # Chunks 1, 2 are "two"'s and 3 is "one"'s, without gaps: the keys come from the array.
+    assert index.contiguous
+    assert index.keys_of([2, 3, 1]) == {2: 1, 3: 3, 1: 1}
+
+
+def test_keys_of_needs_the_recorded_layout(tmp_path: Path) -> None:
+    """Without layout.json (an index written before it) or with gaps recorded, the store
+    is asked: keys_of says None."""
+    from semsearch.index.ingest.articles import Article
+    from semsearch.index.storage.article_index import LAYOUT_NAME
+    from semsearch.index.storage.store import StoreWriter
+    from semsearch.index.text.chunking import Chunk
+
+    store = tmp_path / "store.sqlite"
+    writer = StoreWriter(store)
+    writer.add(Article(id="a", title="a", text="one part"), [Chunk(0, 0, 8, 2, "one part")])
+    writer.close()
+    write_article_index(store, tmp_path / "articles", lambda ids: np.ones((len(ids), 2)))
+    assert ArticleIndex(tmp_path / "articles").keys_of([1]) == {1: 1}
+    (tmp_path / "articles" / LAYOUT_NAME).write_text('{"contiguous": false}')
+    assert ArticleIndex(tmp_path / "articles").keys_of([1]) is None
+    (tmp_path / "articles" / LAYOUT_NAME).unlink()
+    assert ArticleIndex(tmp_path / "articles").keys_of([1]) is None
 
 
 def test_blend_mixes_each_passage_with_its_article_and_keeps_the_order_within_it() -> None:
@@ -133,3 +156,7 @@ def test_updates_keep_one_pooled_vector_per_article(tmp_path: Path) -> None:
         row = int(np.searchsorted(index.keys, chunk_ids[0]))
         assert index.keys[row] == chunk_ids[0]
         assert np.allclose(index.pooled[row], mean / np.linalg.norm(mean), atol=1e-6)
+    # After an add and a delete, the keys read from the array are still the store's.
+    every = [chunk_id for chunk_id, _ in rows]
+    assert index.contiguous
+    assert index.keys_of(every) == service.backend.store.article_keys(every)
