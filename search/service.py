@@ -316,6 +316,7 @@ class SearchService:
             past_end=past_end,
             language=searched.lang,
             understood_as=parsed.understood_as,
+            recency=None if searched.half_life_days is None else searched.recency,
         )
 
     def _with_language(self, query: Query) -> Query:
