@@ -117,6 +117,9 @@ class SearchResult:
     spelling: Spelling | None = None
     #: The query as the search box read it (`semsearch.search.syntax`), in canonical form.
     understood_as: str | None = None
+    #: The recency half-life blended in (`semsearch.search.recency`), from the request or
+    #: the index-wide default; None when no blend applied.
+    recency: str | None = None
 
 
 @dataclass(frozen=True)

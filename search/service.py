@@ -45,7 +45,7 @@ from semsearch.search.results import (
 from semsearch.search.similar import copy_ids
 from semsearch.search.spelling import Speller, with_spelling
 from semsearch.search.strength import mark_strength
-from semsearch.search.suggest import LazySuggester, Suggestion
+from semsearch.search.suggest import Suggestion, load_suggester
 from semsearch.search.synonyms import load_synonyms, with_synonyms
 from semsearch.search.syntax import check_limits, parse_query
 from semsearch.settings import get_setting
@@ -96,7 +96,7 @@ class SearchService:
         # Did you mean and synonyms: read with the version, so they reload with the index.
         self.speller = Speller.load(self.backend)
         self.synonyms = load_synonyms(self.backend, self.settings)
-        self.suggestions = LazySuggester(self.backend.store.titles)
+        self.suggestions = load_suggester(self.backend)
         self.ranker = Ranker(
             with_synonyms(self.backend, self.synonyms),
             embedder,
@@ -316,6 +316,7 @@ class SearchService:
             past_end=past_end,
             language=searched.lang,
             understood_as=parsed.understood_as,
+            recency=None if searched.half_life_days is None else searched.recency,
         )
 
     def _with_language(self, query: Query) -> Query:

@@ -244,6 +244,11 @@ class SearchResponse(_Shape):
         "scopes; malformed syntax (an unbalanced quote, a lone -, an unknown field) "
         "appears as the words it was read as (docs/api.md, Query syntax).",
     )
+    recency: str | None = Field(
+        default=None,
+        description="The recency half-life blended into the scores (30d, 2y), from the "
+        "request's `recency` or the index-wide `recency` setting; null when none applied.",
+    )
 
 
 class SimilarResponse(_Shape):
@@ -487,6 +492,7 @@ def result_model(result: SearchResult) -> SearchResponse:
         query_language=result.language,
         spelling=spelling_model(result),
         understood_as=result.understood_as,
+        recency=result.recency,
         facets=Facets(**{name: result.facets.get(name, {}) for name in Facets.model_fields}),
     )
 
@@ -543,6 +549,7 @@ def result_to_dict(result: SearchResult) -> dict[str, Any]:
         "query_language": result.language,
         "spelling": _spelling_dict(result),
         "understood_as": result.understood_as,
+        "recency": result.recency,
     }
 
 

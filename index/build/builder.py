@@ -37,12 +37,14 @@ from semsearch.index.storage.manifest import (
     KEYWORD_DIR,
     MANIFEST_NAME,
     STORE_NAME,
+    SUGGEST_DIR,
     VECTORS_NAME,
     IndexManifest,
     index_files,
     library_versions,
 )
 from semsearch.index.storage.store import StoreReader, StoreWriter
+from semsearch.index.storage.suggestions import write_index_suggestions
 from semsearch.index.storage.vectors import write_vector_index
 from semsearch.index.text.chunking import Chunk, Chunker
 from semsearch.settings import get_setting
@@ -149,6 +151,7 @@ def build_index(
             write_keyword_index(staging / STORE_NAME, staging / KEYWORD_DIR)
             pooled = vectors_from_arrays(ids, vectors)
             write_article_index(staging / STORE_NAME, staging / ARTICLE_KEYWORD_DIR, pooled)
+            write_index_suggestions(staging / STORE_NAME, staging / SUGGEST_DIR)
             seconds = time.perf_counter() - started
             manifest = IndexManifest(
                 format_version=FORMAT_VERSION,

@@ -52,6 +52,7 @@ from semsearch.index.storage.manifest import (
     KEYWORD_DIR,
     MANIFEST_NAME,
     STORE_NAME,
+    SUGGEST_DIR,
     VECTORS_NAME,
     check_model,
     index_files,
@@ -60,6 +61,7 @@ from semsearch.index.storage.manifest import (
     verify_files,
 )
 from semsearch.index.storage.store import StoreWriter
+from semsearch.index.storage.suggestions import write_index_suggestions
 from semsearch.index.storage.vectors import (
     read_vector_index,
     remove_vectors,
@@ -204,6 +206,7 @@ def update_index(
             write_article_index(
                 staging / STORE_NAME, staging / ARTICLE_KEYWORD_DIR, _read_back(vectors)
             )
+            write_index_suggestions(staging / STORE_NAME, staging / SUGGEST_DIR)
             new_manifest = replace(
                 manifest,
                 version=staging.name.removesuffix(".partial"),

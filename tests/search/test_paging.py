@@ -129,9 +129,9 @@ def test_strength_marks_strong_then_weak(service: SearchService, client) -> None
 
 def test_json_keys_are_added_at_the_end(client) -> None:
     answer = client.get("/api/search?q=tram").get_json()
-    assert list(answer)[-7:] == [
+    assert list(answer)[-8:] == [
         "sort", "page", "has_next", "facets", "query_language", "spelling",
-        "understood_as",
+        "understood_as", "recency",
     ]  # fmt: skip
     assert list(answer)[:10] == [
         "ok", "query", "k", "mode", "group", "filters", "took_ms", "index", "results",

@@ -122,3 +122,37 @@ def test_the_article_page_marks_the_words_not_the_exclusions(news: SearchService
     passage = news.passage(chunk, "harbour -dredging")
     assert passage is not None
     assert [passage.text[s:e] for s, e in passage.highlights] == ["harbour"]
+
+
+def test_the_store_is_scanned_once_per_operator_read_at_most(
+    news: SearchService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bad input's cost is bounded by the operators applied, each one pass over the store:
+    none for a pasted text, none for a refused query, at most two per exclusion."""
+    store = news.backend.store
+    scanned: list[str] = []
+    real = store.texts_containing
+
+    def counted(column: str, fragments):
+        scanned.append(column)
+        return real(column, fragments)
+
+    monkeypatch.setattr(store, "texts_containing", counted)
+    # 100 phrases: 200 words, past MAX_SYNTAX_WORDS, so plain words and no phrase applied.
+    assert news.search(" ".join(f'"harbour {i}"' for i in range(100)), 5).hits
+    assert scanned == []
+    # 1,000 exclusions and 20 phrases are refused before any scan.
+    for query in (
+        "harbour " + " ".join(f"-w{i}" for i in range(1000)),
+        " ".join(f'"harbour {i}"' for i in range(20)),
+    ):
+        with pytest.raises(BadQueryError):
+            news.search(query, 5)
+    assert scanned == []
+    # 16 phrases, the most allowed: the first finds nothing, so the rest are not scanned.
+    news.search(" ".join(f'"harbour w{i}"' for i in range(16)), 5)
+    assert scanned == ["text"]
+    scanned.clear()
+    # 32 exclusions, the most allowed: the text and the title once each.
+    news.search("harbour " + " ".join(f"-w{i}" for i in range(32)), 5)
+    assert scanned == ["text", "title"] * 32

@@ -79,6 +79,9 @@ def test_the_index_wide_default_and_off(news_index: Path) -> None:
     service = SearchService(news_index, NEWS_EMBEDDER, {"min_score": 0.05, "recency": "1d"})
     try:
         assert _order(service) == [f"n{i}" for i in range(11, -1, -1)]
+        # The default applied is echoed; "off" echoes none.
+        assert service.search("silt", 3).recency == "1d"
+        assert service.search(validate_query({"q": "silt", "recency": "off"})).recency is None
         plain = SearchService(news_index, NEWS_EMBEDDER, {"min_score": 0.05})
         try:
             assert _order(service, recency="off") == _order(plain)

@@ -53,6 +53,7 @@ def test_search_success_shape(client) -> None:
         "query_language",
         "spelling",
         "understood_as",
+        "recency",
     ]
     assert body["mode"] == "hybrid" and body["group"] is None and body["filters"] == {}
     assert body["ok"] is True and body["k"] == 3 and len(body["results"]) == 3

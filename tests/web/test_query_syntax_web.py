@@ -85,3 +85,11 @@ def test_recency_on_the_page_and_the_api(client) -> None:
     assert [r["article"]["id"] for r in body["results"]] == ["n11", "n10", "n9"]
     page = html.fromstring(client.get('/?q="silt and tides"&group=article&k=3&recency=2w').data)
     assert page.cssselect("input[name=recency]")[0].get("value") == "2w"
+    # The blend applied is echoed, in the JSON and on the page, with a way out of it.
+    assert body["recency"] == "2w"
+    said = page.cssselect("p.recency")[0]
+    assert said.text_content().startswith("Newer articles first: a score halves every 2w of age")
+    assert "recency=off" in said.cssselect("a")[0].get("href")
+    plain = client.get('/api/search?q="silt and tides"&group=article&k=3').get_json()
+    assert plain["recency"] is None
+    assert html.fromstring(client.get("/?q=silt").data).cssselect("p.recency") == []
