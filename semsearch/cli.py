@@ -497,17 +497,30 @@ def _run_update(index_dir: str, model: str | None, quiet: bool, **change: Any) -
 @cli.command()
 @click.argument("index_dir", type=click.Path())
 @click.option("--model", default=None, help=_setting_help("model"))
-def live(index_dir: str, model: str | None) -> None:
+@click.option(
+    "--upgrade",
+    is_flag=True,
+    help="Bring a live index made before the current format up to it (a new version).",
+)
+def live(index_dir: str, model: str | None, upgrade: bool) -> None:
     """Make INDEX_DIR a live index: written while it serves (docs/live-index.md).
 
     A built index is turned into a live one once (a new version, published atomically); a
-    folder that does not exist becomes an empty live index."""
+    folder that does not exist becomes an empty live index. With --upgrade, a live index made
+    before the current format is analysed again per language, with article rows."""
     from semsearch.index.embed import load_embedder
     from semsearch.index.live import create_live_index
-    from semsearch.index.live.snapshot import make_live
+    from semsearch.index.live.snapshot import make_live, upgrade_live
 
     try:
         embedder = load_embedder(get_setting("model", {"model": model}))
+        if upgrade:
+            upgraded = upgrade_live(index_dir, embedder)
+            if upgraded is None:
+                click.echo(f"{index_dir} is already of the current format: nothing to do")
+            else:
+                click.echo(f"{index_dir} is upgraded: {upgraded.name}")
+            return
         if Path(index_dir).exists():
             version = make_live(index_dir, embedder)
         else:
