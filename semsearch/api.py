@@ -267,16 +267,17 @@ class Index:
         """`write(writer)` through the index's one writer (`semsearch.index.live.open_writer`:
         a live index's segments, or a new published version of a built one)."""
         from semsearch.index.live import open_writer
-        from semsearch.search.backends import backend_kind
+        from semsearch.search.backends import writes_to
 
         index = self._service.index_path
-        if backend_kind(index).source_directory(index) != Path(index):
+        target = writes_to(index)  # an engine's live index: its live directory
+        if target is None:
             raise BadQueryError(
                 f"{index} is served from a copy of a directory: write to that directory and "
                 "publish it again (semsearch add --index URI does both)"
             )
         if self._writer is None:
-            self._writer = open_writer(index, self._service.embedder, self._service.settings)
+            self._writer = open_writer(target, self._service.embedder, self._service.settings)
         report: WriteReport = write(self._writer)
         return report
 

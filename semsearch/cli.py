@@ -336,7 +336,8 @@ def add(
         _print_outcomes(_client_call(push_articles, server, str(key), inputs, column_map))
         return
     assert index_dir is not None
-    if _published_elsewhere(index_dir):
+    target = _written_in(index_dir)
+    if target is None:
         report = _run_update(index_dir, model, quiet, add=inputs, column_map=column_map)
         _print_update(report)
         return
@@ -349,8 +350,8 @@ def add(
     skipped = [WriteOutcome(i.origin, "refused", i.reason) for i in read if isinstance(i, Skipped)]
     outcomes = list(skipped)
     if articles:
-        outcomes += _write_locally(index_dir, model, lambda w: w.upsert(articles))
-    _print_outcomes(outcomes, index_dir)
+        outcomes += _write_locally(target, model, lambda w: w.upsert(articles))
+    _print_outcomes(outcomes, target)
 
 
 @cli.command()
@@ -369,30 +370,35 @@ def delete(
     """Delete articles by id. Ids not in the index are refused (exit status 1); the others
     are deleted."""
     _target(index_dir, server, key)
+    target: str | None = None  # where they were deleted, when not through a server
     if server is not None:
         from semsearch.client import delete_articles
 
         outcomes = _client_call(delete_articles, server, str(key), list(ids))
     else:
         assert index_dir is not None
-        if _published_elsewhere(index_dir):
+        target = _written_in(index_dir)
+        if target is None:
             _print_update(_run_update(index_dir, model, True, delete=ids))
             return
-        outcomes = _write_locally(index_dir, model, lambda w: w.delete(list(ids)))
-    _print_outcomes(outcomes, index_dir)
+        outcomes = _write_locally(target, model, lambda w: w.delete(list(ids)))
+    _print_outcomes(outcomes, target)
     if any(o.status == "refused" for o in outcomes):
         raise SystemExit(1)
 
 
-def _published_elsewhere(index_dir: str) -> bool:
-    """Whether the index is served from a copy of a directory (an engine's index): its
-    articles then change in that directory, which is published again (`_run_update`)."""
-    from semsearch.search.backends import backend_kind
+def _written_in(index_dir: str) -> str | None:
+    """Where the index's articles are written: itself, or the live directory an engine's live
+    index is served from (its writes reach the engine); None when it is served from a copy of
+    a built directory (an engine's index), whose articles change in that directory, which is
+    published again (`_run_update`)."""
+    from semsearch.search.backends import writes_to
 
     try:
-        return backend_kind(index_dir).source_directory(index_dir) != Path(index_dir)
+        target = writes_to(index_dir)
     except SemsearchError as exc:  # the engine's record, or its source, is not there
         raise click.ClickException(str(exc)) from exc
+    return None if target is None else str(target)
 
 
 def _write_locally(index_dir: str, model: str | None, write: Any) -> list[Any]:
@@ -491,17 +497,30 @@ def _run_update(index_dir: str, model: str | None, quiet: bool, **change: Any) -
 @cli.command()
 @click.argument("index_dir", type=click.Path())
 @click.option("--model", default=None, help=_setting_help("model"))
-def live(index_dir: str, model: str | None) -> None:
+@click.option(
+    "--upgrade",
+    is_flag=True,
+    help="Bring a live index made before the current format up to it (a new version).",
+)
+def live(index_dir: str, model: str | None, upgrade: bool) -> None:
     """Make INDEX_DIR a live index: written while it serves (docs/live-index.md).
 
     A built index is turned into a live one once (a new version, published atomically); a
-    folder that does not exist becomes an empty live index."""
+    folder that does not exist becomes an empty live index. With --upgrade, a live index made
+    before the current format is analysed again per language, with article rows."""
     from semsearch.index.embed import load_embedder
     from semsearch.index.live import create_live_index
-    from semsearch.index.live.snapshot import make_live
+    from semsearch.index.live.snapshot import make_live, upgrade_live
 
     try:
         embedder = load_embedder(get_setting("model", {"model": model}))
+        if upgrade:
+            upgraded = upgrade_live(index_dir, embedder)
+            if upgraded is None:
+                click.echo(f"{index_dir} is already of the current format: nothing to do")
+            else:
+                click.echo(f"{index_dir} is upgraded: {upgraded.name}")
+            return
         if Path(index_dir).exists():
             version = make_live(index_dir, embedder)
         else:
@@ -569,7 +588,8 @@ def compact(index_dir: str) -> None:
     help="The engine's vector index (Milvus Lite has FLAT and IVF_FLAT).",
 )
 def publish(index_dir: str, uri: str, store_dir: str | None, vector_index: str) -> None:
-    """Publish a built index directory into a search engine, then `serve --index URI`."""
+    """Publish an index directory into a search engine, then `serve --index URI`. A live
+    index keeps taking writes there: its store serves, and its writes reach the engine."""
     try:
         _publish(Path(index_dir), uri, store_dir, vector_index)
     except SemsearchError as exc:
@@ -625,7 +645,16 @@ def _publish(
     index_dir: Path, uri: str, store_dir: str | Path | None, vector_index: str = "FLAT"
 ) -> None:
     from semsearch.index.build.publish import publish_index
+    from semsearch.index.live import is_live
+    from semsearch.index.storage.directory import resolve_index_dir
+    from semsearch.index.storage.manifest import read_manifest
 
+    if is_live(read_manifest(resolve_index_dir(index_dir))):
+        # Its own store serves and takes writes, which reach the engine too.
+        from semsearch.index.live.engine import publish_live
+
+        click.echo(publish_live(index_dir, uri, vector_index=vector_index).summary())
+        return
     report = publish_index(index_dir, uri, store_dir=store_dir, vector_index=vector_index)
     click.echo(report.summary())
 

@@ -19,7 +19,6 @@ import logging
 import threading
 from collections import defaultdict, deque
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, jsonify, request
@@ -41,7 +40,7 @@ from semsearch.index.ingest.pushed import (
     read_ndjson,
 )
 from semsearch.index.live import LiveWriter, WriteOutcome, WriteReport, open_writer
-from semsearch.search.backends import backend_kind
+from semsearch.search.backends import writes_to
 from semsearch.web.auth import init_auth, require_scope
 from semsearch.web.models import WriteCounts, WriteItem, WriteResponse
 from semsearch.web.served import served_index
@@ -76,12 +75,15 @@ def get_writer() -> LiveWriter:
                 raise IndexUnavailableError(
                     "the index is not available right now; operators: see /readyz and the log"
                 )
-            if backend_kind(index).source_directory(index) != Path(index):
+            # A live index served from an engine is written in its live directory, whose
+            # writes reach the engine too (semsearch.index.live.engine).
+            target = writes_to(index)
+            if target is None:
                 raise IndexUnavailableError(
                     "this server answers from a search engine: write with `semsearch add "
                     "--index URI` on the machine that holds its source directory"
                 )
-            served.writer = open_writer(index, service.embedder, service.settings)
+            served.writer = open_writer(target, service.embedder, service.settings)
         writer = served.writer
     assert writer is not None
     return writer

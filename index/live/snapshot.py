@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,7 @@ from semsearch.index.storage.manifest import (
     MANIFEST_NAME,
     STORE_NAME,
     VECTORS_NAME,
+    IndexManifest,
     check_model,
     read_manifest,
 )
@@ -112,8 +114,6 @@ def make_live(
 ) -> Path:
     """Turn the built index at `index` into a live one (a new version); returns it."""
     out = Path(os.path.abspath(index))
-    limit = int(get_setting("live_max_segment", settings))
-    hnsw_from = int(get_setting("live_hnsw_from", settings))
     with writer_lock(out):
         current = resolve_index_dir(out)
         manifest = read_manifest(current)
@@ -129,66 +129,134 @@ def make_live(
         staging = new_staging_dir(out)
         try:
             StoreWriter.copy_of(current / STORE_NAME, staging / STORE_NAME).close()
-            store = StoreWriter(staging / STORE_NAME, create=False, durable=True)
             vectors = read_vector_index(current / VECTORS_NAME)
-            reader = StoreReader(staging / STORE_NAME)
-            segments_dir = staging / SEGMENTS_DIR
-            segments_dir.mkdir()
-            next_chunk = max(store.next_chunk_id, manifest.next_chunk_id or 0)
-            with _transaction(store.db):
-                catalog.create_tables(store.db, next_chunk)
-            passages = words = articles = article_words = 0
-            segment_id = 1
-            with contextlib.closing(reader.connect()) as db:
-                for group in _article_groups(reader.iter_chunks(db), limit):
-                    ids = [c.chunk_id for c in group]
-                    found = stored_vectors(vectors, ids)
-                    if found is None:
-                        raise BuildError("the index's vectors cannot be read back: rebuild it")
-                    segment, rows = _segment_of(segment_id, group, found, store.db)
-                    write_folder(segment, segments_dir / str(segment_id), len(group) >= hnsw_from)
-                    with _transaction(store.db):
-                        catalog.add_segment(store.db, segment_id, len(group), 0, None)
-                        words += catalog.count_words(store.db, rows.passage_words, 1)
-                        article_words += catalog.count_words(
-                            store.db, rows.article_words, 1, "live_article_terms"
-                        )
-                        catalog.count_languages(store.db, rows.languages, 1)
-                        for article_id, source, bands in rows.articles:
-                            live_copies.add_bands(store.db, article_id, bands)
-                            sources.add_article(store.db, source, article_id)
-                    passages += len(group)
-                    articles += len(rows.articles)
-                    segment_id += 1
-            with _transaction(store.db):
-                catalog.set_state(
-                    store.db,
-                    catalog.LiveState(
-                        0,
-                        passages,
-                        words,
-                        next_chunk,
-                        segment_id,
-                        catalog.FORMAT,
-                        articles,
-                        article_words,
-                    ),
-                )
-            store.db.close()
-            live = replace(
-                manifest,
-                version=staging.name.removesuffix(".partial"),
-                vectors={"type": LIVE_TYPE, "made_from": manifest.vectors},
-                files={},
-                parent=manifest.version,
-                built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                next_chunk_id=next_chunk,
+            return _publish_live(
+                out, staging, manifest, lambda ids: stored_vectors(vectors, ids), None, settings
             )
-            (staging / MANIFEST_NAME).write_text(live.to_json(), encoding="utf-8")
-            return publish(staging, out)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
+
+
+def upgrade_live(
+    index: str | Path, embedder: Embedder, settings: Mapping[str, Any] | None = None
+) -> Path | None:
+    """Bring a live index made before the current format (`catalog.FORMAT`) up to it, as a
+    new version published atomically under the writer lock: every passage analysed again in
+    its article's language, the articles' rows (pooled vectors from the stored vectors,
+    whole-article words), copy bands and source counts written, as `make_live` makes them;
+    the chunk ids and vectors are kept. Returns the new version, or None when it is current.
+
+    Crash-safe as a build: until the publish, the new version is a staging folder nothing
+    reads (removed on failure; one a SIGKILL leaves is ignored), and the index serves its old
+    version; writes wait on the lock meanwhile."""
+    from semsearch.index.live.reader import LiveReader
+
+    out = Path(os.path.abspath(index))
+    with writer_lock(out, timeout=float(get_setting("live_lock_timeout", settings))):
+        current = resolve_index_dir(out)
+        manifest = read_manifest(current)
+        if not is_live(manifest):
+            raise IndexUnavailableError(f"{index} is not a live index: `semsearch live` it")
+        check_model(
+            manifest,
+            embedder.name,
+            embedder.revision,
+            embedder.dimension,
+            prompts_of(embedder).as_dict(),
+        )
+        with contextlib.closing(sqlite3.connect(current / STORE_NAME)) as db:
+            state = catalog.read_state(db)
+        if state.format >= catalog.FORMAT:
+            return None
+        staging = new_staging_dir(out)
+        reader = LiveReader(current)
+        try:
+            _copy_store(current / STORE_NAME, staging / STORE_NAME)
+            return _publish_live(
+                out, staging, manifest, reader.stored_vectors, state.next_chunk_id, settings
+            )
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        finally:
+            reader.close()
+
+
+def _publish_live(
+    out: Path,
+    staging: Path,
+    manifest: IndexManifest,
+    vectors_of: Callable[[list[int]], np.ndarray | None],
+    next_chunk_id: int | None,
+    settings: Mapping[str, Any] | None,
+) -> Path:
+    """The store copied into `staging` made a live index of the current format (its live
+    tables, if any, made again from its passages and `vectors_of` them), published as the
+    new version of `out` (the caller holds the writer lock and removes `staging` on
+    failure)."""
+    limit = int(get_setting("live_max_segment", settings))
+    hnsw_from = int(get_setting("live_hnsw_from", settings))
+    store = StoreWriter(staging / STORE_NAME, create=False, durable=True)
+    reader = StoreReader(staging / STORE_NAME)
+    segments_dir = staging / SEGMENTS_DIR
+    segments_dir.mkdir()
+    next_chunk = max(store.next_chunk_id, next_chunk_id or manifest.next_chunk_id or 0)
+    with _transaction(store.db):
+        for table in re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", catalog.SCHEMA):
+            store.db.execute(f"DROP TABLE IF EXISTS {table}")
+        catalog.create_tables(store.db, next_chunk)
+    passages = words = articles = article_words = 0
+    segment_id = 1
+    with contextlib.closing(reader.connect()) as db:
+        for group in _article_groups(reader.iter_chunks(db), limit):
+            ids = [c.chunk_id for c in group]
+            found = vectors_of(ids)
+            if found is None:
+                raise BuildError("the index's vectors cannot be read back: rebuild it")
+            segment, rows = _segment_of(segment_id, group, found, store.db)
+            write_folder(segment, segments_dir / str(segment_id), len(group) >= hnsw_from)
+            with _transaction(store.db):
+                catalog.add_segment(store.db, segment_id, len(group), 0, None)
+                words += catalog.count_words(store.db, rows.passage_words, 1)
+                article_words += catalog.count_words(
+                    store.db, rows.article_words, 1, "live_article_terms"
+                )
+                catalog.count_languages(store.db, rows.languages, 1)
+                for article_id, source, bands in rows.articles:
+                    live_copies.add_bands(store.db, article_id, bands)
+                    sources.add_article(store.db, source, article_id)
+            passages += len(group)
+            articles += len(rows.articles)
+            segment_id += 1
+    with _transaction(store.db):
+        catalog.set_state(
+            store.db,
+            catalog.LiveState(
+                0,
+                passages,
+                words,
+                next_chunk,
+                segment_id,
+                catalog.FORMAT,
+                articles,
+                article_words,
+            ),
+        )
+    store.db.close()
+    live = replace(
+        manifest,
+        version=staging.name.removesuffix(".partial"),
+        vectors=manifest.vectors
+        if is_live(manifest)
+        else {"type": LIVE_TYPE, "made_from": manifest.vectors},
+        files={},
+        parent=manifest.version,
+        built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        next_chunk_id=next_chunk,
+    )
+    (staging / MANIFEST_NAME).write_text(live.to_json(), encoding="utf-8")
+    return publish(staging, out)
 
 
 @dataclass

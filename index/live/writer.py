@@ -41,6 +41,7 @@ from semsearch.index.ingest.collection import clean_collection
 from semsearch.index.ingest.copies import Copy, as_copy, is_reread
 from semsearch.index.live import catalog, sources
 from semsearch.index.live import copies as live_copies
+from semsearch.index.live import engine as live_engine
 from semsearch.index.live.segments import make_segment, to_blob
 from semsearch.index.storage.directory import (
     crash_point,
@@ -189,6 +190,9 @@ class SegmentWriter:
         self._merging: threading.Thread | None = None
         self._closed = False
         self._format = 1
+        #: The engine the index is served from, read under the lock for each write
+        #: (`semsearch.index.live.engine`); None: the index is its own.
+        self._mirror: live_engine.EngineMirror | None = None
         with self._lock:
             self._open_version()
 
@@ -241,7 +245,22 @@ class SegmentWriter:
             raise IndexUnavailableError("this live index writer is closed")
         timeout = float(get_setting("live_lock_timeout", self.settings))
         with self._lock, writer_lock(self.index, timeout=timeout):
-            yield self._open_version()
+            store = self._open_version()
+            # Served from an engine: what a crash left unsent goes first, then this write's.
+            self._mirror = live_engine.engine_mirror(store.db)
+            if self._mirror is not None:
+                self._mirror.flush(store.db)
+            yield store
+            if self._mirror is not None:
+                crash_point("live-committed-before-engine")
+                try:
+                    self._mirror.flush(store.db)
+                except IndexUnavailableError as exc:
+                    raise IndexUnavailableError(
+                        "the write is stored, durable, but the search engine did not take it "
+                        "yet: it is sent before the next write and when a server opens the "
+                        "index; the same request sent again answers its articles unchanged"
+                    ) from exc
 
     # --- writes ------------------------------------------------------------------------------
 
@@ -291,6 +310,9 @@ class SegmentWriter:
                     catalog.add_tombstones(
                         db, (c for r in removed for c in r.chunk_ids), generation
                     )
+                    if self._mirror is not None:
+                        gone = [c for r in removed for c in r.chunk_ids]
+                        self._mirror.record(db, generation, [], [], None, gone)
                     catalog.set_state(db, _replace_state(state, generation=generation))
                     crash_point("live-before-commit")
             except _NothingChanged as nothing:
@@ -504,6 +526,7 @@ class SegmentWriter:
         fresh = state.format >= 2
         removed: list[_Removed] = []
         ids: list[int] = []
+        owners: list[str] = []  # each passage's article id (an engine's row needs it)
         vectors: list[np.ndarray] = []
         words: list[list[str]] = []
         keys: list[int] = []
@@ -557,6 +580,7 @@ class SegmentWriter:
                 status = "updated"
             written = store.add(article, item.chunks)
             ids += written
+            owners += [article.id] * len(written)
             assert item.vectors is not None
             vectors.append(item.vectors)
             words += item.words
@@ -578,6 +602,10 @@ class SegmentWriter:
         store.save_learned_blocks(batch.learned)
         state = self._count_removed(db, state, removed)
         catalog.add_tombstones(db, (c for r in removed for c in r.chunk_ids), generation)
+        if self._mirror is not None:
+            gone = [c for r in removed for c in r.chunk_ids]
+            stacked = np.concatenate(vectors) if ids else None
+            self._mirror.record(db, generation, ids, owners, stacked, gone)
         added = catalog.count_words(db, words, 1)
         next_segment = state.next_segment_id
         if ids:

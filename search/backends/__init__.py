@@ -31,6 +31,7 @@ __all__ = [
     "backend_kind",
     "open_backend",
     "register_backend_kind",
+    "writes_to",
 ]
 
 #: The registered kinds, asked in order; the directory kind, which takes any name, is last.
@@ -51,6 +52,21 @@ def backend_kind(index: str | Path) -> BackendKind:
 def open_backend(index: str | Path) -> Backend:
     """The backend of the index `index` names now, checked and loaded."""
     return backend_kind(index).open(index)
+
+
+def writes_to(index: str | Path) -> Path | None:
+    """The directory whose writer takes the writes of `index`: itself, or the live index an
+    engine's index is served from (its writes reach the engine through it:
+    `semsearch.index.live.engine`); None for an engine's index published from a built
+    directory (`semsearch add --index URI` changes that directory and publishes it again)."""
+    from semsearch.index.live.writer import is_live
+    from semsearch.index.storage.directory import resolve_index_dir
+    from semsearch.index.storage.manifest import read_manifest
+
+    source = backend_kind(index).source_directory(index)
+    if str(source) == str(index):
+        return Path(index)
+    return source if is_live(read_manifest(resolve_index_dir(source))) else None
 
 
 def index_target(index: str | Path) -> str:

@@ -212,7 +212,12 @@ class MilvusKind:
 
     def open(self, index: str | Path) -> Backend:
         uri = str(index)
-        backend = MilvusBackend(uri, read_engine_record(uri))
+        record = read_engine_record(uri)
+        if record.get("live"):  # a live index's dense side (semsearch.index.live.engine)
+            from semsearch.search.backends.live_engine import LiveEngineBackend
+
+            return LiveEngineBackend(uri, record)
+        backend = MilvusBackend(uri, record)
         try:
             count = backend.passages.count()
             if count != backend.manifest.counts["chunks"]:
@@ -228,6 +233,10 @@ class MilvusKind:
     def target(self, index: str | Path) -> str:
         # The same version published again is a new collection: both name what is served.
         record = read_engine_record(str(index))
+        if record.get("live"):
+            from semsearch.search.backends.live_engine import live_target
+
+            return live_target(str(index), record)
         return f"{index}#{record['manifest']['version']}#{record['passages']}"
 
     def source_directory(self, index: str | Path) -> Path:

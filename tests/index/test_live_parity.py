@@ -20,6 +20,7 @@ from semsearch.index.live import open_reader, open_writer
 from semsearch.index.live.merge import compact
 from semsearch.index.storage.directory import resolve_index_dir
 from semsearch.index.storage.manifest import STORE_NAME
+from semsearch.index.storage.store import ArticleFilter
 from semsearch.search.backends.live import LiveBackend
 from tests.support.fake_embedder import HashingEmbedder
 
@@ -249,4 +250,69 @@ def test_a_built_index_made_live_keeps_languages_and_article_rows(tmp_path, embe
     assert vector is not None
     assert np.allclose(backend.articles.dense_scores(vector[0], [key])[0][1], 1.0, atol=1e-5)
     reader.close()
+    backend.close()
+
+
+def test_a_format_1_index_is_upgraded_in_place(index, embedder, monkeypatch, tmp_path):
+    from click.testing import CliRunner
+
+    from semsearch.cli import cli
+    from semsearch.index.live import catalog
+    from semsearch.index.live.snapshot import upgrade_live
+
+    # A live index as the code before format 2 made it: every passage analysed as English,
+    # no article rows, no languages.
+    monkeypatch.setattr(catalog, "FORMAT", 1)
+    writer = open_writer(index, embedder)
+    writer.upsert([EN])
+    writer.upsert([DE, ZH])
+    writer.delete(["zh"])  # a tombstone and a chunk id the upgrade must not hand out again
+    writer.close()
+    old = resolve_index_dir(index)
+    backend = LiveBackend(old)
+    assert backend.reader.view().state.format == 1 and backend.articles is None
+    assert backend.keyword_search("Haus", 10, None, "de") == []  # "Häuser" is "hauser" here
+    ids = sorted(backend.store.chunk_ids_matching(ArticleFilter()))
+    vectors = backend.stored_vectors(ids)
+    next_chunk = backend.reader.view().state.next_chunk_id
+    backend.close()
+    monkeypatch.undo()
+
+    # An upgrade that fails before its publish leaves the old version serving, no staging.
+    import semsearch.index.live.snapshot as snapshot
+
+    def fail(*_args):
+        raise OSError("the disk went away")
+
+    monkeypatch.setattr(snapshot, "publish", fail)
+    with pytest.raises(OSError):
+        upgrade_live(index, embedder)
+    monkeypatch.undo()
+    assert resolve_index_dir(index) == old
+    assert [p.name for p in old.parent.iterdir()] == [old.name]
+
+    result = CliRunner().invoke(cli, ["live", "--upgrade", str(index), "--model", "hashing-32"])
+    assert result.exit_code == 0, result.output
+    assert "is upgraded" in result.output
+    new = resolve_index_dir(index)
+    assert new != old  # a new version, published atomically
+    backend = LiveBackend(new)
+    state = backend.reader.view().state
+    assert (state.format, state.passages, state.articles) == (2, 2, 2)  # en and de
+    assert state.next_chunk_id == next_chunk
+    assert backend.languages() == {"en", "de"}
+    found = backend.keyword_search("Haus", 10, None, "de")  # "Häuser" is "haus" now
+    assert [backend.store.fetch_chunks([c])[c].article["id"] for c, _ in found] == ["de"]
+    assert backend.articles is not None
+    assert sorted(backend.store.chunk_ids_matching(ArticleFilter())) == ids
+    assert np.array_equal(backend.stored_vectors(ids), vectors)  # the same vectors
+    backend.close()
+    assert upgrade_live(index, embedder) is None  # current: nothing to do
+
+    writer = open_writer(index, embedder)  # writes go on, chunk ids after the old ones
+    assert statuses(writer.upsert([ZH])) == [("zh", "created")]
+    writer.close()
+    backend = LiveBackend(resolve_index_dir(index))
+    [(chunk, _)] = backend.keyword_search("大学", 10, None, "zh")
+    assert chunk >= next_chunk
     backend.close()
