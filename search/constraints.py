@@ -19,10 +19,12 @@ excluded word or phrase is left out whole, as a document holding it is in Elasti
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from semsearch.index.storage.store import ArticleFilter, ServedStore
 from semsearch.index.text.analysis import highlight_stem, is_segmented, surface_words
+from semsearch.search.budget import NO_DEADLINE, Deadline
 from semsearch.search.syntax import FieldScope, ParsedQuery
 
 
@@ -40,9 +42,14 @@ class Restriction:
 
 
 def restriction_of(
-    store: ServedStore, parsed: ParsedQuery, language: str | None
+    store: ServedStore,
+    parsed: ParsedQuery,
+    language: str | None,
+    deadline: Deadline = NO_DEADLINE,
 ) -> Restriction | None:
-    """The passages `parsed`'s conditions admit, read from the store; None without any."""
+    """The passages `parsed`'s conditions admit, read from the store; None without any.
+    Each condition scans the store's passages: past `deadline` the search is given up
+    (SearchTimeoutError), as a deep page is."""
     if not parsed.has_conditions:
         return None
     within: frozenset[int] | None = None
@@ -53,21 +60,23 @@ def restriction_of(
         within = ids if within is None else within & ids
 
     for phrase in parsed.phrases:
-        require(matching(store, "text", phrase, language))
+        require(matching(store, "text", phrase, language, deadline))
         if not within:
             return Restriction(frozenset())
     for group in parsed.required_groups:
-        require(frozenset().union(*(matching(store, "text", t.text, language) for t in group)))
+        require(
+            frozenset().union(*(matching(store, "text", t.text, language, deadline) for t in group))
+        )
     for scope in parsed.fields:
-        ids = _scoped(store, scope, language)
+        ids = _scoped(store, scope, language, deadline)
         if scope.negated:
             without |= ids
         else:
             require(ids)
     excluded: set[int] = set()
     for term in parsed.excluded:
-        excluded |= matching(store, "text", term.text, language)
-        excluded |= matching(store, "title", term.text, language)
+        excluded |= matching(store, "text", term.text, language, deadline)
+        excluded |= matching(store, "title", term.text, language, deadline)
     if excluded:
         # An excluded word leaves out its whole article, as it would a document in
         # Elasticsearch: a reader who types `-dredging` wants no story about dredging.
@@ -75,26 +84,54 @@ def restriction_of(
     return Restriction(within, frozenset(without))
 
 
-def _scoped(store: ServedStore, scope: FieldScope, language: str | None) -> frozenset[int]:
+def _scoped(
+    store: ServedStore, scope: FieldScope, language: str | None, deadline: Deadline
+) -> frozenset[int]:
     if scope.field == "title":
-        return matching(store, "title", scope.value.text, language)
+        return matching(store, "title", scope.value.text, language, deadline)
     where = ArticleFilter(**{scope.field: scope.value.text})
     return frozenset(store.chunk_ids_matching(where))
 
 
-def matching(store: ServedStore, column: str, phrase: str, language: str | None) -> frozenset[int]:
+def matching(
+    store: ServedStore,
+    column: str,
+    phrase: str,
+    language: str | None,
+    deadline: Deadline = NO_DEADLINE,
+) -> frozenset[int]:
     """The chunk ids whose passage text (column "text") or article title ("title") holds
-    `phrase`'s words in order (see the module docstring)."""
+    `phrase`'s words in order (see the module docstring); the scan and the check of its
+    candidates give up past `deadline`."""
+    check = deadline.check if deadline.at is not None else None
     if is_segmented(phrase):
         folded = " ".join(phrase.casefold().split())
-        rows = store.texts_containing(column, [folded])
-        return frozenset(cid for cid, text in rows if folded in " ".join(text.casefold().split()))
+        rows = store.texts_containing(column, [folded], check)
+        return frozenset(
+            cid
+            for cid, text in _in_time(rows, deadline)
+            if folded in " ".join(text.casefold().split())
+        )
     stems = phrase_stems(phrase, language)
     if not stems:
         return frozenset()
     fragments = [f for f in (_fragment(w, language) for w in surface_words(phrase)) if f]
-    rows = store.texts_containing(column, list(dict.fromkeys(fragments)))
-    return frozenset(cid for cid, text in rows if holds(phrase_stems(text, language), stems))
+    rows = store.texts_containing(column, list(dict.fromkeys(fragments)), check)
+    return frozenset(
+        cid for cid, text in _in_time(rows, deadline) if holds(phrase_stems(text, language), stems)
+    )
+
+
+#: Candidates checked between two looks at the deadline.
+_CHECK_EVERY = 256
+
+
+def _in_time(rows: list[tuple[int, str]], deadline: Deadline) -> Iterator[tuple[int, str]]:
+    """`rows`, with a look at `deadline` every _CHECK_EVERY of them."""
+    for n, row in enumerate(rows):
+        if n % _CHECK_EVERY == 0:
+            deadline.check()
+        yield row
 
 
 def phrase_stems(text: str, language: str | None) -> list[str]:

@@ -281,7 +281,7 @@ class SearchService:
         searched, inferred = self._with_inferred_dates(valid.model_copy(update=update))
         searched = self._with_language(searched)
         deadline = Deadline.after(self._timeout_ms)
-        held = restriction_of(self.backend.store, parsed, searched.lang)
+        held = restriction_of(self.backend.store, parsed, searched.lang, deadline)
         scope = self._scope(searched, held)
         if held is not None and scope is not None and scope.empty and not searched.filters.active():
             ranking = Ranking([], _UNMATCHED)

@@ -25,7 +25,7 @@ import contextlib
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -534,6 +534,9 @@ class ArticleFacts:
 
 #: Chunk ids per SQL statement (SQLite's default limit on variables is 32766).
 _BATCH = 900
+#: SQLite virtual-machine steps between two looks at a scan's time budget: a row of a scan
+#: that folds every passage's text takes a handful, so about every hundred rows.
+_PROGRESS_STEPS = 1_000
 
 
 class ServedStore:
@@ -587,12 +590,35 @@ class ServedStore:
         with self._lock:
             return self._reader.chunk_ids_where(self._db, condition, params)
 
-    def texts_containing(self, column: str, fragments: Sequence[str]) -> list[tuple[int, str]]:
+    def texts_containing(
+        self, column: str, fragments: Sequence[str], check: Callable[[], None] | None = None
+    ) -> list[tuple[int, str]]:
         """(chunk id, text) of the passages whose text (column "text") or whose article's
         title ("title"), case folded, holds every fragment: the candidates a phrase is then
-        checked in (`semsearch.search.constraints`)."""
+        checked in (`semsearch.search.constraints`). The scan reads every passage: `check`
+        (a search's `Deadline.check`) is called as it goes, and what it raises ends it."""
         with self._lock:
-            return self._reader.texts_containing(self._db, column, list(fragments))
+            if check is None:
+                return self._reader.texts_containing(self._db, column, list(fragments))
+            raised: list[BaseException] = []
+
+            def keep_going() -> int:
+                try:
+                    check()
+                except Exception as exc:  # raised again below, unchanged
+                    raised.append(exc)
+                    return 1  # SQLite interrupts the statement
+                return 0
+
+            self._db.set_progress_handler(keep_going, _PROGRESS_STEPS)
+            try:
+                return self._reader.texts_containing(self._db, column, list(fragments))
+            except sqlite3.OperationalError:
+                if raised:
+                    raise raised[0] from None
+                raise
+            finally:
+                self._db.set_progress_handler(None, 0)
 
     def article_facts(self, chunk_ids: Iterable[int]) -> dict[int, ArticleFacts]:
         """The article facts (id, publication, author, date, language) of each chunk id."""

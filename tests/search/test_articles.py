@@ -65,7 +65,7 @@ def test_keys_of_needs_the_recorded_layout(tmp_path: Path) -> None:
 
     store = tmp_path / "store.sqlite"
     writer = StoreWriter(store)
-    writer.add(Article(id="a", title="a", text="one part"), [Chunk(0, 0, 8, 2, "one part")])
+    writer.add(Article(id="a", title="a", text="one part"), [Chunk(0, 0, 8, "one part", 2)])
     writer.close()
     write_article_index(store, tmp_path / "articles", lambda ids: np.ones((len(ids), 2)))
     assert ArticleIndex(tmp_path / "articles").keys_of([1]) == {1: 1}

@@ -4,6 +4,8 @@ article, a garden one; tests/conftest.py). Expectations counted by hand from its
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from semsearch.errors import BadQueryError
@@ -133,9 +135,9 @@ def test_the_store_is_scanned_once_per_operator_read_at_most(
     scanned: list[str] = []
     real = store.texts_containing
 
-    def counted(column: str, fragments):
+    def counted(column: str, fragments, check=None):
         scanned.append(column)
-        return real(column, fragments)
+        return real(column, fragments, check)
 
     monkeypatch.setattr(store, "texts_containing", counted)
     # 100 phrases: 200 words, past MAX_SYNTAX_WORDS, so plain words and no phrase applied.
@@ -156,3 +158,41 @@ def test_the_store_is_scanned_once_per_operator_read_at_most(
     # 32 exclusions, the most allowed: the text and the title once each.
     news.search("harbour " + " ".join(f"-w{i}" for i in range(32)), 5)
     assert scanned == ["text", "title"] * 32
+
+
+def test_a_scan_past_the_time_budget_gives_the_search_up(
+    news: SearchService, tmp_path: Path
+) -> None:
+    """A phrase or an exclusion reads every passage: the search's deadline is looked at by
+    the scan inside SQLite and while the candidates are checked (503, as a deep page)."""
+    from semsearch.errors import SearchTimeoutError
+    from semsearch.index.ingest.articles import Article
+    from semsearch.index.storage.store import ServedStore, StoreWriter
+    from semsearch.index.text.chunking import Chunk
+    from semsearch.search.budget import Deadline
+    from semsearch.search.constraints import matching
+
+    writer = StoreWriter(tmp_path / "store.sqlite")
+    for i in range(2_000):  # a scan long enough for SQLite to call the handler
+        text = f"tide table {i}"
+        writer.add(Article(id=f"a{i}", title="t", text=text), [Chunk(0, 0, len(text), text, 3)])
+    writer.close()
+    big = ServedStore(tmp_path / "store.sqlite")
+    calls: list[int] = []
+
+    def out_of_time() -> None:
+        calls.append(1)
+        raise SearchTimeoutError("out of time")
+
+    # Inside SQLite: the progress handler calls the check, and what it raises comes out.
+    with pytest.raises(SearchTimeoutError, match="out of time"):
+        big.texts_containing("text", ["tide"], out_of_time)
+    assert calls == [1]
+    assert len(big.texts_containing("text", ["tide"], lambda: None)) == 2_000  # reads again
+    big.close()
+    store = news.backend.store
+    # While the candidates are checked: a deadline already passed.
+    passed = Deadline(budget_ms=1, at=0.0)
+    with pytest.raises(SearchTimeoutError):
+        matching(store, "text", "dredging report", None, passed)
+    assert matching(store, "text", "dredging report", None)  # no deadline: the answer
