@@ -193,9 +193,9 @@ def merge_segments(
         offset += len(keep)
         for name in ("vectors", "rows", "counts", "indptr", "lengths", "ids"):
             forget_pages(getattr(segment, name))
-    if isinstance(vectors, np.memmap):
-        vectors.flush()
-        forget_pages(vectors)
+        if isinstance(vectors, np.memmap):  # written pages out and unmapped, an input at a time
+            vectors.flush()
+            forget_pages(vectors)
     articles = None
     if inputs and all(s.articles is not None for s in inputs):  # format 2: articles' rows too
         parts = [s.articles for s in inputs if s.articles is not None]

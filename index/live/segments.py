@@ -206,6 +206,7 @@ def write_folder(segment: Segment, folder: Path, graph: bool) -> None:
         index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
         step = max(1, len(segment) // TRAIN_ROWS)
         index.train(np.ascontiguousarray(segment.vectors[::step], dtype=np.float32))
+        forget_pages(segment.vectors)  # the sample's stride touched every page of the file
         # Added a block at a time from the file just written, read (not mapped), so the
         # process holds the graph's codes and one block, not the vectors twice.
         for block in _blocks(folder / "vectors.npy"):
