@@ -393,51 +393,96 @@ def run_size(
     questions = questions[: args.queries]
     vectors = [real.encode_query(q) for q in questions]
 
-    cpu_ms: list[float] = []
+    # Idle and during-ingest windows alternate in one run, so that load from outside the
+    # bench falls on both; each search's own thread CPU time and the reader's view reloads
+    # are recorded, to tell the index's share of a slow search from the machine's.
+    loads: list[float] = []
+    load_for_real = reader._load
 
-    def search_all() -> list[float]:
-        found = []
-        cpu_ms.clear()
-        for question, vector in zip(questions, vectors, strict=True):
-            started, cpu = time.perf_counter(), time.process_time()
+    def timed_load(known: dict[int, Any]) -> Any:
+        started = time.perf_counter()
+        try:
+            return load_for_real(known)
+        finally:
+            loads.append((time.perf_counter() - started) * 1000)
+
+    reader._load = timed_load  # type: ignore[method-assign]
+
+    def search_window(
+        pairs: list[tuple[str, np.ndarray]], walls: list[float], cpus: list[float]
+    ) -> None:
+        for question, vector in pairs:
+            started, cpu = time.perf_counter(), time.thread_time()
             reader.dense(vector, 100)
             reader.keyword(question, 100)
-            found.append((time.perf_counter() - started) * 1000)
-            cpu_ms.append((time.process_time() - cpu) * 1000)
-        return found
+            walls.append((time.perf_counter() - started) * 1000)
+            cpus.append((time.thread_time() - cpu) * 1000)
 
-    idle = search_all()
-    log(
-        f"  search (dense + keyword, depth 100) idle: {percentiles(idle)}; "
-        f"CPU time: {percentiles(cpu_ms)}"
-    )
     streaming = open_writer(folder, real, settings)
-    stop = threading.Event()
+    stop, paused, parked = threading.Event(), threading.Event(), threading.Event()
     ingested = {"passages": 0, "seconds": 0.0}
     articles_streamed = real_articles[args.writes * 100 :]
     stream_articles = [replace(a, id=f"{a.id}-stream-{size}") for a in articles_streamed]
 
     def ingest() -> None:
-        started = time.perf_counter()
-        for start in range(0, len(stream_articles), 10):
-            if stop.is_set():
-                break
+        start = 0
+        while not stop.is_set() and start < len(stream_articles):
+            if paused.is_set():
+                parked.set()
+                time.sleep(0.01)
+                continue
+            parked.clear()
+            started = time.perf_counter()
             report = streaming.upsert(stream_articles[start : start + 10])
             ingested["passages"] += sum(
                 len(streaming._chunker.chunk(a.text))  # type: ignore[union-attr]
                 for a, o in zip(stream_articles[start : start + 10], report.outcomes, strict=True)
                 if o.status == "created"
             )
-        ingested["seconds"] = time.perf_counter() - started
+            ingested["seconds"] += time.perf_counter() - started
+            start += 10
+        parked.set()
 
+    pairs = list(zip(questions, vectors, strict=True))
+    window = max(1, len(pairs) // args.windows)
+    modes: dict[str, dict[str, list[float]]] = {
+        mode: {"wall": [], "cpu": [], "loads": []} for mode in ("idle", "ingest")
+    }
+    paused.set()
     thread = threading.Thread(target=ingest)
     thread.start()
-    time.sleep(2)
-    during = search_all()
+    parked.wait()
+    load_started = os.getloadavg()[0]
+    for n in range(2 * args.windows):
+        mode = "idle" if n % 2 == 0 else "ingest"
+        if mode == "idle":
+            paused.set()
+            parked.wait()  # the batch under way finishes first: idle means idle
+        else:
+            paused.clear()
+            time.sleep(1.0)  # a write under way, not one about to start
+        first = (n // 2) * window % len(pairs)
+        before = len(loads)
+        search_window(pairs[first : first + window], modes[mode]["wall"], modes[mode]["cpu"])
+        modes[mode]["loads"] += loads[before:]
     stop.set()
+    paused.clear()
     thread.join()
     streaming.close()
-    log(f"  search during ingest: {percentiles(during)}")
+    reader._load = load_for_real  # type: ignore[method-assign]
+    log(
+        f"  search (dense + keyword, depth 100), {args.windows} idle and {args.windows} "
+        f"ingesting windows of {window} alternating; load average {load_started:.1f} at the "
+        f"start, {os.getloadavg()[0]:.1f} at the end:"
+    )
+    for mode, figures in modes.items():
+        reloads = figures["loads"]
+        log(
+            f"    {mode}: {percentiles(figures['wall'])}; the search thread's CPU "
+            f"{percentiles(figures['cpu'])}; view reloads {len(reloads)}"
+            + (f", {percentiles(reloads)}" if reloads else "")
+        )
+    idle, during = modes["idle"]["wall"], modes["ingest"]["wall"]
     rate = ingested["passages"] / ingested["seconds"] if ingested["seconds"] else 0.0
     model_rate = cached.embedded / cached.model_seconds if cached.model_seconds else 0.0
     log(
@@ -533,6 +578,9 @@ def main() -> None:
         type=float,
         default=0,
         help="seconds of sustained ingest over HTTP into a real server (0: none)",
+    )
+    parser.add_argument(
+        "--windows", type=int, default=8, help="idle and ingesting search windows, each"
     )
     parser.add_argument("--http-batch", type=int, default=10, help="articles a POST")
     parser.add_argument(

@@ -452,7 +452,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "live_hnsw_ef_search",
         INTEGER,
-        512,
+        1024,
         "HNSW candidates a search keeps per merged segment (efSearch): recall against speed.",
         "live",
     ),

@@ -37,6 +37,7 @@ from semsearch.index.live.segments import (
     Mask,
     Segment,
     article_alive,
+    forget_pages,
     fsync_dir,
     read_folder,
     write_folder,
@@ -119,14 +120,19 @@ def plan_merge(
     return []
 
 
-def merge_segments(segment_id: int, inputs: list[Segment], alive: list[Mask | None]) -> Segment:
+def merge_segments(
+    segment_id: int, inputs: list[Segment], alive: list[Mask | None], folder: Path | None = None
+) -> Segment:
     """One segment of the alive rows of `inputs`, in chunk-id order, with one vocabulary.
 
-    Memory: the merged vectors are written once into their final array, one input's rows at
-    a time (inputs read from their folders stay memory-mapped), so a merge holds the merged
-    segment and one input's part, not several copies of the whole."""
-    from scipy import sparse
-
+    Memory (docs/live-index.md, "Memory of a merge and of a reader"): with `folder` (the
+    merge's partial folder, made here) the merged vectors are written straight into its
+    memory-mapped `vectors.npy`, one input's rows at a time, so they are file pages the
+    kernel can write out and drop, never anonymous memory; the word counts are laid out in
+    two passes (each word's count over the inputs, then every input's entries copied into
+    place, a block of words at a time) into their final int32/float32 arrays, with no COO
+    copy of the whole. A word's rows are in input order within its column: BM25 adds per
+    row and does not need them sorted."""
     keeps = [
         np.arange(len(segment)) if mask is None else np.flatnonzero(mask)
         for segment, mask in zip(inputs, alive, strict=True)
@@ -138,34 +144,58 @@ def merge_segments(segment_id: int, inputs: list[Segment], alive: list[Mask | No
     order = np.argsort(all_ids, kind="stable")
     new_row = np.empty(len(order), dtype=np.int64)
     new_row[order] = np.arange(len(order))
+    del order
     dimension = inputs[0].vectors.shape[1]
-    vectors = np.empty((len(all_ids), dimension), dtype=np.float32)
+    shape = (len(all_ids), dimension)
+    vectors: np.ndarray
+    if folder is not None and len(all_ids):
+        folder.mkdir(parents=True)
+        path = folder / "vectors.npy"
+        vectors = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=shape)
+    else:
+        vectors = np.empty(shape, dtype=np.float32)
     lengths = np.empty(len(all_ids), dtype=np.float32)
     vocabulary: dict[str, int] = {}
-    rows, columns, counts = [], [], []
-    offset = 0
+    # Pass 1: each input's columns in the merged vocabulary, and its alive entries a column.
+    plans = []
     for segment, keep in zip(inputs, keeps, strict=True):
-        target = new_row[offset : offset + len(keep)]
-        vectors[target] = segment.vectors[keep]
-        lengths[target] = np.asarray(segment.lengths)[keep]
         words = sorted(segment.vocabulary, key=segment.vocabulary.__getitem__)
         column_of = np.asarray(
             [vocabulary.setdefault(w, len(vocabulary)) for w in words], dtype=np.int64
         )
-        matrix = sparse.csc_matrix(
-            (np.asarray(segment.counts), np.asarray(segment.rows), np.asarray(segment.indptr)),
-            shape=(len(segment), len(words)),
-        )
-        part = matrix.tocsr()[keep].tocoo()
-        rows.append(target[part.row])
-        columns.append(column_of[part.col] if len(words) else part.col.astype(np.int64))
-        counts.append(part.data.astype(np.float32))
+        indptr = np.asarray(segment.indptr, dtype=np.int64)
+        if len(keep) == len(segment):
+            kept = np.diff(indptr)
+        else:
+            flag = np.zeros(len(segment), dtype=bool)
+            flag[keep] = True
+            running = np.zeros(len(segment.rows) + 1, dtype=np.int64)
+            np.cumsum(flag[np.asarray(segment.rows)], out=running[1:])
+            kept = running[indptr[1:]] - running[indptr[:-1]]
+        plans.append((column_of, kept))
+    sizes = np.zeros(len(vocabulary), dtype=np.int64)
+    for column_of, kept in plans:
+        sizes[column_of] += kept  # an input's columns are distinct words
+    merged_indptr = np.zeros(len(vocabulary) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=merged_indptr[1:])
+    del sizes
+    rows = np.empty(int(merged_indptr[-1]), dtype=np.int32)
+    counts = np.empty(int(merged_indptr[-1]), dtype=np.float32)
+    filled = merged_indptr[:-1].copy()  # where each merged column's next entry goes
+    offset = 0
+    for segment, keep, (column_of, kept) in zip(inputs, keeps, plans, strict=True):
+        target = new_row[offset : offset + len(keep)]
+        vectors[target] = segment.vectors[keep]
+        lengths[target] = np.asarray(segment.lengths)[keep]
+        row_map = np.full(len(segment), -1, dtype=np.int64)
+        row_map[keep] = target
+        _place_entries(segment, row_map, column_of, kept, filled, rows, counts)
         offset += len(keep)
-    matrix = sparse.csc_matrix(
-        (np.concatenate(counts), (np.concatenate(rows), np.concatenate(columns))),
-        shape=(offset, len(vocabulary)),
-    )
-    matrix.sort_indices()
+        for name in ("vectors", "rows", "counts", "indptr", "lengths", "ids"):
+            forget_pages(getattr(segment, name))
+        if isinstance(vectors, np.memmap):  # written pages out and unmapped, an input at a time
+            vectors.flush()
+            forget_pages(vectors)
     articles = None
     if inputs and all(s.articles is not None for s in inputs):  # format 2: articles' rows too
         parts = [s.articles for s in inputs if s.articles is not None]
@@ -174,14 +204,50 @@ def merge_segments(segment_id: int, inputs: list[Segment], alive: list[Mask | No
     return Segment(
         articles=articles,
         id=segment_id,
-        ids=all_ids[order],
+        ids=np.sort(all_ids),
         vectors=vectors,
-        indptr=matrix.indptr.astype(np.int64),
-        rows=matrix.indices.astype(np.int32),
-        counts=matrix.data.astype(np.float32),
+        indptr=merged_indptr,
+        rows=rows,
+        counts=counts,
         lengths=lengths,
         vocabulary=vocabulary,
     )
+
+
+#: Word-count entries an input copies at a time in a merge (its temporaries' bound).
+_BLOCK_ENTRIES = 1_000_000
+
+
+def _place_entries(
+    segment: Segment,
+    row_map: np.ndarray,
+    column_of: np.ndarray,
+    kept: np.ndarray,
+    filled: np.ndarray,
+    rows: np.ndarray,
+    counts: np.ndarray,
+) -> None:
+    """Copy one input's alive (row, count) entries into the merged columns, a block of its
+    columns at a time; `filled` advances past what was placed."""
+    indptr = np.asarray(segment.indptr, dtype=np.int64)
+    columns = len(column_of)
+    start = 0
+    while start < columns:
+        limit = int(indptr[start]) + _BLOCK_ENTRIES
+        end = max(start + 1, int(np.searchsorted(indptr, limit, side="right")) - 1)
+        end = min(end, columns)
+        low, high = int(indptr[start]), int(indptr[end])
+        mapped = row_map[np.asarray(segment.rows[low:high])]
+        take = mapped >= 0
+        source_column = np.repeat(np.arange(start, end), np.diff(indptr[start : end + 1]))[take]
+        first = np.zeros(end - start + 1, dtype=np.int64)  # alive entries before each column
+        np.cumsum(kept[start:end], out=first[1:])
+        rank = np.arange(int(first[-1])) - first[source_column - start]
+        destination = filled[column_of[source_column]] + rank
+        rows[destination] = mapped[take]
+        counts[destination] = np.asarray(segment.counts[low:high])[take]
+        filled[column_of[start:end]] += kept[start:end]
+        start = end
 
 
 @contextlib.contextmanager
@@ -269,13 +335,13 @@ def _merge_once(out: Path, version: Path, store: StoreWriter, settings: dict[str
         db.execute("COMMIT")
     inputs = [loaded[i] for i in plan]
     masks = [alive[i] for i in plan]
-    merged = merge_segments(new_id, inputs, masks)
+    folder = version / SEGMENTS_DIR / str(new_id)
+    partial = folder.with_name(folder.name + PARTIAL_SUFFIX)
+    merged = merge_segments(new_id, inputs, masks, partial)
     dropped = np.concatenate(
         [s.ids[~m] for s, m in zip(inputs, masks, strict=True) if m is not None]
         or [np.zeros(0, dtype=np.int64)]
     )
-    folder = version / SEGMENTS_DIR / str(new_id)
-    partial = folder.with_name(folder.name + PARTIAL_SUFFIX)
     write_folder(merged, partial, graph=len(merged) >= hnsw_from)
     crash_point("merge-written")
     os.rename(partial, folder)

@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import io
 import json
+import mmap
 import os
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,7 +45,11 @@ GRAPH_NAME = "hnsw.faiss"
 ARTICLES_DIR = "articles"
 _ARRAYS = ("ids", "vectors", "indptr", "rows", "counts", "lengths")
 #: HNSW: neighbours per node and the candidates kept while building (docs/live-index.md).
-HNSW_M, HNSW_EF_CONSTRUCTION = 32, 80
+HNSW_M, HNSW_EF_CONSTRUCTION = 32, 160
+#: Rows the 8-bit quantizer of a graph learns each dimension's range from.
+TRAIN_ROWS = 50_000
+#: A graph segment's candidates re-scored exactly from the float vectors, at least.
+RESCORE = 100
 #: Below this many rows a filtered search of an HNSW segment compares the rows exactly:
 #: a graph walk through mostly excluded nodes misses (Qdrant decides the same way).
 EXACT_BELOW = 5_000
@@ -177,18 +183,36 @@ def write_folder(segment: Segment, folder: Path, graph: bool) -> None:
     with `graph`, an HNSW graph over its vectors too."""
     import faiss
 
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=_written_there(segment.vectors, folder))
     if segment.articles is not None:
         write_folder(segment.articles, folder / ARTICLES_DIR, graph=False)
     for name in _ARRAYS:
-        np.save(folder / f"{name}.npy", getattr(segment, name))
+        array = getattr(segment, name)
+        if not _written_there(array, folder):
+            np.save(folder / f"{name}.npy", array)
     words = sorted(segment.vocabulary, key=segment.vocabulary.__getitem__)
     (folder / "vocabulary.json").write_text(json.dumps(words), encoding="utf-8")
     if graph and len(segment):
-        index = faiss.IndexHNSWFlat(segment.vectors.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        # The graph walks 8-bit codes of the vectors (a quarter of their float32 bytes, in a
+        # merge's memory and a reader's); its candidates are re-scored exactly from
+        # `vectors.npy` (`dense_search`), which finds as much of the exact top 10 as float
+        # storage does (docs/live-index.md, "Vectors").
+        index = faiss.IndexHNSWSQ(
+            segment.vectors.shape[1],
+            faiss.ScalarQuantizer.QT_8bit,  # type: ignore[arg-type]  # the stubs want a quantizer
+            HNSW_M,
+            faiss.METRIC_INNER_PRODUCT,
+        )
         index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-        index.add(np.ascontiguousarray(segment.vectors))
+        step = max(1, len(segment) // TRAIN_ROWS)
+        index.train(np.ascontiguousarray(segment.vectors[::step], dtype=np.float32))
+        forget_pages(segment.vectors)  # the sample's stride touched every page of the file
+        # Added a block at a time from the file just written, read (not mapped), so the
+        # process holds the graph's codes and one block, not the vectors twice.
+        for block in _blocks(folder / "vectors.npy"):
+            index.add(block)
         faiss.write_index(index, str(folder / GRAPH_NAME))
+        del index
     for path in folder.iterdir():
         if path.is_dir():  # the articles' folder, fsync'd by its own call
             continue
@@ -197,16 +221,51 @@ def write_folder(segment: Segment, folder: Path, graph: bool) -> None:
     fsync_dir(folder)
 
 
+def _blocks(path: Path, rows: int = 16_384) -> Iterator[npt.NDArray[np.float32]]:
+    """A 2-d float32 `.npy` file's rows, a block at a time, read with plain reads."""
+    with path.open("rb") as handle:
+        version = np.lib.format.read_magic(handle)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle)
+        else:
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(handle)
+        assert not fortran and dtype == np.float32 and len(shape) == 2, (shape, dtype)
+        for start in range(0, shape[0], rows):
+            count = min(rows, shape[0] - start)
+            yield np.fromfile(handle, dtype=np.float32, count=count * shape[1]).reshape(
+                count, shape[1]
+            )
+
+
+def forget_pages(array: np.ndarray) -> None:
+    """Drop a memory-mapped array's pages from this process (the file and the page cache
+    keep them): pages a merge has read or written stop counting toward its resident
+    memory. Does nothing for an array in anonymous memory."""
+    mapping = getattr(array, "_mmap", None)  # numpy's memmap keeps its mmap here
+    if mapping is not None and hasattr(mapping, "madvise"):
+        mapping.madvise(mmap.MADV_DONTNEED)
+
+
+def _written_there(array: np.ndarray, folder: Path) -> bool:
+    """Whether `array` is already a memory-mapped file of `folder` (a merge writes the
+    merged vectors straight into it)."""
+    filename = getattr(array, "filename", None)
+    return filename is not None and Path(filename).parent == folder.absolute()
+
+
 def read_folder(segment_id: int, folder: Path, graph: bool = True) -> Segment:
-    """A merged segment from its folder: arrays memory-mapped, the graph read whole (and
-    only with `graph`: a merge reads the vectors, not the graph)."""
+    """A merged segment from its folder: arrays memory-mapped, the graph's links read and
+    its vectors memory-mapped (only with `graph`: a merge reads the vectors, not the
+    graph)."""
     import faiss
 
     arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in _ARRAYS}
     words = json.loads((folder / "vocabulary.json").read_text(encoding="utf-8"))
     index: faiss.Index | None = None
     if graph and (folder / GRAPH_NAME).exists():
-        index = faiss.read_index(str(folder / GRAPH_NAME))
+        # The graph's own copy of the vectors stays in the file, memory-mapped (file pages
+        # the kernel may drop), not read into anonymous memory: only the links are.
+        index = faiss.read_index(str(folder / GRAPH_NAME), faiss.IO_FLAG_MMAP_IFC)
     articles = None
     if (folder / ARTICLES_DIR).is_dir():
         articles = read_folder(segment_id, folder / ARTICLES_DIR, graph=False)
@@ -249,7 +308,8 @@ def dense_search(
 ) -> tuple[Ids, npt.NDArray[np.float32]]:
     """The best `depth` rows' chunk ids and cosine scores, among the `alive` rows (all rows
     when None), best first: through the segment's FAISS index (`with_exact_index` or the
-    HNSW graph), or exactly over the few alive rows of a large filtered segment."""
+    HNSW graph, whose 8-bit candidates are re-scored from the float vectors), or exactly over
+    the few alive rows of a large filtered segment."""
     import faiss
 
     total = len(segment) if alive is None else int(alive.sum())
@@ -263,17 +323,26 @@ def dense_search(
         scores = np.asarray(segment.vectors[rows] @ query, dtype=np.float32)
         top = _top(scores, depth)
         return segment.ids[rows[top]], scores[top]
+    # A quantized graph (8-bit codes) is asked for at least RESCORE candidates, re-scored
+    # exactly below; a graph over float vectors scores exactly already.
+    quantized = hnsw and not isinstance(segment.graph, faiss.IndexHNSWFlat)
+    asked = min(max(depth, RESCORE), total) if quantized else depth
     params: Any = faiss.SearchParametersHNSW() if hnsw else faiss.SearchParameters()  # type: ignore[attr-defined]
     if hnsw:
-        params.efSearch = max(ef_search, depth)
+        params.efSearch = max(ef_search, asked)
     if alive is not None:
         bitmap = np.packbits(alive, bitorder="little")
         # A local name keeps the selector (and its bitmap) alive while FAISS holds pointers.
         selector = faiss.IDSelectorBitmap(len(alive), faiss.swig_ptr(bitmap))
         params.sel = selector
-    scores, rows = segment.graph.search(query[None, :], depth, params=params)
+    scores, rows = segment.graph.search(query[None, :], asked, params=params)
     keep = rows[0] >= 0
-    return segment.ids[rows[0][keep]], scores[0][keep].astype(np.float32)
+    if not quantized:
+        return segment.ids[rows[0][keep]], scores[0][keep].astype(np.float32)
+    found = np.sort(rows[0][keep])  # ascending rows: chunk-id order, for ties
+    exact = np.asarray(segment.vectors[found] @ query, dtype=np.float32)
+    top = _top(exact, depth)
+    return segment.ids[found[top]], exact[top]
 
 
 def keyword_scores(

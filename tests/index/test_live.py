@@ -274,7 +274,12 @@ def test_merges_build_graphs_for_flat_rows_and_keep_the_answers(index, embedder)
     ids = np.concatenate([np.asarray(s.ids) for s in view.segments])
     vectors = np.concatenate([np.asarray(s.vectors) for s in view.segments])
     exact = ids[np.argsort(-(vectors @ query), kind="stable")].tolist()
-    assert [c for c, _ in reader.dense(query, 7)] == exact
+    found = reader.dense(query, 7)
+    assert [c for c, _ in found] == exact
+    # The graphs walk 8-bit codes; the scores are the float vectors' cosines all the same.
+    assert type(view.segments[0].graph).__name__ == "IndexHNSWSQ"
+    cosine = dict(zip(ids.tolist(), (vectors @ query).tolist(), strict=True))
+    assert [s for _, s in found] == pytest.approx([cosine[c] for c in exact], abs=1e-6)
     writer.close()
     reader.close()
 
@@ -327,7 +332,7 @@ def test_a_merge_on_a_full_disk_leaves_the_index_serving(index, embedder, monkey
     write_for_real = merge.write_folder
 
     def full_disk(segment, folder, graph):
-        folder.mkdir(parents=True)
+        folder.mkdir(parents=True, exist_ok=True)  # the merge wrote its vectors there
         (folder / "ids.npy").write_bytes(b"half")
         raise OSError(errno.ENOSPC, "No space left on device")
 
@@ -435,3 +440,40 @@ def test_filters_restrict_before_ranking(index, embedder):
     assert vectors is not None and np.allclose(np.linalg.norm(vectors, axis=1), 1.0)
     writer.close()
     reader.close()
+
+
+def test_merge_segments_lays_out_alive_word_counts_and_vectors_in_its_folder(tmp_path):
+    from semsearch.index.live import merge
+    from semsearch.index.live.segments import make_segment
+
+    # Two inputs whose chunk ids interleave; chunk 4 is tombstoned.
+    #   input A: chunk 1 "oak oak river", chunk 4 "river lake", chunk 5 "hill"
+    #   input B: chunk 2 "lake", chunk 3 "oak stone stone stone"
+    vectors = np.eye(5, 4, dtype=np.float32)  # chunk n's vector: row n - 1 of this
+    a = make_segment(
+        1,
+        np.array([1, 4, 5]),
+        vectors[[0, 3, 4]],
+        [["oak", "oak", "river"], ["river", "lake"], ["hill"]],
+    )
+    b = make_segment(
+        2, np.array([2, 3]), vectors[[1, 2]], [["lake"], ["oak", "stone", "stone", "stone"]]
+    )
+    alive_a = np.array([True, False, True])
+    folder = tmp_path / "7.partial"
+    merged = merge.merge_segments(7, [a, b], [alive_a, None], folder)
+
+    assert merged.ids.tolist() == [1, 2, 3, 5]  # rows 0..3
+    assert np.load(folder / "vectors.npy").tolist() == vectors[[0, 1, 2, 4]].tolist()
+    assert merged.lengths.tolist() == [3, 1, 4, 1]
+
+    def column(word):
+        rows, counts = merged.word_rows(word)
+        return sorted(zip(rows.tolist(), counts.tolist(), strict=True))
+
+    assert column("oak") == [(0, 2.0), (2, 1.0)]
+    assert column("river") == [(0, 1.0)]  # chunk 4's river is gone with it
+    assert column("lake") == [(1, 1.0)]
+    assert column("stone") == [(2, 3.0)]
+    assert column("hill") == [(3, 1.0)]
+    assert merged.rows.dtype == np.int32 and len(merged.rows) == 6
