@@ -5,6 +5,11 @@ beside plain baselines; and English questions over the other languages' paragrap
     .venv/bin/python scripts/multilingual_table.py --questions 150 --out /tmp/xquad-table \
         > /tmp/xquad-table.md 2> /tmp/xquad-table.log
 
+`--served de` checks that the in-process figures are what the API answers: the language's
+e5 index (built in `--out` if it is not there) served by a real `semsearch serve` on
+127.0.0.1 (its output in `--out`/serve-L.log), the same questions asked over HTTP
+(`/api/search?q=...&k=10&group=article&mode=M`), nDCG@10 in process and served side by side.
+
 Per language L (BEIR folders in ../shared/datasets/xquad, read in place):
 - `BM25 English`: bm25s over the paragraphs with English analysis (what every text got
   before languages): the plain baseline.
@@ -108,6 +113,42 @@ def build(language: str, model: str, out: Path) -> Any:
     return SearchService(index, embedder, {"search_timeout_ms": 0})  # not given up under load
 
 
+def served_check(language: str, count: int, out: Path) -> None:
+    """nDCG@10 of one language's e5 index in process and through a served API, per mode."""
+    import urllib.parse
+    import urllib.request
+
+    from semsearch.bench.runner import served
+    from semsearch.index.embed import MULTILINGUAL_MODEL
+    from semsearch.search.evaluate import ndcg_at
+
+    queries, qrels = questions(language, count)
+    service = build(language, MULTILINGUAL_MODEL, out)
+    modes = ("keyword", "dense", "hybrid")
+    local = {mode: ndcg(service, queries, qrels, mode=mode) for mode in modes}
+    service.close()
+    # The server reads its model and budget from the environment (`semsearch serve`'s
+    # options have SEMSEARCH_ variables); no budget, as in process: not given up under load.
+    os.environ.update({"SEMSEARCH_MODEL": MULTILINGUAL_MODEL, "SEMSEARCH_SEARCH_TIMEOUT_MS": "0"})
+    index = out / f"{language}-{MULTILINGUAL_MODEL.rsplit(':', 1)[-1]}"
+    remote: dict[str, float] = {}
+    with served(index, out / f"serve-{language}.log", threads=2) as (base, pid, _):
+        log(f"serving {index.name} at {base} (pid {pid})")
+        for mode in modes:
+            total = 0.0
+            for qid, text in queries.items():
+                params = {"q": text, "k": 10, "group": "article", "mode": mode}
+                url = f"{base}/api/search?{urllib.parse.urlencode(params)}"
+                with urllib.request.urlopen(url, timeout=120) as answer:
+                    hits = json.loads(answer.read())["results"]
+                total += ndcg_at([hit["article"]["id"] for hit in hits], qrels[qid], 10)
+            remote[mode] = total / len(queries)
+    print(f"| {language} e5, {len(queries)} questions | in process | served over HTTP |")
+    print("|---|---|---|")
+    for mode in modes:
+        print(f"| {mode} | {local[mode]:.4f} | {remote[mode]:.4f} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--questions", type=int, default=150)
@@ -118,7 +159,17 @@ def main() -> None:
         action="store_true",
         help="only the two plain BM25 columns, every question (no model, no build: seconds)",
     )
+    parser.add_argument(
+        "--served",
+        metavar="LANGUAGES",
+        help="only check these languages' e5 nDCG in process against a served API",
+    )
     args = parser.parse_args()
+    if args.served:
+        args.out.mkdir(parents=True, exist_ok=True)
+        for language in args.served.split(","):
+            served_check(language, args.questions, args.out)
+        return
     if args.keyword_only:
         print("| lang | questions | BM25, English analysis | BM25, the language's own analysis |")
         print("|---|---|---|---|")

@@ -191,6 +191,7 @@ def build(
     pages .html/.htm, gzipped too, and web archives .warc/.warc.gz)."""
     from semsearch.index.build.builder import build_index
     from semsearch.index.embed import load_embedder
+    from semsearch.index.ingest.collection import model_advice
     from semsearch.search.calibration import build_calibrator
     from semsearch.search.tuning import build_tuner
     from semsearch.settings import get_setting
@@ -235,6 +236,8 @@ def build(
     if report.ingest is not None:
         for line in report.ingest.lines():
             click.echo(line)
+        if advice := model_advice(report.ingest.languages, embedder.name):
+            click.echo(advice)
     click.echo(f"chunks: {report.chunks} ({report.reused} unchanged, their vectors reused)")
     click.echo(
         f"seconds: {report.seconds:.1f} (the model busy embedding {report.embed_seconds:.1f}, "

@@ -27,7 +27,12 @@ from semsearch.index.build.reuse import VectorReuse
 from semsearch.index.build.space import disk_full_error, is_disk_full
 from semsearch.index.embed import Embedder, manifest_model, passage_window
 from semsearch.index.ingest.articles import Article, Skipped
-from semsearch.index.ingest.collection import IngestSummary, clean_collection, read_collection
+from semsearch.index.ingest.collection import (
+    IngestSummary,
+    clean_collection,
+    model_advice,
+    read_collection,
+)
 from semsearch.index.storage.article_index import vectors_from_arrays, write_article_index
 from semsearch.index.storage.directory import crash_point, new_staging_dir, publish, writer_lock
 from semsearch.index.storage.keyword_index import write_keyword_index
@@ -134,6 +139,8 @@ def build_index(
                 pipeline,
                 bool(get_setting("find_copies", settings)),
             )
+            if advice := model_advice(ingest.languages, embedder.name):
+                log.info("%s", advice.strip())
             chunk_total = store.next_chunk_id - 1
             store.close()
             if articles == 0:

@@ -320,6 +320,7 @@ def _engine_passages(version_dir: Path, published: Path) -> Iterator[EnginePassa
                     ),
                     author=article["author"] or "",
                     weights=weights,
+                    language=article.get("language") or "",
                 )
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ from semsearch.index.ingest.limits import article_problem
 from semsearch.index.ingest.readers import iter_input_files, read_file
 from semsearch.index.ingest.warc import WarcCounts, is_warc_file
 from semsearch.index.text.languages import article_language, main_language
+from semsearch.settings import DEFAULT_MODEL
 
 log = logging.getLogger(__name__)
 
@@ -98,18 +99,29 @@ class IngestSummary:
         if self.languages:
             parts = ", ".join(f"{k} {v:,}" for k, v in self.languages.items())
             out.append(f"languages: {parts}")
-            main = next(iter(self.languages))
-            if main != "en" and self.languages[main] * 2 > sum(self.languages.values()):
-                # Not chosen automatically: it costs about 7 times the CPU a passage
-                # (docs/benchmarks.md), and the index records the model it must be served with.
-                out.append(
-                    f"  mostly {main}, not English: the default model is English; "
-                    "--model packaged:multilingual-e5-small embeds about 100 languages "
-                    "(docs/relevance.md, 'Languages')"
-                )
         if self.warc_files:
             out.append(f"WARC ({self.warc_files} files): {self.warc.summary()}")
         return out
+
+
+def model_advice(languages: Mapping[str, int], model: str) -> str | None:
+    """The build summary's advice when most articles whose language is known are not
+    English and the model is the default, English one; None otherwise (a model of the
+    user's own may well be multilingual: not second-guessed)."""
+    known = {k: v for k, v in languages.items() if k != "unknown"}
+    total = sum(known.values())
+    if model != DEFAULT_MODEL or not total or known.get("en", 0) * 2 >= total:
+        return None
+    # Advised, not chosen: the multilingual model costs about 7 times the CPU a passage
+    # and 13 times a query's (docs/benchmarks.md), and a server must load the model the
+    # index was built with (docs/relevance.md, "Languages", says why, with the figures).
+    share = 1 - known.get("en", 0) / total
+    main = max(known, key=lambda k: known[k])
+    return (
+        f"  {share:.0%} of the articles are not English (most: {main}), and the default "
+        "model is English: --model packaged:multilingual-e5-small finds them far better, "
+        "for about 7 times the CPU (docs/relevance.md, 'Languages')"
+    )
 
 
 @dataclass

@@ -9,6 +9,8 @@ character offsets in the article's clean text: `text[start:end]` is the passage.
 
 from __future__ import annotations
 
+import itertools
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -57,9 +59,26 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
         covered = 0
         for end in ends:
             if end > covered:
-                spans.append((offset + covered, offset + end))
+                for start, stop in _spaced_sentences(paragraph, covered, end):
+                    spans.append((offset + start, offset + stop))
                 covered = end
     return [_strip_span(text, s, e) for s, e in spans if text[s:e].strip()]
+
+
+#: A space between two Thai or Lao letters: where those scripts end a sentence or clause
+#: (they write no spaces between words and rarely a full stop, so blingfire sees one
+#: sentence a paragraph, and a best sentence would be the whole passage).
+_SPACED_SCRIPT_BREAK = re.compile(
+    r"(?<=[\u0e01-\u0e4e\u0e81-\u0edf])\s+(?=[\u0e01-\u0e4e\u0e81-\u0edf])"
+)
+
+
+def _spaced_sentences(paragraph: str, start: int, end: int) -> list[tuple[int, int]]:
+    """The span [start, end) of `paragraph`, cut after each space between Thai or Lao
+    letters (the spans still tile it)."""
+    cuts = [m.end() for m in _SPACED_SCRIPT_BREAK.finditer(paragraph, start, end)]
+    bounds = [start, *cuts, end]
+    return [(a, b) for a, b in itertools.pairwise(bounds) if b > a]
 
 
 def _piece_span(

@@ -59,6 +59,7 @@ class MilvusBackend:
             )
         self.store = ServedStore(store_path)
         self._terms: dict[str, int | None] = {}
+        self._language_field: bool | None = None
         # The article-level index, published beside the store when the index has one.
         articles = record.get("article_keyword")
         self.articles = ArticleIndex.open(Path(articles)) if articles else None
@@ -107,19 +108,26 @@ class MilvusBackend:
         return [known[w] for w in words]
 
     def scope(self, where: ArticleFilter) -> Scope | None:
-        if where.language:
-            # The published passages carry no language field yet: refuse, never ignore.
+        if where.language and not self._has_language():
+            # Published before passages carried their language: refuse, never ignore.
             raise BadQueryError(
-                "the language filter is not available on an index served from a search "
-                "engine yet; serve the index directory to filter by language"
+                "the language filter needs the index published again (its passages in the "
+                "search engine carry no language); or serve the index directory"
             )
         engine = EngineFilter(
             published_from=where.published_from,
             published_to=where.published_to,
             publication=where.publication,
             author=where.author,
+            language=where.language,
         )
         return EngineScope(empty=self.passages.count(engine) == 0, engine=engine)
+
+    def _has_language(self) -> bool:
+        """Whether the published passages carry their article's language (asked once)."""
+        if self._language_field is None:
+            self._language_field = "language" in self.passages.fields()
+        return self._language_field
 
     def narrow(
         self, scope: Scope | None, within: frozenset[int] | None, without: frozenset[int]

@@ -128,3 +128,30 @@ def test_info_prints_what_the_index_holds(runner, demo_index: Path) -> None:
     assert "(format " in out and "version:" in out
     gone = runner.invoke(cli, ["info", "--index", "/nonexistent/index"])
     assert gone.exit_code == 1 and "Error:" in gone.output and "Traceback" not in gone.output
+
+
+def test_build_advises_the_multilingual_model_for_a_mostly_german_collection(
+    runner, tmp_path: Path, monkeypatch
+) -> None:
+    import semsearch.index.embed as embed
+    from semsearch.settings import DEFAULT_MODEL
+    from tests.search.test_languages import ARTICLES
+    from tests.support.fake_embedder import HashingEmbedder
+
+    def default_model(name: str) -> HashingEmbedder:
+        fake = HashingEmbedder(256)
+        fake.name = DEFAULT_MODEL  # the fake in the default model's place: no model loaded
+        return fake
+
+    monkeypatch.setitem(embed._FACTORIES, DEFAULT_MODEL, default_model)
+    source = tmp_path / "articles.jsonl"
+    german = [a for a in ARTICLES if a["id"] in ("bruecke", "mislabelled", "tides")]
+    source.write_text("\n".join(json.dumps(a, ensure_ascii=False) for a in german) + "\n")
+    for model, advised in ((DEFAULT_MODEL, True), ("hashing-256", False)):
+        out = tmp_path / model.replace(":", "-")
+        args = ["build", str(source), "--out", str(out), "--model", model, "--quiet"]
+        result = runner.invoke(cli, args)
+        assert result.exit_code == 0, result.output
+        assert "languages: de 2, en 1" in result.output
+        said = "67% of the articles are not English (most: de)" in result.output
+        assert said == advised, result.output

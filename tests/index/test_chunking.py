@@ -127,6 +127,20 @@ def test_sentences_follow_paragraphs() -> None:
     ]
 
 
+def test_thai_sentences_end_at_a_space_between_thai_letters() -> None:
+    # Written for this test: Bangkok is the capital / it has more than eight million people /
+    # the BTS opened in 2542 (a space before a number or a Latin word does not cut).
+    text = (
+        "กรุงเทพมหานครเป็นเมืองหลวง มีประชากรมากกว่าแปดล้านคน รถไฟฟ้า BTS เปิดให้บริการในปี 2542\n\nย่อหน้าใหม่"
+    )
+    assert [text[s:e] for s, e in split_sentences(text)] == [
+        "กรุงเทพมหานครเป็นเมืองหลวง",
+        "มีประชากรมากกว่าแปดล้านคน",
+        "รถไฟฟ้า BTS เปิดให้บริการในปี 2542",
+        "ย่อหน้าใหม่",
+    ]
+
+
 LONG_WORDS = st.text(alphabet="abcdefghijklmnopqrstuvwxyzQXZ0123456789", min_size=20, max_size=99)
 
 

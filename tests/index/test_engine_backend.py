@@ -91,6 +91,7 @@ def test_filter_expressions_quote_values() -> None:
     # An author is a substring: its own % and _ are not wildcards.
     assert EngineFilter(author="50%_X").expression() == 'author like "%50\\\\%\\\\_x%"'
     assert EngineFilter().expression() == ""
+    assert EngineFilter(language="de").expression() == 'language == "de"'
 
 
 def test_dense_candidates_are_the_exact_nearest(engine) -> None:

@@ -110,3 +110,20 @@ def test_unknown_language_and_a_language_without_stemmer_are_not_stemmed() -> No
 def test_highlight_terms_follow_the_language() -> None:
     assert highlight_terms("Die Verteidigung", "de") == {"verteid"}
     assert highlight_terms("北京首都", "zh") == {"北京", "京首", "首都"}
+
+
+def test_the_best_sentence_in_scripts_without_spaces() -> None:
+    from semsearch.index.text.chunking import split_sentences
+    from semsearch.search.highlight import best_sentence, find_highlights
+
+    chinese = "上海地铁很长。北京地铁是中国首都的轨道交通。第一条线路于一九六九年开通。"
+    spans = split_sentences(chinese)
+    assert len(spans) == 3
+    # 地铁 in the first sentence; 北京地铁 in the second, its bigrams merged into one mark
+    assert find_highlights(chinese, "北京地铁", "zh") == [(2, 4), (7, 11)]
+    best = best_sentence(chinese, "北京地铁", spans, language="zh")
+    assert best is not None and chinese[best[0] : best[1]] == "北京地铁是中国首都的轨道交通。"
+    # Thai: the Bangkok sentence, not the whole passage (the Thai split at spaces).
+    thai = "เชียงใหม่มีภูเขาสวยงาม กรุงเทพมหานครมีรถไฟฟ้าหลายสาย"
+    best = best_sentence(thai, "รถไฟฟ้ากรุงเทพมหานคร", split_sentences(thai), language="th")
+    assert best is not None and thai[best[0] : best[1]] == "กรุงเทพมหานครมีรถไฟฟ้าหลายสาย"

@@ -46,9 +46,18 @@ def test_an_unread_date_is_read_in_the_articles_language() -> None:
 
 
 def test_the_build_summary_says_when_a_collection_is_mostly_not_english() -> None:
-    from semsearch.index.ingest.collection import IngestSummary
+    from semsearch.index.ingest.collection import IngestSummary, model_advice
+    from semsearch.settings import DEFAULT_MODEL
 
-    lines = IngestSummary(languages={"de": 3, "en": 1}).lines()
-    assert "languages: de 3, en 1" in lines
-    assert any("mostly de, not English" in line for line in lines)
-    assert not any("mostly" in line for line in IngestSummary(languages={"en": 3}).lines())
+    assert "languages: de 3, en 1" in IngestSummary(languages={"de": 3, "en": 1}).lines()
+    advice = model_advice({"de": 3, "en": 1}, DEFAULT_MODEL)
+    assert advice is not None
+    assert "75% of the articles are not English (most: de)" in advice
+    assert "--model packaged:multilingual-e5-small" in advice
+    # Mostly not English with no language holding half: 3 of 5 known are not English.
+    assert model_advice({"en": 2, "de": 1, "fr": 1, "es": 1, "unknown": 9}, DEFAULT_MODEL)
+    # Half English, or unknown only: no advice; nor with a model other than the default.
+    assert model_advice({"en": 2, "de": 1, "fr": 1}, DEFAULT_MODEL) is None
+    assert model_advice({"unknown": 4}, DEFAULT_MODEL) is None
+    assert model_advice({"de": 4}, "packaged:multilingual-e5-small") is None
+    assert model_advice({"de": 4}, "/models/my-own-model") is None

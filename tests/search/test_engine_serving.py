@@ -11,6 +11,7 @@ sends the product's own BM25 weights, so its scores are bm25s's to float roundin
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -25,7 +26,12 @@ import pytest
 import semsearch.index.build.publish as publish
 from semsearch.cli import cli
 from semsearch.engine import start_lite_engine, stop_lite_engine
-from semsearch.errors import BuildError, IndexMismatchError, IndexUnavailableError
+from semsearch.errors import (
+    BadQueryError,
+    BuildError,
+    IndexMismatchError,
+    IndexUnavailableError,
+)
 from semsearch.index.build.builder import build_index
 from semsearch.index.build.distributed import check_loopback_only, listening_sockets, process_tree
 from semsearch.index.build.publish import publish_index
@@ -551,3 +557,38 @@ def test_term_ids_survive_a_cache_cleared_by_another_thread(
         assert backend._term_ids(["strike", "tram", "strike"]) == [expected[1], *expected[:2]]
     finally:
         backend._terms = saved
+
+
+def test_the_language_filter_and_facet_from_the_engine(
+    engine_dir: Path, tmp_path: Path, fake_embedder: HashingEmbedder
+) -> None:
+    from semsearch.search.query import validate_query
+    from tests.search.test_languages import ARTICLES
+
+    source = tmp_path / "articles.jsonl"
+    source.write_text("\n".join(json.dumps(a, ensure_ascii=False) for a in ARTICLES) + "\n")
+    build_index([source], tmp_path / "index", fake_embedder)
+    uri = f"milvus://{engine_dir}/lite.db?collection=languages&timeout=3"
+    publish_index(tmp_path / "index", uri)
+    settings = {"min_score": 0.0}  # the fake embedder's vectors mean nothing here
+    directory = SearchService(tmp_path / "index", fake_embedder, settings)
+    engine = SearchService(uri, fake_embedder, settings)
+    try:
+        for mode in ("dense", "keyword", "hybrid"):
+            asked = {"q": "Fähren Sturm Brücken", "mode": mode, "facets": "language"}
+            for language in ("de", "zh", "en"):
+                a = directory.search(validate_query({**asked, "language": language}))
+                b = engine.search(validate_query({**asked, "language": language}))
+                same_answers(a, b)
+                assert {h.article.language for h in b.hits} <= {language}
+            german = engine.search(validate_query({**asked, "language": "de"}))
+            # "bruecke" and "mislabelled" (German text under a page that says English)
+            assert {h.article.id for h in german.hits} == {"bruecke", "mislabelled"}
+            assert german.facets["language"]["de"] == 2
+        # A collection published before passages carried their language: a 400 saying so.
+        engine.backend._language_field = False
+        with pytest.raises(BadQueryError, match="needs the index published again"):
+            engine.search(validate_query({"q": "Fähren", "language": "de"}))
+    finally:
+        directory.close()
+        engine.close()

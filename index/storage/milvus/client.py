@@ -1,7 +1,7 @@
 """Passages in a distributed search engine (Milvus), through the client a cluster is driven by.
 
 `MilvusPassages` writes passages (chunk id, article id, vector, keyword weights and the
-filter fields published, publications, author) to one Milvus collection and answers dense
+filter fields published, publications, author, language) to one Milvus collection and answers dense
 and keyword candidate lists under a filter, applied by the engine before ranking. The same
 `pymilvus.MilvusClient` code talks to a cluster (`http://host:19530`), to an engine process
 on a unix socket (`unix:/path.sock`, `start_lite_engine`) or to Milvus Lite (a local `.db`
@@ -23,8 +23,9 @@ Keyword search has two modes:
 Filters mean what the store's SQL means (`semsearch.index.storage.store.ArticleFilter`):
 dates compared as ISO strings with a prefix's last value included, a publication matched
 case-folded against the article's and its syndicated copies', an author as a case-folded
-substring of the byline. Fusion, grouping, highlighting and the article metadata stay in
-the product; this module answers only "which chunk ids, with what score".
+substring of the byline, a language as the article's code. Fusion, grouping, highlighting
+and the article metadata stay in the product; this module answers only "which chunk ids,
+with what score".
 
 The catalog of what is published (`semsearch.index.storage.milvus.catalog`) and the engine
 URIs (`semsearch.index.storage.milvus.address`) live beside this client.
@@ -61,6 +62,8 @@ MAX_NAME = 1_024
 #: own and its copies'): Milvus arrays have a fixed capacity.
 MAX_TERMS = 4_096
 MAX_PUBLICATIONS = 256
+#: An ISO 639-1 code is two letters; room for a longer tag.
+LANGUAGE_LENGTH = 16
 #: Rows per insert call: gRPC messages stay well under the 64 MB default limit at 384 dims.
 INSERT_BATCH = 1_000
 #: Milvus answers at most this many hits per search (its `topk` limit).
@@ -110,6 +113,7 @@ class EnginePassage:
     publications: tuple[str, ...] = ()
     author: str = ""
     weights: dict[int, float] = field(default_factory=dict)
+    language: str = ""  # the article's ISO 639-1 code ("" unknown)
 
 
 @dataclass(frozen=True)
@@ -121,6 +125,7 @@ class EngineFilter:
     published_to: str | None = None
     publication: str | None = None  # the article's or one of its copies', case folded
     author: str | None = None  # a case-folded substring of the byline
+    language: str | None = None  # an ISO 639-1 code, matched exactly
     article_ids: tuple[str, ...] = ()
     chunk_ids: tuple[int, ...] | None = None  # only these passages (None: any)
     not_chunk_ids: tuple[int, ...] = ()  # never these
@@ -143,6 +148,8 @@ class EngineFilter:
             )
         if self.author:
             terms.append(f"author like {like_substring(fold_case(self.author))}")
+        if self.language:
+            terms.append(f"language == {milvus_string(self.language)}")
         if self.article_ids:
             terms.append(f"article_id in [{', '.join(milvus_string(v) for v in self.article_ids)}]")
         if self.chunk_ids is not None:
@@ -288,6 +295,11 @@ class MilvusPassages:
     def exists(self) -> bool:
         return bool(self.call("a lookup", "has_collection", self.collection))
 
+    def fields(self) -> frozenset[str]:
+        """The collection's field names (a collection published before a field lacks it)."""
+        described = self.call("a lookup", "describe_collection", self.collection)
+        return frozenset(str(f["name"]) for f in described.get("fields", []))
+
     def create(self, dimension: int, *, replace: bool = False) -> None:
         """Make the collection (schema, keyword field, indexes); `replace` drops an old one."""
         from pymilvus import DataType, Function, FunctionType
@@ -315,6 +327,7 @@ class MilvusPassages:
             max_length=MAX_NAME,
         )
         schema.add_field("author", DataType.VARCHAR, max_length=MAX_NAME)
+        schema.add_field("language", DataType.VARCHAR, max_length=LANGUAGE_LENGTH)
         if self.keyword_mode == "engine":
             schema.add_field(
                 "text",
@@ -383,6 +396,7 @@ class MilvusPassages:
             "published": passage.published or "",
             "publications": publications[:MAX_PUBLICATIONS],
             "author": fold_case(passage.author or ""),
+            "language": passage.language[:LANGUAGE_LENGTH],
         }
         if self.keyword_mode == "engine":
             row["text"] = passage.text[:MAX_TEXT]
