@@ -52,7 +52,7 @@ class RankingSettings:
     #: The chunker's passage budget in word pieces (a query's share is measured against it).
     passage_tokens: int
     #: Whether hybrid weighs its keyword list per query (`fusion.per_query_fusion`).
-    per_query_fusion: bool = True
+    per_query_fusion: bool = False
 
     @classmethod
     def load(cls, manifest: Any, settings: Mapping[str, Any]) -> RankingSettings:

@@ -280,16 +280,19 @@ def test_probes_may_raise_the_dense_weight_but_not_lower_it() -> None:
 
 
 def test_per_query_fusion_is_for_questions_not_pasted_passages(demo_service, monkeypatch) -> None:
-    """On by default for a query of at most 64 words; a pasted passage (more words) keeps
-    the collection's fusion, whatever the keyword list's coverage."""
+    """When on, for a query of at most 64 words; a pasted passage (more words) keeps the
+    collection's fusion, whatever the keyword list's coverage. Off by default."""
+    from dataclasses import replace
+
     from semsearch.search.query import validate_query
 
     ranker = demo_service.ranker
+    assert not ranker.settings.per_query_fusion
+    monkeypatch.setattr(ranker, "settings", replace(ranker.settings, per_query_fusion=True))
     monkeypatch.setattr(ranker.backend, "idf_coverage", lambda *args: 0.25)
     collection = ranker.settings.fusion
     question = validate_query({"q": "who repaired the harbour wall"})
     pasted = validate_query({"q": " ".join(["harbour wall repairs"] * 22)})  # 66 words
-    assert ranker.settings.per_query_fusion
     assert ranker._query_fusion(question, [(1, 2.0)]) == per_query_fusion(collection, 0.25)
     assert ranker._query_fusion(question, [(1, 2.0)]) != collection
     assert ranker._query_fusion(pasted, [(1, 2.0)]) == collection
