@@ -35,6 +35,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from semsearch.index.storage.vectors import one_thread_searches
+
 if TYPE_CHECKING:
     import faiss
 
@@ -312,6 +314,7 @@ def dense_search(
     the few alive rows of a large filtered segment."""
     import faiss
 
+    one_thread_searches()
     total = len(segment) if alive is None else int(alive.sum())
     depth = min(depth, total)
     if depth <= 0:

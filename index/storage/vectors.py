@@ -200,14 +200,28 @@ def remove_vectors(index: faiss.Index, ids: list[int]) -> None:
         raise ValueError(f"removed {removed} vectors for {len(set(ids))} chunk ids")
 
 
+def one_thread_searches() -> None:
+    """One OpenMP thread for the FAISS searches of the calling thread. OpenMP's thread count
+    is a setting of each thread (a thread made by Python starts from the process default,
+    one per core), so each search sets its own: a server runs one search per request
+    thread, and a second OpenMP thread spinning beside each costs more CPU than it saves on
+    one query (docs/benchmarks.md, "Where a query's CPU goes"). A build sets every core
+    again before it trains or adds (`_build_ivf`)."""
+    import faiss
+
+    faiss.omp_set_num_threads(1)
+
+
 def search_vectors(
     index: faiss.Index, query: np.ndarray, k: int, allowed: np.ndarray | None = None
 ) -> list[tuple[int, float]]:
-    """The k nearest chunk ids to a unit query vector, with their cosine scores.
+    """The k nearest chunk ids to a unit query vector, with their cosine scores, searched
+    on one thread (`one_thread_searches`).
 
     `allowed` (chunk ids) restricts the search inside FAISS, so a filter never starves it."""
     import faiss
 
+    one_thread_searches()
     k = min(k, index.ntotal if allowed is None else len(allowed))
     if k <= 0:
         return []

@@ -49,7 +49,6 @@ class DirectoryBackend(StoreScoped):
         self.version_dir = version_dir
         self.manifest = read_manifest(version_dir)
         verify_files(version_dir, self.manifest)
-        _single_threaded_faiss()
         try:
             # Mapped, not read, where FAISS can (IVF): start-up does not read the whole file.
             self.vectors: faiss.Index = read_vector_index(version_dir / VECTORS_NAME, mmap=True)
@@ -152,12 +151,3 @@ def directory_backend(backend: Backend) -> DirectoryBackend:
             f"this needs an index directory; the index is served by the {backend.kind} backend"
         )
     return backend
-
-
-def _single_threaded_faiss() -> None:
-    """One OpenMP thread per FAISS search: a server runs many searches at once, one per
-    request thread, and OpenMP threads spinning against each other made searches several
-    times slower under load (docs/benchmarks.md)."""
-    import faiss
-
-    faiss.omp_set_num_threads(1)

@@ -35,7 +35,7 @@ from semsearch.search.backends.base import (
     StoreScoped,
     chunk_ids_of,
 )
-from semsearch.search.backends.directory import DirectoryKind, _single_threaded_faiss
+from semsearch.search.backends.directory import DirectoryKind
 from semsearch.search.keyword import content_terms
 
 
@@ -47,7 +47,6 @@ class LiveBackend(StoreScoped):
     def __init__(self, version_dir: Path) -> None:
         self.version_dir = version_dir
         self.manifest = read_manifest(version_dir)
-        _single_threaded_faiss()
         self.reader = LiveReader(version_dir)
         self.store = ServedStore(version_dir / STORE_NAME)
         self.articles: ArticleEvidence | None = None

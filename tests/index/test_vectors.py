@@ -115,3 +115,26 @@ def test_ivf_gives_its_vectors_back_by_chunk_id(ivf_path, data, mmap: bool) -> N
     assert found is not None
     expected = vectors[[0, 4321, len(ids) - 1]]
     assert np.allclose(found, expected, atol=0.02)
+
+
+def test_a_search_runs_on_one_openmp_thread_in_any_thread(ivf_path, data) -> None:
+    """OpenMP's thread count belongs to each thread: a request thread of a server starts at
+    the process default (one per core, here more than one when the machine has two cores),
+    and its searches must set their own to one."""
+    import os
+    import threading
+
+    index = read_vector_index(ivf_path[0], mmap=True)
+    seen: dict[str, int] = {}
+
+    def request_thread() -> None:
+        seen["before"] = faiss.omp_get_max_threads()
+        search_vectors(index, data[1][0], 10)
+        seen["after"] = faiss.omp_get_max_threads()
+
+    thread = threading.Thread(target=request_thread)
+    thread.start()
+    thread.join()
+    if seen["before"] == 1:
+        pytest.skip(f"OpenMP's default is one thread here ({os.cpu_count()} cores)")
+    assert seen["after"] == 1
