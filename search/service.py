@@ -19,8 +19,7 @@ from typing import Any
 import numpy as np
 
 from semsearch.errors import IndexUnavailableError, NotFoundError
-from semsearch.index.embed import Embedder, load_embedder, prompts_of
-from semsearch.index.storage.manifest import check_model
+from semsearch.index.embed import Embedder, check_embedder, load_embedder
 from semsearch.index.text.languages import query_language
 from semsearch.search.backends import Backend, Scope, open_backend
 from semsearch.search.budget import Deadline
@@ -81,13 +80,7 @@ class SearchService:
         self.backend: Backend = open_backend(index_dir)
         self.manifest = self.backend.manifest
         try:
-            check_model(
-                self.manifest,
-                embedder.name,
-                embedder.revision,
-                embedder.dimension,
-                prompts_of(embedder).as_dict(),
-            )
+            check_embedder(self.manifest, embedder)
         except IndexUnavailableError:
             self.backend.close()
             raise

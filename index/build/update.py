@@ -35,7 +35,7 @@ import numpy as np
 from semsearch.errors import BuildError
 from semsearch.index.build.builder import Progress, embed_chunks, ingest_inputs, store_article
 from semsearch.index.build.space import disk_full_error, is_disk_full
-from semsearch.index.embed import Embedder, prompts_of
+from semsearch.index.embed import Embedder, check_embedder
 from semsearch.index.ingest.articles import Article, Skipped
 from semsearch.index.storage.article_index import write_article_index
 from semsearch.index.storage.directory import (
@@ -54,7 +54,6 @@ from semsearch.index.storage.manifest import (
     STORE_NAME,
     SUGGEST_DIR,
     VECTORS_NAME,
-    check_model,
     index_files,
     library_versions,
     read_manifest,
@@ -124,13 +123,7 @@ def update_index(
     with writer_lock(out):
         current = resolve_index_dir(out)
         manifest = read_manifest(current)
-        check_model(
-            manifest,
-            embedder.name,
-            embedder.revision,
-            embedder.dimension,
-            prompts_of(embedder).as_dict(),
-        )
+        check_embedder(manifest, embedder)
         verify_files(current, manifest)
         chunker = Chunker(
             embedder.token_offsets,

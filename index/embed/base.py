@@ -25,6 +25,8 @@ from semsearch.settings import DEFAULT_MODEL, get_setting
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
 
+    from semsearch.index.storage.manifest import IndexManifest
+
 
 class Embedder(Protocol):
     """What the index build and the search service need from an embedding model. Its
@@ -250,6 +252,20 @@ def read_pooling(model_dir: Path) -> Pooling:
     else:
         modes = [name for key, name in _LEGACY_POOLING_KEYS.items() if raw.get(key)] or ["mean"]
     return Pooling("+".join(modes), bool(raw.get("include_prompt", True)), normalize, tuple(extra))
+
+
+def check_embedder(manifest: IndexManifest, embedder: Embedder) -> None:
+    """`check_model` with this embedder's name, revision, dimension and prompts: every
+    reader and writer of an index refuses another model the same way."""
+    from semsearch.index.storage.manifest import check_model
+
+    check_model(
+        manifest,
+        embedder.name,
+        embedder.revision,
+        embedder.dimension,
+        prompts_of(embedder).as_dict(),
+    )
 
 
 def manifest_model(embedder: Embedder) -> dict[str, object]:

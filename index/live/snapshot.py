@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from semsearch.errors import BuildError, IndexUnavailableError
-from semsearch.index.embed import Embedder, prompts_of
+from semsearch.index.embed import Embedder, check_embedder
 from semsearch.index.ingest.articles import Article
 from semsearch.index.ingest.boilerplate import source_of
 from semsearch.index.live import catalog, sources
@@ -47,7 +47,6 @@ from semsearch.index.storage.manifest import (
     STORE_NAME,
     VECTORS_NAME,
     IndexManifest,
-    check_model,
     read_manifest,
 )
 from semsearch.index.storage.store import StoredChunk, StoreReader, StoreWriter
@@ -119,13 +118,7 @@ def make_live(
         manifest = read_manifest(current)
         if is_live(manifest):
             return current
-        check_model(
-            manifest,
-            embedder.name,
-            embedder.revision,
-            embedder.dimension,
-            prompts_of(embedder).as_dict(),
-        )
+        check_embedder(manifest, embedder)
         staging = new_staging_dir(out)
         try:
             StoreWriter.copy_of(current / STORE_NAME, staging / STORE_NAME).close()
@@ -158,13 +151,7 @@ def upgrade_live(
         manifest = read_manifest(current)
         if not is_live(manifest):
             raise IndexUnavailableError(f"{index} is not a live index: `semsearch live` it")
-        check_model(
-            manifest,
-            embedder.name,
-            embedder.revision,
-            embedder.dimension,
-            prompts_of(embedder).as_dict(),
-        )
+        check_embedder(manifest, embedder)
         with contextlib.closing(sqlite3.connect(current / STORE_NAME)) as db:
             state = catalog.read_state(db)
         if state.format >= catalog.FORMAT:

@@ -34,7 +34,7 @@ import numpy as np
 
 from semsearch.errors import IndexUnavailableError, StorageFullError
 from semsearch.index.build.builder import make_chunker
-from semsearch.index.embed import Embedder, manifest_model, prompts_of
+from semsearch.index.embed import Embedder, check_embedder, manifest_model
 from semsearch.index.ingest.articles import Article
 from semsearch.index.ingest.boilerplate import learn_boilerplate, merge_learned, source_of
 from semsearch.index.ingest.collection import clean_collection
@@ -56,7 +56,6 @@ from semsearch.index.storage.manifest import (
     MANIFEST_NAME,
     STORE_NAME,
     IndexManifest,
-    check_model,
     library_versions,
     read_manifest,
 )
@@ -210,13 +209,7 @@ class SegmentWriter:
                 f"{self.index} is a built index, not a live one: make it live with "
                 f"`semsearch live {self.index}` (once), then write to it"
             )
-        check_model(
-            manifest,
-            self.embedder.name,
-            self.embedder.revision,
-            self.embedder.dimension,
-            prompts_of(self.embedder).as_dict(),
-        )
+        check_embedder(manifest, self.embedder)
         if self._store is not None:
             self._store.db.close()
         self._chunker = Chunker(
