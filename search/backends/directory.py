@@ -23,7 +23,12 @@ from semsearch.index.storage.manifest import (
     verify_files,
 )
 from semsearch.index.storage.store import ServedStore
-from semsearch.index.storage.vectors import read_vector_index, search_vectors, stored_vectors
+from semsearch.index.storage.vectors import (
+    HalfScan,
+    read_vector_index,
+    search_vectors,
+    stored_vectors,
+)
 from semsearch.search.backends.base import (
     Backend,
     Candidates,
@@ -60,6 +65,8 @@ class DirectoryBackend(StoreScoped):
                 f"{VECTORS_NAME} holds {self.vectors.ntotal} vectors, the manifest says "
                 f"{chunks} chunks: rebuild the index"
             )
+        # A flat index is searched over a float16 copy, re-scored exactly (`HalfScan`).
+        self.scan = HalfScan.of(self.vectors)
         self.keyword = KeywordIndex(version_dir / KEYWORD_DIR)
         # Article-level evidence (semsearch.search.articles); indexes built before it lack it.
         self.articles = ArticleIndex.open(version_dir / ARTICLE_KEYWORD_DIR)
@@ -70,9 +77,10 @@ class DirectoryBackend(StoreScoped):
 
     def dense(self, vector: np.ndarray, depth: int, scope: Scope | None) -> Candidates:
         allowed = chunk_ids_of(scope, self.kind)
-        return search_vectors(
-            self.vectors, vector, depth, None if allowed is None else np.asarray(allowed)
-        )
+        ids = None if allowed is None else np.asarray(allowed)
+        if self.scan is not None:
+            return self.scan.search(vector, depth, ids)
+        return search_vectors(self.vectors, vector, depth, ids)
 
     def analysis_language(self, language: str | None) -> str:
         return self.keyword.analysis_language(language)

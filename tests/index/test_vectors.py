@@ -11,6 +11,7 @@ import pytest
 
 from semsearch.index.storage.vectors import (
     TARGET_RECALL,
+    HalfScan,
     read_vector_index,
     recall_at_10,
     remove_vectors,
@@ -138,3 +139,61 @@ def test_a_search_runs_on_one_openmp_thread_in_any_thread(ivf_path, data) -> Non
     if seen["before"] == 1:
         pytest.skip(f"OpenMP's default is one thread here ({os.cpu_count()} cores)")
     assert seen["after"] == 1
+
+
+def flat_index(ids: np.ndarray, vectors: np.ndarray) -> faiss.Index:
+    index = faiss.IndexIDMap2(faiss.IndexFlatIP(vectors.shape[1]))
+    index.add_with_ids(vectors, ids)
+    return index
+
+
+def test_the_half_scan_answers_what_the_float32_search_does(data) -> None:
+    ids, vectors = data
+    index = flat_index(ids, vectors)
+    scan = HalfScan.of(index, smallest=1000)
+    assert scan is not None
+    for query in clustered(60, seed=7):
+        for k in (1, 10, 100):
+            want = search_vectors(index, query, k)
+            got = scan.search(query, k)
+            assert [i for i, _ in got] == [i for i, _ in want]
+            assert np.allclose([s for _, s in got], [s for _, s in want], atol=1e-6)
+
+
+def test_the_half_scan_keeps_to_a_filter(data) -> None:
+    ids, vectors = data
+    index = flat_index(ids, vectors)
+    scan = HalfScan.of(index, smallest=1000)
+    assert scan is not None
+    allowed = np.concatenate([ids[::7], [10**9]])  # and an id the index does not hold
+    for query in clustered(20, seed=8):
+        want = search_vectors(index, query, 10, allowed)
+        got = scan.search(query, 10, allowed)
+        assert [i for i, _ in got] == [i for i, _ in want]
+    few = ids[:3]
+    assert sorted(i for i, _ in scan.search(vectors[0], 10, few)) == sorted(few.tolist())
+    assert scan.search(vectors[0], 10, np.asarray([10**9])) == []
+
+
+def test_the_half_scan_falls_back_when_float16_cannot_tell(data) -> None:
+    """Copies of one vector, one of them nudged by less than float16 can hold: the float16
+    scores tie, so the scan must not trust them and asks the float32 index."""
+    _, vectors = data
+    base = vectors[0]
+    nudge = np.zeros_like(base)
+    nudge[0] = 1e-5
+    rows = np.stack([base] * 100 + [base + nudge] + list(vectors[1:2000]))
+    ids = np.arange(len(rows), dtype=np.int64)[::-1].copy()  # the nudged copy is not first
+    index = flat_index(ids, rows.astype(np.float32))
+    scan = HalfScan.of(index, smallest=1)
+    assert scan is not None
+    got = scan.search(base + nudge, 1)
+    assert got == search_vectors(index, base + nudge, 1) and got[0][0] == ids[100]
+    assert scan.fallbacks == 1
+
+
+def test_the_half_scan_is_only_for_large_flat_indexes(ivf_path, data) -> None:
+    ids, vectors = data
+    assert HalfScan.of(flat_index(ids[:100], vectors[:100])) is None  # below HALF_FROM
+    assert HalfScan.of(read_vector_index(ivf_path[0])) is None  # IVF quantises already
+    assert HalfScan.of(flat_index(ids, vectors), smallest=len(ids)) is not None
