@@ -26,7 +26,7 @@ import dataclasses
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from semsearch.errors import BadQueryError
 from semsearch.index.embed import Embedder, load_embedder
@@ -36,6 +36,9 @@ from semsearch.search.embedders import model_for
 from semsearch.search.results import FullArticle, SearchResult, SimilarResult
 from semsearch.search.service import SearchService
 from semsearch.settings import get_setting
+
+if TYPE_CHECKING:
+    from semsearch.search.backends.base import BackendKind
 
 __all__ = [
     "Article",
@@ -108,6 +111,10 @@ class Index:
     def __init__(self, service: SearchService) -> None:
         self._service = service
         self._writer: LiveWriter | None = None
+        # Which kind of backend serves the path, asked once: asking reads the index's
+        # manifest (a live index says so there), about 0.3 ms, and the kind of a path does
+        # not change under it (a live upgrade keeps the directory's naming of versions).
+        self._kind: BackendKind | None = None
 
     @property
     def path(self) -> str | Path:
@@ -284,10 +291,12 @@ class Index:
     def _current(self) -> SearchService:
         """The service on the version the index names now: after a write published a new
         version of a built index, it is opened (the same model) and the old one closed."""
-        from semsearch.search.backends import index_target
+        from semsearch.search.backends import backend_kind
 
         service = self._service
-        if service.target != index_target(service.index_path):
+        if self._kind is None:
+            self._kind = backend_kind(service.index_path)
+        if service.target != self._kind.target(service.index_path):
             self._service = SearchService(service.index_path, service.embedder, service.settings)
             service.close()
         return self._service
