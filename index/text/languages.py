@@ -229,6 +229,8 @@ def main_script(text: str) -> str:
     Japanese counts as "Kana" whenever kana appear (it mixes them with Han)."""
     import bisect
 
+    if text.isascii():  # most queries: no character to look up
+        return "Latin" if any(char.isalpha() for char in text) else ""
     counts: Counter[str] = Counter()
     for char in text:
         if not char.isalpha():
@@ -249,14 +251,19 @@ def query_language(text: str, fallback: str, known: Collection[str] = ()) -> str
     written in the script of `fallback` (the collection's main language), that; else a
     language of the collection written in the query's script; else the one language its
     script names (Thai, Greek, Han, ...), or UNKNOWN."""
+    script = main_script(text)
+    own_script = script in ("", LANGUAGE_SCRIPTS.get(fallback, "Latin"))
+    if known and set(known) <= {fallback} and own_script:
+        # A collection in one language, asked in its script: whatever is detected, the
+        # answer below is `fallback` (detecting it was about 0.2 ms of a SciFact query).
+        return fallback
     found = detect_language(text)
     if found.language:
         letters = len(_LETTERS.findall(text)) + 2 * len(_IDEOGRAPHS.findall(text))
         sure = letters >= LONG_QUERY_LETTERS or found.confidence >= QUERY_CONFIDENCE
         if found.language in known or (not known and sure):
             return found.language
-    script = main_script(text)
-    if not script or LANGUAGE_SCRIPTS.get(fallback, "Latin") == script:
+    if own_script:
         return fallback
     # A language of the collection written in that script (a Russian query to a collection
     # of English and Russian articles), else the one language the script names.

@@ -65,6 +65,24 @@ def test_a_short_query_falls_back_to_the_collection_or_its_script() -> None:
     assert query_language("Wie viele Punkte gab die Verteidigung ab?", "en", {"en"}) == "en"
 
 
+def test_a_one_language_collection_skips_detection_in_its_own_script(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import semsearch.index.text.languages as languages
+
+    def refuse(text: str) -> None:
+        raise AssertionError(f"detected {text!r}")
+
+    monkeypatch.setattr(languages, "detect_language", refuse)
+    assert query_language("Wie viele Punkte gab die Verteidigung ab?", "en", {"en"}) == "en"
+    assert query_language("42", "en", {"en"}) == "en"
+    assert query_language("Ελλάδα", "el", {"el"}) == "el"
+    with pytest.raises(AssertionError):  # another script, or several languages: detected
+        query_language("Москва", "en", {"en"})
+    with pytest.raises(AssertionError):
+        query_language("harbour tides", "en", {"en", "de"})
+
+
 def test_english_words_are_as_they_were() -> None:
     assert query_words("The zeppelin bridges") == ["zeppelin", "bridg"]
     assert query_words("The zeppelin bridges", language="en") == ["zeppelin", "bridg"]
