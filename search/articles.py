@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from semsearch.search.fusion import Fusion, fuse
+from semsearch.search.fusion import Fusion, best_first, fuse
 
 
 def article_share(query_tokens: int, passage_tokens: int) -> float:
@@ -61,4 +61,4 @@ def blend(
         )
         for chunk_id, score in fused
     ]
-    return sorted(blended, key=lambda item: (-item[1], item[0]))
+    return best_first(blended)

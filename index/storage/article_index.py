@@ -93,7 +93,8 @@ class ArticleIndex:
         self.keyword = KeywordIndex(folder)
         self.keys = np.asarray(self.keyword.chunk_ids, dtype=np.int64)
         try:
-            self.pooled = np.load(folder / POOLED_NAME, mmap_mode="r")
+            # A plain array over the mapping: indexing a np.memmap builds a memmap per call.
+            self.pooled = np.asarray(np.load(folder / POOLED_NAME, mmap_mode="r"))
         except (OSError, ValueError) as exc:
             raise IndexUnavailableError(f"cannot read {folder / POOLED_NAME}: {exc}") from exc
         if len(self.pooled) != len(self.keys):
@@ -122,8 +123,9 @@ class ArticleIndex:
         ids = np.asarray(chunk_ids, dtype=np.int64)
         rows = np.searchsorted(self.keys, ids, side="right") - 1
         found = rows >= 0
-        keys = self.keys[np.maximum(rows, 0)]
-        return {int(c): int(k) for c, k, ok in zip(ids, keys, found, strict=True) if ok}
+        if not found.all():
+            ids, rows = ids[found], rows[found]
+        return dict(zip(ids.tolist(), self.keys[rows].tolist(), strict=True))
 
     def keyword_scores(
         self, query: str, keys: Sequence[int], language: str | None = None
@@ -142,4 +144,4 @@ class ArticleIndex:
         rows, wanted = rows[found], wanted[found]
         scores = np.asarray(self.pooled[rows], dtype=np.float32) @ query.astype(np.float32)
         order = np.lexsort((wanted, -scores))
-        return [(int(wanted[i]), float(scores[i])) for i in order]
+        return list(zip(wanted[order].tolist(), scores[order].tolist(), strict=True))

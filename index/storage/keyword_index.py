@@ -117,7 +117,8 @@ class KeywordIndex:
     def __init__(self, folder: Path) -> None:
         try:
             self._model = bm25s_library().BM25.load(str(folder), mmap=True)
-            self.chunk_ids = np.load(folder / CHUNK_IDS_NAME, mmap_mode="r")
+            # A plain array over the mapping: indexing a np.memmap builds a memmap per call.
+            self.chunk_ids = np.asarray(np.load(folder / CHUNK_IDS_NAME, mmap_mode="r"))
         except (OSError, ValueError, KeyError) as exc:
             raise IndexUnavailableError(f"cannot read the keyword index {folder}: {exc}") from exc
         self._vocabulary: dict[str, int] = self._model.vocab_dict
@@ -267,7 +268,7 @@ class KeywordIndex:
         if len(rows) > limit:
             rows = rows[np.argpartition(-scores[rows], limit - 1)[:limit]]
         rows = rows[np.argsort(-scores[rows], kind="stable")]
-        return [(int(self.chunk_ids[r]), float(scores[r])) for r in rows]
+        return list(zip(self.chunk_ids[rows].tolist(), scores[rows].tolist(), strict=True))
 
     def has_passage_with_all(
         self, words: list[str], allowed_chunks: Iterable[int] | None = None

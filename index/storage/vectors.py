@@ -301,7 +301,7 @@ class HalfScan:
             self.fallbacks += 1
             return search_vectors(self.full, query, k, allowed)
         ids, scores = self.ids[rows[order]], exact[order]
-        return [(int(i), float(score)) for i, score in zip(ids, scores, strict=True)]
+        return list(zip(ids.tolist(), scores.tolist(), strict=True))
 
     def _rows_of(self, ids: np.ndarray) -> np.ndarray:
         """The rows of these chunk ids (those the index holds)."""
