@@ -79,6 +79,7 @@ def test_merges_keep_the_suggestions_and_drop_the_deleted(index, embedder):
     assert offered(service, "tidal") == titles
     # b's segment is rewritten alone (half its rows deleted), then the tier is merged.
     assert compact(index, SETTINGS) == 2
+    service.backend.reader.refresh()  # the backend's reader keeps the default interval
     (merged,) = service.backend.reader.view().segments
     assert (writer.version_dir / "segments" / str(merged.id) / SUGGEST_DIR).is_dir()
     # One segment of a, c and d (b's row dropped): "Tidal power" is in three titles.
@@ -113,9 +114,9 @@ def test_segments_made_before_the_tables_are_served_and_merged(index, embedder, 
     writer.upsert([story("e", "Lighthouse museum")])
     writer.upsert([story("f", "Piers and jetties")])
     assert compact(index, {**SETTINGS, "live_merge_factor": 2}) >= 1
-    view = service.backend.reader
-    view.refresh()
-    assert all(s.suggestions is not None for s in view.view().segments)
+    reader = service.backend.reader
+    reader.refresh()
+    assert all(s.suggestions is not None for s in reader.view().segments)
     assert offered(service, "light") == [
         ("Lighthouse tours", "title", 1),
         ("Lighthouse museum", "title", 1),
