@@ -355,11 +355,13 @@ def run_size(
     cached = args.cached  # one for every size: the same articles are embedded once
     writer = open_writer(folder, cached, settings)
     writer._maybe_merge = lambda: None  # type: ignore[method-assign]  # merges timed apart
+    # Ids new to this run, so that an index reused (--reuse) takes them as new articles.
+    run = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
     batches = [
-        [replace(a, id=f"{a.id}-{size}-{n}") for a in real_articles[n * 100 : (n + 1) * 100]]
+        [replace(a, id=f"{a.id}-{size}-{run}-{n}") for a in real_articles[n * 100 : (n + 1) * 100]]
         for n in range(args.writes)
     ]
-    warm_up = [replace(a, id=f"{a.id}-{size}-warm") for a in real_articles[-100:]]
+    warm_up = [replace(a, id=f"{a.id}-{size}-{run}-warm") for a in real_articles[-100:]]
     for batch in [*batches, warm_up]:
         prepare(writer, batch)
     model_per_batch = cached.model_seconds / cached.embedded * passages_in(writer, batches[0])
@@ -422,7 +424,7 @@ def run_size(
     stop, paused, parked = threading.Event(), threading.Event(), threading.Event()
     ingested = {"passages": 0, "seconds": 0.0}
     articles_streamed = real_articles[args.writes * 100 :]
-    stream_articles = [replace(a, id=f"{a.id}-stream-{size}") for a in articles_streamed]
+    stream_articles = [replace(a, id=f"{a.id}-stream-{size}-{run}") for a in articles_streamed]
 
     def ingest() -> None:
         start = 0
@@ -490,11 +492,13 @@ def run_size(
         f"same machine: {model_rate:.1f} passages/s"
     )
     if args.http_seconds > 0:
-        posted = [replace(a, id=f"{a.id}-http-{size}") for a in articles_streamed]
+        posted = [replace(a, id=f"{a.id}-http-{size}-{run}") for a in articles_streamed]
         try:
             http_ingest(folder, posted, writer, args)
         except Exception as exc:  # the other figures of this size still count
             log(f"  sustained ingest over HTTP failed: {exc!r}")
+    # The exact search below copies every segment's vectors: not what a server holds.
+    log(f"  memory of the writes, searches and ingest: {memory(reset=True)}")
     # --- recall at this size -----------------------------------------------------------------
     reader.refresh()
     view = reader.view()

@@ -9,6 +9,13 @@ passage, `--titles` of them (default 1,000,000: a 1M-passage index has fewer art
 passages, so this is the pessimistic end). Latency is timed per prefix length over prefixes
 of real titles, wall time and the process's CPU time (steadier on a shared machine).
 
+A live index (`--live`, `semsearch.index.live.suggestions`): the same titles laid out as a
+live index of that many passages holds them at rest, one table a segment (the merges' graph
+segments of `live_max_segment` titles, mapped from their folders, plus `--inline` tables of
+100 titles, as writes make them), with 1% of each segment's articles deleted since it was
+made; the first large table made as a merge makes it (from 25 inputs' tables), then the same
+prefixes looked up in every table, the weights of an entry added.
+
 Did you mean (`semsearch.search.spelling.Speller`): the vocabulary of SciFact's passages
 (index words, document frequencies) grown to `--words` words held by at least three
 passages (filler words are real words with letters added, as a larger collection's rarer
@@ -17,6 +24,7 @@ terms look), then real words with one or two letters deleted, doubled or swapped
     .venv/bin/python scripts/bench_suggest.py
     .venv/bin/python scripts/bench_suggest.py --titles 100000 --words 50000
     .venv/bin/python scripts/bench_suggest.py --words 0      # suggestions only
+    .venv/bin/python scripts/bench_suggest.py --words 0 --live  # as a live index holds them
 
 Figures go to docs/benchmarks.md ("Suggestions", "Did you mean").
 """
@@ -29,15 +37,25 @@ import random
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import psutil
 
+from semsearch.index.live.suggestions import (
+    ViewSuggestions,
+    merged_suggestions,
+    read_segment_suggestions,
+    segment_suggestions,
+    write_segment_suggestions,
+)
 from semsearch.index.storage.suggestions import build_suggestions, write_suggestions
 from semsearch.index.text.analysis import query_words
 from semsearch.search.spelling import MIN_PASSAGES, Speller
-from semsearch.search.suggest import Suggester
+from semsearch.search.suggest import Suggester, Suggestion
+from semsearch.settings import get_setting
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "datasets" / "scifact" / "corpus.jsonl"
@@ -111,22 +129,111 @@ def bench_suggestions(
                     "build_cpu_s": round(build_cpu), "write_s": round(write_s, 1),
                     "files_mb": round(size_mb), "load_ms": round(load_ms, 2),
                     "by_prefix": {}}  # fmt: skip
+    report["by_prefix"] = time_prefixes(suggester.suggest, real, queries, rng)
+    report["rss_mb_after_lookups"] = round(rss_mb() - before)
+    print(f"  {report['rss_mb_after_lookups']} MB more resident after the lookups (mapped pages)")
+    return report
+
+
+def time_prefixes(
+    suggest: Callable[[str, int], list[Suggestion]],
+    real: list[str],
+    queries: int,
+    rng: random.Random,
+) -> dict[int, dict]:
+    """Eight suggestions for `queries` prefixes of real titles a prefix length, timed."""
+    by_prefix = {}
     for length in PREFIX_LENGTHS:
         prefixes = [t[:length] for t in rng.sample(real, min(queries, len(real))) if t.strip()]
         walls, cpus, counts = [], [], []
         for prefix in prefixes:
             wall, cpu = time.perf_counter(), time.process_time()
-            found = suggester.suggest(prefix, 8)
+            found = suggest(prefix, 8)
             cpus.append((time.process_time() - cpu) * 1000)
             walls.append((time.perf_counter() - wall) * 1000)
             counts.append(len(found))
         row = {"wall_ms": percentiles(walls), "cpu_ms_mean": round(float(np.mean(cpus)), 3),
                "mean_suggestions": round(float(np.mean(counts)), 1)}  # fmt: skip
-        report["by_prefix"][length] = row
+        by_prefix[length] = row
         print(f"  prefix of {length:>2} chars: wall p50 {row['wall_ms']['p50']:.3f} ms, p95 "
               f"{row['wall_ms']['p95']:.3f}, p99 {row['wall_ms']['p99']:.3f}, max "
               f"{row['wall_ms']['max']:.3f}; CPU mean {row['cpu_ms_mean']:.3f} ms; "
               f"{row['mean_suggestions']} suggestions")  # fmt: skip
+    return by_prefix
+
+
+def bench_live_suggestions(
+    real: list[str], total: int, inline: int, queries: int, rng: random.Random, folder: Path
+) -> dict:
+    """The titles as a live index of `total` passages holds them at rest (module docstring)."""
+    titles = filler_titles(real, total, rng)
+    largest = int(get_setting("live_max_segment"))
+    cut = max(0, total - inline * 100)
+    spans = [(s, min(s + largest, cut)) for s in range(0, cut, largest)]
+    spans += [(s, min(s + 100, total)) for s in range(cut, total, 100)]
+    deleted = np.random.default_rng(3)
+    report: dict = {"titles": total, "segments": len(spans), "by_prefix": {}}
+    parts = []
+    for number, (start, end) in enumerate(spans):
+        chunk = titles[start:end]
+        if end - start < largest:  # a write's inline table, in memory as a blob is read
+            made = segment_suggestions(chunk)
+        else:
+            before, started, cpu = rss_mb(), time.perf_counter(), time.process_time()
+            if number == 0:  # as a merge of 25 flat segments makes it, from their tables
+                step = -(-len(chunk) // 25)
+                inputs = [
+                    segment_suggestions(chunk[s : s + step]) for s in range(0, len(chunk), step)
+                ]
+                started, cpu = time.perf_counter(), time.process_time()
+                keys = [
+                    np.arange(s, s + len(t.entries))
+                    for s, t in zip(range(0, len(chunk), step), inputs, strict=True)
+                ]
+                made = merged_suggestions([(t, k, None) for t, k in zip(inputs, keys, strict=True)])
+                del inputs
+                report["merge_table_s"] = round(time.perf_counter() - started, 1)
+                report["merge_table_cpu_s"] = round(time.process_time() - cpu, 1)
+                report["merge_table_rss_mb"] = round(rss_mb() - before)
+                print(f"a merge's table of {len(chunk):,} titles from 25 inputs': "
+                      f"{report['merge_table_s']} s ({report['merge_table_cpu_s']} CPU s), "
+                      f"{report['merge_table_rss_mb']} MB more resident")  # fmt: skip
+            else:
+                made = segment_suggestions(chunk)
+            write_segment_suggestions(made, folder / str(number))
+            made = read_segment_suggestions(folder / str(number))
+            assert made is not None
+        alive = deleted.random(len(made.entries)) >= 0.01
+        parts.append((made, alive))
+    del titles
+    # What a reader pays when the generation moves (`ViewSuggestions` over a stand-in
+    # reader): every table's weights with its deaths off at the first view; then a write
+    # that adds a table and deletes an article of the first large segment.
+    segments = [SimpleNamespace(id=n, suggestions=made) for n, (made, _) in enumerate(parts)]
+    reader = SimpleNamespace(view=None)
+    reader.view = lambda: SimpleNamespace(
+        segments=segments, article_alive=[alive for _, alive in parts]
+    )
+    tables = ViewSuggestions(reader)  # type: ignore[arg-type]
+    started = time.perf_counter()
+    suggester = Suggester(parts=tables.parts())
+    report["first_view_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    first, alive = parts[0]
+    alive = alive.copy()
+    alive[int(np.flatnonzero(alive)[0])] = False
+    parts[0] = (first, alive)
+    made = segment_suggestions(filler_titles(real, 100, rng)[-100:])
+    parts.append((made, np.ones(len(made.entries), dtype=bool)))
+    segments.append(SimpleNamespace(id=len(segments), suggestions=made))
+    started = time.perf_counter()
+    suggester = Suggester(parts=tables.parts())
+    report["generation_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    print(f"live suggestions: {suggester.size:,} entries in {len(parts)} tables "
+          f"({len(spans) - inline} of up to {largest:,} titles, {inline + 1} of 100); the "
+          f"first view's weights in {report['first_view_ms']} ms, a write's new generation "
+          f"(a table more, a death in a large one) in {report['generation_ms']} ms")  # fmt: skip
+    before = rss_mb()
+    report["by_prefix"] = time_prefixes(suggester.suggest, real, queries, rng)
     report["rss_mb_after_lookups"] = round(rss_mb() - before)
     print(f"  {report['rss_mb_after_lookups']} MB more resident after the lookups (mapped pages)")
     return report
@@ -195,6 +302,10 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=2000)
     parser.add_argument("--corpus", type=Path, default=CORPUS)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--live", action="store_true", help="the titles as a live index's segments hold them"
+    )
+    parser.add_argument("--inline", type=int, default=20, help="write tables (--live)")
     args = parser.parse_args()
     if not args.corpus.exists():
         raise SystemExit(f"{args.corpus} is absent: the shared SciFact corpus is needed")
@@ -203,9 +314,14 @@ def main() -> None:
     report = {}
     if args.titles:
         with tempfile.TemporaryDirectory(prefix="bench-suggest-") as folder:
-            report["suggestions"] = bench_suggestions(
-                real, args.titles, args.queries, rng, Path(folder) / "suggest"
-            )
+            if args.live:
+                report["live_suggestions"] = bench_live_suggestions(
+                    real, args.titles, args.inline, args.queries, rng, Path(folder)
+                )
+            else:
+                report["suggestions"] = bench_suggestions(
+                    real, args.titles, args.queries, rng, Path(folder) / "suggest"
+                )
     if args.words:
         report["spelling"] = bench_spelling(texts, args.words, args.queries, rng)
     if args.json:

@@ -8,10 +8,12 @@ partial sort; at a million entries that is well under a millisecond for a long p
 a few for a one-letter one (docs/benchmarks.md, "Suggestions").
 
 A built index holds its table (`suggest/`, written by the build and by every update), and
-loading it maps the files. An index built before that, and a live index, has its table built
-from the store's titles on first use (`SearchService.warm_up` does it before the version is
-served): minutes at a million titles. A live index's suggestions are those of its articles
-as loaded (its writes are not offered until it is loaded again).
+loading it maps the files. An index built before that has its table built from the store's
+titles on first use (`SearchService.warm_up` does it before the version is served): minutes
+at a million titles. A live index (format 2) has one table a segment, kept current by its
+writes and merges (`semsearch.index.live.suggestions`): a prefix is looked up in each and the
+same entry's weights added, so a title written is offered, and one deleted no longer, at the
+reader's next refresh. A format-1 live index builds its table from its titles at load.
 """
 
 from __future__ import annotations
@@ -20,10 +22,10 @@ import bisect
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -37,12 +39,13 @@ from semsearch.index.storage.suggestions import (
 )
 
 if TYPE_CHECKING:
-    from semsearch.search.backends.base import Backend
+    from semsearch.search.backends.base import Backend, SuggestionParts
 
 __all__ = [
     "MAX_PREFIX_CHARS",
     "MAX_SUGGESTIONS",
     "MAX_SUGGESTION_CHARS",
+    "CurrentSuggester",
     "LazySuggester",
     "Suggester",
     "Suggestion",
@@ -80,14 +83,22 @@ class _Keys:
 
 
 class Suggester:
-    """The suggestions of one index version; thread-safe (it only reads)."""
+    """The suggestions of one index version's table, or of several tables whose entries'
+    weights add up (`parts`: a live index's segments, each with its weights, deleted titles
+    taken off: `semsearch.index.live.suggestions`); thread-safe (it only reads)."""
 
     def __init__(
-        self, titles: Iterable[str] | None = None, *, table: SuggestionTable | None = None
+        self,
+        titles: Iterable[str] | None = None,
+        *,
+        table: SuggestionTable | None = None,
+        parts: Sequence[tuple[SuggestionTable, np.ndarray]] | None = None,
     ) -> None:
         started = time.perf_counter()
-        self.table = table if table is not None else build_suggestions(titles or ())
-        self._keys = _Keys(self.table)
+        if parts is None:
+            table = table if table is not None else build_suggestions(titles or ())
+            parts = [(table, table.weights)]
+        self._parts = [(t, _Keys(t), w) for t, w in parts]
         self.build_ms = (time.perf_counter() - started) * 1000
 
     @classmethod
@@ -97,32 +108,45 @@ class Suggester:
 
     @property
     def size(self) -> int:
-        return self.table.size
+        return sum(table.size for table, _, _ in self._parts)
 
     def suggest(self, prefix: str, limit: int = 10) -> list[Suggestion]:
         """The `limit` heaviest entries that start with `prefix` (folded), heaviest first,
-        then shortest, then in alphabetical order."""
+        then shortest, then in alphabetical order. Over several tables, each offers its
+        heaviest few and the same entry's weights are added: a shard's top terms summed, as
+        Elasticsearch's terms aggregation does (an entry light in every table but heavy in
+        sum can be missed)."""
         key = fold(prefix)[:MAX_PREFIX_CHARS].encode("utf-8")
         if not key or limit <= 0:
             return []
-        low = bisect.bisect_left(self._keys, key)
-        # 0xff is in no UTF-8 text: every key that starts with the prefix sorts before it.
-        high = bisect.bisect_left(self._keys, key + b"\xff", lo=low)
-        if low >= high:
-            return []
-        table = self.table
-        weights = np.asarray(table.weights[low:high])
-        # A few more than asked, so that ties at the cut are ordered by length and text.
-        wanted = min(len(weights), limit * 4)
-        if wanted < len(weights):
-            best = np.argpartition(-weights, wanted - 1)[:wanted]
-        else:
-            best = np.arange(len(weights))
-        ranked = sorted(
-            ((int(weights[n]), table.key(low + int(n)), low + int(n)) for n in best),
-            key=lambda entry: (-entry[0], len(entry[1]), entry[1]),
-        )
-        return [Suggestion(table.text(n), table.kind(n), w) for w, _, n in ranked[:limit]]
+        # key -> [weight, kind, where its text is]: texts are read for the few offered
+        found: dict[bytes, list[Any]] = {}
+        for table, keys, weights in self._parts:
+            low = bisect.bisect_left(keys, key)
+            # 0xff is in no UTF-8 text: every key that starts with the prefix sorts before it.
+            high = bisect.bisect_left(keys, key + b"\xff", lo=low)
+            if low >= high:
+                continue
+            ranged = np.asarray(weights[low:high])
+            # A few more than asked, so that ties at the cut are ordered by length and text.
+            wanted = min(len(ranged), limit * 4)
+            if wanted < len(ranged):
+                best = np.argpartition(-ranged, wanted - 1)[:wanted]
+            else:
+                best = np.arange(len(ranged))
+            for n in best:
+                weight, entry = int(ranged[n]), low + int(n)
+                if weight <= 0:  # only deleted articles held it
+                    continue
+                seen = found.setdefault(table.key(entry), [0, "title", table, entry])
+                seen[0] += weight
+                if table.kind(entry) == "phrase":  # a phrase that is also a title is one
+                    seen[1] = "phrase"
+        ranked = sorted(found.items(), key=lambda item: (-item[1][0], len(item[0]), item[0]))
+        return [
+            Suggestion(table.text(entry), kind, weight)
+            for _, (weight, kind, table, entry) in ranked[:limit]
+        ]
 
 
 class LazySuggester:
@@ -150,9 +174,28 @@ class LazySuggester:
             return self._built
 
 
-def load_suggester(backend: Backend) -> LazySuggester:
-    """The suggestions of a loaded index: its build's table when its manifest lists one
+class CurrentSuggester:
+    """The suggestions of an index that takes writes: a Suggester over its tables as they
+    are now, made again when they change (a new generation)."""
+
+    def __init__(self, source: SuggestionParts) -> None:
+        self._source = source
+        self._made: tuple[object, Suggester] | None = None
+
+    def get(self) -> Suggester:
+        parts = self._source.parts()
+        made = self._made
+        if made is None or made[0] is not parts:
+            made = self._made = (parts, Suggester(parts=parts))
+        return made[1]
+
+
+def load_suggester(backend: Backend) -> LazySuggester | CurrentSuggester:
+    """The suggestions of a loaded index: kept current by its writes when the backend keeps
+    tables for them (a live index); else its build's table when its manifest lists one
     (checked with the other files at load), otherwise built from its titles on first use."""
+    if backend.suggestions is not None:
+        return CurrentSuggester(backend.suggestions)
     folder = Path(backend.target()) / SUGGEST_DIR
     listed = any(name.startswith(f"{SUGGEST_DIR}/") for name in backend.manifest.files)
     if listed and folder.is_dir():

@@ -238,6 +238,7 @@ class SynonymBackend:
         # Fixed for a backend's life: read once.
         self.manifest: IndexManifest = backend.manifest
         self.articles: ArticleEvidence | None = backend.articles
+        self.suggestions = backend.suggestions
         self.store: ServedStore = backend.store
 
     def target(self) -> str:

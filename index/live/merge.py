@@ -42,9 +42,10 @@ from semsearch.index.live.segments import (
     read_folder,
     write_folder,
 )
+from semsearch.index.live.suggestions import merged_suggestions, stored_suggestions
 from semsearch.index.storage.directory import crash_point, resolve_index_dir, writer_lock
 from semsearch.index.storage.manifest import STORE_NAME
-from semsearch.index.storage.store import StoreWriter
+from semsearch.index.storage.store import StoreReader, StoreWriter
 from semsearch.settings import get_setting
 
 log = logging.getLogger(__name__)
@@ -201,8 +202,18 @@ def merge_segments(
         parts = [s.articles for s in inputs if s.articles is not None]
         masks = [article_alive(s, m) for s, m in zip(inputs, alive, strict=True)]
         articles = merge_segments(segment_id, parts, masks)
+    suggestions = None
+    if articles is not None:  # the titles of the alive article rows, from the inputs' tables
+        tables = [
+            (s.suggestions, s.articles.ids, m)
+            for s, m in zip(inputs, masks, strict=True)
+            if s.suggestions is not None and s.articles is not None
+        ]
+        if len(tables) == len(inputs):
+            suggestions = merged_suggestions(tables)
     return Segment(
         articles=articles,
+        suggestions=suggestions,
         id=segment_id,
         ids=np.sort(all_ids),
         vectors=vectors,
@@ -333,7 +344,9 @@ def _merge_once(out: Path, version: Path, store: StoreWriter, settings: dict[str
         new_id = state.next_segment_id
         catalog.set_state(db, _with(state, next_segment_id=new_id + 1))
         db.execute("COMMIT")
-    inputs = [loaded[i] for i in plan]
+    # A segment written before suggestion tables gets its table from the store's titles.
+    reader = StoreReader(version / STORE_NAME)
+    inputs = [stored_suggestions(loaded[i], lambda keys: reader.titles_of(db, keys)) for i in plan]
     masks = [alive[i] for i in plan]
     folder = version / SEGMENTS_DIR / str(new_id)
     partial = folder.with_name(folder.name + PARTIAL_SUFFIX)

@@ -35,6 +35,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from semsearch.index.live.suggestions import (
+    SegmentSuggestions,
+    read_segment_suggestions,
+    suggestion_arrays,
+    suggestions_from_arrays,
+    write_segment_suggestions,
+)
+from semsearch.index.storage.manifest import SUGGEST_DIR
 from semsearch.index.storage.vectors import one_thread_searches
 
 if TYPE_CHECKING:
@@ -75,6 +83,8 @@ class Segment:
     graph: Any = None  # faiss.Index when present
     #: The segment's articles by key: pooled vectors, whole-article words (format 2 on).
     articles: Segment | None = None
+    #: Its articles' titles as suggestions (`semsearch.index.live.suggestions`).
+    suggestions: SegmentSuggestions | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -161,7 +171,7 @@ def to_blob(segment: Segment) -> bytes:
         arrays |= {prefix + name: getattr(part, name) for name in _ARRAYS}
         words = json.dumps(sorted(part.vocabulary, key=part.vocabulary.__getitem__))
         arrays[prefix + "vocabulary"] = np.frombuffer(words.encode("utf-8"), dtype=np.uint8)
-    np.savez(buffer, **arrays)
+    np.savez(buffer, **(arrays | suggestion_arrays(segment.suggestions)))
     return buffer.getvalue()
 
 
@@ -169,6 +179,7 @@ def from_blob(segment_id: int, blob: bytes) -> Segment:
     """A segment stored inline (`to_blob`)."""
     parts: dict[str, Segment] = {}
     with np.load(io.BytesIO(blob)) as data:
+        suggestions = suggestions_from_arrays(data)
         for prefix in ("", "articles_"):
             if prefix + "ids" not in data:
                 continue
@@ -177,7 +188,7 @@ def from_blob(segment_id: int, blob: bytes) -> Segment:
             parts[prefix] = Segment(
                 id=segment_id, vocabulary={w: c for c, w in enumerate(words)}, **arrays
             )
-    return replace(parts[""], articles=parts.get("articles_"))
+    return replace(parts[""], articles=parts.get("articles_"), suggestions=suggestions)
 
 
 def write_folder(segment: Segment, folder: Path, graph: bool) -> None:
@@ -215,8 +226,16 @@ def write_folder(segment: Segment, folder: Path, graph: bool) -> None:
             index.add(block)
         faiss.write_index(index, str(folder / GRAPH_NAME))
         del index
+    if segment.suggestions is not None:
+        write_segment_suggestions(segment.suggestions, folder / SUGGEST_DIR)
+        fsync_files(folder / SUGGEST_DIR)
+    fsync_files(folder)
+
+
+def fsync_files(folder: Path) -> None:
+    """Make a folder's files and names durable (its subfolders are each fsync'd apart)."""
     for path in folder.iterdir():
-        if path.is_dir():  # the articles' folder, fsync'd by its own call
+        if path.is_dir():
             continue
         with path.open("rb") as handle:
             os.fsync(handle.fileno())
@@ -276,6 +295,7 @@ def read_folder(segment_id: int, folder: Path, graph: bool = True) -> Segment:
         vocabulary={w: c for c, w in enumerate(words)},
         graph=index,
         articles=articles,
+        suggestions=read_segment_suggestions(folder / SUGGEST_DIR),
         **arrays,
     )
 

@@ -34,6 +34,7 @@ from semsearch.index.ingest.boilerplate import source_of
 from semsearch.index.live import catalog, sources
 from semsearch.index.live import copies as live_copies
 from semsearch.index.live.segments import Segment, fsync_dir, make_segment, write_folder
+from semsearch.index.live.suggestions import with_suggestions
 from semsearch.index.live.writer import LIVE_TYPE, SEGMENTS_DIR, _transaction, is_live
 from semsearch.index.storage.directory import (
     new_staging_dir,
@@ -279,6 +280,7 @@ def _segment_of(
     each = [analysed_language(c.article.get("language")) for c in group]
     rows.passage_words = analysed_words(texts, each)
     keys: list[int] = []
+    titles: dict[int, str] = {}  # by article key: the segment's suggestions
     pooled: list[np.ndarray] = []
     start = 0
     while start < len(group):
@@ -292,6 +294,7 @@ def _segment_of(
         ).fetchone()
         language = first.article.get("language")
         keys.append(first.chunk_id)
+        titles[first.chunk_id] = title
         pooled.append(pooled_vector(vectors[start:end]))
         rows.article_words += index_words([keyword_text(title, text)], language=language)
         rows.languages.append((analysed_language(language), end - start))
@@ -304,7 +307,7 @@ def _segment_of(
         segment_id, np.asarray([c.chunk_id for c in group]), vectors, rows.passage_words
     )
     articles = make_segment(segment_id, np.asarray(keys), np.stack(pooled), rows.article_words)
-    return replace(segment, articles=articles), rows
+    return with_suggestions(replace(segment, articles=articles), titles), rows
 
 
 def _copy_store(source: Path, target: Path) -> None:

@@ -43,6 +43,7 @@ from semsearch.index.live import catalog, sources
 from semsearch.index.live import copies as live_copies
 from semsearch.index.live import engine as live_engine
 from semsearch.index.live.segments import make_segment, to_blob
+from semsearch.index.live.suggestions import with_suggestions
 from semsearch.index.storage.directory import (
     crash_point,
     new_staging_dir,
@@ -523,6 +524,7 @@ class SegmentWriter:
         vectors: list[np.ndarray] = []
         words: list[list[str]] = []
         keys: list[int] = []
+        titles: dict[int, str] = {}  # by article key: the segment's suggestions
         pooled: list[np.ndarray] = []
         article_words: list[list[str]] = []
         languages: list[tuple[str, int]] = []
@@ -579,6 +581,7 @@ class SegmentWriter:
             words += item.words
             if fresh:
                 keys.append(written[0])
+                titles[written[0]] = article.title
                 pooled.append(pooled_vector(item.vectors))
                 article_words.append(item.article_words)
                 languages.append((analysed_language(article.language), len(written)))
@@ -605,7 +608,7 @@ class SegmentWriter:
             segment = make_segment(next_segment, np.asarray(ids), np.concatenate(vectors), words)
             if fresh:
                 rows = make_segment(next_segment, np.asarray(keys), np.stack(pooled), article_words)
-                segment = replace(segment, articles=rows)
+                segment = with_suggestions(replace(segment, articles=rows), titles)
             catalog.add_segment(db, next_segment, len(ids), generation, to_blob(segment))
             next_segment += 1
         if fresh:

@@ -385,6 +385,20 @@ class StoreReader:
         ).fetchall()
         return {int(chunk_id): int(key) for chunk_id, key in rows}
 
+    def titles_of(self, db: sqlite3.Connection, chunk_ids: Iterable[int]) -> dict[int, str]:
+        """The title of each of these chunks' articles (a live segment's suggestions)."""
+        ids = [int(i) for i in chunk_ids]
+        titles: dict[int, str] = {}
+        for start in range(0, len(ids), _BATCH):
+            marks = ",".join("?" * len(ids[start : start + _BATCH]))
+            rows = db.execute(
+                f"""SELECT c.id, a.title FROM chunks c JOIN articles a ON a.id = c.article_id
+                    WHERE c.id IN ({marks})""",
+                ids[start : start + _BATCH],
+            )
+            titles.update((int(c), str(t or "")) for c, t in rows)
+        return titles
+
     def article_chunk_ids(self, db: sqlite3.Connection, chunk_ids: Iterable[int]) -> list[int]:
         """Every chunk id of the articles these chunks belong to."""
         ids = sorted({int(i) for i in chunk_ids})

@@ -97,7 +97,7 @@ def build_suggestions(titles: Iterable[str]) -> SuggestionTable:
     # and a table of all of them as text would take gigabytes at a million titles.
     hashes = array("q")  # 8 bytes a phrase, not a Python int's 36
     for raw in titles:
-        title = _shortened(" ".join(raw.split()))
+        title = offered_title(raw)
         if not title:
             continue
         key = fold(title)
@@ -185,6 +185,12 @@ def _packed(texts: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
     offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
     np.cumsum([len(e) for e in encoded], out=offsets[1:])
     return np.frombuffer(b"".join(encoded), dtype=np.uint8), offsets
+
+
+def offered_title(raw: str) -> str:
+    """A title as the table offers it (spaces collapsed, cut at a word); its entry's key is
+    its `fold`."""
+    return _shortened(" ".join(raw.split()))
 
 
 def _shortened(title: str) -> str:

@@ -25,6 +25,7 @@ import numpy as np
 
 from semsearch.index.storage.manifest import IndexManifest
 from semsearch.index.storage.store import ArticleFilter, ServedStore
+from semsearch.index.storage.suggestions import SuggestionTable
 
 #: One candidate list: (chunk id, score), best first.
 Candidates = list[tuple[int, float]]
@@ -75,6 +76,12 @@ class ArticleEvidence(Protocol):
         ...
 
 
+class SuggestionParts(Protocol):
+    """The suggestion tables of what is served now, each with its entries' weights."""
+
+    def parts(self) -> list[tuple[SuggestionTable, np.ndarray]]: ...
+
+
 class StoreScoped:
     """`Backend.scope` and `Backend.narrow` for the backends whose filters are chunk ids read
     from their store (directory and live): one place for both."""
@@ -115,6 +122,12 @@ class Backend(Protocol):
     @property
     def articles(self) -> ArticleEvidence | None:
         """Whole-article BM25 and pooled vectors (None: an index built before them)."""
+        ...
+
+    @property
+    def suggestions(self) -> SuggestionParts | None:
+        """Suggestion tables kept current by writes (a live index's, one a segment); None:
+        the version's own table, or its titles at load (`semsearch.search.suggest`)."""
         ...
 
     def target(self) -> str:

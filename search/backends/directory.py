@@ -71,6 +71,7 @@ class DirectoryBackend(StoreScoped):
         # Article-level evidence (semsearch.search.articles); indexes built before it lack it.
         self.articles = ArticleIndex.open(version_dir / ARTICLE_KEYWORD_DIR)
         self.store = ServedStore(version_dir / STORE_NAME)
+        self.suggestions = None  # the version's table (search/suggest.py)
 
     def target(self) -> str:
         return str(self.version_dir)

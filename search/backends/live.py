@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from semsearch.index.live.reader import LiveReader
+from semsearch.index.live.suggestions import ViewSuggestions
 from semsearch.index.live.writer import is_live
 from semsearch.index.storage.directory import resolve_index_dir
 from semsearch.index.storage.manifest import MANIFEST_NAME, STORE_NAME, read_manifest
@@ -33,6 +34,7 @@ from semsearch.search.backends.base import (
     Candidates,
     Scope,
     StoreScoped,
+    SuggestionParts,
     chunk_ids_of,
 )
 from semsearch.search.backends.directory import DirectoryKind
@@ -50,8 +52,11 @@ class LiveBackend(StoreScoped):
         self.reader = LiveReader(version_dir)
         self.store = ServedStore(version_dir / STORE_NAME)
         self.articles: ArticleEvidence | None = None
+        # Suggestions kept current by writes, from the segments' tables (format 2 on).
+        self.suggestions: SuggestionParts | None = None
         if self.reader.view().state.format >= 2:
             self.articles = LiveArticles(self.reader)
+            self.suggestions = ViewSuggestions(self.reader)
 
     def target(self) -> str:
         return str(self.version_dir)

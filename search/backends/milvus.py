@@ -63,6 +63,7 @@ class MilvusBackend:
         # The article-level index, published beside the store when the index has one.
         articles = record.get("article_keyword")
         self.articles = ArticleIndex.open(Path(articles)) if articles else None
+        self.suggestions = None  # the version's table (search/suggest.py)
 
     def target(self) -> str:
         return f"{self.uri}#{self.manifest.version}#{self.passages.collection}"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
+
+from semsearch.index.storage.suggestions import build_suggestions
 from semsearch.search.suggest import MAX_SUGGESTION_CHARS, Suggester, Suggestion
 
 TITLES = [
@@ -56,3 +59,19 @@ def test_long_titles_are_cut_at_a_word() -> None:
     title = "word " * 60
     (found,) = Suggester([title]).suggest("word", 1)
     assert len(found.text) <= MAX_SUGGESTION_CHARS and found.text.endswith("word")
+
+
+def test_several_tables_add_the_same_entrys_weights() -> None:
+    """A live index's tables, one a segment: an entry in two tables weighs the sum; one
+    only deleted titles held (weight 0 once they are taken off) is not offered."""
+    first = build_suggestions(["Harbour festival", "Harbour festival", "Harbour lights"])
+    second = build_suggestions(["Harbour festival", "Harbour dredging"])
+    # second's weights with "Harbour dredging" taken off (its only article deleted)
+    keys = [second.key(n) for n in range(second.size)]
+    deleted = np.asarray(second.weights).copy()
+    deleted[keys.index(b"harbour dredging")] = 0
+    suggester = Suggester(parts=[(first, first.weights), (second, deleted)])
+    assert suggester.suggest("harbour", 5) == [
+        Suggestion("Harbour festival", "title", 3),  # 2 + 1
+        Suggestion("Harbour lights", "title", 1),
+    ]

@@ -16,6 +16,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from semsearch.index.build.builder import build_index
+from semsearch.index.live.snapshot import make_live
 from semsearch.search.service import SearchService
 from semsearch.web import create_app
 from semsearch.web.keys import KeyStore
@@ -273,6 +274,32 @@ def test_bulk_delete_answers_every_id(client: FlaskClient) -> None:
     assert client.get("/api/articles/rail").status_code == 404
     plain = client.post("/api/articles/delete", json=["tides"], headers=ADMIN)
     assert items(plain) == [("tides", "deleted", 1)]
+
+
+# --- suggestions of a live index ---------------------------------------------------------
+
+
+def test_a_title_written_to_a_live_index_is_suggested_and_a_deleted_one_no_longer(
+    index: Path, fake_embedder: HashingEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_live(index, fake_embedder)
+    monkeypatch.setenv("SEMSEARCH_LIVE_REFRESH_SECONDS", "0")  # every request refreshes
+    client = make_client(index, fake_embedder)
+
+    def suggested(prefix: str) -> list[str]:
+        response = client.get("/api/suggest", query_string={"q": prefix})
+        assert response.status_code == 200
+        return [s["text"] for s in response.get_json()["suggestions"]]
+
+    assert suggested("roof") == ["Rooftop beekeepers"]  # the built index's, made live
+    assert suggested("quok") == []
+    response = client.post("/api/articles", data=ndjson(QUOKKA), content_type=NDJSON, headers=ADMIN)
+    assert items(response) == [("quokka", "created", 1)]
+    assert suggested("quok") == ["Quokka census"]
+    assert client.delete("/api/articles/quokka", headers=ADMIN).status_code == 200
+    assert suggested("quok") == []
+    assert client.delete("/api/articles/bees", headers=ADMIN).status_code == 200
+    assert suggested("roof") == []
 
 
 # --- keys and scopes ----------------------------------------------------------------------
