@@ -489,9 +489,24 @@ def match_terms(query: str, language: str | None = None) -> list[str]:
     return list(dict.fromkeys(query_words(text, language=language)))
 
 
+#: Every ASCII character that is neither a word character (`\w`: letters, digits, "_") nor
+#: an apostrophe, as a space: ASCII text splits into SURFACE_WORD's words at C speed.
+_ASCII_SEPARATORS = str.maketrans(
+    {chr(c): " " for c in range(128) if not (chr(c).isalnum() or chr(c) in "_'")}
+)
+
+
 def surface_words(text: str) -> list[str]:
     """The surface words of `text`, as written, inner apostrophes kept."""
-    return SURFACE_WORD.findall(text)
+    if not text.isascii():
+        return SURFACE_WORD.findall(text)
+    # The same words, several times faster: a match never spans a separator, so the
+    # pattern's matches are those of each run between separators, and a run without an
+    # apostrophe is one word.
+    runs = text.translate(_ASCII_SEPARATORS).split()
+    if "'" not in text:
+        return runs
+    return [word for run in runs for word in (SURFACE_WORD.findall(run) if "'" in run else (run,))]
 
 
 @functools.lru_cache(maxsize=100_000)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import pytest
 
 from semsearch.index.text.analysis import (
+    SURFACE_WORD,
     analyzer_for,
     highlight_terms,
     index_words,
     match_terms,
     query_words,
+    surface_words,
 )
 from semsearch.index.text.languages import (
     UNKNOWN,
@@ -145,3 +147,22 @@ def test_the_best_sentence_in_scripts_without_spaces() -> None:
     thai = "เชียงใหม่มีภูเขาสวยงาม กรุงเทพมหานครมีรถไฟฟ้าหลายสาย"
     best = best_sentence(thai, "รถไฟฟ้ากรุงเทพมหานคร", split_sentences(thai), language="th")
     assert best is not None and thai[best[0] : best[1]] == "กรุงเทพมหานครมีรถไฟฟ้าหลายสาย"
+
+
+def test_surface_words_split_ascii_as_the_pattern_does() -> None:
+    """The ASCII fast path of `surface_words` gives exactly SURFACE_WORD's words."""
+    import random
+
+    samples = [
+        "Don't stop: it's 'quoted' rock'n'roll, a''b, o'-clock, x_y z__ 3.5% -- end'",
+        "tabs\tand\nnew\x0blines\x1cand\x1f controls",
+        "naïve café — Zürich’s façade",  # not ASCII: the pattern itself
+        "",
+    ]
+    rng = random.Random(7)
+    alphabet = [chr(c) for c in range(128)] + ["'"] * 30 + list("ab ") * 20
+    samples += [
+        "".join(rng.choice(alphabet) for _ in range(rng.randrange(40))) for _ in range(3000)
+    ]
+    for text in samples:
+        assert surface_words(text) == SURFACE_WORD.findall(text), repr(text)
