@@ -118,8 +118,9 @@ class _FieldWriter:
                 found = key_of[word] = self._id(word_key(word))
             ids.append(found)
         positions = list(range(len(ids)))
-        if len(ids) >= 1 << POSITION_BITS:
-            raise ValueError(f"a passage of {len(ids)} words: at most {1 << POSITION_BITS}")
+        # Half the bits: a phrase's start plus its length stays inside the passage's codes.
+        if len(ids) >= 1 << (POSITION_BITS - 1):
+            raise ValueError(f"a passage of {len(ids)} words: at most {1 << (POSITION_BITS - 1)}")
         if is_segmented(text):
             grams = [self._id(k) for k in segment_keys(text)]
             ids.extend(grams)
@@ -162,9 +163,18 @@ class _FieldWriter:
         np.cumsum(np.bincount(ranks[entry_at], minlength=len(keys)), out=passage_offsets[1:])
         np.save(folder / f"{field}.passages.npy", chunks[entry_at].astype(np.uint32))
         np.save(folder / f"{field}.passages.offsets.npy", passage_offsets)
-        width = np.uint16 if not total or int(positions.max()) < 1 << 16 else np.uint32
-        np.save(folder / f"{field}.positions.npy", positions.astype(width))
-        np.save(folder / f"{field}.positions.offsets.npy", np.append(entry_at, total))
+        most = int(positions.max()) if total else 0
+        np.save(folder / f"{field}.positions.npy", positions.astype(_width(most)))
+        offsets = np.append(entry_at, total)
+        np.save(folder / f"{field}.positions.offsets.npy", offsets.astype(_width(total)))
+
+
+def _width(most: int) -> type[np.unsignedinteger[Any]]:
+    """The narrowest of uint16, uint32 and uint64 that holds `most`."""
+    for width in (np.uint16, np.uint32):
+        if most <= np.iinfo(width).max:
+            return width
+    return np.uint64
 
 
 def write_word_index(store: Path, folder: Path) -> None:
@@ -225,22 +235,20 @@ class _Field:
         """The chunk ids of the passages that hold key number `key`, ascending (mapped)."""
         return self.passages[self.passage_offsets[key] : self.passage_offsets[key + 1]]
 
-    def entries(self, key: int, chunk_ids: IntArray) -> tuple[IntArray, IntArray]:
+    def entries(self, key: int, chunk_ids: IntArray) -> tuple[npt.NDArray[np.bool_], IntArray]:
         """Which of `chunk_ids` (ascending) hold key number `key` (a mask), and the number
         of each one's (key, passage) entry: a binary search in the key's list each."""
         listed = self.passages_of(key)
-        at = np.searchsorted(listed, chunk_ids)
-        inside = at < len(listed)
-        held = np.zeros(len(chunk_ids), dtype=bool)
-        held[inside] = listed[at[inside]] == chunk_ids[inside]
-        return held, at[held] + int(self.passage_offsets[key])
+        held = _members(chunk_ids, listed)
+        at = np.searchsorted(listed, chunk_ids[held]).astype(np.int64)
+        return held, at + int(self.passage_offsets[key])
 
     def occurrences(self, key: int, chunk_ids: IntArray) -> IntArray:
         """Each occurrence of key number `key` in the passages `chunk_ids` (ascending) as
         chunk id << POSITION_BITS | position; only those passages' positions are read."""
         held, entries = self.entries(key, chunk_ids)
-        begins = self.position_offsets[entries]
-        counts = self.position_offsets[entries + 1] - begins
+        begins = self.position_offsets[entries].astype(np.int64)
+        counts = self.position_offsets[entries + 1].astype(np.int64) - begins
         if not len(counts):
             return np.zeros(0, dtype=np.int64)
         # Each entry's positions, side by side: begin + 0, 1, ... count - 1.
@@ -309,8 +317,7 @@ class WordIndex:
             return frozenset()
         counts = [sum(index.count(k) for k in ks) for ks in keys]
         rarest = int(np.argmin(counts))
-        held = np.unique(np.concatenate([index.passages_of(k) for k in keys[rarest]]))
-        held = held.astype(np.int64)
+        held = _union([np.asarray(index.passages_of(k), dtype=np.int64) for k in keys[rarest]])
         if len(keys) == 1:
             return frozenset(held.tolist())
         mask = (1 << POSITION_BITS) - 1
@@ -318,12 +325,14 @@ class WordIndex:
         for ks in sorted({tuple(ks) for ks in keys}, key=lambda ks: counts[keys.index(list(ks))]):
             if check is not None:
                 check()
-            codes = np.unique(np.concatenate([index.occurrences(k, held) for k in ks]))
+            codes = _union([index.occurrences(k, held) for k in ks])
             for offset in (i for i, word in enumerate(keys) if tuple(word) == ks):
-                at = codes[(codes & mask) >= offset] - offset
-                starts = at if starts is None else starts[np.isin(starts, at, assume_unique=True)]
+                if starts is None:
+                    starts = codes[(codes & mask) >= offset] - offset
+                else:
+                    starts = starts[_members(starts + offset, codes)]
             assert starts is not None
-            held = np.unique(starts >> POSITION_BITS)
+            held = _distinct(starts >> POSITION_BITS)
             if len(held) == 0:
                 return frozenset()
         return frozenset(held.tolist())
@@ -343,6 +352,32 @@ class WordIndex:
         for n in numbers[1:]:
             held = held[index.entries(n, held)[0]]
         return frozenset(held.tolist())
+
+
+def _members(values: IntArray, table: IntArray) -> npt.NDArray[np.bool_]:
+    """Which of `values` are in `table` (ascending): a binary search each, no sort."""
+    at = np.searchsorted(table, values)
+    inside = at < len(table)
+    found = np.zeros(len(values), dtype=bool)
+    found[inside] = table[at[inside]] == values[inside]
+    return found
+
+
+def _union(ascending: list[IntArray]) -> IntArray:
+    """The distinct values of ascending arrays, ascending (a sort, not numpy's hashing
+    `unique`, several times slower on millions of codes)."""
+    if len(ascending) == 1:
+        return _distinct(ascending[0])
+    return _distinct(np.sort(np.concatenate(ascending)))
+
+
+def _distinct(ascending: IntArray) -> IntArray:
+    """The distinct values of an ascending array."""
+    if len(ascending) == 0:
+        return ascending
+    keep = np.ones(len(ascending), dtype=bool)
+    keep[1:] = ascending[1:] != ascending[:-1]
+    return ascending[keep]
 
 
 def open_word_index(folder: Path) -> WordIndex | None:
