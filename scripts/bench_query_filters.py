@@ -39,6 +39,7 @@ from semsearch.index.storage.directory import resolve_index_dir
 from semsearch.index.storage.manifest import STORE_NAME, WORDS_DIR
 from semsearch.index.storage.store import ServedStore, StoreWriter
 from semsearch.index.storage.word_index import WordIndex, open_word_index, write_word_index
+from semsearch.index.text.analysis import surface_words
 from semsearch.index.text.chunking import Chunk
 from semsearch.search.constraints import Restriction, restriction_of
 from semsearch.search.syntax import parse_query
@@ -61,6 +62,12 @@ QUERIES = (
     " ".join(f'"the {w}"' for w in COMMON),
     "cancer " + " ".join(f"-w{i}" for i in range(32)),
 )
+
+
+#: Phrases of very common words: their work (`WordIndex.phrase_work`) against their CPU
+#: time sets `constraints.MAX_PHRASE_WORK`.
+COMMON_PHRASES = ("of the", "and the", "the the", "and and", "in and", "of the patients",
+                  "in the of and to the")  # fmt: skip
 
 
 def write_store(path: Path, corpus: Path, total: int) -> None:
@@ -155,6 +162,20 @@ def main() -> None:
             shown = query if len(query) < 60 else query[:57] + "..."
             print(f"| `{shown}` | {figures.get('scan', '-')} | {figures['words']} | "
                   f"{answers['words']}{same} |", flush=True)  # fmt: skip
+        print("\n| phrase | work (passages looked up) | CPU ms | passages/s |")
+        print("|---|---|---|---|")
+        for phrase in COMMON_PHRASES:
+            keys = words.look_up("text", surface_words(phrase), "en")
+            assert keys is not None
+            work = words.phrase_work("text", keys)
+            runs = []
+            for _ in range(args.repeats):
+                cpu = time.process_time()
+                words.phrase_chunks("text", keys)
+                runs.append(time.process_time() - cpu)
+            seconds = statistics.median(runs)
+            rate = f"{work / seconds / 1e6:.1f} M" if seconds else "-"
+            print(f"| `{phrase}` | {work:,} | {seconds * 1000:.1f} | {rate} |", flush=True)
     finally:
         store.close()
 
