@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from semsearch.search.backends.base import Backend
 
 #: Most passages a phrase may look up in the word index (its rarest word's passages times
-#: its distinct words): up to about a second of CPU at the slowest rate measured, half the
+#: its distinct words), set so that the slowest phrases measured stay well inside the
 #: default time budget (docs/benchmarks.md, "Query syntax filters").
 MAX_PHRASE_WORK = 1_000_000
 

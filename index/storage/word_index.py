@@ -35,7 +35,9 @@ Layout of `words/` (numpy `.npy` and raw UTF-8), for each field F in FIELDS:
                   other, and where each key's list begins (int64, one more than the keys)
     F.positions.npy, F.positions.offsets.npy
                   the key's positions (surface word numbers, uint16 or uint32) in each of
-                  those passages, and where each (key, passage) entry's begin (int64)
+                  those passages, and where each (key, passage) entry's positions begin
+                  (uint32, or uint64 past four billion occurrences; one more than the
+                  entries)
 
 A title's words are keyed for every passage of its article. Sizes and build times:
 docs/benchmarks.md, "Query syntax filters".
