@@ -23,7 +23,7 @@ from semsearch.index.embed import Embedder, check_embedder, load_embedder
 from semsearch.index.text.languages import query_language
 from semsearch.search.backends import Backend, Scope, open_backend
 from semsearch.search.budget import Deadline
-from semsearch.search.constraints import Restriction, restriction_of
+from semsearch.search.constraints import Restriction, load_word_index, restriction_of
 from semsearch.search.dates import InferredDates, infer_dates
 from semsearch.search.facets import FACET_FILTERS, count_facet
 from semsearch.search.fusion import Fusion
@@ -90,6 +90,7 @@ class SearchService:
         self.speller = Speller.load(self.backend)
         self.synonyms = load_synonyms(self.backend, self.settings)
         self.suggestions = load_suggester(self.backend)
+        self.words = load_word_index(self.backend)
         self.ranker = Ranker(
             with_synonyms(self.backend, self.synonyms),
             embedder,
@@ -274,7 +275,7 @@ class SearchService:
         searched, inferred = self._with_inferred_dates(valid.model_copy(update=update))
         searched = self._with_language(searched)
         deadline = Deadline.after(self._timeout_ms)
-        held = restriction_of(self.backend.store, parsed, searched.lang, deadline)
+        held = restriction_of(self.backend.store, parsed, searched.lang, deadline, self.words)
         scope = self._scope(searched, held)
         if held is not None and scope is not None and scope.empty and not searched.filters.active():
             ranking = Ranking([], _UNMATCHED)

@@ -44,6 +44,7 @@ from semsearch.index.storage.manifest import (
     STORE_NAME,
     SUGGEST_DIR,
     VECTORS_NAME,
+    WORDS_DIR,
     IndexManifest,
     index_files,
     library_versions,
@@ -51,6 +52,7 @@ from semsearch.index.storage.manifest import (
 from semsearch.index.storage.store import StoreReader, StoreWriter
 from semsearch.index.storage.suggestions import write_index_suggestions
 from semsearch.index.storage.vectors import write_vector_index
+from semsearch.index.storage.word_index import write_word_index
 from semsearch.index.text.chunking import Chunk, Chunker
 from semsearch.settings import get_setting
 
@@ -159,6 +161,7 @@ def build_index(
             pooled = vectors_from_arrays(ids, vectors)
             write_article_index(staging / STORE_NAME, staging / ARTICLE_KEYWORD_DIR, pooled)
             write_index_suggestions(staging / STORE_NAME, staging / SUGGEST_DIR)
+            write_word_index(staging / STORE_NAME, staging / WORDS_DIR)
             seconds = time.perf_counter() - started
             manifest = IndexManifest(
                 format_version=FORMAT_VERSION,

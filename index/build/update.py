@@ -54,6 +54,7 @@ from semsearch.index.storage.manifest import (
     STORE_NAME,
     SUGGEST_DIR,
     VECTORS_NAME,
+    WORDS_DIR,
     index_files,
     library_versions,
     read_manifest,
@@ -67,6 +68,7 @@ from semsearch.index.storage.vectors import (
     stored_vectors,
     write_index_object,
 )
+from semsearch.index.storage.word_index import write_word_index
 
 if TYPE_CHECKING:
     import faiss
@@ -200,6 +202,7 @@ def update_index(
                 staging / STORE_NAME, staging / ARTICLE_KEYWORD_DIR, _read_back(vectors)
             )
             write_index_suggestions(staging / STORE_NAME, staging / SUGGEST_DIR)
+            write_word_index(staging / STORE_NAME, staging / WORDS_DIR)
             new_manifest = replace(
                 manifest,
                 version=staging.name.removesuffix(".partial"),

@@ -40,6 +40,9 @@ ARTICLE_KEYWORD_DIR = "keyword-articles"
 #: Search suggestions (`index.storage.suggestions`): built with the index so that loading
 #: it is mapping files. Indexes built before it have none (built from the titles at load).
 SUGGEST_DIR = "suggest"
+#: Where each surface word occurs (`index.storage.word_index`): the search box's phrases,
+#: exclusions and title scopes read it. Indexes built before it have none (they scan).
+WORDS_DIR = "words"
 #: Files every index has; the manifest lists these and each file of KEYWORD_DIR.
 REQUIRED_FILES = (
     VECTORS_NAME,
@@ -61,7 +64,7 @@ REQUIRED_FILES = (
 def index_files(folder: Path) -> dict[str, dict[str, Any]]:
     """Checksum and size of every file of an index folder but the manifest, by name."""
     names = [VECTORS_NAME, STORE_NAME]
-    for keyword in (KEYWORD_DIR, ARTICLE_KEYWORD_DIR, SUGGEST_DIR):
+    for keyword in (KEYWORD_DIR, ARTICLE_KEYWORD_DIR, SUGGEST_DIR, WORDS_DIR):
         if (folder / keyword).is_dir():
             names += sorted(f"{keyword}/{p.name}" for p in (folder / keyword).iterdir())
     return {name: file_digest(folder / name) for name in names}

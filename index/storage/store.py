@@ -487,6 +487,23 @@ class StoreReader:
         sql = f"SELECT c.id, {field} FROM chunks c JOIN articles a ON a.id = c.article_id"
         return [(int(r[0]), str(r[1])) for r in db.execute(f"{sql} WHERE {where}", fragments)]
 
+    def texts_of(
+        self, db: sqlite3.Connection, column: str, chunk_ids: Iterable[int]
+    ) -> list[tuple[int, str]]:
+        """(chunk id, passage text or article title) of these chunks, in id order."""
+        field = {"text": "c.text", "title": "a.title"}[column]
+        ids = sorted({int(i) for i in chunk_ids})
+        found: list[tuple[int, str]] = []
+        for start in range(0, len(ids), _BATCH):
+            batch = ids[start : start + _BATCH]
+            rows = db.execute(
+                f"SELECT c.id, {field} FROM chunks c JOIN articles a ON a.id = c.article_id "
+                f"WHERE c.id IN ({','.join('?' * len(batch))}) ORDER BY c.id",
+                batch,
+            )
+            found.extend((int(r[0]), str(r[1])) for r in rows)
+        return found
+
     def iter_chunks(self, db: sqlite3.Connection, from_id: int = 1) -> Iterator[StoredChunk]:
         """Every chunk from `from_id` on, in id order, with its article."""
         rows = db.execute(f"{_CHUNK_SELECT} WHERE c.id >= ? ORDER BY c.id", (from_id,))
@@ -633,6 +650,12 @@ class ServedStore:
                 raise
             finally:
                 self._db.set_progress_handler(None, 0)
+
+    def texts_of(self, column: str, chunk_ids: Iterable[int]) -> list[tuple[int, str]]:
+        """(chunk id, text) of these passages (column "text") or their articles' titles
+        ("title"), in id order: the candidates a word index gives a phrase to check."""
+        with self._lock:
+            return self._reader.texts_of(self._db, column, chunk_ids)
 
     def article_facts(self, chunk_ids: Iterable[int]) -> dict[int, ArticleFacts]:
         """The article facts (id, publication, author, date, language) of each chunk id."""

@@ -509,6 +509,12 @@ def surface_words(text: str) -> list[str]:
     return [word for run in runs for word in (SURFACE_WORD.findall(run) if "'" in run else (run,))]
 
 
+def light_stem_forms(stem: str) -> tuple[str, ...]:
+    """Every lower-case word whose `light_stem` may be `stem`: the stem itself and the stem
+    with each suffix it takes off (a word index looks these up, `index.storage.word_index`)."""
+    return (stem, *(stem + suffix for suffix in _SUFFIXES))
+
+
 @functools.lru_cache(maxsize=100_000)
 def light_stem(word: str) -> str:
     """The highlighter's crude stem: lower case, one common suffix off, kept at three

@@ -53,7 +53,7 @@ def test_round_trip(demo_index: Path, demo_service: SearchService) -> None:
     )
     assert "keyword-articles/params.index.json" in manifest["files"]
     assert all(
-        name.startswith(("keyword/", "keyword-articles/", "suggest/"))
+        name.startswith(("keyword/", "keyword-articles/", "suggest/", "words/"))
         for name in set(manifest["files"]) - {VECTORS_NAME, STORE_NAME}
     )
     # FAISS ids are the store's chunk ids, not positions.

@@ -129,8 +129,9 @@ def test_the_article_page_marks_the_words_not_the_exclusions(news: SearchService
 def test_the_store_is_scanned_once_per_operator_read_at_most(
     news: SearchService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Bad input's cost is bounded by the operators applied, each one pass over the store:
-    none for a pasted text, none for a refused query, at most two per exclusion."""
+    """Bad input's cost is bounded by the operators applied, each one pass over the store
+    (or one look-up in the version's word index): none for a pasted text, none for a refused
+    query, at most two per exclusion."""
     store = news.backend.store
     scanned: list[str] = []
     real = store.texts_containing
@@ -140,6 +141,14 @@ def test_the_store_is_scanned_once_per_operator_read_at_most(
         return real(column, fragments, check)
 
     monkeypatch.setattr(store, "texts_containing", counted)
+    if news.words is not None:  # a version with a word index looks phrases up there instead
+        look_up = news.words.look_up
+
+        def looked_up(column: str, words, language):
+            scanned.append(column)
+            return look_up(column, words, language)
+
+        monkeypatch.setattr(news.words, "look_up", looked_up)
     # 100 phrases: 200 words, past MAX_SYNTAX_WORDS, so plain words and no phrase applied.
     assert news.search(" ".join(f'"harbour {i}"' for i in range(100)), 5).hits
     assert scanned == []
@@ -158,6 +167,16 @@ def test_the_store_is_scanned_once_per_operator_read_at_most(
     # 32 exclusions, the most allowed: the text and the title once each.
     news.search("harbour " + " ".join(f"-w{i}" for i in range(32)), 5)
     assert scanned == ["text", "title"] * 32
+
+
+def test_a_built_directory_answers_from_its_word_index_and_the_others_scan(
+    news: SearchService,
+) -> None:
+    """The word index is a built version's file: the live index (whose passages change) and
+    the engine (whose files are elsewhere) scan the store, with the same answers."""
+    assert (news.words is not None) == (news.backend.kind == "directory")
+    result = news.search('"silt and tides" -"weather 4" title:report', 20, group="article")
+    assert _articles(result) == sorted(f"n{i}" for i in (0, 1, 2, 3, 5, 6, 7, 8, 9, 10, 11))
 
 
 def test_a_scan_past_the_time_budget_gives_the_search_up(
