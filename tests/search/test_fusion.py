@@ -306,6 +306,7 @@ def test_per_query_fusion_only_where_the_model_reads_the_language(
     """Per-query fusion trusts the dense list more; a model that does not read the query's
     language (the fake says nothing; an English model asked in Greek) keeps the collection's
     fusion, as a model that reads it does not."""
+
     from dataclasses import replace
 
     from semsearch.search.query import validate_query
@@ -325,6 +326,10 @@ def test_per_query_fusion_only_where_the_model_reads_the_language(
     assert ranker._query_fusion(english, keyword) == per_query_fusion(collection, 0.25)
     assert ranker._query_fusion(greek, keyword) == collection  # an English model, in Greek
 
+    # A few articles in other languages: the collection's main language is what counts.
+    monkeypatch.setattr(ranker.backend, "languages", lambda: frozenset({"en", "id", "zh"}))
+    assert ranker._query_fusion(english, keyword) == per_query_fusion(collection, 0.25)
+
     monkeypatch.setattr(ranker, "model_languages", ModelLanguages(frozenset({"el"})))
     assert ranker._query_fusion(greek, keyword) == collection  # reads Greek, not the passages
 
@@ -335,6 +340,8 @@ def test_a_query_in_another_script_than_every_passage_is_dense_alone(
     """A Greek question over English passages, with a model that reads both: the keyword
     list can match only names and numbers, so it gets no weight (per-query fusion on or off);
     with a model that reads only English, the collection's fusion stands."""
+    from dataclasses import replace
+
     from semsearch.search.query import validate_query
 
     ranker = demo_service.ranker
@@ -349,3 +356,8 @@ def test_a_query_in_another_script_than_every_passage_is_dense_alone(
     assert ranker._query_fusion(greek, keyword) == collection
     assert not ranker.settings.per_query_fusion
     assert ranker._query_fusion(english, keyword) == collection
+    monkeypatch.setattr(ranker, "model_languages", EVERY_LANGUAGE)
+    monkeypatch.setattr(ranker, "settings", replace(ranker.settings, per_query_fusion=True))
+    assert ranker._query_fusion(greek, keyword) == Fusion(collection.method, 1.0, collection.rrf_k)
+    monkeypatch.setattr(ranker.backend, "idf_coverage", lambda *args: 0.25)
+    assert ranker._query_fusion(english, keyword) == per_query_fusion(collection, 0.25)
