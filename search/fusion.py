@@ -63,9 +63,10 @@ def per_query_fusion(fusion: Fusion, coverage: float) -> Fusion:
     every word keeps its weight. Nothing here is fitted: coverage 1 is the collection's
     fusion. The square root, not the share itself: a paragraph-long query's best passage
     holds a small share of its IDF however right it is, and even so it lost on paragraph-long
-    queries: the ranker applies it to queries of at most 64 words only. Off by default: it
-    trusts the dense list more, which loses where the model does not read the query's
-    language (docs/relevance.md, "Issue 21")."""
+    queries: the ranker applies it to queries of at most 64 words only, and only where the
+    model reads the query's language and the collection's main one (it trusts the dense list
+    more, which lost on Greek and Thai with the English model: docs/relevance.md, "Issue
+    21")."""
     share = math.sqrt(min(1.0, max(0.0, coverage)))
     dense, keyword = fusion.dense_weight, (1.0 - fusion.dense_weight) * share
     weight = dense / (dense + keyword) if dense + keyword > 0 else 1.0

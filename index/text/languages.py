@@ -244,6 +244,35 @@ def main_script(text: str) -> str:
     return counts.most_common(1)[0][0] if counts else ""
 
 
+_LATIN_CODES = (
+    "af az bs ca cs cy da de en eo es et eu fi fr ga gl hr ht hu id is it la lb lt lv ms mt nl "
+    "no nb nn pl pt ro sk sl so sq sv sw tl tr uz vi yo"
+)
+#: Languages written in Latin letters (the script of a language in neither this nor
+#: LANGUAGE_SCRIPTS is not known here: Bengali, Amharic, ...).
+LATIN_LANGUAGES = frozenset(_LATIN_CODES.split())
+
+
+def script_of(language: str) -> str:
+    """The script `language` is written in; "" when not known here (or UNKNOWN)."""
+    if language in LATIN_LANGUAGES:
+        return "Latin"
+    named = {lang: name for _, name, lang in _SCRIPTS if lang}
+    return LANGUAGE_SCRIPTS.get(language) or named.get(language, "")
+
+
+def foreign_script(text: str, languages: Collection[str]) -> bool:
+    """Whether `text` is written in a script that none of `languages` is written in (an
+    English question over Thai and Greek passages: its words cannot match theirs but for
+    names and numbers). False when that cannot be told: `text` has no letters, there are no
+    `languages`, or the script of one is not known (UNKNOWN passages may be in any)."""
+    script = main_script(text)
+    scripts = {script_of(language) for language in languages}
+    if not script or not scripts or "" in scripts:
+        return False
+    return script not in scripts
+
+
 def query_language(text: str, fallback: str, known: Collection[str] = ()) -> str:
     """The language to analyse a query in: the detected one when the collection has
     articles in it (`known`; without `known`, when detection is sure: a long query, or

@@ -17,10 +17,12 @@ from semsearch.index.text.languages import (
     UNKNOWN,
     article_language,
     detect_language,
+    foreign_script,
     language_code,
     main_language,
     main_script,
     query_language,
+    script_of,
 )
 
 GERMAN = (
@@ -166,3 +168,24 @@ def test_surface_words_split_ascii_as_the_pattern_does() -> None:
     ]
     for text in samples:
         assert surface_words(text) == SURFACE_WORD.findall(text), repr(text)
+
+
+def test_a_query_in_a_script_no_passage_is_written_in() -> None:
+    question = "When did the Normans conquer England?"
+    assert foreign_script(question, {"th"})
+    assert foreign_script(question, {"el", "zh"})
+    assert foreign_script("Πότε κατέκτησαν οι Νορμανδοί την Αγγλία;", {"en", "de"})
+    assert not foreign_script(question, {"de"})  # German is written in Latin letters too
+    assert not foreign_script(question, {"th", "en"})  # some passages are English
+    assert not foreign_script("Πότε;", {"el"})
+
+
+def test_a_script_that_cannot_be_told_is_not_foreign() -> None:
+    question = "When did the Normans conquer England?"
+    assert not foreign_script("1066", {"th"})  # no letters
+    assert not foreign_script(question, set())  # no passages
+    assert not foreign_script(question, {"th", UNKNOWN})  # unknown passages: any script
+    # Bengali's script is not known here: never read as Latin.
+    assert script_of("bn") == ""
+    assert not foreign_script("নর্মানরা কখন ইংল্যান্ড জয় করেছিল?", {"bn"})
+    assert (script_of("vi"), script_of("th"), script_of("ka")) == ("Latin", "Thai", "Georgian")

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from semsearch.index.build.builder import build_index
+from semsearch.index.embed.model_languages import EVERY_LANGUAGE, ModelLanguages
 from semsearch.search.fusion import Fusion, fuse, per_query_fusion
 from semsearch.search.service import SearchService
 from tests.support.corpus import write_jsonl
@@ -289,6 +290,7 @@ def test_per_query_fusion_is_for_questions_not_pasted_passages(demo_service, mon
     ranker = demo_service.ranker
     assert not ranker.settings.per_query_fusion
     monkeypatch.setattr(ranker, "settings", replace(ranker.settings, per_query_fusion=True))
+    monkeypatch.setattr(ranker, "model_languages", ModelLanguages(frozenset({"en"})))
     monkeypatch.setattr(ranker.backend, "idf_coverage", lambda *args: 0.25)
     collection = ranker.settings.fusion
     question = validate_query({"q": "who repaired the harbour wall"})
@@ -296,3 +298,66 @@ def test_per_query_fusion_is_for_questions_not_pasted_passages(demo_service, mon
     assert ranker._query_fusion(question, [(1, 2.0)]) == per_query_fusion(collection, 0.25)
     assert ranker._query_fusion(question, [(1, 2.0)]) != collection
     assert ranker._query_fusion(pasted, [(1, 2.0)]) == collection
+
+
+def test_per_query_fusion_only_where_the_model_reads_the_language(
+    demo_service, monkeypatch
+) -> None:
+    """Per-query fusion trusts the dense list more; a model that does not read the query's
+    language (the fake says nothing; an English model asked in Greek) keeps the collection's
+    fusion, as a model that reads it does not."""
+
+    from dataclasses import replace
+
+    from semsearch.search.query import validate_query
+
+    ranker = demo_service.ranker
+    assert ranker.backend.languages() == {"en"}  # the demo articles
+    assert ranker.model_languages == ModelLanguages()  # the fake embedder says nothing
+    monkeypatch.setattr(ranker, "settings", replace(ranker.settings, per_query_fusion=True))
+    monkeypatch.setattr(ranker.backend, "idf_coverage", lambda *args: 0.25)
+    collection = ranker.settings.fusion
+    english = validate_query({"q": "who repaired the harbour wall", "lang": "en"})
+    greek = validate_query({"q": "ποιος επισκεύασε το τείχος", "lang": "el"})
+    keyword = [(1, 2.0)]
+    assert ranker._query_fusion(english, keyword) == collection
+
+    monkeypatch.setattr(ranker, "model_languages", ModelLanguages(frozenset({"en"})))
+    assert ranker._query_fusion(english, keyword) == per_query_fusion(collection, 0.25)
+    assert ranker._query_fusion(greek, keyword) == collection  # an English model, in Greek
+
+    # A few articles in other languages: the collection's main language is what counts.
+    monkeypatch.setattr(ranker.backend, "languages", lambda: frozenset({"en", "id", "zh"}))
+    assert ranker._query_fusion(english, keyword) == per_query_fusion(collection, 0.25)
+
+    monkeypatch.setattr(ranker, "model_languages", ModelLanguages(frozenset({"el"})))
+    assert ranker._query_fusion(greek, keyword) == collection  # reads Greek, not the passages
+
+
+def test_a_query_in_another_script_than_every_passage_is_dense_alone(
+    demo_service, monkeypatch
+) -> None:
+    """A Greek question over English passages, with a model that reads both: the keyword
+    list can match only names and numbers, so it gets no weight (per-query fusion on or off);
+    with a model that reads only English, the collection's fusion stands."""
+    from dataclasses import replace
+
+    from semsearch.search.query import validate_query
+
+    ranker = demo_service.ranker
+    collection = ranker.settings.fusion
+    greek = validate_query({"q": "ποιος επισκεύασε το τείχος του λιμανιού", "lang": "el"})
+    english = validate_query({"q": "who repaired the harbour wall", "lang": "en"})
+    keyword = [(1, 2.0)]
+    monkeypatch.setattr(ranker, "model_languages", EVERY_LANGUAGE)
+    assert ranker._query_fusion(greek, keyword) == Fusion(collection.method, 1.0, collection.rrf_k)
+    assert ranker._query_fusion(greek, []) == collection  # nothing to weigh
+    monkeypatch.setattr(ranker, "model_languages", ModelLanguages(frozenset({"en"})))
+    assert ranker._query_fusion(greek, keyword) == collection
+    assert not ranker.settings.per_query_fusion
+    assert ranker._query_fusion(english, keyword) == collection
+    monkeypatch.setattr(ranker, "model_languages", EVERY_LANGUAGE)
+    monkeypatch.setattr(ranker, "settings", replace(ranker.settings, per_query_fusion=True))
+    assert ranker._query_fusion(greek, keyword) == Fusion(collection.method, 1.0, collection.rrf_k)
+    monkeypatch.setattr(ranker.backend, "idf_coverage", lambda *args: 0.25)
+    assert ranker._query_fusion(english, keyword) == per_query_fusion(collection, 0.25)
