@@ -77,7 +77,7 @@ class SearchService:
         self.embedder = embedder
         # An engine URI stays a string (a Path would fold its "//").
         self.index_path: str | Path = index_dir if isinstance(index_dir, str) else Path(index_dir)
-        self.backend: Backend = open_backend(index_dir)
+        self.backend: Backend = open_backend(index_dir, self.settings)
         self.manifest = self.backend.manifest
         try:
             check_embedder(self.manifest, embedder)

@@ -16,7 +16,9 @@ module with a `Backend` and a `BackendKind`, registered here (or by a plug-in, w
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from semsearch.search.backends.base import Backend, BackendKind, Candidates, Scope
 from semsearch.search.backends.directory import DirectoryKind
@@ -49,9 +51,10 @@ def backend_kind(index: str | Path) -> BackendKind:
     return next((kind for kind in _KINDS if kind.handles(index)), _FALLBACK)
 
 
-def open_backend(index: str | Path) -> Backend:
-    """The backend of the index `index` names now, checked and loaded."""
-    return backend_kind(index).open(index)
+def open_backend(index: str | Path, settings: Mapping[str, Any] | None = None) -> Backend:
+    """The backend of the index `index` names now, checked and loaded, served with
+    `settings` (the search settings by name)."""
+    return backend_kind(index).open(index, settings)
 
 
 def writes_to(index: str | Path) -> Path | None:

@@ -16,10 +16,10 @@ the articles of an index are changed (`add`, `delete`). Kinds are registered wit
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -220,8 +220,10 @@ class BackendKind(Protocol):
         """Whether `index` names an index of this kind."""
         ...
 
-    def open(self, index: str | Path) -> Backend:
-        """The backend of the index `index` names now: checked, loaded, ready to answer."""
+    def open(self, index: str | Path, settings: Mapping[str, Any] | None = None) -> Backend:
+        """The backend of the index `index` names now: checked, loaded, ready to answer;
+        `settings` are the search settings it is served with (a live index reads its
+        refresh interval there)."""
         ...
 
     def target(self, index: str | Path) -> str:

@@ -4,9 +4,9 @@ store, the product's default (`semsearch.index.storage.directory` writes it)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -138,7 +138,7 @@ class DirectoryKind:
     def handles(self, index: str | Path) -> bool:
         return True  # the fallback: whatever no other kind claims is a path
 
-    def open(self, index: str | Path) -> Backend:
+    def open(self, index: str | Path, settings: Mapping[str, Any] | None = None) -> Backend:
         return DirectoryBackend(resolve_index_dir(Path(index)))
 
     def target(self, index: str | Path) -> str:

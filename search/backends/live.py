@@ -16,8 +16,9 @@ made before them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -46,10 +47,10 @@ class LiveBackend(StoreScoped):
 
     kind = "live"
 
-    def __init__(self, version_dir: Path) -> None:
+    def __init__(self, version_dir: Path, settings: Mapping[str, Any] | None = None) -> None:
         self.version_dir = version_dir
         self.manifest = read_manifest(version_dir)
-        self.reader = LiveReader(version_dir)
+        self.reader = LiveReader(version_dir, settings)  # live_refresh_seconds is read there
         self.store = ServedStore(version_dir / STORE_NAME)
         self.articles: ArticleEvidence | None = None
         # Suggestions kept current by writes, from the segments' tables (format 2 on).
@@ -154,5 +155,5 @@ class LiveKind(DirectoryKind):
         except Exception:  # not an index this kind can read: another kind's to answer
             return False
 
-    def open(self, index: str | Path) -> Backend:
-        return LiveBackend(resolve_index_dir(Path(index)))
+    def open(self, index: str | Path, settings: Mapping[str, Any] | None = None) -> Backend:
+        return LiveBackend(resolve_index_dir(Path(index)), settings)

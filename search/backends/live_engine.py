@@ -17,7 +17,7 @@ started after a crash serves what was acknowledged, and what was committed but n
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,9 @@ class LiveEngineBackend(LiveBackend):
 
     kind = "live-engine"
 
-    def __init__(self, uri: str, record: dict[str, Any]) -> None:
+    def __init__(
+        self, uri: str, record: dict[str, Any], settings: Mapping[str, Any] | None = None
+    ) -> None:
         source = Path(str(record.get("source") or ""))
         if not record.get("source") or not source.exists():
             raise IndexUnavailableError(
@@ -45,7 +47,7 @@ class LiveEngineBackend(LiveBackend):
                 "be on storage this server reads"
             )
         replay(source)
-        super().__init__(resolve_index_dir(source))
+        super().__init__(resolve_index_dir(source), settings)
         self.uri = uri
         self.passages = parse_engine_uri(uri).passages(str(record["passages"]))
 

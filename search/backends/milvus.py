@@ -6,7 +6,7 @@ server reads. Named by an engine URI (`milvus:///abs/path/engine.db?collection=n
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -219,13 +219,13 @@ class MilvusKind:
     def handles(self, index: str | Path) -> bool:
         return is_engine_uri(index)
 
-    def open(self, index: str | Path) -> Backend:
+    def open(self, index: str | Path, settings: Mapping[str, Any] | None = None) -> Backend:
         uri = str(index)
         record = read_engine_record(uri)
         if record.get("live"):  # a live index's dense side (semsearch.index.live.engine)
             from semsearch.search.backends.live_engine import LiveEngineBackend
 
-            return LiveEngineBackend(uri, record)
+            return LiveEngineBackend(uri, record, settings)
         backend = MilvusBackend(uri, record)
         try:
             count = backend.passages.count()

@@ -51,3 +51,29 @@ def test_writes_are_found_and_deletes_are_gone(tmp_path: Path) -> None:
     assert [h.article.id for h in winter.hits] == ["ferry"]
     service.close()
     writer.close()
+
+
+def test_the_services_refresh_interval_is_the_one_its_reader_follows(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """`live_refresh_seconds` given to the service (the Python API's and the app's
+    settings), not only through the environment, sets how soon a write is seen."""
+    monkeypatch.delenv("SEMSEARCH_LIVE_REFRESH_SECONDS", raising=False)
+    embedder = HashingEmbedder(dimension=64)
+    index = tmp_path / "live"
+    writer = open_writer(index, embedder, {"live_refresh_seconds": 0})
+    writer.upsert([Article(id="ferry", title="Ferry", text="The harbour ferry sails at dawn.")])
+
+    def found(service: SearchService) -> list[str]:
+        hits = service.search(Query(q="swing bridge reopens", mode="keyword")).hits
+        return [h.article.id for h in hits]
+
+    every_time = SearchService(index, embedder, {"live_refresh_seconds": 0})
+    hourly = SearchService(index, embedder, {"live_refresh_seconds": 3600})
+    assert found(every_time) == found(hourly) == []
+    writer.upsert([Article(id="bridge", title="Bridge", text="The swing bridge reopens.")])
+    assert found(every_time) == ["bridge"]
+    assert found(hourly) == []  # its view is the one loaded at open, for an hour
+    for service in (every_time, hourly):
+        service.close()
+    writer.close()
