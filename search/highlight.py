@@ -48,7 +48,11 @@ def _candidates(
     # matching made the scan a third slower (the terms are lower case already). The
     # lookahead of the terms' first letters lets the engine skip to where a term can start
     # before it tries the lookbehinds: a quarter faster on SciFact.
-    starts = {t[0] for t in terms} | ({"’"} if any(t[0] == "'" for t in terms) else set())
+    starts = {t[0] for t in terms if t} | (
+        {"’"} if any(t.startswith("'") for t in terms) else set()
+    )
+    if not starts:  # no term with a letter to find: every word, one by one
+        return terms, None
     firsts = "".join(re.escape(c) for c in sorted(starts))
     pattern = re.compile(rf"(?=[{firsts}])(?<!\w)(?<!\w['’])(?:{alternatives})\w*(?:['’]\w+)*")
     return terms, pattern
