@@ -355,7 +355,7 @@ def _best(ids: list[np.ndarray], scores: list[np.ndarray], depth: int) -> list[t
         top = np.arange(len(all_ids))
     # Ties broken by chunk id, so the order does not depend on how segments were merged.
     order = top[np.lexsort((all_ids[top], -all_scores[top]))][:depth]
-    return [(int(all_ids[i]), float(all_scores[i])) for i in order]
+    return list(zip(all_ids[order].tolist(), all_scores[order].tolist(), strict=True))
 
 
 def open_reader(index: str | Path, settings: Mapping[str, Any] | None = None) -> LiveReader:

@@ -337,4 +337,5 @@ def search_vectors(
         if ivf is not None:
             params.nprobe = ivf.nlist  # every cell: the filter bounds the work, not nprobe
         scores, ids = index.search(vector, k, params=params)
-    return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i != -1]
+    found = ids[0] != -1
+    return list(zip(ids[0][found].tolist(), scores[0][found].tolist(), strict=True))
