@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import sqlite3
 import threading
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,7 +21,6 @@ from semsearch.index.live.catalog import SegmentRow
 from semsearch.index.live.merge import compact, plan_merge
 from semsearch.index.storage.directory import writer_lock
 from semsearch.index.storage.keyword_index import KeywordIndex, write_bm25
-from tests.support.fake_embedder import HashingEmbedder
 
 # Three one-passage articles; their index words (title, then text; stems are the words):
 #   oak: oak river river stone   (4 words)
@@ -35,16 +33,6 @@ ASH = Article(id="ash", title="Ash", text="lake lake lake hill")
 
 def article(n: int, words: str = "harbour ferry timetable") -> Article:
     return Article(id=f"art-{n}", title=f"Story {n}", text=f"{words} number{n} in town{n}.")
-
-
-@pytest.fixture
-def embedder() -> HashingEmbedder:
-    return HashingEmbedder(dimension=32)
-
-
-@pytest.fixture
-def index(tmp_path: Path) -> Path:
-    return tmp_path / "live"
 
 
 def statuses(report) -> list[tuple[str, str]]:

@@ -50,11 +50,6 @@ NEW = Article(id="fir", title="Fir", text="Volcanic ash closed the mountain pass
 
 
 @pytest.fixture
-def embedder() -> HashingEmbedder:
-    return HashingEmbedder(dimension=32)
-
-
-@pytest.fixture
 def published(
     tmp_path: Path, embedder: HashingEmbedder, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[Path, str]]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import sqlite3
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,7 +21,6 @@ from semsearch.index.storage.directory import resolve_index_dir
 from semsearch.index.storage.manifest import STORE_NAME
 from semsearch.index.storage.store import ArticleFilter
 from semsearch.search.backends.live import LiveBackend
-from tests.support.fake_embedder import HashingEmbedder
 
 # One passage each; their index words (title, then text):
 #   en: oak river stone                                  (3 words)
@@ -36,16 +34,6 @@ ZH = Article(id="zh", title="大学新闻", text="北京大学开学", language=
 def bm25(tf: float, df: int, passages: int, length: float, mean: float) -> float:
     idf = math.log(1 + (passages - df + 0.5) / (df + 0.5))
     return idf * tf / (tf + 1.2 * (1 - 0.75 + 0.75 * length / mean))
-
-
-@pytest.fixture
-def embedder() -> HashingEmbedder:
-    return HashingEmbedder(dimension=32)
-
-
-@pytest.fixture
-def index(tmp_path: Path) -> Path:
-    return tmp_path / "live"
 
 
 def statuses(report) -> list[tuple[str, str]]:

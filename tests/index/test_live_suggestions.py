@@ -5,10 +5,6 @@ store's titles and given a table by its merge. Expectations are hand-counted."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
 from semsearch.index.ingest.articles import Article
 from semsearch.index.live import merge, open_writer
 from semsearch.index.live import writer as live_writer
@@ -16,23 +12,12 @@ from semsearch.index.live.merge import compact
 from semsearch.index.storage.manifest import SUGGEST_DIR
 from semsearch.search.service import SearchService
 from tests.conftest import FAKE_MIN_SCORE
-from tests.support.fake_embedder import HashingEmbedder
 
 SETTINGS = {"live_refresh_seconds": 0, "live_merge_factor": 3}
 
 
 def story(key: str, title: str) -> Article:
     return Article(id=key, title=title, text=f"The {key} story, told for the {title} page.")
-
-
-@pytest.fixture
-def embedder() -> HashingEmbedder:
-    return HashingEmbedder(dimension=32)
-
-
-@pytest.fixture
-def index(tmp_path: Path) -> Path:
-    return tmp_path / "live"
 
 
 def offered(service: SearchService, prefix: str) -> list[tuple[str, str, int]]:
