@@ -12,8 +12,8 @@ merged into one span.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 
 from semsearch.index.text.analysis import (
@@ -27,65 +27,89 @@ from semsearch.index.text.analysis import (
 )
 
 
+@dataclass(frozen=True)
+class _Terms:
+    """A query's highlight terms, read once per query (cached): the words to compare, the
+    pieces of scripts written without spaces, and for an English query of ASCII terms the
+    terms to look for in a lower-cased passage."""
+
+    terms: frozenset[str]
+    words: frozenset[str]
+    pieces: tuple[str, ...]
+    needles: tuple[str, ...] | None
+
+
 @lru_cache(maxsize=1024)
-def _candidates(
-    query: str, language: str = ENGLISH
-) -> tuple[frozenset[str], re.Pattern[str] | None]:
-    """The query's terms, and a pattern finding the words that start with one of them (the
-    regex engine scans the passage; Python then checks each candidate word's fold, so the
-    spans are those of checking every word, in 2/3 of the time on SciFact); None for
-    non-ASCII terms."""
+def _terms(query: str, language: str = ENGLISH) -> _Terms:
     terms = frozenset(highlight_terms(query, language))
-    if language != ENGLISH or not terms or not all(t.isascii() for t in terms):
-        return terms, None  # str.lower() and the regex's case folding differ beyond ASCII
-    # Longest first, so that no term stops short of a longer one; a word starts where no
-    # word character (nor a word character and an apostrophe) comes just before, and runs
-    # on as SURFACE_WORD does.
-    alternatives = "|".join(
-        re.escape(t).replace("'", "['’]") for t in sorted(terms, key=len, reverse=True)
-    )
-    # Matched against the passage lower-cased, not with re.IGNORECASE: case-insensitive
-    # matching made the scan a third slower (the terms are lower case already). The
-    # lookahead of the terms' first letters lets the engine skip to where a term can start
-    # before it tries the lookbehinds: a quarter faster on SciFact.
-    starts = {t[0] for t in terms if t} | (
-        {"’"} if any(t.startswith("'") for t in terms) else set()
-    )
-    if not starts:  # no term with a letter to find: every word, one by one
-        return terms, None
-    firsts = "".join(re.escape(c) for c in sorted(starts))
-    pattern = re.compile(rf"(?=[{firsts}])(?<!\w)(?<!\w['’])(?:{alternatives})\w*(?:['’]\w+)*")
-    return terms, pattern
+    pieces = tuple(sorted(t for t in terms if is_segmented(t)))
+    words = terms.difference(pieces)
+    needles = None
+    # str.lower() and case folding differ beyond ASCII, and other languages compare stems.
+    if language == ENGLISH and terms and not pieces and all(t.isascii() for t in terms):
+        needles = tuple(sorted(terms))
+    return _Terms(terms, words, pieces, needles)
 
 
 def find_highlights(text: str, query: str, language: str | None = None) -> list[tuple[int, int]]:
     """Spans of `text` whose words match a content word of `query` (analysed in `language`,
     English when None), in order."""
     language = language if language is not None else ENGLISH
-    terms, pattern = _candidates(query, language)
-    if not terms:
+    wanted = _terms(query, language)
+    if not wanted.terms:
         return []
-    pieces = [t for t in terms if is_segmented(t)]
-    if pieces:
-        words = {t for t in terms if not is_segmented(t)}
-        spans = _piece_spans(text, pieces)
+    if wanted.pieces:
+        spans = _piece_spans(text, list(wanted.pieces))
         spans += [
             m.span()
             for m in SURFACE_WORD.finditer(text)
-            if not is_segmented(m.group()) and highlight_stem(m.group(), language) in words
+            if not is_segmented(m.group()) and highlight_stem(m.group(), language) in wanted.words
         ]
         return sorted(spans)
-    if pattern is None:  # every word, one by one
+    lowered = text.lower()
+    if wanted.needles is None or len(lowered) != len(text):
+        # Every word, one by one (lower() changed a length, "İ": spans would drift).
         return [
             m.span()
             for m in SURFACE_WORD.finditer(text)
-            if highlight_stem(m.group(), language) in terms
+            if highlight_stem(m.group(), language) in wanted.terms
         ]
-    lowered = text.lower()
-    if len(lowered) != len(text):  # lower() changed a length ("İ"): spans would drift
-        pattern = re.compile(pattern.pattern, re.IGNORECASE)
-        lowered = text
-    return [m.span() for m in pattern.finditer(lowered) if light_stem(m.group()) in terms]
+    # Apostrophes as the terms write them ("’" is one character too, so spans stay put).
+    return _found_words(lowered.replace("’", "'"), wanted.needles, wanted.terms)
+
+
+def _found_words(
+    lowered: str, needles: tuple[str, ...], terms: frozenset[str]
+) -> list[tuple[int, int]]:
+    """The spans of the words of a lower-cased passage that start with a needle and whose
+    `light_stem` is a term: the words checking every word would mark. Each needle is looked
+    for with `str.find` (no pattern to compile for every new query: compiling one was 0.15
+    ms of a SciFact question, docs/benchmarks.md), and only the words it starts are read."""
+    starts: set[int] = set()
+    for needle in needles:
+        at = lowered.find(needle)
+        while at >= 0:
+            if at == 0 or _word_starts_at(lowered, at):
+                starts.add(at)
+            at = lowered.find(needle, at + 1)
+    spans = []
+    for at in sorted(starts):
+        match = SURFACE_WORD.match(lowered, at)
+        if match is not None and light_stem(match.group()) in terms:
+            spans.append(match.span())
+    return spans
+
+
+def _word_starts_at(text: str, at: int) -> bool:
+    """Whether a SURFACE_WORD word starts at `at` (> 0): no word character before it, nor a
+    word character and an apostrophe ("don't" holds no word "t")."""
+    before = text[at - 1]
+    if before.isalnum() or before == "_":
+        return False
+    if before in "'’" and at >= 2:
+        previous = text[at - 2]
+        return not (previous.isalnum() or previous == "_")
+    return True
 
 
 def _piece_spans(text: str, pieces: list[str]) -> list[tuple[int, int]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from semsearch.index.text.analysis import SURFACE_WORD, highlight_terms, light_stem
 from semsearch.search import highlight
 from semsearch.search.highlight import NEAR_DUPLICATE, NearDuplicates, near_duplicate, shingle
 
@@ -122,3 +123,27 @@ def test_near_duplicates_checks_few_pairs(monkeypatch) -> None:
     assert len(calls) < 1000 * 999 // 2 // 20
     # and a copy of one of them is still found
     assert not seen.add_if_new(shingle(f"{shared} " + " ".join(f"w7x{j}" for j in range(40))))
+
+
+def _every_word(text: str, query: str) -> list[tuple[int, int]]:
+    """The spans checking every surface word of `text` gives: what find_highlights promises."""
+    terms = highlight_terms(query, "en")
+    return [m.span() for m in SURFACE_WORD.finditer(text) if light_stem(m.group()) in terms]
+
+
+def test_find_highlights_marks_words_by_their_light_stem() -> None:
+    text = "Bridges were repaired; the bridge deck (BRIDGE) and a footbridge were not."
+    spans = highlight.find_highlights(text, "bridge repairs")
+    assert [text[a:b] for a, b in spans] == ["Bridges", "repaired", "bridge", "BRIDGE"]
+    # "don't" holds no word "t", and "’" is an apostrophe like "'".
+    assert highlight.find_highlights("don’t stop", "don’t") == [(0, 5)]
+    assert highlight.find_highlights("I don't", "t cells") == []
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.text(alphabet="abcde '’_-.1É", max_size=60),
+    st.text(alphabet="abcde '’É", min_size=1, max_size=14),
+)
+def test_find_highlights_is_checking_every_word(text: str, query: str) -> None:
+    assert highlight.find_highlights(text, query) == _every_word(text, query)
