@@ -91,6 +91,9 @@ class SearchService:
         self.synonyms = load_synonyms(self.backend, self.settings)
         self.suggestions = load_suggester(self.backend)
         self.words = load_word_index(self.backend)
+        if self.speller is not None and self.words is not None:
+            words = self.words
+            self.speller.surface_held = lambda word: words.holds("text", word)
         self.ranker = Ranker(
             with_synonyms(self.backend, self.synonyms),
             embedder,

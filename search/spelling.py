@@ -26,6 +26,7 @@ offered as a link (`SearchResult.spelling`).
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
@@ -59,6 +60,31 @@ MAX_CHECKED = 16
 
 #: A word of a query, as split for correction: letters only (numbers, codes are left alone).
 _WORD = re.compile(r"[^\W\d_]+")
+#: What a query is split into first: its whitespace-separated tokens.
+_TOKEN = re.compile(r"\S+")
+#: Apostrophes ("'" and "’").
+_APOSTROPHES = "'’"
+
+
+def _left_alone(token: str) -> bool:
+    """A token with a digit, or with a capital letter after its first letter: a code, a gene
+    or an acronym, not a misspelt word."""
+    letters = [c for c in token if c.isalpha()]
+    return any(c.isdigit() for c in token) or any(c.isupper() for c in letters[1:])
+
+
+def _inside_apostrophes(text: str, start: int, end: int) -> bool:
+    """Whether the word text[start:end] touches an apostrophe with a letter beyond it: a
+    piece of "don't" or "O'Neill", not a word of its own."""
+    before = start >= 2 and text[start - 1] in _APOSTROPHES and text[start - 2].isalpha()
+    after = end + 1 < len(text) and text[end] in _APOSTROPHES and text[end + 1].isalpha()
+    return before or after
+
+
+@functools.lru_cache(maxsize=4096)
+def _word_stems(word: str, language: str | None) -> tuple[str, ...]:
+    """One surface word's index words (query words repeat: "the", "of", "cells")."""
+    return tuple(query_words(word, language=language))
 
 
 class Speller:
@@ -84,6 +110,9 @@ class Speller:
         self._keys = all_keys[order]
         self._owners = np.concatenate(owners)[order]
         self._known = words
+        #: Whether some passage holds a surface word (`WordIndex.holds`), where the index
+        #: can tell: a correction is then one a passage spells ("bullied" is not "fullied").
+        self.surface_held: Callable[[str], bool] | None = None
 
     @classmethod
     def load(cls, backend: Backend) -> Speller | None:
@@ -113,17 +142,27 @@ class Speller:
 
     def correct(self, text: str, language: str | None = None) -> str | None:
         """`text` with each unknown or rare word replaced by its best correction; None when
-        no word needs one."""
+        no word needs one. Left alone, as word processors leave them: a word with a digit or
+        with a capital past its first letter (a code, a gene, an acronym: "NLRP3", "AZT",
+        "McAdam") and the pieces of a word with an apostrophe inside ("don't")."""
         pieces: list[str] = []
-        last, changed = 0, False
-        for checked, match in enumerate(_WORD.finditer(text)):
-            if checked >= MAX_CHECKED:
-                break
-            fixed = self.correct_word(match.group(), language)
-            if fixed is not None:
-                pieces.append(text[last : match.start()])
-                pieces.append(fixed)
-                last, changed = match.end(), True
+        last, changed, checked = 0, False, 0
+        for token in _TOKEN.finditer(text):
+            written = token.group()
+            if _left_alone(written):
+                continue
+            for match in _WORD.finditer(written):
+                if checked >= MAX_CHECKED:
+                    break
+                checked += 1
+                start, end = token.start() + match.start(), token.start() + match.end()
+                if _inside_apostrophes(text, start, end):
+                    continue
+                fixed = self.correct_word(match.group(), language)
+                if fixed is not None:
+                    pieces.append(text[last:start])
+                    pieces.append(fixed)
+                    last, changed = end, True
         if not changed:
             return None
         pieces.append(text[last:])
@@ -131,7 +170,7 @@ class Speller:
 
     def correct_word(self, word: str, language: str | None = None) -> str | None:
         """The correction of one surface word, as it would be typed; None to leave it."""
-        stems = query_words(word, language=language)
+        stems = _word_stems(word, language)
         if len(stems) != 1:
             return None  # a stop word, or a script segmented into several terms
         stem = stems[0]
@@ -143,7 +182,7 @@ class Speller:
         best = self._nearest(stem, least)
         if best is None:
             return None
-        return _as_typed(word, stem, best, language)
+        return _as_typed(word, stem, best, language, self.surface_held)
 
     def _held_somewhere(self, word: str, language: str | None) -> bool:
         """Whether some passage holds the word (the vocabulary read at load has only the
@@ -228,7 +267,13 @@ def _hashes(codes: np.ndarray) -> np.ndarray:
     return total.view(np.int64)
 
 
-def _as_typed(word: str, stem: str, corrected: str, language: str | None) -> str | None:
+def _as_typed(
+    word: str,
+    stem: str,
+    corrected: str,
+    language: str | None,
+    held: Callable[[str], bool] | None = None,
+) -> str | None:
     """The correction as a reader would type it, in the typed case: the first one-letter edit
     of the typed word that analyses to the corrected stem ("clmate" -> "climate"), else the
     typed word with its stem swapped for the corrected one where something followed the
@@ -244,6 +289,8 @@ def _as_typed(word: str, stem: str, corrected: str, language: str | None) -> str
     for candidate, stem_of in zip(tried, stems, strict=True):
         if stem_of not in (None, corrected):
             continue
+        if held is not None and not held(candidate):
+            continue  # not a word any passage spells
         if query_words(candidate, language=language) == [corrected]:
             if word[:1].isupper():
                 candidate = candidate[:1].upper() + candidate[1:]

@@ -269,6 +269,10 @@ class WordIndex:
         self.folder = folder
         self._fields = {field: _Field(folder, field) for field in FIELDS}
 
+    def holds(self, field: str, word: str) -> bool:
+        """Whether some passage (field "text") or title ("title") holds this surface word."""
+        return self._fields[field].find(word_key(word)) is not None
+
     def look_up(self, field: str, words: list[str], language: str | None) -> list[list[int]] | None:
         """The key numbers of each of the surface words `words`: the keys of `field` with
         the word's `highlight_stem` in `language` (an empty list: no passage holds it); None

@@ -51,6 +51,12 @@ def test_corrections(typed: str, corrected: str) -> None:
         "2019",  # numbers are left alone
         "the of",  # stop words
         "harbourmaster",  # too far from anything
+        "TUNEL",  # an acronym (capitals past the first letter)
+        "TuNel",
+        "Tunel3",  # a code with a digit
+        "tunel-2",
+        "habour's",  # a piece of a word with an apostrophe inside
+        "l'habour",
     ],
 )
 def test_no_correction(typed: str) -> None:
@@ -69,6 +75,17 @@ def test_a_rare_word_some_passage_holds_needs_a_much_more_frequent_correction() 
     # Every typed word is held somewhere: a correction needs 60 passages or more.
     assert speller.correct("tunnek") == "tunnel"  # 80 passages
     assert speller.correct("harbor") is None  # "harbour" has 5 passages, fewer than 60
+
+
+def test_a_correction_is_a_word_some_passage_spells() -> None:
+    speller = Speller(WORDS)
+    assert speller.correct("goverment") == "government"
+    # Where the index can tell which surface words its passages hold, a correction that
+    # analyses to a frequent stem but that no passage writes is not offered.
+    speller.surface_held = lambda word: word in {"governs", "governed"}
+    assert speller.correct("goverment") is None
+    speller.surface_held = lambda word: word == "government"
+    assert speller.correct("goverment") == "government"
 
 
 def test_edit_distance() -> None:
