@@ -21,6 +21,7 @@ members. The counts of phrases, exclusions, OR members and field scopes are limi
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -182,8 +183,11 @@ def _read_value(query: str, start: int) -> tuple[Term | None, int]:
     return (Term(word) if _has_word(word) else None), end
 
 
+@functools.lru_cache(maxsize=256)
 def parse_query(query: str) -> ParsedQuery:
-    """The query as the search box reads it; never an error (see the module docstring)."""
+    """The query as the search box reads it; never an error (see the module docstring).
+    Cached (the answer is immutable): a search reads its query twice, to run it and to see
+    whether it may be spell-corrected."""
     plain = " ".join(query.split())
     if len(plain.split()) > MAX_SYNTAX_WORDS:
         return ParsedQuery(text=plain, words=tuple(plain.split()), understood_as=plain)
