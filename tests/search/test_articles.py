@@ -14,6 +14,7 @@ from semsearch.index.storage.article_index import ArticleIndex, write_article_in
 from semsearch.index.storage.manifest import ARTICLE_KEYWORD_DIR
 from semsearch.search.articles import article_share, blend
 from semsearch.search.fusion import Fusion
+from semsearch.search.ranking import MIN_ARTICLE_WEIGHT
 from semsearch.search.service import SearchService
 from tests.support.fake_embedder import HashingEmbedder
 
@@ -160,3 +161,33 @@ def test_updates_keep_one_pooled_vector_per_article(tmp_path: Path) -> None:
     every = [chunk_id for chunk_id, _ in rows]
     assert index.contiguous
     assert index.keys_of(every) == service.backend.store.article_keys(every)
+
+
+def test_a_short_question_is_ranked_on_its_passages_alone(tmp_path: Path) -> None:
+    # Whole-article evidence at a weight under MIN_ARTICLE_WEIGHT would only re-order
+    # near-ties: a short question's hybrid list is the passages' own, scores and all.
+    records = [
+        {
+            "id": f"a{i}",
+            "title": f"Title {i}",
+            # Two passages or more: the article's evidence is not its one passage's.
+            "text": f"harbour tide{i} ferry{i % 3} storm. "
+            + " ".join(f"w{i}x{j}" for j in range(12 * (i + 1)))
+            + ".",
+        }
+        for i in range(8)
+    ]
+    corpus = tmp_path / "a.jsonl"
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    embedder = HashingEmbedder(dimension=512, max_seq_tokens=48)
+    build_index([corpus], tmp_path / "idx", embedder, {"chunk_tokens": 40, "overlap_tokens": 0})
+    scored = {}
+    for weight in (0.0, 1.0):
+        service = SearchService(
+            tmp_path / "idx", embedder, {"article_weight": weight, "min_score": 0.0}
+        )
+        # 3 word pieces of 40: weight 1.0 * (3 / 40)² = 0.0056, under the least worth using.
+        assert weight * article_share(3, 40) < MIN_ARTICLE_WEIGHT
+        hits = service.search("harbour ferry1 storm", 5, mode="hybrid").hits
+        scored[weight] = [(h.passage.chunk_id, h.score) for h in hits]
+    assert scored[1.0] == scored[0.0]
