@@ -751,16 +751,29 @@ def _fold(value: Any) -> Any:
     return fold_case(value) if isinstance(value, str) else value
 
 
+def _json(text: str) -> Any:
+    """A JSON column's value; an empty object or list without the parser."""
+    if text == "{}":
+        return {}
+    if text == "[]":
+        return []
+    return json.loads(text)
+
+
 def _stored_chunk(row: sqlite3.Row) -> StoredChunk:
-    extra = json.loads(row["extra"])
+    # A page of hits reads a dozen rows: the JSON columns are parsed only where they hold
+    # something (no tags, no site_url: most articles), a fifth of this function's time.
+    extra = row["extra"]
     return StoredChunk(
         chunk_id=row["id"],
         ordinal=row["ordinal"],
         start=row["start"],
         end=row["end"],
         text=row["chunk_text"],
-        sentences=tuple((int(s), int(e)) for s, e in json.loads(row["sentences"])),
-        article=_article_fields(row, extra, id_column="article_id"),
+        sentences=tuple(map(tuple, json.loads(row["sentences"]))),
+        article=_article_fields(
+            row, _json(extra) if "site_url" in extra else {}, id_column="article_id"
+        ),
     )
 
 
@@ -779,6 +792,6 @@ def _article_fields(
         "copyright": row["copyright"],
         "license": row["license"],
         "source_note": row["source_note"],
-        "tags": json.loads(row["tags"]),
+        "tags": _json(row["tags"]),
         "language": row["language"],
     }
