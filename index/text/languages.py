@@ -40,7 +40,7 @@ OVERRULE_CHARS = 200
 #: An article shorter than this many letters (title and text) keeps the language detected in
 #: it only when detection is at least ARTICLE_CONFIDENCE sure; else it takes the collection's
 #: main language, unless written in a script that language is not (`unsure_article_language`).
-#: Measured on short texts (docs/benchmarks.md, "Language detection").
+#: Measured on short texts (docs/benchmarks.md, "Short articles").
 SHORT_ARTICLE_LETTERS = 80
 ARTICLE_CONFIDENCE = 0.8
 
