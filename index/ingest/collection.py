@@ -38,7 +38,11 @@ from semsearch.index.ingest.layout import parse_localized_date
 from semsearch.index.ingest.limits import article_problem
 from semsearch.index.ingest.readers import iter_input_files, read_file
 from semsearch.index.ingest.warc import WarcCounts, is_warc_file
-from semsearch.index.text.languages import article_language, main_language
+from semsearch.index.text.languages import (
+    article_language,
+    main_language,
+    unsure_article_language,
+)
 from semsearch.settings import DEFAULT_MODEL
 
 log = logging.getLogger(__name__)
@@ -168,8 +172,8 @@ def clean_collection(
 ) -> Collection:
     """Articles already read (files, or records written over HTTP), cleaned as a collection:
     duplicate ids reported, footer shapes out, copies found, boilerplate learned and removed,
-    languages set (`main_language` for an article detection is unsure of in a batch with no
-    main language of its own)."""
+    languages set (`main_language`, the index's when the articles join one, for an article
+    detection is unsure of; see `with_languages`)."""
     summary = summary if summary is not None else IngestSummary()
     skipped: list[Skipped] = []
     seen: dict[str, str] = {}
@@ -217,18 +221,22 @@ def clean_collection(
 
 def with_languages(articles: list[Article], fallback: str = "") -> list[Article]:
     """The articles with their language set: declared by the page (`extra["language"]`, or a
-    JSONL/CSV `language`/`lang` field) unless detection is sure it is wrong, else detected;
-    an article detection is unsure of (a short one) takes the collection's main language,
-    else `fallback`."""
+    JSONL/CSV `language`/`lang` field) unless detection is sure it is wrong, else detected
+    when detection is sure; an article detection is unsure of (a short one) takes the
+    collection's main language unless written in another script
+    (`languages.unsure_article_language`). The main language is `fallback` when given (the
+    index's, for articles joining it: a batch's own majority could be one sure article's),
+    else the most common among these articles."""
     found = [
         a.language
         if a.language is not None
         else article_language(a.extra.get("language") or a.extra.get("lang"), a.title, a.text)
         for a in articles
     ]
-    main = main_language(found) or fallback
+    main = fallback or main_language(found)
     return [
-        _dated(replace(a, language=lang or main)) for a, lang in zip(articles, found, strict=True)
+        _dated(replace(a, language=lang or unsure_article_language(a.title, a.text, main)))
+        for a, lang in zip(articles, found, strict=True)
     ]
 
 

@@ -179,20 +179,28 @@ class StoreWriter:
 
     def _add_languages(self) -> None:
         """Give a store older than format 6 its language column, each article's found as a
-        build finds it (declared, else detected, else the collection's main language)."""
-        from semsearch.index.text.languages import article_language, main_language
+        build finds it (`ingest.collection.with_languages`: declared, else detected when
+        detection is sure, else the collection's main language or the text's script's)."""
+        from semsearch.index.text.languages import (
+            article_language,
+            main_language,
+            unsure_article_language,
+        )
 
         self.db.execute("ALTER TABLE articles ADD COLUMN language TEXT")
         rows = self.db.execute("SELECT id, title, text, extra FROM articles").fetchall()
-        found = {}
-        for article_id, title, text, extra in rows:
+        found = []
+        for _, title, text, extra in rows:
             declared = json.loads(extra)
             tag = declared.get("language") or declared.get("lang")
-            found[article_id] = article_language(tag, title, text)
-        main = main_language(found.values())
+            found.append(article_language(tag, title, text))
+        main = main_language(found)
         self.db.executemany(
             "UPDATE articles SET language = ? WHERE id = ?",
-            [(lang or main, article_id) for article_id, lang in found.items()],
+            [
+                (lang or unsure_article_language(title, text, main), article_id)
+                for (article_id, title, text, _), lang in zip(rows, found, strict=True)
+            ],
         )
 
     def add_copies(self, article_id: str, copies: Iterable[Copy]) -> None:

@@ -8,8 +8,9 @@ py3langid and lingua on XQuAD's 12 languages for accuracy on short texts, speed 
 (docs/benchmarks.md, "Language detection").
 
 Detection is trusted only when the model is sure and the text long enough: a two-word query
-in one language is often another's words too, so callers fall back (an article to the
-collection's main language, a query to the collection's main language) rather than guess.
+in one language is often another's words too, and "Quokka census. Rangers counted four thousand
+quokkas." reads as Finnish at 0.53, so a short article or query falls back to the collection's
+main language rather than guess, unless it is written in a script that language is not.
 """
 
 from __future__ import annotations
@@ -35,6 +36,13 @@ DETECT_CHARS = 2_000
 #: text it must read to do so: a page mislabelled by its template ("en" on a German page).
 OVERRULE_CONFIDENCE = 0.9
 OVERRULE_CHARS = 200
+
+#: An article shorter than this many letters (title and text) keeps the language detected in
+#: it only when detection is at least ARTICLE_CONFIDENCE sure; else it takes the collection's
+#: main language, unless written in a script that language is not (`unsure_article_language`).
+#: Measured on short texts (docs/benchmarks.md, "Short articles").
+SHORT_ARTICLE_LETTERS = 80
+ARTICLE_CONFIDENCE = 0.8
 
 #: A query shorter than this many letters is read as the collection's main language unless
 #: detection is at least QUERY_CONFIDENCE sure.
@@ -132,12 +140,21 @@ def _model() -> Any:
         return fasttext.load_model(str(file))
 
 
+def _letter_count(text: str) -> int:
+    """How many letters `text` has, an ideograph counting as three."""
+    return len(_LETTERS.findall(text)) + 2 * len(_IDEOGRAPHS.findall(text))
+
+
+def _sample(text: str) -> str:
+    """The part of `text` detection reads, its white space made single spaces."""
+    return " ".join(text[:DETECT_CHARS].split())
+
+
 def detect_language(text: str) -> Detection:
     """The language of `text` when detection is sure of it; UNKNOWN for short or unclear
     text."""
-    sample = " ".join(text[:DETECT_CHARS].split())
-    # An ideograph counts as three letters.
-    if len(_LETTERS.findall(sample)) + 2 * len(_IDEOGRAPHS.findall(sample)) < MIN_LETTERS:
+    sample = _sample(text)
+    if _letter_count(sample) < MIN_LETTERS:
         return Detection(UNKNOWN, 0.0)
     with _lock:  # fastText's predict is not documented as thread-safe
         labels, probabilities = _model().predict(sample, k=1)
@@ -152,12 +169,15 @@ def detect_language(text: str) -> Detection:
 
 def article_language(declared: Any, title: str, text: str) -> str:
     """An article's language: the page's declared one, unless detection is sure the text is
-    in another (a template's wrong tag); else the detected one; UNKNOWN when neither."""
+    in another (a template's wrong tag); else the detected one when detection is sure of it
+    (SHORT_ARTICLE_LETTERS or more, else ARTICLE_CONFIDENCE); UNKNOWN when neither (see
+    `unsure_article_language`)."""
     stated = language_code(declared)
     body = f"{title}\n{text}"
     found = detect_language(body)
     if not stated:
-        return found.language
+        short = _letter_count(_sample(body)) < SHORT_ARTICLE_LETTERS
+        return UNKNOWN if short and found.confidence < ARTICLE_CONFIDENCE else found.language
     if (
         found.language
         and found.language != stated
@@ -166,6 +186,28 @@ def article_language(declared: Any, title: str, text: str) -> str:
     ):
         return found.language
     return stated
+
+
+def unsure_article_language(title: str, text: str, main: str) -> str:
+    """The language of an article `article_language` gave UNKNOWN, in a collection whose main
+    language is `main`: `main` for a long text (detection read it and could not tell) or one
+    written in main's script; else, a short text in another script (a Greek or Thai article
+    in an English collection), the language detected in that script, or the one that script
+    names; else `main`. With no `main`, whatever detection found, sure or not."""
+    body = f"{title}\n{text}"
+    if not main:
+        return detect_language(body).language
+    sample = _sample(body)
+    if _letter_count(sample) >= SHORT_ARTICLE_LETTERS:
+        return main
+    script = main_script(sample)
+    if not script or script == script_of(main) or not script_of(main):
+        return main
+    found = detect_language(body).language
+    if found and script_of(found) == script:
+        return found
+    named = {name: lang for _, name, lang in _SCRIPTS if lang}
+    return named.get(script) or main
 
 
 def main_language(languages: Iterable[str]) -> str:
@@ -288,8 +330,7 @@ def query_language(text: str, fallback: str, known: Collection[str] = ()) -> str
         return fallback
     found = detect_language(text)
     if found.language:
-        letters = len(_LETTERS.findall(text)) + 2 * len(_IDEOGRAPHS.findall(text))
-        sure = letters >= LONG_QUERY_LETTERS or found.confidence >= QUERY_CONFIDENCE
+        sure = _letter_count(text) >= LONG_QUERY_LETTERS or found.confidence >= QUERY_CONFIDENCE
         if found.language in known or (not known and sure):
             return found.language
     if own_script:

@@ -23,6 +23,7 @@ from semsearch.index.text.languages import (
     main_script,
     query_language,
     script_of,
+    unsure_article_language,
 )
 
 GERMAN = (
@@ -51,6 +52,45 @@ def test_a_declared_language_stands_unless_the_text_is_surely_another() -> None:
     assert article_language("en", "Saison", GERMAN) == "de"  # a template's wrong tag
     assert article_language(None, "", GERMAN) == "de"
     assert article_language(None, "", "ok") == UNKNOWN
+
+
+#: The README's quick start article: fastText reads it as Finnish at 0.53.
+QUOKKA = ("Quokka census", "Rangers counted four thousand quokkas.")
+#: 87 letters of names: no language reaches 0.5.
+NAMES = (
+    "Anna Berg, Jan Novak, Pierre Dubois, Maria Rossi, Hans Meier, Olga Ivanova, Sean Murphy, "
+    "Lars Nilsson, Ana Silva"
+)
+
+
+def test_a_short_unsure_article_takes_the_collections_language() -> None:
+    assert detect_language("\n".join(QUOKKA)).language == "fi"
+    assert article_language(None, *QUOKKA) == UNKNOWN  # 45 letters, 0.53: unsure
+    assert unsure_article_language(*QUOKKA, "en") == "en"
+    assert unsure_article_language(*QUOKKA, "de") == "de"
+    assert unsure_article_language(*QUOKKA, UNKNOWN) == "fi"  # nothing better known
+    assert article_language("en", *QUOKKA) == "en"  # a declared language stands
+
+
+def test_a_short_article_sure_of_its_language_or_in_another_script_keeps_it() -> None:
+    german = ("Neue Brücke", "Der Stadtrat will die Brücke erneuern.")  # "de" at 0.95
+    assert article_language(None, *german) == "de"
+    assert article_language(None, "Σεισμός στην Κρήτη", "Ένας μικρός σεισμός.") == "el"
+    assert article_language(None, "แผ่นดินไหวที่เชียงใหม่", "เมื่อคืนนี้") == "th"
+    # Unsure ("zh" at 0.76) or too short to read, but not in the main language's script.
+    assert article_language(None, "北京地铁", "新线开通") == UNKNOWN
+    assert unsure_article_language("北京地铁", "新线开通", "en") == "zh"
+    assert unsure_article_language("", "Ελλάδα", "en") == "el"
+    assert unsure_article_language("", "Ελλάδα", "el") == "el"
+    assert unsure_article_language("Surf report", "Small waves, cold water.", "ru") == "en"
+    # Cyrillic names no one language: the collection's, when detection cannot tell.
+    assert unsure_article_language("", "Москва", "en") == "en"
+
+
+def test_a_long_unsure_article_takes_the_main_language_as_before() -> None:
+    assert article_language(None, "", NAMES) == UNKNOWN
+    assert unsure_article_language("", NAMES, "en") == "en"
+    assert unsure_article_language("", NAMES, "el") == "el"  # long: not read by its script
 
 
 def test_main_language_and_script() -> None:

@@ -61,3 +61,66 @@ def test_the_build_summary_says_when_a_collection_is_mostly_not_english() -> Non
     assert model_advice({"unknown": 4}, DEFAULT_MODEL) is None
     assert model_advice({"de": 4}, "packaged:multilingual-e5-small") is None
     assert model_advice({"de": 4}, "/models/my-own-model") is None
+
+
+def test_a_short_unsure_article_takes_the_collections_main_language() -> None:
+    english = [
+        Article(id=f"en{i}", title=title, text=text)
+        for i, (title, text) in enumerate(
+            [
+                ("Harbour tides", "The harbour tides rose two metres on Friday afternoon."),
+                ("Night trains", "The night train to the coast returns in May after years."),
+            ]
+        )
+    ]
+    # "fi" at 0.53 by itself (the README's quick start article)
+    quokka = Article(id="q", title="Quokka census", text="Rangers counted four thousand quokkas.")
+    greek = Article(id="el", title="Σεισμός στην Κρήτη", text="Ένας μικρός σεισμός.")
+    beijing = Article(id="zh", title="北京地铁", text="新线开通")  # "zh" at 0.76: unsure
+    german = Article(id="de", title="Neue Brücke", text="Der Stadtrat will die Brücke erneuern.")
+    found = with_languages([*english, quokka, greek, beijing, german])
+    assert [a.language for a in found] == ["en", "en", "en", "el", "zh", "de"]
+
+
+def test_the_index_main_language_wins_over_a_batchs_own() -> None:
+    """Articles joining an index (an add, a live write): an unsure one takes the index's main
+    language, not the majority of its batch."""
+    german = Article(
+        id="de",
+        title="Neue Brücke",
+        text="Der Stadtrat beschloss am Montag, die alten Brücken über den Fluss zu erneuern.",
+    )
+    quokka = Article(id="q", title="Quokka census", text="Rangers counted four thousand quokkas.")
+    assert [a.language for a in with_languages([german, quokka], "en")] == ["de", "en"]
+    assert [a.language for a in with_languages([german, quokka])] == ["de", "de"]
+    assert [a.language for a in with_languages([quokka])] == ["fi"]  # nothing better known
+
+
+def test_a_store_given_languages_on_upgrade_finds_them_as_a_build_does(tmp_path) -> None:
+    """A store older than format 6 gets each article's language when it is next written."""
+
+    from semsearch.index.storage.store import StoreWriter
+
+    articles = [
+        Article(
+            id="tides",
+            title="Harbour tides",
+            text="The harbour tides rose two metres on Friday afternoon.",  # "en" at 0.93
+        ),
+        Article(
+            id="rail",
+            title="Night trains",
+            text="The night train to the coast returns in May after years.",  # "en" at 0.92
+        ),
+        Article(id="quokka", title="Quokka census", text="Rangers counted four thousand quokkas."),
+        Article(id="el", title="Σεισμός στην Κρήτη", text="Ένας μικρός σεισμός."),
+    ]
+    old = StoreWriter(tmp_path / "old.sqlite")
+    for article in articles:
+        old.add(article, [])
+    old.db.execute("ALTER TABLE articles DROP COLUMN language")
+    old.close()
+    new = StoreWriter.copy_of(tmp_path / "old.sqlite", tmp_path / "new.sqlite")
+    found = dict(new.db.execute("SELECT id, language FROM articles"))
+    new.close()
+    assert found == {"tides": "en", "rail": "en", "quokka": "en", "el": "el"}

@@ -151,6 +151,33 @@ def test_hits_show_the_language_in_json(service: SearchService) -> None:
     assert client.get("/api/articles/beijing").get_json()["article"]["language"] == "zh"
 
 
+#: English articles, and the README's quick start article (read alone, Finnish at 0.53).
+ENGLISH = [
+    ARTICLES[2],
+    {
+        "id": "bees",
+        "title": "Rooftop beekeepers",
+        "text": "Beekeepers on the library roof harvested forty jars of honey, which the "
+        "volunteers will sell at the winter market.",
+    },
+]
+QUOKKA = {
+    "id": "quokka",
+    "title": "Quokka census",
+    "text": "Rangers counted four thousand quokkas.",
+}
+
+
+def test_a_short_article_in_an_english_collection_is_english(tmp_path: Path, fake_embedder) -> None:
+    source = tmp_path / "articles.jsonl"
+    source.write_text("\n".join(json.dumps(a) for a in [*ENGLISH, QUOKKA]) + "\n")
+    build_index([source], tmp_path / "index", fake_embedder)
+    service = SearchService(tmp_path / "index", fake_embedder, {"min_score": 0.0})
+    assert service.article("quokka").article.language == "en"
+    assert _keyword_ids(service, "quokkas") == ["quokka"]
+    assert _keyword_ids(service, "quokka census") == ["quokka"]
+
+
 def test_an_index_before_languages_reads_as_english(tmp_path: Path, fake_embedder) -> None:
     """A store without the language column (format 5) is served: no language, English words."""
     import shutil

@@ -302,6 +302,47 @@ def test_a_title_written_to_a_live_index_is_suggested_and_a_deleted_one_no_longe
     assert suggested("roof") == []
 
 
+@pytest.mark.parametrize("live", [True, False], ids=["live", "built"])
+def test_a_short_article_written_to_an_english_index_is_english(
+    index: Path, fake_embedder: HashingEmbedder, live: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's quick start article, which detection alone reads as Finnish (0.53), is
+    English in an English index, alone or beside a German article in its batch."""
+    if live:
+        make_live(index, fake_embedder)
+        monkeypatch.setenv("SEMSEARCH_LIVE_REFRESH_SECONDS", "0")  # every request refreshes
+    client = make_client(index, fake_embedder)
+    short = {
+        "id": "quokka",
+        "title": "Quokka census",
+        "text": "Rangers counted four thousand quokkas.",
+    }
+    response = client.post("/api/articles", data=ndjson(short), content_type=NDJSON, headers=ADMIN)
+    assert items(response) == [("quokka", "created", 1)]
+    assert client.get("/api/articles/quokka").get_json()["article"]["language"] == "en"
+    assert top_ids(client, "quokkas") == ["quokka"]
+    german = {
+        "id": "bruecke",
+        "title": "Die neue Brücke",
+        "text": "Der Stadtrat beschloss am Montag, die alten Brücken über den Fluss zu erneuern.",
+    }
+    # "en" at 0.64 alone: unsure; the index's English, not the batch's German
+    potoroo = {
+        "id": "potoroo",
+        "title": "Potoroo census",
+        "text": "Rangers counted two thousand potoroos.",
+    }
+    response = client.post(
+        "/api/articles", data=ndjson(german, potoroo), content_type=NDJSON, headers=ADMIN
+    )
+    assert items(response) == [("bruecke", "created", 1), ("potoroo", "created", 2)]
+    languages = {
+        key: client.get(f"/api/articles/{key}").get_json()["article"]["language"]
+        for key in ("bruecke", "potoroo")
+    }
+    assert languages == {"bruecke": "de", "potoroo": "en"}
+
+
 # --- keys and scopes ----------------------------------------------------------------------
 
 
