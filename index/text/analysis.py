@@ -490,20 +490,22 @@ def match_terms(query: str, language: str | None = None) -> list[str]:
 
 
 #: Every ASCII character that is neither a word character (`\w`: letters, digits, "_") nor
-#: an apostrophe, as a space: ASCII text splits into SURFACE_WORD's words at C speed.
-_ASCII_SEPARATORS = str.maketrans(
-    {chr(c): " " for c in range(128) if not (chr(c).isalnum() or chr(c) in "_'")}
+#: an apostrophe, as a space: ASCII text splits into SURFACE_WORD's words at C speed. A
+#: bytes table: `bytes.translate` is ten times `str.translate`'s speed.
+_ASCII_SEPARATORS = bytes(
+    c if c >= 128 or chr(c).isalnum() or chr(c) in "_'" else ord(" ") for c in range(256)
 )
 
 
 def surface_words(text: str) -> list[str]:
     """The surface words of `text`, as written, inner apostrophes kept."""
+    # The pattern's words, several times faster: a match never spans a separator (an ASCII
+    # character that is neither a word character nor an apostrophe), so the pattern's
+    # matches are those of each run between separators, and a run without an apostrophe is
+    # one word.
     if not text.isascii():
         return SURFACE_WORD.findall(text)
-    # The same words, several times faster: a match never spans a separator, so the
-    # pattern's matches are those of each run between separators, and a run without an
-    # apostrophe is one word.
-    runs = text.translate(_ASCII_SEPARATORS).split()
+    runs = text.encode("ascii").translate(_ASCII_SEPARATORS).decode("ascii").split()
     if "'" not in text:
         return runs
     return [word for run in runs for word in (SURFACE_WORD.findall(run) if "'" in run else (run,))]

@@ -191,8 +191,9 @@ def test_the_best_sentence_in_scripts_without_spaces() -> None:
     assert best is not None and thai[best[0] : best[1]] == "กรุงเทพมหานครมีรถไฟฟ้าหลายสาย"
 
 
-def test_surface_words_split_ascii_as_the_pattern_does() -> None:
-    """The ASCII fast path of `surface_words` gives exactly SURFACE_WORD's words."""
+def test_surface_words_split_as_the_pattern_does() -> None:
+    """The fast path of `surface_words` gives exactly SURFACE_WORD's words, in ASCII text
+    and beyond."""
     import random
 
     samples = [
@@ -206,6 +207,10 @@ def test_surface_words_split_ascii_as_the_pattern_does() -> None:
     samples += [
         "".join(rng.choice(alphabet) for _ in range(rng.randrange(40))) for _ in range(3000)
     ]
+    # Letters, marks, digits, spaces and punctuation beyond ASCII ("’", NBSP, ideographic
+    # space, en dash, "µ", "²", a combining accent, Thai, Han).
+    wider = alphabet + list("é’\u00a0\u3000–µ²\u0301กข北京\u2028Ωß")
+    samples += ["".join(rng.choice(wider) for _ in range(rng.randrange(40))) for _ in range(3000)]
     for text in samples:
         assert surface_words(text) == SURFACE_WORD.findall(text), repr(text)
 
