@@ -286,10 +286,11 @@ class Ranker:
     def _lists_agree(self, query: Query, dense: Candidates, keyword: Candidates) -> bool:
         """Under the no-match threshold, hybrid's other evidence: the keyword list's best
         passage is in the article of one of the dense list's first AGREEMENT_DEPTH passages
-        and holds at least AGREEMENT_IDF_SHARE of the query's IDF (the agreement alone where
-        the backend cannot measure that share). Two lists that rank text differently rarely
-        meet at the top by chance, and a word shared by accident holds little of the IDF
-        (docs/relevance.md, "No good match")."""
+        and holds at least AGREEMENT_IDF_SHARE of the query's IDF. Two lists that rank text
+        differently rarely meet at the top by chance, and a word shared by accident holds
+        little of the IDF; either alone refuses too few off-topic questions, so a backend
+        that cannot measure the share (the engine) keeps the refusal (docs/relevance.md,
+        "When hybrid answers under the threshold")."""
         if not dense or not keyword:
             return False  # dense mode has no second list: its threshold alone decides
         best = keyword[0][0]
@@ -301,7 +302,7 @@ class Ranker:
             }:
                 return False
         coverage = self.backend.idf_coverage(query.text, best, query.lang)
-        return coverage is None or coverage >= AGREEMENT_IDF_SHARE
+        return coverage is not None and coverage >= AGREEMENT_IDF_SHARE
 
     def _with_articles(
         self, query: Query, vector: np.ndarray | None, fused: Candidates, fusion: Fusion
