@@ -2,8 +2,9 @@
 """When may hybrid refuse ("no good match")? The evidence of answerable and off-topic questions.
 
     S=../shared/datasets/scifact Q=scripts/eval/news-questions/queries.jsonl
+    R=scripts/eval/news-questions/qrels.tsv
     .venv/bin/python scripts/refusal_study.py --same news,news-one --same scifact,scifact-one \\
-        news=IDX/news:$Q news-one=IDX/news-one:$Q \\
+        news=IDX/news:$Q:$R news-one=IDX/news-one:$Q:$R \\
         scifact=IDX/scifact:$S/queries.jsonl:$S/qrels/test.tsv \\
         scifact-one=IDX/scifact-one:$S/queries.jsonl:$S/qrels/test.tsv \\
         demo=IDX/demo:scripts/demo/QUESTIONS.md [--json OUT.json] [--check]
@@ -31,13 +32,14 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from calibrate_min_score import load_questions  # a sibling script (run from scripts/)
 
 from semsearch.index.embed import load_embedder
 from semsearch.search.calibration import OFF_TOPIC
+from semsearch.search.evaluate import read_qrels, read_queries
 from semsearch.search.service import SearchService
 from semsearch.settings import get_setting
 
@@ -65,6 +67,8 @@ class Evidence:
     keyword_articles: list[str]  # the keyword list's
     dense_scores: list[float]  # the dense list's top 10 cosines
     refused_by_service: bool | None = None
+    #: The judged relevant articles of an answerable question (empty without judgments).
+    relevant: list[str] = field(default_factory=list)
 
 
 #: A rule: (top-1 cosine, threshold, evidence) -> refused.
@@ -115,11 +119,16 @@ def gather(
 ) -> tuple[list[Evidence], dict[str, float]]:
     embedder = load_embedder(get_setting("model"))
     services, questions = {}, {}
+    relevant: dict[str, dict[str, list[str]]] = {}
     for spec in specs:
         name, _, rest = spec.partition("=")
         index_dir, queries, *qrels = rest.split(":")
         services[name] = SearchService(index_dir, embedder, {"search_timeout_ms": 0})
         questions[name] = load_questions(queries, *qrels or [None])
+        if qrels:
+            ids = {text: qid for qid, text in read_queries(Path(queries)).items()}
+            judged = read_qrels(Path(qrels[0]))
+            relevant[name] = {t: sorted(judged.get(ids[t], {})) for t in questions[name]}
     questions["probes"] = list(OFF_TOPIC)
     thresholds = {n: s.ranker.settings.min_score for n, s in services.items()}
 
@@ -157,6 +166,7 @@ def gather(
                         [article_of[cid] for cid, _ in keyword],
                         [round(float(score), 4) for _, score in dense],
                         refused,
+                        relevant.get(q_name, {}).get(text, []) if q_name == i_name else [],
                     )
                 )
     return found, thresholds
@@ -203,6 +213,16 @@ def report(found: list[Evidence], thresholds: dict[str, float]) -> None:
             for n in indexes
         )
         print(f"| {name} | {' | '.join(cells)} | {percent(refused, len(off))} | {per_index} |")
+    print(
+        "\nanswerable questions the service's rule would rescue under the threshold "
+        "(agreement at depth 1, IDF share >= 0.3), and those whose agreed article is judged "
+        "relevant:"
+    )
+    for n, items in answerable.items():
+        rescued = [e for e in items if agree(e, 1) and e.idf_coverage >= 0.3]
+        right = sum(e.keyword_articles[0] in e.relevant for e in rescued)
+        judged = "" if not any(e.relevant for e in items) else f", {right} relevant"
+        print(f"  {n}: {len(rescued)} of {len(items)}{judged}")
     checked = [e for e in found if e.refused_by_service is not None]
     if checked:
         print("\nthe service itself (hybrid, k=10, spelling correction as served):")
