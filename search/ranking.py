@@ -38,6 +38,12 @@ log = logging.getLogger(__name__)
 
 #: With group=article, the most other passages listed under an article.
 MAX_ALSO = 3
+#: Under the no-match threshold hybrid still answers when its two lists agree: the keyword
+#: list's best passage is in the article of one of the dense list's first AGREEMENT_DEPTH
+#: passages and holds at least AGREEMENT_IDF_SHARE of the query's IDF (`Ranker._lists_agree`;
+#: measured in docs/relevance.md, "No good match").
+AGREEMENT_DEPTH = 1
+AGREEMENT_IDF_SHARE = 0.3
 
 
 #: The least whole-article weight worth re-scoring a hybrid list with. Below it (a question
@@ -215,19 +221,20 @@ class Ranker:
         keyword: Candidates = []
         if vector is not None:
             dense = self.backend.dense(vector, depth, scope)
-            if dense and dense[0][1] < threshold:
-                if not self._exact_match(query, scope):
-                    return Retrieval(
-                        refusal=f"no passage is close enough to the query (best similarity "
-                        f"{dense[0][1]:.2f}, threshold {threshold:.2f})"
-                    )
-                # Answering on the exact match alone: no passage under the threshold
-                # rides along on its dense score.
-                dense = []
         if query.mode in ("keyword", "hybrid"):
             keyword = self.backend.keyword_search(query.text, depth, scope, query.lang)
             if query.mode == "keyword" and not keyword:
                 return Retrieval(refusal="no passage contains any of the query's words")
+        if dense and dense[0][1] < threshold:
+            if self._exact_match(query, scope):
+                # Answering on the exact match alone: no passage under the threshold
+                # rides along on its dense score.
+                dense = []
+            elif not self._lists_agree(query, dense, keyword):
+                return Retrieval(
+                    refusal=f"no passage is close enough to the query (best similarity "
+                    f"{dense[0][1]:.2f}, threshold {threshold:.2f})"
+                )
         if query.mode == "dense":
             ranked = dense
         elif query.mode == "keyword":
@@ -283,6 +290,27 @@ class Ranker:
         if query.mode != "hybrid":
             return False
         return self.backend.has_all_terms(query.text, scope, query.lang)
+
+    def _lists_agree(self, query: Query, dense: Candidates, keyword: Candidates) -> bool:
+        """Under the no-match threshold, hybrid's other evidence: the keyword list's best
+        passage is in the article of one of the dense list's first AGREEMENT_DEPTH passages
+        and holds at least AGREEMENT_IDF_SHARE of the query's IDF. Two lists that rank text
+        differently rarely meet at the top by chance, and a word shared by accident holds
+        little of the IDF; either alone refuses too few off-topic questions, so a backend
+        that cannot measure the share (the engine) keeps the refusal (docs/relevance.md,
+        "When hybrid answers under the threshold")."""
+        if not dense or not keyword:
+            return False  # dense mode has no second list: its threshold alone decides
+        best = keyword[0][0]
+        near = [cid for cid, _ in dense[:AGREEMENT_DEPTH]]
+        if best not in near:
+            articles = self.backend.store.article_keys([*near, best])
+            if articles.get(best) is None or articles[best] not in {
+                articles.get(cid) for cid in near
+            }:
+                return False
+        coverage = self.backend.idf_coverage(query.text, best, query.lang)
+        return coverage is not None and coverage >= AGREEMENT_IDF_SHARE
 
     def _with_articles(
         self, query: Query, vector: np.ndarray | None, fused: Candidates, fusion: Fusion

@@ -1,5 +1,5 @@
 """Ranking: every mode, grouping, near-duplicates, best sentence, "no good match" and the
-exact-match rescue."""
+rescues under its threshold (an exact match; two lists that agree)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 
 from semsearch.index.build.builder import build_index
 from semsearch.search.service import SearchService
+from tests.conftest import NEWS_EMBEDDER
 from tests.support.corpus import write_jsonl
 from tests.support.fake_embedder import HashingEmbedder
 
@@ -62,8 +63,36 @@ def test_hybrid_answers_an_exact_match_below_the_similarity_threshold(
     found = strict.search("fireworks harbour", 3, mode="hybrid")
     assert found.hits and found.reason is None  # every query word is in some passage
     assert strict.search("fireworks harbour", 3, mode="dense").hits == []
+    # No passage holds "quantum", and the two lists disagree: the keyword list's best is the
+    # festival's fireworks, the dense list's a harbour report (the fake embedder hashes
+    # "quantum" with one of its words).
     refused = strict.search("fireworks quantum", 3, mode="hybrid")
     assert refused.hits == [] and "no passage is close enough" in refused.reason
+
+
+def test_hybrid_answers_below_the_threshold_when_its_two_lists_agree(
+    news: SearchService,
+) -> None:
+    strict = SearchService(news.index_path, news.embedder, {"min_score": 0.99})
+    # No passage holds "zeppelin", but the dense and keyword lists both put the gardens
+    # article first, and its passage holds the query's two words found only there.
+    found = strict.search("roses pruning zeppelin", 3, mode="hybrid")
+    if strict.backend.kind == "engine":  # it cannot measure the share of IDF: no rescue
+        assert found.hits == [] and "no passage is close enough" in found.reason
+        return
+    assert found.reason is None and found.hits[0].article.id == "other"
+    assert found.hits[0].dense_score is not None  # both lists fused, as above the threshold
+    dense = strict.search("roses pruning zeppelin", 3, mode="dense")
+    assert dense.hits == [] and "no passage is close enough" in dense.reason
+
+
+def test_lists_agreeing_on_a_small_share_of_the_query_still_refuse(news_index: Path) -> None:
+    # Both lists' best is the gardens article again, but "roses" is one word in four and the
+    # three no passage holds weigh the most.
+    strict = SearchService(news_index, NEWS_EMBEDDER, {"min_score": 0.99})
+    refused = strict.search("roses zeppelin airship blimp", 3, mode="hybrid")
+    assert refused.hits == [] and "no passage is close enough" in refused.reason
+    assert strict.search("roses pruning zeppelin airship blimp", 3, mode="hybrid").hits
 
 
 def test_grouping_looks_deeper_when_long_articles_fill_the_candidates(tmp_path: Path) -> None:
