@@ -109,6 +109,8 @@ class Retrieval:
     ranked: Candidates = field(default_factory=list)
     matched: list[int] = field(default_factory=list)
     refusal: str | None = None
+    #: The best passage's cosine with the query (dense and hybrid), answered or refused.
+    closest: float | None = None
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,8 @@ class Ranking:
     matched: list[int] = field(default_factory=list)
     vector: np.ndarray | None = None
     depth: int = 0
+    #: The best passage's cosine with the query, in dense and hybrid mode (`Retrieval`).
+    closest: float | None = None
 
 
 class Ranker:
@@ -162,17 +166,18 @@ class Ranker:
         dense_scores: dict[int, float] = {}
         keyword_scores: dict[int, float] = {}
         matched: list[int] | None = None
+        closest: float | None = None
         while True:
             found = self.retrieve(query, vector, scope, depth)
             if found.refusal is not None:
-                return Ranking([], found.refusal)
+                return Ranking([], found.refusal, closest=found.closest)
             dense_scores.update(found.dense)
             keyword_scores.update(found.keyword)
             fused = found.ranked
             if query.half_life_days is not None:
                 fused = decayed(fused, self._published_of, query.half_life_days)
             if matched is None:
-                matched = found.matched
+                matched, closest = found.matched, found.closest
                 if preferred is not None:
                     fused = prefer_in_range(
                         fused,
@@ -191,7 +196,7 @@ class Ranker:
                     hits = self.hits(
                         wanted, by_date, dense_scores, keyword_scores, deadline, marked_from
                     )
-                    return Ranking(hits, None, matched, vector, first_depth)
+                    return Ranking(hits, None, matched, vector, first_depth, closest)
             # A deeper list fuses differently (min-max spans move): keep the order already
             # ranked and append only the new candidates, so no page re-orders earlier ones.
             seen = {cid for cid, _ in ranked}
@@ -199,7 +204,7 @@ class Ranker:
             hits = self.hits(wanted, ranked, dense_scores, keyword_scores, deadline, marked_from)
             exhausted = len(found.dense) < depth and len(found.keyword) < depth
             if len(hits) >= wanted.k or exhausted or depth >= self.chunk_count:
-                return Ranking(hits, None, matched, vector, first_depth)
+                return Ranking(hits, None, matched, vector, first_depth, closest)
             # A few long articles or many duplicates used up the candidates: look deeper.
             depth = min(depth * 4, self.chunk_count)
 
@@ -221,6 +226,7 @@ class Ranker:
         keyword: Candidates = []
         if vector is not None:
             dense = self.backend.dense(vector, depth, scope)
+        closest = dense[0][1] if dense else None
         if query.mode in ("keyword", "hybrid"):
             keyword = self.backend.keyword_search(query.text, depth, scope, query.lang)
             if query.mode == "keyword" and not keyword:
@@ -232,8 +238,9 @@ class Ranker:
                 dense = []
             elif not self._lists_agree(query, dense, keyword):
                 return Retrieval(
+                    closest=closest,
                     refusal=f"no passage is close enough to the query (best similarity "
-                    f"{dense[0][1]:.2f}, threshold {threshold:.2f})"
+                    f"{dense[0][1]:.2f}, threshold {threshold:.2f})",
                 )
         if query.mode == "dense":
             ranked = dense
@@ -245,7 +252,8 @@ class Ranker:
             ranked = fuse(dense, keyword, for_coverage(fusion, coverage))
             if rank_articles:
                 ranked = self._with_articles(query, vector, ranked, fusion)
-        return Retrieval(dense, keyword, ranked, matched_chunks(dense, keyword, ranked, threshold))
+        matched = matched_chunks(dense, keyword, ranked, threshold)
+        return Retrieval(dense, keyword, ranked, matched, closest=closest)
 
     def _query_fusion(self, query: Query, keyword: Candidates) -> Fusion:
         """The fusion for one query: the collection's, unless the model reads the query's

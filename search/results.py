@@ -120,6 +120,9 @@ class SearchResult:
     #: The recency half-life blended in (`semsearch.search.recency`), from the request or
     #: the index-wide default; None when no blend applied.
     recency: str | None = None
+    #: The best passage's cosine with the query in dense and hybrid mode (not in the JSON:
+    #: "did you mean" compares a correction's with the query's, `search.spelling`).
+    closest: float | None = None
 
 
 @dataclass(frozen=True)

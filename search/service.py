@@ -42,7 +42,7 @@ from semsearch.search.results import (
     article_ref,
 )
 from semsearch.search.similar import copy_ids
-from semsearch.search.spelling import Speller, with_spelling
+from semsearch.search.spelling import Speller, typo_gain, with_spelling
 from semsearch.search.strength import mark_strength
 from semsearch.search.suggest import Suggestion, load_suggester
 from semsearch.search.synonyms import load_synonyms, with_synonyms
@@ -88,6 +88,7 @@ class SearchService:
         self.target = self.backend.target()
         # Did you mean and synonyms: read with the version, so they reload with the index.
         self.speller = Speller.load(self.backend)
+        self._typo_gain = typo_gain(self.manifest.no_match)
         self.synonyms = load_synonyms(self.backend, self.settings)
         self.suggestions = load_suggester(self.backend)
         self.words = load_word_index(self.backend)
@@ -249,7 +250,7 @@ class SearchService:
         if parse_query(result.query).text.split() != result.query.split():
             return result
         may_apply = query.spell if isinstance(query, Query) else True
-        return with_spelling(self.speller, result, corrected, may_apply)
+        return with_spelling(self.speller, result, corrected, may_apply, self._typo_gain)
 
     def _search_as_typed(
         self,
@@ -314,6 +315,7 @@ class SearchService:
             language=searched.lang,
             understood_as=parsed.understood_as,
             recency=None if searched.half_life_days is None else searched.recency,
+            closest=ranking.closest,
         )
 
     def _with_language(self, query: Query) -> Query:

@@ -30,8 +30,9 @@ import functools
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
@@ -57,6 +58,9 @@ PREFIX = 7
 MIN_LETTERS = 3
 #: Most query words checked: a pasted paragraph is not spell-checked word by word.
 MAX_CHECKED = 16
+#: How much closer (cosine) a correction must bring a query refused as too far from every
+#: passage, where the index has no calibration to scale it by (`typo_gain`).
+TYPO_GAIN = 0.1
 
 #: A word of a query, as split for correction: letters only (numbers, codes are left alone).
 _WORD = re.compile(r"[^\W\d_]+")
@@ -217,15 +221,34 @@ class Speller:
         return None if best is None else best[2]
 
 
+def typo_gain(no_match: Mapping[str, Any] | None) -> float:
+    """How much closer (cosine) a correction must bring a refused query to the collection for
+    the service to answer for it: a third of the way from the build's off-topic probes'
+    median to its on-topic probes' median (`search.calibration`; 0.097 on SciFact with the
+    default model), TYPO_GAIN where the index was not calibrated."""
+    try:
+        on = float(no_match["on_topic"]["median"])  # type: ignore[index]
+        off = float(no_match["off_topic"]["median"])  # type: ignore[index]
+    except (KeyError, TypeError, ValueError):
+        return TYPO_GAIN
+    return (on - off) / 3 if on > off else TYPO_GAIN
+
+
 def with_spelling(
     speller: Speller | None,
     result: SearchResult,
     search: Callable[[str], SearchResult],
     may_apply: bool = True,
+    gain: float = TYPO_GAIN,
 ) -> SearchResult:
     """`result` with its spelling correction, if the query has one: answered for (`search`
     of the corrected text) when `result` found nothing, `may_apply` allows it and the
-    correction finds something; else only offered."""
+    correction finds something, and, where the query was refused as too far from every
+    passage, the correction brings it at least `gain` closer (`typo_gain`); else only
+    offered. A typo seldom moves a question that far (the model reads "Aterioles" close to
+    "Arterioles"); an off-topic question's rare words "corrected" into the collection's
+    ("condolences" -> "condom", "president" -> "resident") mostly do not: measured in
+    docs/relevance.md, "Did you mean and refusals"."""
     if speller is None:
         return result
     suggestion = speller.correct(result.query, result.language)
@@ -233,7 +256,12 @@ def with_spelling(
         return result
     if may_apply and not result.hits and not result.past_end:
         again = search(suggestion)
-        if again.hits:
+        closer = (
+            result.closest is None
+            or again.closest is None
+            or again.closest - result.closest >= gain
+        )
+        if again.hits and closer:
             return replace(again, spelling=Spelling(result.query, again.query, applied=True))
     return replace(result, spelling=Spelling(result.query, suggestion))
 
@@ -278,8 +306,11 @@ def _as_typed(
     of the typed word that analyses to the corrected stem ("clmate" -> "climate"), else the
     typed word with its stem swapped for the corrected one where something followed the
     stem ("govrenmentally": "govren" + "mentally" -> "govern" + "mentally"), else the
-    corrected stem itself; None when none of them analyses to the corrected stem."""
+    corrected stem itself; None when none of them analyses to the corrected stem or is as
+    close to the typed word as the stems were to each other (the stems of "condolences" and
+    "condom" are one letter apart, the words six: no correction)."""
     lowered = word.lower()
+    limit = 1 if len(lowered) <= 4 else 2
     tried = [w for w in _one_edit(lowered) if w != corrected]  # a word over a bare stem
     if lowered.startswith(stem) and len(lowered) > len(stem):
         tried.append(corrected + lowered[len(stem) :])
@@ -288,6 +319,8 @@ def _as_typed(
     stems = _stems(tried, language)
     for candidate, stem_of in zip(tried, stems, strict=True):
         if stem_of not in (None, corrected):
+            continue
+        if edit_distance(lowered, candidate, limit) > limit:
             continue
         if held is not None and not held(candidate):
             continue  # not a word any passage spells

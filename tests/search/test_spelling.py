@@ -3,12 +3,14 @@ for only when the query as typed finds nothing, and said so."""
 
 from __future__ import annotations
 
+from typing import cast
+
 import pytest
 
 from semsearch.search.query import validate_query
-from semsearch.search.results import Spelling
+from semsearch.search.results import Hit, SearchResult, Spelling
 from semsearch.search.service import SearchService
-from semsearch.search.spelling import Speller, edit_distance
+from semsearch.search.spelling import TYPO_GAIN, Speller, edit_distance, typo_gain, with_spelling
 
 #: Stems and how many passages hold them, as a keyword index would list them.
 WORDS = {
@@ -88,6 +90,15 @@ def test_a_correction_is_a_word_some_passage_spells() -> None:
     assert speller.correct("goverment") == "government"
 
 
+def test_a_correction_is_as_close_to_the_typed_word_as_to_its_stem() -> None:
+    # "condolences" stems to "condol", one letter from the frequent "condom": the words
+    # themselves are five edits apart, so nothing is offered.
+    speller = Speller({"condom": 50})
+    speller.surface_held = lambda word: word == "condom"  # as a word index would say
+    assert speller.correct("condolences") is None
+    assert speller.correct("condon") == "condom"
+
+
 def test_edit_distance() -> None:
     assert edit_distance("kitten", "sitting", 5) == 3
     assert edit_distance("recieve", "receive", 2) == 1
@@ -126,3 +137,32 @@ def test_nothing_close_leaves_the_answer_alone(news: SearchService) -> None:
     result = news.search("qqqqzzzz", 5, mode="keyword")
     assert result.hits == [] and result.spelling is None
     assert result.reason == "no passage contains any of the query's words"
+
+
+def _answer(query: str, closest: float | None, found: bool) -> SearchResult:
+    hits = [cast(Hit, object())] if found else []
+    return SearchResult(query, 10, 1.0, hits, "v1", 100, closest=closest)
+
+
+@pytest.mark.parametrize(
+    ("typed_closest", "corrected_closest", "applied"),
+    [
+        (0.257, 0.436, True),  # "Aterioles": the typo was why nothing was close
+        (0.249, 0.303, False),  # an off-topic question's words "corrected" into the index's
+        (None, None, True),  # keyword mode: no passage held any word as typed
+    ],
+)
+def test_a_refused_query_is_answered_for_its_correction_only_when_it_comes_closer(
+    typed_closest: float | None, corrected_closest: float | None, applied: bool
+) -> None:
+    speller = Speller(WORDS)
+    typed = _answer("tunel repairs", typed_closest, found=False)
+    result = with_spelling(speller, typed, lambda text: _answer(text, corrected_closest, True))
+    assert result.spelling is not None and result.spelling.applied is applied
+    assert result.query == ("tunnel repairs" if applied else "tunel repairs")
+
+
+def test_typo_gain_is_a_third_of_the_calibrated_gap() -> None:
+    no_match = {"on_topic": {"median": 0.55}, "off_topic": {"median": 0.25}}
+    assert typo_gain(no_match) == pytest.approx(0.1)
+    assert typo_gain(None) == TYPO_GAIN
