@@ -19,9 +19,11 @@ then the most frequent. Index words are stems ("climat"), so the correction show
 word as typed with its stem swapped ("clmate" -> "climate"), kept only when it analyses to
 the corrected stem; otherwise the word is left alone.
 
-The service answers for the correction only when the query as typed finds nothing, and
-says so ("Showing results for ..., search instead for ..."); otherwise the correction is
-offered as a link (`SearchResult.spelling`).
+The service answers for the correction only when the query as typed finds nothing and, if
+it was refused as too far from every passage, the correction comes much closer (`typo_gain`;
+an off-topic question "corrected" into the collection's words mostly does not), and says so
+("Showing results for ..., search instead for ..."); otherwise the correction is offered as
+a link (`SearchResult.spelling`).
 """
 
 from __future__ import annotations
