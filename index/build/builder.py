@@ -281,8 +281,9 @@ def ingest_inputs(
     why it could not be indexed, or None; the copies of each article taken and the blocks
     learned go into `store`. Bad records, duplicate ids and what `handle` refused are
     reported in `skipped`; returns how many articles `handle` took and the cleaning's
-    summary. An article whose language detection cannot tell takes the batch's main
-    language, else `main_language` (an `add` passes the index's). Shared by the build and
+    summary. An article whose language detection cannot tell takes `main_language` (an `add`
+    passes the index's), else the batch's main language (`ingest.collection.with_languages`:
+    a short article in another script keeps its own). Shared by the build and
     by `add`; `items` (articles already read, e.g. written over HTTP) are cleaned instead of
     reading `inputs`."""
     if items is not None:
