@@ -206,8 +206,7 @@ def unsure_article_language(title: str, text: str, main: str) -> str:
     found = detect_language(body).language
     if found and script_of(found) == script:
         return found
-    named = {name: lang for _, name, lang in _SCRIPTS if lang}
-    return named.get(script) or main
+    return _SCRIPT_LANGUAGE.get(script) or main
 
 
 def main_language(languages: Iterable[str]) -> str:
@@ -242,6 +241,9 @@ _SCRIPTS = (
     (0xD7B0, "Other", None),
 )
 _SCRIPT_STARTS = [start for start, _, _ in _SCRIPTS]
+#: The one language a script names (Greek: el), and the script of each such language.
+_SCRIPT_LANGUAGE = {name: lang for _, name, lang in _SCRIPTS if lang}
+_LANGUAGE_SCRIPT = {lang: name for name, lang in _SCRIPT_LANGUAGE.items()}
 #: The script each language with a stemmer or segmenter here is written in.
 LANGUAGE_SCRIPTS = {
     "el": "Greek",
@@ -299,8 +301,7 @@ def script_of(language: str) -> str:
     """The script `language` is written in; "" when not known here (or UNKNOWN)."""
     if language in LATIN_LANGUAGES:
         return "Latin"
-    named = {lang: name for _, name, lang in _SCRIPTS if lang}
-    return LANGUAGE_SCRIPTS.get(language) or named.get(language, "")
+    return LANGUAGE_SCRIPTS.get(language) or _LANGUAGE_SCRIPT.get(language, "")
 
 
 def foreign_script(text: str, languages: Collection[str]) -> bool:
@@ -340,5 +341,4 @@ def query_language(text: str, fallback: str, known: Collection[str] = ()) -> str
     written = sorted(lang for lang in known if LANGUAGE_SCRIPTS.get(lang, "Latin") == script)
     if written:
         return written[0]
-    named = {name: lang for _, name, lang in _SCRIPTS if lang}
-    return named.get(script, UNKNOWN)
+    return _SCRIPT_LANGUAGE.get(script, UNKNOWN)
