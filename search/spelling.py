@@ -169,6 +169,8 @@ class Speller:
                     pieces.append(text[last:start])
                     pieces.append(fixed)
                     last, changed = end, True
+            if checked >= MAX_CHECKED:
+                break
         if not changed:
             return None
         pieces.append(text[last:])
