@@ -30,13 +30,13 @@ from semsearch.index.text.analysis import (
 @dataclass(frozen=True)
 class _Terms:
     """A query's highlight terms, read once per query (cached): the words to compare, the
-    pieces of scripts written without spaces, and for an English query of ASCII terms the
-    terms to look for in a lower-cased passage."""
+    pieces of scripts written without spaces, and whether the terms can be looked for in a
+    lower-cased passage (`findable`: an English query of ASCII terms)."""
 
     terms: frozenset[str]
     words: frozenset[str]
     pieces: tuple[str, ...]
-    needles: tuple[str, ...] | None
+    findable: bool
 
 
 @lru_cache(maxsize=1024)
@@ -44,11 +44,9 @@ def _terms(query: str, language: str = ENGLISH) -> _Terms:
     terms = frozenset(highlight_terms(query, language))
     pieces = tuple(sorted(t for t in terms if is_segmented(t)))
     words = terms.difference(pieces)
-    needles = None
     # str.lower() and case folding differ beyond ASCII, and other languages compare stems.
-    if language == ENGLISH and terms and not pieces and all(t.isascii() for t in terms):
-        needles = tuple(sorted(terms))
-    return _Terms(terms, words, pieces, needles)
+    findable = language == ENGLISH and not pieces and all(t.isascii() for t in terms)
+    return _Terms(terms, words, pieces, findable)
 
 
 def find_highlights(text: str, query: str, language: str | None = None) -> list[tuple[int, int]]:
@@ -67,7 +65,7 @@ def find_highlights(text: str, query: str, language: str | None = None) -> list[
         ]
         return sorted(spans)
     lowered = text.lower()
-    if wanted.needles is None or len(lowered) != len(text):
+    if not wanted.findable or len(lowered) != len(text):
         # Every word, one by one (lower() changed a length, "İ": spans would drift).
         return [
             m.span()
@@ -75,23 +73,21 @@ def find_highlights(text: str, query: str, language: str | None = None) -> list[
             if highlight_stem(m.group(), language) in wanted.terms
         ]
     # Apostrophes as the terms write them ("’" is one character too, so spans stay put).
-    return _found_words(lowered.replace("’", "'"), wanted.needles, wanted.terms)
+    return _found_words(lowered.replace("’", "'"), wanted.terms)
 
 
-def _found_words(
-    lowered: str, needles: tuple[str, ...], terms: frozenset[str]
-) -> list[tuple[int, int]]:
-    """The spans of the words of a lower-cased passage that start with a needle and whose
-    `light_stem` is a term: the words checking every word would mark. Each needle is looked
+def _found_words(lowered: str, terms: frozenset[str]) -> list[tuple[int, int]]:
+    """The spans of the words of a lower-cased passage that start with a term and whose
+    `light_stem` is a term: the words checking every word would mark. Each term is looked
     for with `str.find` (no pattern to compile for every new query: compiling one was 0.15
     ms of a SciFact question, docs/benchmarks.md), and only the words it starts are read."""
     starts: set[int] = set()
-    for needle in needles:
-        at = lowered.find(needle)
+    for term in terms:
+        at = lowered.find(term)
         while at >= 0:
             if at == 0 or _word_starts_at(lowered, at):
                 starts.add(at)
-            at = lowered.find(needle, at + 1)
+            at = lowered.find(term, at + 1)
     spans = []
     for at in sorted(starts):
         match = SURFACE_WORD.match(lowered, at)
