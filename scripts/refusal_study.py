@@ -34,6 +34,7 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from calibrate_min_score import load_questions  # a sibling script (run from scripts/)
 
@@ -114,32 +115,47 @@ def agree(e: Evidence, depth: int) -> bool:
     return bool(e.keyword_articles) and e.keyword_articles[0] in e.dense_articles[:depth]
 
 
-def gather(
-    specs: list[str], same: list[set[str]], check: bool
-) -> tuple[list[Evidence], dict[str, float]]:
-    embedder = load_embedder(get_setting("model"))
+def open_collections(
+    specs: list[str], embedder: Any
+) -> tuple[dict[str, SearchService], dict[str, list[str]]]:
+    """Each collection's service (NAME=INDEX:QUERIES[:QRELS]) and questions, and the
+    calibration's everyday probes as the questions of "probes"."""
     services, questions = {}, {}
-    relevant: dict[str, dict[str, list[str]]] = {}
     for spec in specs:
         name, _, rest = spec.partition("=")
         index_dir, queries, *qrels = rest.split(":")
         services[name] = SearchService(index_dir, embedder, {"search_timeout_ms": 0})
         questions[name] = load_questions(queries, *qrels or [None])
+    questions["probes"] = list(OFF_TOPIC)
+    return services, questions
+
+
+def related(a: str, b: str, same: list[set[str]]) -> bool:
+    """Whether two collections hold the same articles (one name, or named together by
+    `--same`): one's questions are then neither answerable in the other nor off-topic."""
+    return a != b and any({a, b} <= group for group in same)
+
+
+def gather(
+    specs: list[str], same: list[set[str]], check: bool
+) -> tuple[list[Evidence], dict[str, float]]:
+    embedder = load_embedder(get_setting("model"))
+    services, questions = open_collections(specs, embedder)
+    relevant: dict[str, dict[str, list[str]]] = {}
+    for spec in specs:
+        name, _, rest = spec.partition("=")
+        _, queries, *qrels = rest.split(":")
         if qrels:
             ids = {text: qid for qid, text in read_queries(Path(queries)).items()}
             judged = read_qrels(Path(qrels[0]))
             relevant[name] = {t: sorted(judged.get(ids[t], {})) for t in questions[name]}
-    questions["probes"] = list(OFF_TOPIC)
     thresholds = {n: s.ranker.settings.min_score for n, s in services.items()}
-
-    def kin(a: str, b: str) -> bool:
-        return a == b or any({a, b} <= group for group in same)
 
     found = []
     for q_name, texts in questions.items():
         vectors = [embedder.encode_query(t) for t in texts]
         for i_name, service in services.items():
-            if q_name != i_name and kin(q_name, i_name):
+            if related(q_name, i_name, same):
                 continue  # the same articles: neither answerable here nor off-topic
             backend = service.ranker.backend
             article_of = backend.store.chunk_articles()

@@ -23,10 +23,9 @@ import collections
 import random
 from collections.abc import Callable
 
-from calibrate_min_score import load_questions  # a sibling script (run from scripts/)
+from refusal_study import open_collections, related  # a sibling script (run from scripts/)
 
 from semsearch.index.embed import load_embedder
-from semsearch.search.calibration import OFF_TOPIC
 from semsearch.search.service import SearchService
 from semsearch.settings import get_setting
 
@@ -55,13 +54,7 @@ def main() -> None:
     args = parser.parse_args()
     same = [set(group.split(",")) for group in args.same]
     embedder = load_embedder(get_setting("model"))
-    services, questions = {}, {}
-    for spec in args.collections:
-        name, _, rest = spec.partition("=")
-        index, queries, *qrels = rest.split(":")
-        services[name] = SearchService(index, embedder, {"search_timeout_ms": 0})
-        questions[name] = load_questions(queries, *qrels or [None])
-    questions["probes"] = list(OFF_TOPIC)
+    services, questions = open_collections(args.collections, embedder)
     rng = random.Random(5)
 
     def closest(service: SearchService, text: str) -> float:
@@ -71,8 +64,7 @@ def main() -> None:
     rows: list[Row] = []
     for q_name, texts in questions.items():
         for i_name, service in services.items():
-            kin = q_name == i_name or any({q_name, i_name} <= group for group in same)
-            if q_name != i_name and kin:
+            if related(q_name, i_name, same):
                 continue
             answerable = q_name == i_name
             for text in texts[: args.answerable] if answerable else texts:
