@@ -1,16 +1,24 @@
 """Fuse dense and keyword candidate lists into one ranking.
 
-Two methods, both weighted:
+Three methods, all weighted:
 - `rrf`: reciprocal rank fusion, sum of weight / (rrf_k + rank) over the lists a chunk is in;
   it ignores score scales, so it is robust when one retriever's scores are not comparable.
 - `linear`: each list's scores min-max normalised over its candidates, then weighted sum; a
   chunk missing from a list gets 0 there.
+- `bounded` (the default, for questions): each list's scores over the range they can take
+  for this query (`Scale`), then weighted sum: the cosine from the no-match threshold (what
+  an off-topic question reaches) to 1, BM25 from 0 to the most the query's words can score
+  (every word, its count saturated). A keyword list whose best passage holds only the
+  question's common words stays a weak list instead of being stretched to 1, and the order
+  does not depend on how deep the lists were drawn. Without a scale (a query longer than a
+  question, or a backend that cannot say what its BM25 can reach) it is `linear`.
+  Measured against `linear` on six judged sets (docs/relevance.md, "Bounded fusion").
 
-Both normalise a list by its own best, so a keyword list of weak matches would weigh as much
-as a list of strong ones: an English question over German passages matches a name or a
-number here and there, and those passages would be pushed above the dense list's answers.
-`for_coverage` takes the keyword list's weight down with the share of the query's words the
-collection holds at all, below MIN_KEYWORD_COVERAGE; above it fusion is unchanged
+`rrf` and `linear` normalise a list by its own best, so a keyword list of weak matches would
+weigh as much as a list of strong ones: an English question over German passages matches a
+name or a number here and there, and those passages would be pushed above the dense list's
+answers. `for_coverage` takes the keyword list's weight down with the share of the query's
+words the collection holds at all, below MIN_KEYWORD_COVERAGE; above it fusion is unchanged
 (docs/relevance.md, "Languages").
 """
 
@@ -21,7 +29,7 @@ import operator
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-FUSION_METHODS = ("rrf", "linear")
+FUSION_METHODS = ("rrf", "linear", "bounded")
 
 
 @dataclass(frozen=True)
@@ -82,13 +90,54 @@ def _normalised(scored: list[tuple[int, float]]) -> dict[int, float]:
     return {cid: (score - low) / span if span > 0 else 1.0 for cid, score in scored}
 
 
+#: The least cosine range `bounded` fusion divides by (a no-match threshold set near 1).
+MIN_COSINE_SPAN = 0.05
+
+
+@dataclass(frozen=True)
+class Scale:
+    """The range a question's scores can take, for `bounded` fusion: `floor`, the cosine an
+    off-topic question reaches (the collection's no-match threshold), and `bound`, the most
+    BM25 score any passage could reach for it (`KeywordIndex.score_bound`)."""
+
+    floor: float
+    bound: float
+
+
+def _bounded(
+    dense: list[tuple[int, float]],
+    keyword: list[tuple[int, float]],
+    dense_weight: float,
+    scale: Scale,
+) -> dict[int, float]:
+    """Each list over its `scale`, then the weighted sum. A passage the dense list did not
+    reach gets that list's last cosine (the most it can have); one the keyword list did not
+    reach gets 0, as in `linear`."""
+    floor, span = scale.floor, max(1.0 - scale.floor, MIN_COSINE_SPAN)
+    unreached = (dense[-1][1] - floor) / span if dense else 0.0
+    fused = {cid: dense_weight * (score - floor) / span for cid, score in dense}
+    keyword_weight = 1.0 - dense_weight
+    for cid, score in keyword:
+        base = fused.get(cid)
+        if base is None:
+            base = dense_weight * unreached
+        fused[cid] = base + keyword_weight * score / scale.bound
+    return fused
+
+
 def fuse(
-    dense: list[tuple[int, float]], keyword: list[tuple[int, float]], fusion: Fusion
+    dense: list[tuple[int, float]],
+    keyword: list[tuple[int, float]],
+    fusion: Fusion,
+    scale: Scale | None = None,
 ) -> list[tuple[int, float]]:
-    """One list of (chunk id, fused score), best first; inputs are best-first lists."""
+    """One list of (chunk id, fused score), best first; inputs are best-first lists.
+    `bounded` fusion needs the query's `scale` and is `linear` without one."""
     weights = (fusion.dense_weight, 1.0 - fusion.dense_weight)
     fused: dict[int, float] = {}
-    if fusion.method == "rrf":
+    if fusion.method == "bounded" and scale is not None and scale.bound > 0:
+        fused = _bounded(dense, keyword, fusion.dense_weight, scale)
+    elif fusion.method == "rrf":
         for weight, ranked in zip(weights, (dense, keyword), strict=True):
             for rank, (cid, _) in enumerate(ranked, start=1):
                 fused[cid] = fused.get(cid, 0.0) + weight / (fusion.rrf_k + rank)

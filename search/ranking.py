@@ -24,9 +24,9 @@ from semsearch.search.articles import article_share, blend
 from semsearch.search.backends import Backend, Candidates, Scope
 from semsearch.search.budget import NO_DEADLINE, Deadline
 from semsearch.search.date_preference import prefer_in_range
-from semsearch.search.dates import InferredDates
+from semsearch.search.dates import MAX_QUESTION_WORDS, InferredDates
 from semsearch.search.facets import date_ordered, matched_chunks
-from semsearch.search.fusion import Fusion, for_coverage, fuse, per_query_fusion
+from semsearch.search.fusion import Fusion, Scale, for_coverage, fuse, per_query_fusion
 from semsearch.search.highlight import NearDuplicates, best_sentence, find_highlights, shingle
 from semsearch.search.query import MAX_DEPTH, Query
 from semsearch.search.recency import decayed
@@ -75,6 +75,10 @@ class RankingSettings:
         """A chosen setting (config or environment) wins, then what the build tuned or
         calibrated for this collection and model (the manifest), then the defaults."""
         tuned = manifest.fusion or {}
+        if tuned.get("chosen_by") == "default":
+            # The build's probes kept the default: the default of this code, not the one
+            # the index was built under.
+            tuned = {}
 
         def pick(name: str, tuned_name: str) -> Any:
             chosen = explicit_setting(name, settings)
@@ -249,7 +253,8 @@ class Ranker:
         else:
             fusion = self._query_fusion(query, keyword)
             coverage = self.backend.keyword_coverage(query.text, query.lang) if keyword else 1.0
-            ranked = fuse(dense, keyword, for_coverage(fusion, coverage))
+            scale = self._scale(query, fusion, keyword)
+            ranked = fuse(dense, keyword, for_coverage(fusion, coverage), scale)
             if rank_articles:
                 ranked = self._with_articles(query, vector, ranked, fusion)
         matched = matched_chunks(dense, keyword, ranked, threshold)
@@ -276,6 +281,20 @@ class Ranker:
             return fusion
         coverage = self.backend.idf_coverage(query.text, keyword[0][0], query.lang)
         return fusion if coverage is None else per_query_fusion(fusion, coverage)
+
+    def _scale(self, query: Query, fusion: Fusion, keyword: Candidates) -> Scale | None:
+        """The range of a question's scores for `bounded` fusion (`fusion.Scale`): the
+        no-match threshold to 1 in cosine, 0 to the most its words can score in BM25. None
+        (so `linear`) for a query longer than a question, whose best passage holds a small
+        share of its words however right it is (bounded fusion lost 0.02-0.05 on paragraph
+        queries); where the model does not read the query's language (its cosines are then
+        the list not to trust); and where the backend cannot bound its BM25."""
+        if fusion.method != "bounded" or not keyword or not self.model_reads(query):
+            return None
+        if len(query.text.split()) > MAX_QUESTION_WORDS:
+            return None
+        bound = self.backend.score_bound(query.text, query.lang)
+        return Scale(self.settings.min_score, bound) if bound else None
 
     def model_reads(self, query: Query) -> bool:
         """Whether the model reads the query's language (the one it is analysed in) and the

@@ -275,6 +275,9 @@ class SynonymBackend:
     def idf_coverage(self, text: str, chunk_id: int, language: str | None = None) -> float | None:
         return self.inner.idf_coverage(self.synonyms.expand(text), chunk_id, language)
 
+    def score_bound(self, text: str, language: str | None = None) -> float | None:
+        return self.inner.score_bound(self.synonyms.expand(text), language)
+
     def article_vector(
         self, chunk_ids: Sequence[int], encode: Callable[[], np.ndarray]
     ) -> np.ndarray:

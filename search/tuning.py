@@ -29,15 +29,18 @@ from semsearch.index.storage.vectors import search_vectors
 from semsearch.index.text.analysis import STOP_WORDS, query_words, split_words
 from semsearch.index.text.chunking import split_sentences
 from semsearch.search.backends.directory import directory_backend
-from semsearch.search.fusion import Fusion, fuse
+from semsearch.search.dates import MAX_QUESTION_WORDS
+from semsearch.search.fusion import Fusion, Scale, fuse
 from semsearch.search.service import SearchService
 from semsearch.settings import default_setting
 
 log = logging.getLogger(__name__)
 
-#: Fusion settings tried: both methods, dense weight from 0 (keyword only) to 1 (dense only).
+#: Fusion settings tried: every method, dense weight from 0 (keyword only) to 1 (dense only).
 GRID = tuple(
-    Fusion(method, round(weight / 10, 1)) for method in ("rrf", "linear") for weight in range(11)
+    Fusion(method, round(weight / 10, 1))
+    for method in ("rrf", "linear", "bounded")
+    for weight in range(11)
 )
 MIN_PROBES = 30
 
@@ -187,8 +190,10 @@ def tune_fusion(
             bm25 = index.keyword.score_text(probe.text, keyword_text(held.title, held.text))
             if bm25 > 0:
                 keyword = _placed(keyword, held.chunk_id, bm25, depth)
+        scale = _scale(index.keyword, probe.text, service.min_score())
         for fusion in GRID:
-            rank = _article_rank(fuse(dense, keyword, fusion), chunk_article, probe.article_id)
+            fused = fuse(dense, keyword, fusion, scale)
+            rank = _article_rank(fused, chunk_article, probe.article_id)
             reciprocal[fusion].append(1.0 / rank if rank else 0.0)
     scores = {fusion: sum(values) / len(probes) for fusion, values in reciprocal.items()}
     # The built-in default, not an environment override: a chosen setting wins at search
@@ -273,6 +278,15 @@ def choose_fusion(reciprocal: dict[Fusion, list[float]], default: Fusion) -> Fus
     gain, error = paired_gain(reciprocal[best], reciprocal[default])
     chosen = best if gain > NOISE_ERRORS * error else default
     return FusionChoice(chosen, best, overall, default, gain, error)
+
+
+def _scale(keyword: KeywordIndex, text: str, floor: float) -> Scale | None:
+    """A probe's scale for bounded fusion, as the ranker gives a question its own
+    (`Ranker._scale`): None for one longer than a question."""
+    if len(text.split()) > MAX_QUESTION_WORDS:
+        return None
+    bound = keyword.score_bound(text)
+    return Scale(floor, bound) if bound else None
 
 
 def _name(fusion: Fusion) -> str:

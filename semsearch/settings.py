@@ -348,8 +348,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "fusion",
         TEXT,
-        "linear",
-        "How hybrid fuses the two lists: linear (min-max scores) or rrf.",
+        "bounded",
+        "How hybrid fuses the two lists: bounded (each list's scores over the range they can "
+        "take; min-max for queries longer than a question), linear (min-max scores) or rrf.",
         "search",
     ),
     Setting(

@@ -184,17 +184,8 @@ def build_index(
             )
             (staging / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
             crash_point("staged")
-            if tune is not None:
-                if progress:
-                    progress("tune", 0, 1)
-                tune_started = time.perf_counter()
-                fusion = tune(staging)
-                tune_seconds = time.perf_counter() - tune_started
-                if fusion is not None:
-                    manifest = replace(manifest, fusion=fusion)
-                    (staging / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
-                if progress:
-                    progress("tune", 1, 1)
+            # The threshold first: bounded fusion, which the probes try, scores cosines
+            # from it (`semsearch.search.fusion.Scale`).
             if calibrate is not None:
                 calibrate_started = time.perf_counter()
                 no_match = calibrate(staging)
@@ -202,6 +193,17 @@ def build_index(
                 if no_match is not None:
                     manifest = replace(manifest, no_match=no_match)
                     (staging / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
+            if tune is not None:
+                if progress:
+                    progress("tune", 0, 1)
+                tune_started = time.perf_counter()
+                fusion = tune(staging)
+                tune_seconds += time.perf_counter() - tune_started
+                if fusion is not None:
+                    manifest = replace(manifest, fusion=fusion)
+                    (staging / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
+                if progress:
+                    progress("tune", 1, 1)
             version_dir = publish(staging, out)
         except BaseException as exc:
             if pipeline is not None:

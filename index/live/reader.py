@@ -11,7 +11,6 @@ go on. This is what `search/backends/live.py` adapts to the backend protocol.
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -33,6 +32,7 @@ from semsearch.index.live.segments import (
     keyword_scores,
     with_exact_index,
 )
+from semsearch.index.storage.keyword_index import bm25_idf
 from semsearch.index.storage.manifest import STORE_NAME
 from semsearch.index.storage.store import StoredArticle, StoredChunk, StoreReader
 from semsearch.index.text.analysis import ENGLISH, query_words
@@ -192,11 +192,7 @@ class LiveReader:
         with self.db_lock:
             frequencies = catalog.read_document_frequencies(self.db, words, table)
         total = view.state.articles if articles else view.state.passages
-        return {
-            word: math.log(1 + (total - df + 0.5) / (df + 0.5))
-            for word, df in frequencies.items()
-            if df > 0
-        }
+        return {word: bm25_idf(total, df) for word, df in frequencies.items() if df > 0}
 
     def frequent_words(self, min_passages: int) -> dict[str, int]:
         """The collection's index words that at least `min_passages` live passages hold."""
@@ -209,6 +205,19 @@ class LiveReader:
         """The query's distinct index words, analysed as `View.analysis_language` says."""
         view = view or self.view()
         return list(dict.fromkeys(query_words(text, language=view.analysis_language(language))))
+
+    def score_bound(self, text: str, language: str | None = None) -> float:
+        """The most BM25 score a live passage could reach for `text` (the sum of its distinct
+        index words' IDFs, a word no passage holds at the highest): what
+        `KeywordIndex.score_bound` answers for a built index. 0.0 for no word."""
+        view = self.view()
+        words = self.query_words(text, view, language)
+        if not words:
+            return 0.0
+        with self.db_lock:
+            frequencies = catalog.read_document_frequencies(self.db, words)
+        passages = view.state.passages
+        return sum(bm25_idf(passages, frequencies.get(word, 0)) for word in words)
 
     def idf_coverage(self, text: str, chunk_id: int, language: str | None = None) -> float:
         """The share of the query's IDF (over its distinct index words; a word no passage
@@ -232,7 +241,7 @@ class LiveReader:
         total = held = 0.0
         for word in words:
             df = frequencies.get(word, 0)
-            idf = math.log(1 + (total_passages - df + 0.5) / (df + 0.5))
+            idf = bm25_idf(total_passages, df)
             total += idf
             if df and row in segment.word_rows(word)[0]:
                 held += idf

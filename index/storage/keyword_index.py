@@ -182,8 +182,7 @@ class KeywordIndex:
         for word in self.query_words(query, language):
             frequency = counts.get(word, 0)
             if frequency:
-                df = self.document_frequency(word)
-                idf = math.log(1 + (self._passages - df + 0.5) / (df + 0.5))
+                idf = bm25_idf(self._passages, self.document_frequency(word))
                 score += idf * frequency / (frequency + norm)
         return score
 
@@ -221,25 +220,36 @@ class KeywordIndex:
             and word not in ("", _NO_WORD)
         }
 
-    def idf_coverage(self, query: str, chunk_id: int, language: str | None = None) -> float:
-        """The share of the query's IDF (Lucene's, over its distinct index words in
-        `language`, `analysis_language`) that the passage `chunk_id` holds; a word no passage
-        holds counts at the highest IDF, so a query of words the collection lacks is barely
-        covered. 0.0 for no word."""
+    def query_idf(self, query: str, language: str | None = None) -> dict[str, float]:
+        """Each of the query's distinct index words (in `language`, `analysis_language`) with
+        its IDF (Lucene's, as bm25s scores); a word no passage holds gets the highest IDF."""
         words = query_words(query, language=self.analysis_language(language))
-        words = [w for w in dict.fromkeys(words) if w != _NO_WORD]
+        return {
+            word: bm25_idf(self._passages, self.document_frequency(word))
+            for word in dict.fromkeys(words)
+            if word != _NO_WORD
+        }
+
+    def score_bound(self, query: str, language: str | None = None) -> float:
+        """The most BM25 score any passage could reach for `query`: the sum of its words'
+        IDFs (bm25s's Lucene formula gives a word at most its IDF, as its count grows), a
+        word no passage holds counted at the highest IDF. 0.0 for no word."""
+        return sum(self.query_idf(query, language).values())
+
+    def idf_coverage(self, query: str, chunk_id: int, language: str | None = None) -> float:
+        """The share of the query's IDF (`query_idf`) that the passage `chunk_id` holds: a
+        query of words the collection lacks is barely covered. 0.0 for no word."""
+        idf = self.query_idf(query, language)
         rows = self._rows_of([chunk_id])
-        if not words or len(rows) == 0:
+        if not idf or len(rows) == 0:
             return 0.0
-        row, total, held = int(rows[0]), 0.0, 0.0
-        for word in words:
-            df = self.document_frequency(word)
-            idf = math.log(1 + (self._passages - df + 0.5) / (df + 0.5))
-            total += idf
-            if df:
-                column = self._vocabulary[word]
+        row, held = int(rows[0]), 0.0
+        for word, weight in idf.items():
+            column = self._vocabulary.get(word)
+            if column is not None and self.document_frequency(word):
                 postings = self._indices[self._indptr[column] : self._indptr[column + 1]]
-                held += idf if bool(np.any(postings == row)) else 0.0
+                held += weight if bool(np.any(postings == row)) else 0.0
+        total = sum(idf.values())
         return held / total if total > 0 else 0.0
 
     def search(
@@ -311,6 +321,11 @@ class KeywordIndex:
         rows, allowed = rows[inside], allowed[inside]
         found: npt.NDArray[np.int64] = rows[self.chunk_ids[rows] == allowed]
         return found
+
+
+def bm25_idf(passages: int, frequency: int) -> float:
+    """A word's IDF in bm25s's Lucene formula: `passages` in all, `frequency` holding it."""
+    return math.log(1 + (passages - frequency + 0.5) / (frequency + 0.5))
 
 
 def _sorted_ids(chunk_ids: Iterable[int]) -> npt.NDArray[np.int64]:

@@ -181,6 +181,11 @@ class Backend(Protocol):
         `semsearch.search.fusion.per_query_fusion`); None where the backend cannot say."""
         ...
 
+    def score_bound(self, text: str, language: str | None = None) -> float | None:
+        """The most BM25 score a passage could reach for `text` (bounded fusion,
+        `semsearch.search.fusion.Scale`); None where the backend cannot say."""
+        ...
+
     def frequent_words(self, min_passages: int) -> dict[str, int] | None:
         """The keyword side's index words that at least `min_passages` passages hold, with
         how many ("did you mean" corrects towards them, `semsearch.search.spelling`); None

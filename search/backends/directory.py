@@ -109,6 +109,9 @@ class DirectoryBackend(StoreScoped):
     def idf_coverage(self, text: str, chunk_id: int, language: str | None = None) -> float | None:
         return self.keyword.idf_coverage(text, chunk_id, language)
 
+    def score_bound(self, text: str, language: str | None = None) -> float | None:
+        return self.keyword.score_bound(text, language)
+
     def frequent_words(self, min_passages: int) -> dict[str, int] | None:
         return self.keyword.frequent_words(min_passages)
 

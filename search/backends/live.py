@@ -90,6 +90,9 @@ class LiveBackend(StoreScoped):
     def idf_coverage(self, text: str, chunk_id: int, language: str | None = None) -> float | None:
         return self.reader.idf_coverage(text, chunk_id, language)
 
+    def score_bound(self, text: str, language: str | None = None) -> float | None:
+        return self.reader.score_bound(text, language)
+
     def frequent_words(self, min_passages: int) -> dict[str, int] | None:
         """The collection's words as the reader's catalog counts them when asked (the
         service asks once, at load: words written later are not corrected towards until

@@ -168,6 +168,9 @@ class MilvusBackend:
     def idf_coverage(self, text: str, chunk_id: int, language: str | None = None) -> float | None:
         return None  # the engine's BM25 keeps no per-passage word lists the service can read
 
+    def score_bound(self, text: str, language: str | None = None) -> float | None:
+        return None  # the engine's BM25 is its own formula, its statistics its own
+
     def frequent_words(self, min_passages: int) -> dict[str, int] | None:
         """Not listed: the engine keeps its BM25 statistics to itself, so an index served
         from it offers no "did you mean" (synonyms and suggestions still apply)."""

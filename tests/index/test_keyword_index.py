@@ -310,3 +310,19 @@ def test_idf_coverage_is_the_share_of_the_query_idf_a_passage_holds(index: Keywo
     assert index.idf_coverage("bridge zeppelin", 3) == pytest.approx(held / (held + missing))
     assert index.idf_coverage("the and", 3) == 0.0
     assert index.idf_coverage("bridge", 99) == 0.0  # no such passage
+
+
+def test_the_score_bound_is_the_query_idf_and_no_passage_reaches_it(index: KeywordIndex) -> None:
+    """Bounded fusion divides BM25 by the most a query could score: the sum of its words'
+    IDFs (a word no passage holds at the highest), above every passage's score."""
+    held, missing = math.log(1 + 3.5 / 1.5), math.log(10)
+    assert index.score_bound("bridge zeppelin") == pytest.approx(held + missing)
+    assert index.score_bound("the and") == 0.0
+    for query in ("bridges over the river", "council repair vote bridge", "bridge bridge"):
+        bound = index.score_bound(query)
+        scores = [score for _, score in index.search(query, 10)]
+        assert scores and max(scores) < bound
+    # A word one passage holds once scores about half its IDF (Lucene's BM25 gives a word its
+    # whole IDF only as its count grows without end).
+    [(_, best)] = index.search("vaccine", 1)
+    assert 0.3 < best / index.score_bound("vaccine") < 0.6

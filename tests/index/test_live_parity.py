@@ -64,6 +64,7 @@ def test_each_article_is_analysed_in_its_own_language(index, embedder):
     assert backend.idf_coverage("上海大学", chunk, "zh") == pytest.approx(
         held / (held + 2 * missing), rel=1e-6
     )
+    assert backend.score_bound("上海大学", "zh") == pytest.approx(held + 2 * missing, rel=1e-6)
     writer.delete(["zh"])
     backend.reader.refresh()
     assert backend.languages() == {"en", "de"}

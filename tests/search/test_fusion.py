@@ -8,7 +8,7 @@ import pytest
 
 from semsearch.index.build.builder import build_index
 from semsearch.index.embed.model_languages import EVERY_LANGUAGE, ModelLanguages
-from semsearch.search.fusion import Fusion, fuse, per_query_fusion
+from semsearch.search.fusion import Fusion, Scale, fuse, per_query_fusion
 from semsearch.search.service import SearchService
 from tests.support.corpus import write_jsonl
 from tests.support.fake_embedder import HashingEmbedder
@@ -27,6 +27,72 @@ def test_rrf_and_linear_fusion_by_hand() -> None:
     assert [cid for cid, _ in fuse(dense, keyword, Fusion("linear", 1.0))][:3] == [1, 2, 3]
     with pytest.raises(ValueError):
         Fusion("max", 0.5)
+
+
+def test_bounded_fusion_by_hand() -> None:
+    """Cosines from the no-match threshold (0.2) to 1, BM25 from 0 to the query's bound (20);
+    a passage the dense list did not reach gets its last cosine."""
+    dense = [(1, 0.6), (2, 0.5), (3, 0.45), (5, 0.3)]
+    keyword = [(3, 2.0), (4, 1.0)]
+    scores = dict(fuse(dense, keyword, Fusion("bounded", 0.5), Scale(floor=0.2, bound=20.0)))
+    assert scores[1] == pytest.approx(0.5 * 0.4 / 0.8)
+    assert scores[3] == pytest.approx(0.5 * 0.25 / 0.8 + 0.5 * 2 / 20)
+    assert scores[4] == pytest.approx(0.5 * 0.1 / 0.8 + 0.5 * 1 / 20)
+    # Min-max stretches the weak keyword list's best to 1: passage 3 would win.
+    assert fuse(dense, keyword, Fusion("linear", 0.5))[0][0] == 3
+    assert fuse(dense, keyword, Fusion("bounded", 0.5), Scale(0.2, 20.0))[0][0] == 1
+    # The same keyword list holding most of what the query can score wins.
+    strong = [(3, 16.0), (4, 2.0)]
+    assert fuse(dense, strong, Fusion("bounded", 0.5), Scale(0.2, 20.0))[0][0] == 3
+    # Without a scale (a long query, an engine's BM25) it is linear.
+    assert fuse(dense, keyword, Fusion("bounded", 0.5)) == fuse(
+        dense, keyword, Fusion("linear", 0.5)
+    )
+    assert fuse(dense, keyword, Fusion("bounded", 0.5), Scale(0.2, 0.0)) == fuse(
+        dense, keyword, Fusion("linear", 0.5)
+    )
+
+
+def test_bounded_fusion_does_not_depend_on_how_deep_the_lists_are() -> None:
+    """Min-max spans move with the depth of the lists, and so does linear fusion's order;
+    bounded scores of passages both lists reach do not."""
+    import random
+
+    rng = random.Random(7)
+    dense = sorted(((i, rng.uniform(0.1, 0.7)) for i in range(400)), key=lambda h: -h[1])
+    keyword = sorted(((i, rng.uniform(0.5, 9.0)) for i in range(0, 400, 2)), key=lambda h: -h[1])
+    scale = Scale(0.25, 20.0)
+
+    def top(fusion: Fusion, depth: int) -> list[int]:
+        fused = fuse(dense[:depth], keyword[:depth], fusion, scale)
+        both = {c for c, _ in dense[:50]} & {c for c, _ in keyword[:50]}
+        return [c for c, _ in fused if c in both][:10]
+
+    assert top(Fusion("bounded", 0.6), 50) == top(Fusion("bounded", 0.6), 400)
+    assert top(Fusion("linear", 0.6), 50) != top(Fusion("linear", 0.6), 400)
+
+
+def test_bounded_fusion_is_for_questions_the_model_reads(demo_service, monkeypatch) -> None:
+    """A question gets its scale (the no-match threshold, its BM25 bound); a pasted passage
+    (over 32 words), a query in a language the model does not read and a backend without a
+    bound get none, so linear fusion."""
+    from semsearch.search.query import validate_query
+
+    ranker = demo_service.ranker
+    fusion = Fusion("bounded", 0.6)
+    question = validate_query({"q": "who repaired the harbour wall"})
+    pasted = validate_query({"q": " ".join(["harbour wall repairs"] * 11)})  # 33 words
+    keyword = [(1, 2.0)]
+    assert ranker._scale(question, fusion, keyword) is None  # the fake model reads nothing
+    monkeypatch.setattr(ranker, "model_languages", ModelLanguages(frozenset({"en"})))
+    scale = ranker._scale(question, fusion, keyword)
+    assert scale == Scale(ranker.settings.min_score, ranker.backend.score_bound(question.text))
+    assert scale.bound > 0
+    assert ranker._scale(pasted, fusion, keyword) is None
+    assert ranker._scale(question, Fusion("linear", 0.6), keyword) is None
+    assert ranker._scale(question, fusion, []) is None
+    monkeypatch.setattr(ranker.backend, "score_bound", lambda *args: None)
+    assert ranker._scale(question, fusion, keyword) is None
 
 
 def test_build_tunes_fusion_and_search_uses_it(tmp_path: Path) -> None:
@@ -61,7 +127,7 @@ def test_build_tunes_fusion_and_search_uses_it(tmp_path: Path) -> None:
     if fusion["best_probe_setting"] == f"{fusion['method']}:{fusion['dense_weight']}":
         assert fusion["probe_mrr_10"] == grid_best
     else:  # the default was kept: the best setting's gain was within the noise
-        assert (fusion["method"], fusion["dense_weight"]) == ("linear", 0.6)
+        assert (fusion["method"], fusion["dense_weight"]) == ("bounded", 0.6)
         assert fusion["best_gain_over_default"] <= 2 * fusion["best_gain_standard_error"]
     service = SearchService(tmp_path / "idx", embedder)
     assert service.manifest.fusion == fusion
@@ -217,7 +283,9 @@ def test_representation_study_ranks_as_the_service_does(tmp_path: Path) -> None:
     embedder = HashingEmbedder(dimension=256)
     build_index([corpus], tmp_path / "idx", embedder)
     # The study emulates passage-level ranking: article-level evidence off.
-    service = SearchService(tmp_path / "idx", embedder, {"min_score": 0.0, "article_weight": 0.0})
+    # The study redoes linear fusion only.
+    settings = {"min_score": 0.0, "article_weight": 0.0, "fusion": "linear"}
+    service = SearchService(tmp_path / "idx", embedder, settings)
     # Every pair of topics is a query; judged at random among the articles that mention
     # either, so that any change in the order of the top 10 changes nDCG.
     pairs = [(a, b) for a in topics for b in topics if a < b]
