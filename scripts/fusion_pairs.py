@@ -6,7 +6,7 @@ under a baseline and a candidate setting, the paired difference and its standard
     HF_HUB_OFFLINE=1 .venv/bin/python scripts/fusion_pairs.py \\
         --collections-dir /tmp/lead/coll \\
         --index news-one=/tmp/lead/idx/news-one --index scifact=/tmp/lead/idx/scifact \\
-        --baseline fusion=linear --candidate fusion=bounded [--k 10]
+        --baseline fusion=linear --candidate fusion=bounded [--k 10] [--limit 150]
 
 Each `--index NAME=PATH` is a built index of the collection NAME (its `collection.json`
 in `--collections-dir` names the queries and judgments, as `scripts/eval/make_collections.py`
@@ -29,12 +29,14 @@ from semsearch.api import open_index
 from semsearch.search.evaluate import credited_to_kept, ndcg_at, read_qrels, read_queries
 
 
-def scores(index: Path, collection: Path, settings: dict[str, Any], k: int) -> list[float]:
-    """nDCG@10 of every judged query of `collection` under `settings`."""
+def scores(
+    index: Path, collection: Path, settings: dict[str, Any], k: int, limit: int | None = None
+) -> list[float]:
+    """nDCG@10 of every judged query of `collection` (the first `limit`) under `settings`."""
     described = json.loads((collection / "collection.json").read_text(encoding="utf-8"))
     queries = read_queries(Path(described["queries"]))
     qrels = read_qrels(Path(described["qrels"]))
-    judged = [qid for qid in qrels if qid in queries]
+    judged = [qid for qid in qrels if qid in queries][:limit]
     chosen = {**settings, "search_timeout_ms": 600_000}
     with open_index(index, settings=chosen) as opened:
         service = opened._current()
@@ -67,6 +69,7 @@ def main() -> None:
     parser.add_argument("--baseline", action="append", default=[], help="SETTING=VALUE")
     parser.add_argument("--candidate", action="append", default=[], help="SETTING=VALUE")
     parser.add_argument("--k", type=int, default=100)
+    parser.add_argument("--limit", type=int, default=None, help="the first N judged queries")
     args = parser.parse_args()
     baseline = parsed(args.baseline) if args.baseline else {"per_query_fusion": 0}
     candidate = parsed(args.candidate) if args.candidate else {"per_query_fusion": 1}
@@ -78,8 +81,8 @@ def main() -> None:
             method, weight = fusions[name].split(":")
             settings = {"fusion": method, "dense_weight": float(weight)}
         collection = args.collections_dir / name
-        before = scores(Path(path), collection, {**settings, **baseline}, args.k)
-        after = scores(Path(path), collection, {**settings, **candidate}, args.k)
+        before = scores(Path(path), collection, {**settings, **baseline}, args.k, args.limit)
+        after = scores(Path(path), collection, {**settings, **candidate}, args.k, args.limit)
         diffs = [b - a for a, b in zip(before, after, strict=True)]
         n = len(diffs)
         mean = sum(diffs) / n

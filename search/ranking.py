@@ -69,6 +69,11 @@ class RankingSettings:
     passage_tokens: int
     #: Whether hybrid weighs its keyword list per query (`fusion.per_query_fusion`).
     per_query_fusion: bool = False
+    #: Where the model's cosines start for bounded fusion (`fusion.Scale`): the no-match
+    #: threshold when the build calibrated it for this model and collection, or you chose
+    #: it; None for the built-in 0.25, which says nothing of this model's scale (the
+    #: multilingual model puts unrelated texts above 0.7): bounded fusion is then linear.
+    cosine_floor: float | None = None
 
     @classmethod
     def load(cls, manifest: Any, settings: Mapping[str, Any]) -> RankingSettings:
@@ -87,6 +92,7 @@ class RankingSettings:
         min_score = explicit_setting("min_score", settings)
         if min_score is None:
             min_score = (manifest.no_match or {}).get("min_score")
+        floor = None if min_score is None else float(min_score)
         if min_score is None:
             min_score = get_setting("min_score", settings)
         return cls(
@@ -100,6 +106,7 @@ class RankingSettings:
             article_weight=float(get_setting("article_weight", settings)),
             passage_tokens=int(manifest.chunker.get("chunk_tokens") or 200),
             per_query_fusion=bool(get_setting("per_query_fusion", settings)),
+            cosine_floor=floor,
         )
 
 
@@ -115,6 +122,8 @@ class Retrieval:
     refusal: str | None = None
     #: The best passage's cosine with the query (dense and hybrid), answered or refused.
     closest: float | None = None
+    #: Whether hybrid fused by the query's scale (`fusion.Scale`), not min-max.
+    bounded: bool = False
 
 
 @dataclass(frozen=True)
@@ -129,6 +138,8 @@ class Ranking:
     depth: int = 0
     #: The best passage's cosine with the query, in dense and hybrid mode (`Retrieval`).
     closest: float | None = None
+    #: Whether the scores are bounded fusion's (`Retrieval.bounded`): strength reads them so.
+    bounded: bool = False
 
 
 class Ranker:
@@ -171,6 +182,7 @@ class Ranker:
         keyword_scores: dict[int, float] = {}
         matched: list[int] | None = None
         closest: float | None = None
+        bounded = False
         while True:
             found = self.retrieve(query, vector, scope, depth)
             if found.refusal is not None:
@@ -181,7 +193,7 @@ class Ranker:
             if query.half_life_days is not None:
                 fused = decayed(fused, self._published_of, query.half_life_days)
             if matched is None:
-                matched, closest = found.matched, found.closest
+                matched, closest, bounded = found.matched, found.closest, found.bounded
                 if preferred is not None:
                     fused = prefer_in_range(
                         fused,
@@ -200,7 +212,7 @@ class Ranker:
                     hits = self.hits(
                         wanted, by_date, dense_scores, keyword_scores, deadline, marked_from
                     )
-                    return Ranking(hits, None, matched, vector, first_depth, closest)
+                    return Ranking(hits, None, matched, vector, first_depth, closest, bounded)
             # A deeper list fuses differently (min-max spans move): keep the order already
             # ranked and append only the new candidates, so no page re-orders earlier ones.
             seen = {cid for cid, _ in ranked}
@@ -208,7 +220,7 @@ class Ranker:
             hits = self.hits(wanted, ranked, dense_scores, keyword_scores, deadline, marked_from)
             exhausted = len(found.dense) < depth and len(found.keyword) < depth
             if len(hits) >= wanted.k or exhausted or depth >= self.chunk_count:
-                return Ranking(hits, None, matched, vector, first_depth, closest)
+                return Ranking(hits, None, matched, vector, first_depth, closest, bounded)
             # A few long articles or many duplicates used up the candidates: look deeper.
             depth = min(depth * 4, self.chunk_count)
 
@@ -235,7 +247,7 @@ class Ranker:
             keyword = self.backend.keyword_search(query.text, depth, scope, query.lang)
             if query.mode == "keyword" and not keyword:
                 return Retrieval(refusal="no passage contains any of the query's words")
-        if dense and dense[0][1] < threshold:
+        if dense and dense[0][1] < threshold and not self._across_scripts(query):
             if self._exact_match(query, scope):
                 # Answering on the exact match alone: no passage under the threshold
                 # rides along on its dense score.
@@ -246,6 +258,7 @@ class Ranker:
                     refusal=f"no passage is close enough to the query (best similarity "
                     f"{dense[0][1]:.2f}, threshold {threshold:.2f})",
                 )
+        scale = None
         if query.mode == "dense":
             ranked = dense
         elif query.mode == "keyword":
@@ -258,7 +271,8 @@ class Ranker:
             if rank_articles:
                 ranked = self._with_articles(query, vector, ranked, fusion)
         matched = matched_chunks(dense, keyword, ranked, threshold)
-        return Retrieval(dense, keyword, ranked, matched, closest=closest)
+        bounded = scale is not None
+        return Retrieval(dense, keyword, ranked, matched, closest=closest, bounded=bounded)
 
     def _query_fusion(self, query: Query, keyword: Candidates) -> Fusion:
         """The fusion for one query: the collection's, unless the model reads the query's
@@ -282,19 +296,32 @@ class Ranker:
         coverage = self.backend.idf_coverage(query.text, keyword[0][0], query.lang)
         return fusion if coverage is None else per_query_fusion(fusion, coverage)
 
+    def _across_scripts(self, query: Query) -> bool:
+        """Whether the query is written in a script none of the passages is in, with a model
+        that reads both (an English question over Chinese passages with the multilingual
+        model). Such a query is not refused on the no-match threshold: the build calibrates
+        it with questions against the collection's own sentences, and across scripts the
+        model's cosines do not tell answerable from off-topic questions (English questions
+        over XQuAD's Chinese paragraphs, multilingual-e5-small: on-topic p5-p50 0.737-0.765,
+        off-topic p50-p90 0.759-0.775; 75 of 150 refused at the calibrated 0.764 while the
+        dense list ranks them at nDCG@10 0.89; docs/relevance.md, "No good match")."""
+        return self.model_reads(query) and foreign_script(query.text, self.backend.languages())
+
     def _scale(self, query: Query, fusion: Fusion, keyword: Candidates) -> Scale | None:
         """The range of a question's scores for `bounded` fusion (`fusion.Scale`): the
         no-match threshold to 1 in cosine, 0 to the most its words can score in BM25. None
         (so `linear`) for a query longer than a question, whose best passage holds a small
         share of its words however right it is (bounded fusion lost 0.02-0.05 on paragraph
         queries); where the model does not read the query's language (its cosines are then
-        the list not to trust); and where the backend cannot bound its BM25."""
-        if fusion.method != "bounded" or not keyword or not self.model_reads(query):
+        the list not to trust); where the index has no calibrated threshold (the scale of
+        its model's cosines is not known); and where the backend cannot bound its BM25."""
+        floor = self.settings.cosine_floor
+        if fusion.method != "bounded" or floor is None or not keyword:
             return None
-        if len(query.text.split()) > MAX_QUESTION_WORDS:
+        if len(query.text.split()) > MAX_QUESTION_WORDS or not self.model_reads(query):
             return None
         bound = self.backend.score_bound(query.text, query.lang)
-        return Scale(self.settings.min_score, bound) if bound else None
+        return Scale(floor, bound) if bound else None
 
     def model_reads(self, query: Query) -> bool:
         """Whether the model reads the query's language (the one it is analysed in) and the

@@ -286,7 +286,7 @@ class SearchService:
         else:
             ranking = self.ranker.rank(searched, scope, inferred, deadline)
         start = (valid.page - 1) * valid.k
-        hits = mark_strength(ranking.hits, valid.mode)[start : start + valid.k]
+        hits = mark_strength(ranking.hits, valid.mode, ranking.bounded)[start : start + valid.k]
         reason, past_end = ranking.reason, not hits and bool(ranking.hits)
         if past_end:
             pages = -(-len(ranking.hits) // valid.k)

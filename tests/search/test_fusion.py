@@ -73,9 +73,11 @@ def test_bounded_fusion_does_not_depend_on_how_deep_the_lists_are() -> None:
 
 
 def test_bounded_fusion_is_for_questions_the_model_reads(demo_service, monkeypatch) -> None:
-    """A question gets its scale (the no-match threshold, its BM25 bound); a pasted passage
-    (over 32 words), a query in a language the model does not read and a backend without a
-    bound get none, so linear fusion."""
+    """A question gets its scale (the calibrated no-match threshold, its BM25 bound); a
+    pasted passage (over 32 words), a query in a language the model does not read, an index
+    without a calibrated threshold and a backend without a bound get none: linear fusion."""
+    from dataclasses import replace
+
     from semsearch.search.query import validate_query
 
     ranker = demo_service.ranker
@@ -86,11 +88,17 @@ def test_bounded_fusion_is_for_questions_the_model_reads(demo_service, monkeypat
     assert ranker._scale(question, fusion, keyword) is None  # the fake model reads nothing
     monkeypatch.setattr(ranker, "model_languages", ModelLanguages(frozenset({"en"})))
     scale = ranker._scale(question, fusion, keyword)
+    assert ranker.settings.cosine_floor == ranker.settings.min_score  # the fixture chose it
     assert scale == Scale(ranker.settings.min_score, ranker.backend.score_bound(question.text))
     assert scale.bound > 0
     assert ranker._scale(pasted, fusion, keyword) is None
     assert ranker._scale(question, Fusion("linear", 0.6), keyword) is None
     assert ranker._scale(question, fusion, []) is None
+    # An index without a calibrated threshold: where the model's cosines start is unknown.
+    monkeypatch.setattr(ranker, "settings", replace(ranker.settings, cosine_floor=None))
+    assert ranker._scale(question, fusion, keyword) is None
+    monkeypatch.setattr(ranker, "settings", replace(ranker.settings, cosine_floor=0.3))
+    assert ranker._scale(question, fusion, keyword) == Scale(0.3, scale.bound)
     monkeypatch.setattr(ranker.backend, "score_bound", lambda *args: None)
     assert ranker._scale(question, fusion, keyword) is None
 
@@ -429,3 +437,34 @@ def test_a_query_in_another_script_than_every_passage_is_dense_alone(
     assert ranker._query_fusion(greek, keyword) == Fusion(collection.method, 1.0, collection.rrf_k)
     monkeypatch.setattr(ranker.backend, "idf_coverage", lambda *args: 0.25)
     assert ranker._query_fusion(english, keyword) == per_query_fusion(collection, 0.25)
+
+
+def test_a_query_in_another_script_is_not_refused_on_the_threshold(
+    demo_service, monkeypatch
+) -> None:
+    """The no-match threshold is calibrated on questions against the collection's own
+    sentences; across scripts the model's cosines do not tell answerable questions from
+    off-topic ones, so a Greek question over English passages, with a model that reads
+    both, is answered whatever its best cosine. With a model that reads only English, and
+    for an English question, the threshold still refuses."""
+    from dataclasses import replace
+
+    from semsearch.search.query import validate_query
+
+    ranker = demo_service.ranker
+    monkeypatch.setattr(ranker, "settings", replace(ranker.settings, min_score=0.999))
+    # The languages the service detects before it ranks.
+    greek = validate_query({"q": "ποιος επισκεύασε το τείχος του λιμανιού", "lang": "el"})
+    english = validate_query({"q": "who repaired the harbour wall", "lang": "en"})
+
+    def retrieve(query):
+        vector = demo_service.embedder.encode_query(query.text)
+        return ranker.retrieve(query, vector, None, 100)
+
+    monkeypatch.setattr(ranker, "model_languages", EVERY_LANGUAGE)
+    answered = retrieve(greek)
+    assert answered.refusal is None and answered.ranked
+    assert answered.closest is not None and answered.closest < 0.999
+    assert retrieve(english).refusal is not None
+    monkeypatch.setattr(ranker, "model_languages", ModelLanguages(frozenset({"en"})))
+    assert retrieve(greek).refusal is not None

@@ -198,3 +198,16 @@ def test_a_search_past_its_time_budget_is_a_503_saying_so(
     assert response.get_json()["error"].startswith(
         "this search took longer than its time budget (500 ms) and was given up"
     )
+
+
+def test_bounded_scores_are_strong_nearer_the_best() -> None:
+    """Bounded fusion's scores start at "no evidence", not at the worst candidate's score,
+    so they lie closer to the best: strong from 0.85 of it, against 0.8 for min-max scores
+    (each share the best F2 on the judged sets; docs/relevance.md, "Weak matches")."""
+    from semsearch.search.strength import is_strong
+
+    assert is_strong(0.82, 1.0, "hybrid")
+    assert not is_strong(0.82, 1.0, "hybrid", bounded=True)
+    assert is_strong(0.86, 1.0, "hybrid", bounded=True)
+    assert is_strong(0.97, 1.0, "dense", bounded=True)  # dense mode keeps its cosine gap
+    assert not is_strong(0.95, 1.0, "dense")
