@@ -19,7 +19,7 @@ from semsearch.search.backends.directory import directory_backend
 from semsearch.search.evaluate import ndcg_at, read_qrels, read_queries
 from semsearch.search.fusion import fuse
 from semsearch.search.service import SearchService
-from semsearch.search.tuning import GRID, tune_fusion
+from semsearch.search.tuning import GRID, question_scale, tune_fusion
 
 
 def article_order(ranked: list[tuple[int, float]], chunk_article: dict[int, str]) -> list[str]:
@@ -53,13 +53,16 @@ def main() -> None:
     db = service.backend.store.connect()
     chunk_article = dict(db.execute("SELECT id, article_id FROM chunks").fetchall())
     lists = []
+    keyword_index = directory_backend(service.backend).keyword
+    floor = service.ranker.settings.cosine_floor
     for qid in judged:
         vector = service.embedder.encode_query(queries[qid])
         lists.append(
             (
                 qid,
                 search_vectors(directory_backend(service.backend).vectors, vector, args.depth),
-                directory_backend(service.backend).keyword.search(queries[qid], args.depth),
+                keyword_index.search(queries[qid], args.depth),
+                question_scale(keyword_index, queries[qid], floor),
             )
         )
     article_number: dict[str, int] = {}
@@ -67,8 +70,8 @@ def main() -> None:
     chunk_scores, article_scores = {}, {}
     for fusion in GRID:
         chunk_total = article_total = 0.0
-        for qid, dense, keyword in lists:
-            ranked = article_order(fuse(dense, keyword, fusion), chunk_article)
+        for qid, dense, keyword, scale in lists:
+            ranked = article_order(fuse(dense, keyword, fusion, scale), chunk_article)
             chunk_total += ndcg_at(ranked, qrels[qid], 10)
             fused = fuse(
                 as_article_list(dense, chunk_article, article_number),
@@ -80,7 +83,7 @@ def main() -> None:
         chunk_scores[fusion] = chunk_total / len(lists)
         article_scores[fusion] = article_total / len(lists)
     print(f"{len(lists)} judged queries; nDCG@10 by fusion (chunk-level / article-level)")
-    for method in ("rrf", "linear"):
+    for method in ("rrf", "linear", "bounded"):  # article-level bounded: linear (no scale)
         row = [f for f in GRID if f.method == method]
         print(f"{method:>6} w_dense: " + " ".join(f"{f.dense_weight:>11.1f}" for f in row))
         print(f"{'':>6}   chunk: " + " ".join(f"{chunk_scores[f]:>11.4f}" for f in row))

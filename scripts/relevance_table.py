@@ -256,7 +256,7 @@ def fusion_grid(
     """nDCG@10 of every setting of the tuning grid, fused from lists drawn once per query."""
     from semsearch.index.storage.vectors import search_vectors
     from semsearch.search.fusion import fuse
-    from semsearch.search.tuning import GRID
+    from semsearch.search.tuning import GRID, question_scale
 
     depth = first_depth(service)
     owners = service.copy_owners()
@@ -268,11 +268,13 @@ def fusion_grid(
         dense = search_vectors(
             directory_backend(service.backend).vectors, service.embedder.encode_query(text), depth
         )
-        keyword = directory_backend(service.backend).keyword.search(text, depth)
+        keyword_index = directory_backend(service.backend).keyword
+        keyword = keyword_index.search(text, depth)
+        scale = question_scale(keyword_index, text, service.ranker.settings.cosine_floor)
         relevant = credited_to_kept(qrels[qid], owners)
         for fusion in GRID:
             seen: dict[str, None] = {}
-            for chunk_id, _ in fuse(dense, keyword, fusion):
+            for chunk_id, _ in fuse(dense, keyword, fusion, scale):
                 seen.setdefault(chunk_article[chunk_id], None)
                 if len(seen) >= 10:
                     break

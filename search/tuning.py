@@ -190,7 +190,7 @@ def tune_fusion(
             bm25 = index.keyword.score_text(probe.text, keyword_text(held.title, held.text))
             if bm25 > 0:
                 keyword = _placed(keyword, held.chunk_id, bm25, depth)
-        scale = _scale(index.keyword, probe.text, service.ranker.settings.cosine_floor)
+        scale = question_scale(index.keyword, probe.text, service.ranker.settings.cosine_floor)
         for fusion in GRID:
             fused = fuse(dense, keyword, fusion, scale)
             rank = _article_rank(fused, chunk_article, probe.article_id)
@@ -280,10 +280,10 @@ def choose_fusion(reciprocal: dict[Fusion, list[float]], default: Fusion) -> Fus
     return FusionChoice(chosen, best, overall, default, gain, error)
 
 
-def _scale(keyword: KeywordIndex, text: str, floor: float | None) -> Scale | None:
-    """A probe's scale for bounded fusion, as the ranker gives a question its own
-    (`Ranker._scale`): None for one longer than a question, or without a calibrated
-    threshold."""
+def question_scale(keyword: KeywordIndex, text: str, floor: float | None) -> Scale | None:
+    """A probe's (or a study's question's) scale for bounded fusion, as the ranker gives a
+    question its own (`Ranker._scale`): None for one longer than a question, or without a
+    calibrated threshold (`floor`)."""
     if floor is None or len(text.split()) > MAX_QUESTION_WORDS:
         return None
     bound = keyword.score_bound(text)
