@@ -32,7 +32,7 @@ from semsearch.search.query import MAX_DEPTH, Query
 from semsearch.search.recency import decayed
 from semsearch.search.results import Hit, Passage, article_ref
 from semsearch.search.syntax import MAX_SYNTAX_WORDS
-from semsearch.settings import explicit_setting, get_setting
+from semsearch.settings import DEFAULT_MODEL, explicit_setting, get_setting
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +71,9 @@ class RankingSettings:
     per_query_fusion: bool = False
     #: Where the model's cosines start for bounded fusion (`fusion.Scale`): the no-match
     #: threshold when the build calibrated it for this model and collection, or you chose
-    #: it; None for the built-in 0.25, which says nothing of this model's scale (the
-    #: multilingual model puts unrelated texts above 0.7): bounded fusion is then linear.
+    #: it, or the built-in 0.25 with the default model it was calibrated for; None for
+    #: another model without a calibration (0.25 says nothing of its scale: the multilingual
+    #: model puts unrelated texts above 0.7): bounded fusion is then linear.
     cosine_floor: float | None = None
 
     @classmethod
@@ -95,6 +96,10 @@ class RankingSettings:
         floor = None if min_score is None else float(min_score)
         if min_score is None:
             min_score = get_setting("min_score", settings)
+            if (manifest.model or {}).get("name") == DEFAULT_MODEL:
+                # The built-in threshold was calibrated for the default model (a live
+                # index, which starts empty, has nothing to calibrate on).
+                floor = float(min_score)
         return cls(
             fusion=Fusion(
                 method=str(pick("fusion", "method")),

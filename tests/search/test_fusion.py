@@ -468,3 +468,27 @@ def test_a_query_in_another_script_is_not_refused_on_the_threshold(
     assert retrieve(english).refusal is not None
     monkeypatch.setattr(ranker, "model_languages", ModelLanguages(frozenset({"en"})))
     assert retrieve(greek).refusal is not None
+
+
+def test_where_the_cosine_scale_starts() -> None:
+    """Bounded fusion's cosine floor: the calibrated threshold, one you chose, or the
+    built-in 0.25 with the default model it was calibrated for (a live index starts empty,
+    uncalibrated); none for another uncalibrated model. A manifest whose probes kept the
+    default follows this code's default fusion."""
+    from types import SimpleNamespace
+
+    from semsearch.search.ranking import RankingSettings
+    from semsearch.settings import DEFAULT_MODEL
+
+    def manifest(model: str, no_match=None, fusion=None):
+        return SimpleNamespace(model={"name": model}, no_match=no_match, fusion=fusion, chunker={})
+
+    kept = {"method": "linear", "dense_weight": 0.6, "chosen_by": "default"}
+    calibrated = RankingSettings.load(manifest("other", {"min_score": 0.31}, kept), {})
+    assert calibrated.cosine_floor == calibrated.min_score == 0.31
+    assert calibrated.fusion.method == "bounded"  # the probes kept the default: today's
+    assert RankingSettings.load(manifest("other"), {"min_score": 0.7}).cosine_floor == 0.7
+    assert RankingSettings.load(manifest(DEFAULT_MODEL), {}).cosine_floor == 0.25
+    assert RankingSettings.load(manifest("other"), {}).cosine_floor is None
+    tuned = {"method": "linear", "dense_weight": 0.7, "chosen_by": "probes"}
+    assert RankingSettings.load(manifest("other", None, tuned), {}).fusion == Fusion("linear", 0.7)
