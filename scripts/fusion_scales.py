@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from fusion_signals import articles_of  # a sibling script (run from scripts/)
 
 from semsearch.index.storage.vectors import search_vectors
 from semsearch.search.backends.directory import directory_backend
@@ -81,15 +82,6 @@ def fused(
     for cid, score in keyword:
         scores[cid] = scores.get(cid, weight * unreached) + (1 - weight) * score / top_keyword
     return best_first(scores.items())
-
-
-def articles_of(ranked: Candidates, chunk_article: dict[int, str]) -> list[str]:
-    seen: dict[str, None] = {}
-    for chunk_id, _ in ranked:
-        seen.setdefault(chunk_article[chunk_id], None)
-        if len(seen) >= 10:
-            break
-    return list(seen)
 
 
 def study(collection: dict[str, Any], index: Path) -> dict[int, dict[str, list[float]]]:

@@ -206,29 +206,33 @@ class LiveReader:
         view = view or self.view()
         return list(dict.fromkeys(query_words(text, language=view.analysis_language(language))))
 
-    def score_bound(self, text: str, language: str | None = None) -> float:
-        """The most BM25 score a live passage could reach for `text` (the sum of its distinct
-        index words' IDFs, a word no passage holds at the highest): what
-        `KeywordIndex.score_bound` answers for a built index. 0.0 for no word."""
-        view = self.view()
+    def query_idf(
+        self, text: str, view: View | None = None, language: str | None = None
+    ) -> dict[str, float]:
+        """Each of the query's distinct index words with its IDF over the live passages (a
+        word no passage holds at the highest): what `KeywordIndex.query_idf` answers."""
+        view = view or self.view()
         words = self.query_words(text, view, language)
         if not words:
-            return 0.0
+            return {}
         with self.db_lock:
             frequencies = catalog.read_document_frequencies(self.db, words)
         passages = view.state.passages
-        return sum(bm25_idf(passages, frequencies.get(word, 0)) for word in words)
+        return {word: bm25_idf(passages, frequencies.get(word, 0)) for word in words}
+
+    def score_bound(self, text: str, language: str | None = None) -> float:
+        """The most BM25 score a live passage could reach for `text` (the sum of its
+        `query_idf`): what `KeywordIndex.score_bound` answers for a built index. 0.0 for no
+        word."""
+        return sum(self.query_idf(text, None, language).values())
 
     def idf_coverage(self, text: str, chunk_id: int, language: str | None = None) -> float:
-        """The share of the query's IDF (over its distinct index words; a word no passage
-        holds at the highest IDF) that the live passage `chunk_id` holds: what
-        `KeywordIndex.idf_coverage` answers for a built index. 0.0 for no word."""
+        """The share of the query's IDF (`query_idf`) that the live passage `chunk_id`
+        holds: what `KeywordIndex.idf_coverage` answers for a built index. 0.0 for no word."""
         view = self.view()
-        words = self.query_words(text, view, language)
-        if not words:
+        idf = self.query_idf(text, view, language)
+        if not idf:
             return 0.0
-        with self.db_lock:
-            frequencies = catalog.read_document_frequencies(self.db, words)
         wanted = np.asarray([chunk_id], dtype=np.int64)
         for segment, alive in zip(view.segments, view.alive, strict=True):
             rows = segment.rows_of(wanted)
@@ -237,14 +241,8 @@ class LiveReader:
                 break
         else:
             return 0.0
-        total_passages = view.state.passages
-        total = held = 0.0
-        for word in words:
-            df = frequencies.get(word, 0)
-            idf = bm25_idf(total_passages, df)
-            total += idf
-            if df and row in segment.word_rows(word)[0]:
-                held += idf
+        held = sum(weight for word, weight in idf.items() if row in segment.word_rows(word)[0])
+        total = sum(idf.values())
         return held / total if total > 0 else 0.0
 
     # --- whole-article evidence ----------------------------------------------------------------
