@@ -53,7 +53,7 @@ import numpy as np
 
 from semsearch.errors import BuildError, IndexUnavailableError, SemsearchError
 from semsearch.index.storage.directory import resolve_index_dir
-from semsearch.index.storage.keyword_index import KeywordIndex
+from semsearch.index.storage.keyword_index import KeywordIndex, bm25_idf
 from semsearch.index.storage.manifest import (
     ARTICLE_KEYWORD_DIR,
     KEYWORD_DIR,
@@ -262,15 +262,19 @@ def _copy_store(version_dir: Path, target: Path) -> Path:
     if articles.is_dir():
         shutil.copytree(articles, partial / ARTICLE_KEYWORD_DIR)
     keyword = KeywordIndex(version_dir / KEYWORD_DIR)
-    # The bm25s vocabulary: a word's column of the weight matrix is its term id.
+    # The bm25s vocabulary: a word's column of the weight matrix is its term id; with its
+    # IDF, so the server can bound a question's BM25 (bounded fusion, `score_bound`).
     vocabulary = keyword.vocabulary
     columns = keyword.weight_matrix().shape[1]
+    passages = keyword.passages
     with contextlib.closing(sqlite3.connect(store)) as db:
-        db.execute(f"CREATE TABLE {TERMS_TABLE} (word TEXT PRIMARY KEY, id INTEGER NOT NULL)")
+        db.execute(
+            f"CREATE TABLE {TERMS_TABLE} (word TEXT PRIMARY KEY, id INTEGER NOT NULL, idf REAL)"
+        )
         db.executemany(
-            f"INSERT INTO {TERMS_TABLE} VALUES (?, ?)",
+            f"INSERT INTO {TERMS_TABLE} VALUES (?, ?, ?)",
             (
-                (w, int(c))
+                (w, int(c), bm25_idf(passages, keyword.document_frequency(w)))
                 for w, c in vocabulary.items()
                 # bm25s's vocabulary also holds "", with no column: no query word is "".
                 if w and c < columns and keyword.document_frequency(w) > 0

@@ -186,6 +186,11 @@ class KeywordIndex:
                 score += idf * frequency / (frequency + norm)
         return score
 
+    @property
+    def passages(self) -> int:
+        """How many passages the index holds (BM25's N)."""
+        return self._passages
+
     def query_words(self, query: str, language: str | None = None) -> list[str]:
         """The query's index words that some passage has (the rest cannot score), analysed
         in `language` (see `analysis_language`)."""

@@ -734,6 +734,21 @@ class ServedStore:
                 found.update(self._db.execute(sql, batch).fetchall())
         return {word: found.get(word) for word in words}
 
+    def term_idfs(self, table: str, words: Sequence[str]) -> dict[str, float] | None:
+        """Each word's IDF in a vocabulary table of the store (`word`, `idf`), for the words
+        it holds; None when the table has no IDFs (published before they were)."""
+        found: dict[str, float] = {}
+        with self._lock:
+            columns = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            if "idf" not in columns:
+                return None
+            for start in range(0, len(words), _BATCH):
+                batch = list(words[start : start + _BATCH])
+                marks = ",".join("?" * len(batch))
+                sql = f"SELECT word, idf FROM {table} WHERE word IN ({marks})"
+                found.update(self._db.execute(sql, batch).fetchall())
+        return found
+
     def iter_chunks(self, from_id: int = 1) -> Iterator[StoredChunk]:
         """Every chunk from `from_id` on, in id order (build-time tools; not under the lock:
         use it from one thread)."""

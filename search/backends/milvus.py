@@ -15,6 +15,7 @@ import numpy as np
 
 from semsearch.errors import BadQueryError, IndexMismatchError, IndexUnavailableError
 from semsearch.index.storage.article_index import ArticleIndex
+from semsearch.index.storage.keyword_index import bm25_idf
 from semsearch.index.storage.manifest import file_digest, manifest_from_dict
 from semsearch.index.storage.milvus.address import is_engine_uri, parse_engine_uri
 from semsearch.index.storage.milvus.catalog import read_engine_record
@@ -169,7 +170,18 @@ class MilvusBackend:
         return None  # the engine's BM25 keeps no per-passage word lists the service can read
 
     def score_bound(self, text: str, language: str | None = None) -> float | None:
-        return None  # the engine's BM25 is its own formula, its statistics its own
+        """The sum of the query's words' IDFs, as published with their term ids (a word no
+        passage holds at the highest IDF): the engine's sparse vectors hold the index's own
+        BM25 weights, so the bound is the directory's. None for an index published before
+        the IDFs were (its questions fuse linearly)."""
+        words = list(dict.fromkeys(query_words(text, language=self.analysis_language(language))))
+        if not words:
+            return 0.0
+        idfs = self.store.term_idfs(TERMS_TABLE, words)
+        if idfs is None:
+            return None
+        unknown = bm25_idf(int(self.manifest.counts["chunks"]), 0)
+        return sum(idfs.get(word, unknown) for word in words)
 
     def frequent_words(self, min_passages: int) -> dict[str, int] | None:
         """Not listed: the engine keeps its BM25 statistics to itself, so an index served

@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import psutil
 import pytest
@@ -200,6 +201,14 @@ def test_keyword_scores_are_the_products_bm25(
             assert engine_service.backend.has_all_terms(exact, None) == (
                 demo_service.backend.has_all_terms(exact, None)
             )
+    # Bounded fusion's BM25 bound, from the IDFs published with the term ids (a word no
+    # passage holds at the highest IDF); a store published without them has no bound.
+    for text in (*QUERIES, "zeppelin harbour", "the and"):
+        bound = demo_service.backend.score_bound(text)
+        assert engine_service.backend.score_bound(text) == pytest.approx(bound, rel=1e-6)
+    store = engine_service.backend.store
+    with mock.patch.object(store, "term_idfs", return_value=None):
+        assert engine_service.backend.score_bound("tram strike") is None
 
 
 def test_pages_sort_similar_and_articles(
