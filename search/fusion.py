@@ -12,7 +12,7 @@ Three methods, all weighted:
   question's common words stays a weak list instead of being stretched to 1, and the order
   does not depend on how deep the lists were drawn. Without a scale (a query longer than a
   question, or a backend that cannot say what its BM25 can reach) it is `linear`.
-  Measured against `linear` on six judged sets (docs/relevance.md, "Bounded fusion").
+  Measured against `linear` on six judged sets (docs/relevance.md, "Issue 21", sixth pass).
 
 `rrf` and `linear` normalise a list by its own best, so a keyword list of weak matches would
 weigh as much as a list of strong ones: an English question over German passages matches a

@@ -27,6 +27,8 @@ STRONG, WEAK = "strong", "weak"
 def is_strong(score: float, best: float, mode: str, bounded: bool = False) -> bool:
     """Whether a hit's score (fused, BM25 or cosine by mode; `bounded` fusion's) is close
     enough to the best."""
+    if score >= best:
+        return True  # the best hit, whatever its score (bounded ones can be below 0)
     if mode == "dense":
         return score >= best - MAX_DENSE_GAP
     share = MIN_SHARE_OF_BEST_BOUNDED if bounded else MIN_SHARE_OF_BEST

@@ -211,3 +211,7 @@ def test_bounded_scores_are_strong_nearer_the_best() -> None:
     assert is_strong(0.86, 1.0, "hybrid", bounded=True)
     assert is_strong(0.97, 1.0, "dense", bounded=True)  # dense mode keeps its cosine gap
     assert not is_strong(0.95, 1.0, "dense")
+    # An answer under the no-match threshold (a question across scripts) may score below 0:
+    # its best hit is still the strong one.
+    assert is_strong(-0.1, -0.1, "hybrid", bounded=True)
+    assert not is_strong(-0.2, -0.1, "hybrid", bounded=True)
