@@ -19,7 +19,7 @@ import numpy as np
 from semsearch.index.embed import Embedder
 from semsearch.index.embed.model_languages import model_languages
 from semsearch.index.storage.store import StoredChunk
-from semsearch.index.text.languages import foreign_script
+from semsearch.index.text.languages import QUERY_CONFIDENCE, detect_language, foreign_script
 from semsearch.search.articles import article_share, blend
 from semsearch.search.backends import Backend, Candidates, Scope
 from semsearch.search.budget import NO_DEADLINE, Deadline
@@ -252,7 +252,7 @@ class Ranker:
             keyword = self.backend.keyword_search(query.text, depth, scope, query.lang)
             if query.mode == "keyword" and not keyword:
                 return Retrieval(refusal="no passage contains any of the query's words")
-        if dense and dense[0][1] < threshold and not self._across_scripts(query):
+        if dense and dense[0][1] < threshold and not self._across_languages(query):
             if self._exact_match(query, scope):
                 # Answering on the exact match alone: no passage under the threshold
                 # rides along on its dense score.
@@ -301,16 +301,29 @@ class Ranker:
         coverage = self.backend.idf_coverage(query.text, keyword[0][0], query.lang)
         return fusion if coverage is None else per_query_fusion(fusion, coverage)
 
-    def _across_scripts(self, query: Query) -> bool:
-        """Whether the query is written in a script none of the passages is in, with a model
-        that reads both (an English question over Chinese passages with the multilingual
-        model). Such a query is not refused on the no-match threshold: the build calibrates
-        it with questions against the collection's own sentences, and across scripts the
-        model's cosines do not tell answerable from off-topic questions (English questions
-        over XQuAD's Chinese paragraphs, multilingual-e5-small: on-topic p5-p50 0.737-0.765,
+    def _across_languages(self, query: Query) -> bool:
+        """Whether the query is written in a script none of the passages is in, or surely
+        (`QUERY_CONFIDENCE`) in a language none is in, with a model that reads both (an
+        English question over Chinese or German passages with the multilingual model). Such
+        a query is not refused on the no-match threshold: the build calibrates it with
+        questions against the collection's own sentences, and across languages the model's
+        cosines do not tell answerable from off-topic questions (English questions over
+        XQuAD's Chinese paragraphs, multilingual-e5-small: on-topic p5-p50 0.737-0.765,
         off-topic p50-p90 0.759-0.775; 75 of 150 refused at the calibrated 0.764 while the
-        dense list ranks them at nDCG@10 0.89; docs/relevance.md, "No good match")."""
-        return self.model_reads(query) and foreign_script(query.text, self.backend.languages())
+        dense list ranks them at nDCG@10 0.89; docs/relevance.md, "No good match"). Asked
+        only under the threshold: detecting the language costs about 0.2 ms."""
+        if not self.model_reads(query):
+            return False
+        languages = self.backend.languages()
+        if foreign_script(query.text, languages):
+            return True
+        found = detect_language(query.text)
+        return (
+            bool(found.language)
+            and found.confidence >= QUERY_CONFIDENCE
+            and found.language not in languages
+            and self.model_languages.reads(found.language)
+        )
 
     def _scale(self, query: Query, fusion: Fusion, keyword: Candidates) -> Scale | None:
         """The range of a question's scores for `bounded` fusion (`fusion.Scale`): the

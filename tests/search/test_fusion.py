@@ -439,14 +439,15 @@ def test_a_query_in_another_script_than_every_passage_is_dense_alone(
     assert ranker._query_fusion(english, keyword) == per_query_fusion(collection, 0.25)
 
 
-def test_a_query_in_another_script_is_not_refused_on_the_threshold(
+def test_a_query_in_another_language_is_not_refused_on_the_threshold(
     demo_service, monkeypatch
 ) -> None:
     """The no-match threshold is calibrated on questions against the collection's own
-    sentences; across scripts the model's cosines do not tell answerable questions from
-    off-topic ones, so a Greek question over English passages, with a model that reads
-    both, is answered whatever its best cosine. With a model that reads only English, and
-    for an English question, the threshold still refuses."""
+    sentences; across languages the model's cosines do not tell answerable questions from
+    off-topic ones, so a Greek question (another script) or a German one (surely German)
+    over English passages, with a model that reads both, is answered whatever its best
+    cosine. With a model that reads only English, and for an English question, the
+    threshold still refuses."""
     from dataclasses import replace
 
     from semsearch.search.query import validate_query
@@ -461,13 +462,19 @@ def test_a_query_in_another_script_is_not_refused_on_the_threshold(
         vector = demo_service.embedder.encode_query(query.text)
         return ranker.retrieve(query, vector, None, 100)
 
+    # As the service reads it: in the collection's language, whose script it shares.
+    german = validate_query(
+        {"q": "Wer hat die Mauer am Hafen im letzten Winter repariert und warum?", "lang": "en"}
+    )
     monkeypatch.setattr(ranker, "model_languages", EVERY_LANGUAGE)
     answered = retrieve(greek)
     assert answered.refusal is None and answered.ranked
     assert answered.closest is not None and answered.closest < 0.999
+    assert retrieve(german).refusal is None
     assert retrieve(english).refusal is not None
     monkeypatch.setattr(ranker, "model_languages", ModelLanguages(frozenset({"en"})))
     assert retrieve(greek).refusal is not None
+    assert retrieve(german).refusal is not None
 
 
 def test_where_the_cosine_scale_starts() -> None:
