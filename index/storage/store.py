@@ -592,6 +592,7 @@ class ServedStore:
         self._reader = StoreReader(path)
         self._db = self._reader.connect()
         self._lock = threading.Lock()
+        self._table_columns: dict[str, frozenset[str]] = {}
 
     def fetch_chunks(self, chunk_ids: Iterable[int]) -> dict[int, StoredChunk]:
         """Chunks by id, each with its article's metadata and copies."""
@@ -725,29 +726,36 @@ class ServedStore:
     def term_ids(self, table: str, words: Sequence[str]) -> dict[str, int | None]:
         """Each word's id in a vocabulary table of the store (`word`, `id`), None for a word
         it lacks: the Milvus backend's published term ids (`semsearch.index.build.publish`)."""
-        found: dict[str, int] = {}
-        with self._lock:
-            for start in range(0, len(words), _BATCH):
-                batch = list(words[start : start + _BATCH])
-                marks = ",".join("?" * len(batch))
-                sql = f"SELECT word, id FROM {table} WHERE word IN ({marks})"
-                found.update(self._db.execute(sql, batch).fetchall())
+        found = self._vocabulary(table, "id", words)
         return {word: found.get(word) for word in words}
 
     def term_idfs(self, table: str, words: Sequence[str]) -> dict[str, float] | None:
         """Each word's IDF in a vocabulary table of the store (`word`, `idf`), for the words
         it holds; None when the table has no IDFs (published before they were)."""
-        found: dict[str, float] = {}
+        if "idf" not in self._columns(table):
+            return None
+        return self._vocabulary(table, "idf", words)
+
+    def _vocabulary(self, table: str, column: str, words: Sequence[str]) -> dict[str, Any]:
+        """`column` of each word a vocabulary table holds, read in batches."""
+        found: dict[str, Any] = {}
         with self._lock:
-            columns = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
-            if "idf" not in columns:
-                return None
             for start in range(0, len(words), _BATCH):
                 batch = list(words[start : start + _BATCH])
                 marks = ",".join("?" * len(batch))
-                sql = f"SELECT word, idf FROM {table} WHERE word IN ({marks})"
+                sql = f"SELECT word, {column} FROM {table} WHERE word IN ({marks})"
                 found.update(self._db.execute(sql, batch).fetchall())
         return found
+
+    def _columns(self, table: str) -> frozenset[str]:
+        """The columns of one of the store's tables, read once (a served store's schema
+        does not change)."""
+        with self._lock:
+            columns = self._table_columns.get(table)
+            if columns is None:
+                rows = self._db.execute(f"PRAGMA table_info({table})")
+                columns = self._table_columns[table] = frozenset(row[1] for row in rows)
+        return columns
 
     def iter_chunks(self, from_id: int = 1) -> Iterator[StoredChunk]:
         """Every chunk from `from_id` on, in id order (build-time tools; not under the lock:
